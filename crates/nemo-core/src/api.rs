@@ -1,0 +1,1070 @@
+//! The NemoVideo API: request builders for every endpoint and tolerant
+//! response parsing.
+//!
+//! Builders return owned [`Request`]s with the headers every call needs
+//! (bearer token and the attribution triple; `X-Client-Id` on the
+//! anonymous-token call). Parsers accept every documented variant: the
+//! `{code,message,data}` and `{success,data|error}` envelopes, the three
+//! render-status shapes, FastAPI `{"detail":…}` bodies and bodies that are not
+//! JSON at all. Unknown fields are ignored.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::draft::Draft;
+use crate::secret::Secret;
+use crate::wire::{Body, Endpoint, FilePart, Header, HeaderValue, Method, Request, Response, Target};
+
+/// The API's default base URL.
+pub const DEFAULT_API_URL: &str = "https://mega-api-prod.nemovideo.ai";
+/// The web app's default base URL (claim links, registration).
+pub const DEFAULT_WEB_URL: &str = "https://nemovideo.com";
+/// The ADK application name used in paths and bodies.
+pub const APP_NAME: &str = "nemo_agent";
+/// Largest accepted upload, in bytes (500 MB).
+pub const MAX_UPLOAD_BYTES: u64 = 500 * 1024 * 1024;
+
+/// File extensions the service accepts, by kind.
+pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "avi", "webm", "mkv"];
+/// Image extensions the service accepts.
+pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "gif", "webp"];
+/// Audio extensions the service accepts.
+pub const AUDIO_EXTENSIONS: &[&str] = &["mp3", "wav", "m4a", "aac"];
+
+/// The accepted formats as users read them.
+pub const ACCEPTED_FORMATS: &str =
+    "video: mp4 mov avi webm mkv · image: jpg png gif webp · audio: mp3 wav m4a aac";
+
+/// The content type for a file name, or `None` when the service does not
+/// accept that format.
+pub fn content_type_for(filename: &str) -> Option<&'static str> {
+    let ext = filename.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        "avi" => "video/x-msvideo",
+        "webm" => "video/webm",
+        "mkv" => "video/x-matroska",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "m4a" => "audio/mp4",
+        "aac" => "audio/aac",
+        _ => return None,
+    })
+}
+
+/// Who is calling: the attribution triple sent on every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    /// `X-Skill-Source`: one of the four flavours, e.g. `video-openapi`.
+    pub source: String,
+    /// `X-Skill-Version`.
+    pub version: String,
+    /// `X-Skill-Platform`: `clawhub`, `cursor` or `unknown`.
+    pub platform: String,
+}
+
+impl Default for Attribution {
+    fn default() -> Self {
+        Self {
+            source: "video-openapi".into(),
+            version: "1.0.5".into(),
+            platform: "unknown".into(),
+        }
+    }
+}
+
+/// Builds requests for every endpoint.
+#[derive(Debug, Clone)]
+pub struct Api {
+    /// The attribution triple.
+    pub attribution: Attribution,
+}
+
+fn plain(name: &'static str, value: impl Into<String>) -> Header {
+    Header {
+        name,
+        value: HeaderValue::Plain(value.into()),
+    }
+}
+
+impl Api {
+    /// A builder with the given attribution.
+    pub fn new(attribution: Attribution) -> Self {
+        Self { attribution }
+    }
+
+    fn headers(&self, token: Option<&Secret>) -> Vec<Header> {
+        let mut headers = Vec::with_capacity(5);
+        if let Some(token) = token {
+            headers.push(Header {
+                name: "authorization",
+                value: HeaderValue::Sensitive(Secret::new(format!("Bearer {}", token.expose()))),
+            });
+        }
+        headers.push(plain("x-skill-source", &self.attribution.source));
+        headers.push(plain("x-skill-version", &self.attribution.version));
+        headers.push(plain("x-skill-platform", &self.attribution.platform));
+        headers
+    }
+
+    fn request(
+        &self,
+        endpoint: Endpoint,
+        method: Method,
+        path: String,
+        token: Option<&Secret>,
+        body: Body,
+    ) -> Request {
+        Request {
+            endpoint,
+            method,
+            target: Target::Api(path),
+            headers: self.headers(token),
+            body,
+        }
+    }
+
+    /// `POST /api/auth/anonymous-token` with `X-Client-Id`.
+    pub fn anonymous_token(&self, client_id: &str) -> Request {
+        let mut req = self.request(
+            Endpoint::AnonymousToken,
+            Method::Post,
+            "/api/auth/anonymous-token".into(),
+            None,
+            Body::Empty,
+        );
+        req.headers.push(Header {
+            name: "x-client-id",
+            value: HeaderValue::Sensitive(Secret::new(client_id)),
+        });
+        req
+    }
+
+    /// `POST /api/tasks/me/with-session/nemo_agent`.
+    pub fn create_session(&self, token: &Secret, language: &str) -> Request {
+        let body = serde_json::json!({"task_name": "project", "language": language});
+        self.request(
+            Endpoint::CreateSession,
+            Method::Post,
+            format!("/api/tasks/me/with-session/{APP_NAME}"),
+            Some(token),
+            Body::Json(body.to_string()),
+        )
+    }
+
+    /// `POST /run_sse`: one user message to the agent.
+    pub fn run_sse(&self, token: &Secret, session_id: &str, text: &str) -> Request {
+        let body = serde_json::json!({
+            "app_name": APP_NAME,
+            "user_id": "me",
+            "session_id": session_id,
+            "new_message": {"role": "user", "parts": [{"text": text}]},
+        });
+        let mut req = self.request(
+            Endpoint::RunSse,
+            Method::Post,
+            "/run_sse".into(),
+            Some(token),
+            Body::Json(body.to_string()),
+        );
+        req.headers.push(plain("accept", "text/event-stream"));
+        req
+    }
+
+    /// `POST /api/upload-video/nemo_agent/me/<sid>` with one `files` part per file.
+    pub fn upload_files(&self, token: &Secret, session_id: &str, files: Vec<FilePart>) -> Request {
+        self.request(
+            Endpoint::Upload,
+            Method::Post,
+            format!("/api/upload-video/{APP_NAME}/me/{session_id}"),
+            Some(token),
+            Body::Multipart(files),
+        )
+    }
+
+    /// `POST /api/upload-video/nemo_agent/me/<sid>` with URLs as JSON.
+    pub fn upload_urls(&self, token: &Secret, session_id: &str, urls: &[String]) -> Request {
+        let body = serde_json::json!({"urls": urls, "source_type": "url"});
+        self.request(
+            Endpoint::Upload,
+            Method::Post,
+            format!("/api/upload-video/{APP_NAME}/me/{session_id}"),
+            Some(token),
+            Body::Json(body.to_string()),
+        )
+    }
+
+    /// `GET /api/credits/balance/simple`.
+    pub fn credits(&self, token: &Secret) -> Request {
+        self.request(
+            Endpoint::Credits,
+            Method::Get,
+            "/api/credits/balance/simple".into(),
+            Some(token),
+            Body::Empty,
+        )
+    }
+
+    /// `GET /api/state/nemo_agent/me/<sid>/latest`.
+    pub fn state(&self, token: &Secret, session_id: &str) -> Request {
+        self.request(
+            Endpoint::State,
+            Method::Get,
+            format!("/api/state/{APP_NAME}/me/{session_id}/latest"),
+            Some(token),
+            Body::Empty,
+        )
+    }
+
+    /// `POST /api/render/proxy/lambda`. The draft goes back byte for byte as
+    /// it was read from the state endpoint.
+    pub fn render_submit(&self, token: &Secret, render_id: &str, session_id: &str, draft: &Draft) -> Request {
+        #[derive(Serialize)]
+        struct RenderBody<'a> {
+            id: &'a str,
+            #[serde(rename = "sessionId")]
+            session_id: &'a str,
+            draft: &'a serde_json::value::RawValue,
+            output: Output,
+        }
+        #[derive(Serialize)]
+        struct Output {
+            format: &'static str,
+            quality: &'static str,
+        }
+        let body = RenderBody {
+            id: render_id,
+            session_id,
+            draft: draft.raw(),
+            output: Output {
+                format: "mp4",
+                quality: "high",
+            },
+        };
+        let json = serde_json::to_string(&body).unwrap_or_else(|_| unreachable_json());
+        self.request(
+            Endpoint::RenderSubmit,
+            Method::Post,
+            "/api/render/proxy/lambda".into(),
+            Some(token),
+            Body::Json(json),
+        )
+    }
+
+    /// `GET /api/render/proxy/lambda/<id>`.
+    pub fn render_status(&self, token: &Secret, render_id: &str) -> Request {
+        self.request(
+            Endpoint::RenderStatus,
+            Method::Get,
+            format!("/api/render/proxy/lambda/{render_id}"),
+            Some(token),
+            Body::Empty,
+        )
+    }
+
+    /// `POST /api/render/proxy/lambda/<id>/cancel`.
+    pub fn render_cancel(&self, token: &Secret, render_id: &str) -> Request {
+        self.request(
+            Endpoint::RenderCancel,
+            Method::Post,
+            format!("/api/render/proxy/lambda/{render_id}/cancel"),
+            Some(token),
+            Body::Empty,
+        )
+    }
+
+    /// `GET /api/render/proxy/<id>/download`: the fallback when the output URL
+    /// cannot be fetched. Carries the bearer token.
+    pub fn download_fallback(&self, token: &Secret, render_id: &str) -> Request {
+        self.request(
+            Endpoint::Download,
+            Method::Get,
+            format!("/api/render/proxy/{render_id}/download"),
+            Some(token),
+            Body::Empty,
+        )
+    }
+
+    /// `GET <output url>`: the render's file. No credentials go to the CDN.
+    pub fn download_url(&self, url: &str) -> Request {
+        Request {
+            endpoint: Endpoint::Download,
+            method: Method::Get,
+            target: Target::Absolute(url.to_owned()),
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// `POST /api/auth/claim-token`.
+    pub fn claim_token(&self, token: &Secret, task_id: &str, session_id: &str) -> Request {
+        let body = serde_json::json!({"task_id": task_id, "session_id": session_id});
+        self.request(
+            Endpoint::ClaimToken,
+            Method::Post,
+            "/api/auth/claim-token".into(),
+            Some(token),
+            Body::Json(body.to_string()),
+        )
+    }
+}
+
+// Serialising plain structs of strings and a RawValue cannot fail; this keeps
+// the builder infallible without an `unwrap`.
+fn unreachable_json() -> String {
+    String::from("{}")
+}
+
+/// An error the API reported (a non-zero `code`, `success:false`, or a
+/// non-2xx status).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// The API's `code`, when there was one.
+    pub code: Option<i64>,
+    /// The API's message, the FastAPI `detail`, or the body text.
+    pub message: String,
+    /// `Retry-After`, when the server sent one.
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    fn describe(&self) -> String {
+        match self.code {
+            Some(code) => format!("HTTP {} (code {code}): {}", self.status, self.message),
+            None => format!("HTTP {}: {}", self.status, self.message),
+        }
+    }
+}
+
+/// Why a response could not be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ResponseError {
+    /// The API said no.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The body was not what the endpoint answers. The body is kept (cut to
+    /// a few kilobytes) for diagnostics.
+    #[error("unexpected response from the server: {message}")]
+    Decode {
+        /// HTTP status.
+        status: u16,
+        /// What did not match.
+        message: String,
+        /// The start of the body.
+        body: String,
+    },
+}
+
+const KEPT_BODY: usize = 4096;
+
+fn body_text(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut end = text.len().min(KEPT_BODY);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].trim().to_owned()
+}
+
+/// Reads `Retry-After` (seconds, possibly fractional) or `retry-after-ms`.
+/// HTTP dates are not read: the core has no wall clock; callers fall back to
+/// the default wait.
+pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
+    if let Some(ms) = crate::wire::find_header(headers, "retry-after-ms") {
+        if let Ok(ms) = ms.trim().parse::<f64>() {
+            if ms.is_finite() && ms >= 0.0 {
+                return Some(Duration::from_secs_f64(ms / 1000.0));
+            }
+        }
+    }
+    let value = crate::wire::find_header(headers, "retry-after")?;
+    let secs = value.trim().parse::<f64>().ok()?;
+    (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+}
+
+fn message_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) => {
+            let parts: Vec<String> = items
+                .iter()
+                .filter_map(|item| match item {
+                    Value::Object(map) => map.get("msg").and_then(message_of),
+                    other => message_of(other),
+                })
+                .collect();
+            (!parts.is_empty()).then(|| parts.join("; "))
+        }
+        Value::Object(map) => ["message", "msg", "error", "detail"]
+            .iter()
+            .find_map(|k| map.get(*k).and_then(message_of)),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+fn code_of(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Splits a response into its payload or the API error it carries.
+///
+/// On 2xx: `{code:0,data}` → `data`; `{success:true,data}` → `data`;
+/// `code != 0` or `success:false` → an [`ApiError`] even with HTTP 200;
+/// any other JSON object → the object itself (render status shapes b and c
+/// have no envelope). On other statuses: the code and message from whatever
+/// the body holds (`{code,message}`, `{detail}`, `{error}`, or plain text).
+pub fn payload(response: &Response) -> Result<Value, ResponseError> {
+    let status = response.status;
+    let parsed: Option<Value> = serde_json::from_slice(&response.body).ok();
+    let retry = retry_after(&response.headers);
+    let api_error = |code: Option<i64>, message: String| {
+        ResponseError::Api(ApiError {
+            status,
+            code,
+            message,
+            retry_after: retry,
+        })
+    };
+    if !(200..300).contains(&status) {
+        let (code, message) = match &parsed {
+            Some(Value::Object(map)) => (
+                map.get("code").and_then(code_of).filter(|c| *c != 0),
+                message_of(&Value::Object(map.clone()))
+                    .unwrap_or_else(|| body_text(&response.body)),
+            ),
+            _ => (None, body_text(&response.body)),
+        };
+        let message = if message.is_empty() {
+            default_status_text(status).to_owned()
+        } else {
+            message
+        };
+        return Err(api_error(code, message));
+    }
+    let Some(Value::Object(mut map)) = parsed else {
+        return Err(ResponseError::Decode {
+            status,
+            message: "the body is not a JSON object".into(),
+            body: body_text(&response.body),
+        });
+    };
+    if let Some(code) = map.get("code").and_then(code_of) {
+        if code != 0 {
+            let message = map
+                .get("message")
+                .or_else(|| map.get("msg"))
+                .and_then(message_of)
+                .unwrap_or_else(|| format!("error code {code}"));
+            return Err(api_error(Some(code), message));
+        }
+        return Ok(map.remove("data").unwrap_or(Value::Null));
+    }
+    if let Some(success) = map.get("success").and_then(Value::as_bool) {
+        if !success {
+            let message = map
+                .get("error")
+                .or_else(|| map.get("message"))
+                .and_then(message_of)
+                .unwrap_or_else(|| "the request failed".into());
+            let code = map.get("code").and_then(code_of);
+            return Err(api_error(code, message));
+        }
+        return Ok(map.remove("data").unwrap_or(Value::Null));
+    }
+    Ok(Value::Object(map))
+}
+
+fn default_status_text(status: u16) -> &'static str {
+    match status {
+        400 => "bad request",
+        401 => "unauthorized",
+        402 => "payment required",
+        403 => "forbidden",
+        404 => "not found",
+        429 => "too many requests",
+        500 => "internal server error",
+        502 => "bad gateway",
+        503 => "service unavailable",
+        504 => "gateway timeout",
+        _ => "request failed",
+    }
+}
+
+/// Parses a response's payload into `T`.
+pub fn parse<T: DeserializeOwned>(response: &Response) -> Result<T, ResponseError> {
+    let value = payload(response)?;
+    serde_json::from_value(value).map_err(|e| ResponseError::Decode {
+        status: response.status,
+        message: e.to_string(),
+        body: body_text(&response.body),
+    })
+}
+
+fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(D::Error::custom(format!("expected a string or a number, got {other}"))),
+    }
+}
+
+fn opt_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(Some(s)),
+        Value::Number(n) => Ok(Some(n.to_string())),
+        _ => Ok(None),
+    }
+}
+
+fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// `data` of the anonymous-token call.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AnonymousToken {
+    /// The bearer token (`nmv_usr_…`).
+    pub token: Secret,
+    /// The anonymous user's id (`anon_…`), used in registration links.
+    #[serde(default, deserialize_with = "opt_string_or_number")]
+    pub user_id: Option<String>,
+    /// When the token expires (RFC 3339).
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// Free credits that came with it.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub credits: Option<f64>,
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
+/// `data` of the session call.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SessionCreated {
+    /// The task id (`task_…`), needed for claim links.
+    #[serde(default, deserialize_with = "opt_string_or_number")]
+    pub task_id: Option<String>,
+    /// The session id (a 19-digit string; accepted as a number too).
+    #[serde(deserialize_with = "string_or_number")]
+    pub session_id: String,
+    /// The user id, when present.
+    #[serde(default, deserialize_with = "opt_string_or_number")]
+    pub user_id: Option<String>,
+}
+
+/// One uploaded file as the server describes it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct UploadedFile {
+    /// The file's name.
+    #[serde(default)]
+    pub filename: String,
+    /// `video`, `image` or `audio`.
+    #[serde(default)]
+    pub file_type: String,
+    /// Where the server keeps it.
+    #[serde(default)]
+    pub cdn_url: String,
+    /// Duration in seconds (video and audio).
+    #[serde(default, deserialize_with = "lenient_f64", skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    /// Width in pixels.
+    #[serde(default, deserialize_with = "lenient_f64", skip_serializing_if = "Option::is_none")]
+    pub width: Option<f64>,
+    /// Height in pixels.
+    #[serde(default, deserialize_with = "lenient_f64", skip_serializing_if = "Option::is_none")]
+    pub height: Option<f64>,
+}
+
+/// `data` of the upload call.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Uploaded {
+    /// The files, in the order sent.
+    #[serde(default)]
+    pub files: Vec<UploadedFile>,
+    /// True when the server already put them into the session's draft.
+    #[serde(default)]
+    pub session_state_applied: Option<bool>,
+}
+
+/// `data` of the credits call.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Credits {
+    /// Credits that can be spent now.
+    pub available: f64,
+    /// Credits held by running work.
+    pub frozen: f64,
+    /// `available + frozen`.
+    pub total: f64,
+}
+
+impl<'de> Deserialize<'de> for Credits {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default, deserialize_with = "lenient_f64")]
+            available: Option<f64>,
+            #[serde(default, deserialize_with = "lenient_f64")]
+            frozen: Option<f64>,
+            #[serde(default, deserialize_with = "lenient_f64")]
+            total: Option<f64>,
+        }
+        let raw = Raw::deserialize(d)?;
+        let available = raw
+            .available
+            .ok_or_else(|| D::Error::missing_field("available"))?;
+        let frozen = raw.frozen.unwrap_or(0.0);
+        Ok(Credits {
+            available,
+            frozen,
+            total: raw.total.unwrap_or(available + frozen),
+        })
+    }
+}
+
+impl fmt::Display for Credits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} available, {} frozen, {} total",
+            number(self.available),
+            number(self.frozen),
+            number(self.total)
+        )
+    }
+}
+
+/// Formats a number without a trailing `.0`.
+pub fn number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n:.2}")
+    }
+}
+
+/// `data.state` of the state call.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SessionStateBody {
+    /// The draft, when the session has one.
+    #[serde(default, deserialize_with = "opt_draft")]
+    pub draft: Option<Draft>,
+    /// Media information, kept as JSON.
+    #[serde(default)]
+    pub video_infos: Value,
+    /// Canvas settings, kept as JSON.
+    #[serde(default)]
+    pub canvas_config: Value,
+    /// Analyses, kept as JSON.
+    #[serde(default)]
+    pub video_analyses: Value,
+    /// Generated media, kept as JSON.
+    #[serde(default)]
+    pub generated_media: Value,
+}
+
+fn opt_draft<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Draft>, D::Error> {
+    let raw: Option<Box<serde_json::value::RawValue>> = Option::deserialize(d)?;
+    match raw {
+        None => Ok(None),
+        Some(raw) if raw.get().trim() == "null" => Ok(None),
+        Some(raw) => Draft::from_raw(raw).map(Some).map_err(D::Error::custom),
+    }
+}
+
+/// `data` of the state call.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SessionState {
+    /// The session.
+    #[serde(default, deserialize_with = "opt_string_or_number")]
+    pub session_id: Option<String>,
+    /// The task.
+    #[serde(default, deserialize_with = "opt_string_or_number")]
+    pub task_id: Option<String>,
+    /// The task's name.
+    #[serde(default)]
+    pub task_name: Option<String>,
+    /// What the session holds.
+    #[serde(default)]
+    pub state: SessionStateBody,
+}
+
+/// Parses the state call. The draft is taken from the raw body so that it
+/// round-trips byte for byte.
+pub fn parse_state(response: &Response) -> Result<SessionState, ResponseError> {
+    // `payload` would re-serialise `data` through `Value`; the draft must stay
+    // byte-exact, so check the envelope first and then parse the body again
+    // into a type that borrows the draft as raw JSON.
+    payload(response)?;
+    #[derive(Deserialize)]
+    struct Enveloped {
+        #[serde(default)]
+        data: Option<SessionState>,
+    }
+    let decode = |e: serde_json::Error| ResponseError::Decode {
+        status: response.status,
+        message: e.to_string(),
+        body: body_text(&response.body),
+    };
+    let env: Enveloped = serde_json::from_slice(&response.body).map_err(decode)?;
+    match env.data {
+        Some(state) => Ok(state),
+        None => serde_json::from_slice(&response.body).map_err(decode),
+    }
+}
+
+/// `data` of the render submission.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RenderAccepted {
+    /// The render id (echoes the one sent).
+    #[serde(default, deserialize_with = "opt_string_or_number")]
+    pub id: Option<String>,
+    /// Usually `pending`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Usually 5.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub progress: Option<f64>,
+}
+
+/// Where a render is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RenderPhase {
+    /// Queued.
+    Pending,
+    /// Rendering.
+    Processing,
+    /// Done: the output URL is ready.
+    Completed,
+    /// Failed on the server.
+    Failed,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl RenderPhase {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "pending" | "queued" | "waiting" | "submitted" => RenderPhase::Pending,
+            "processing" | "rendering" | "running" | "in_progress" | "started" => RenderPhase::Processing,
+            "completed" | "complete" | "done" | "succeeded" | "success" | "finished" => {
+                RenderPhase::Completed
+            }
+            "failed" | "error" | "failure" => RenderPhase::Failed,
+            "cancelled" | "canceled" => RenderPhase::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// The phase's name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RenderPhase::Pending => "pending",
+            RenderPhase::Processing => "processing",
+            RenderPhase::Completed => "completed",
+            RenderPhase::Failed => "failed",
+            RenderPhase::Cancelled => "cancelled",
+        }
+    }
+
+    /// True once the render will not change any more.
+    pub fn is_final(&self) -> bool {
+        matches!(self, RenderPhase::Completed | RenderPhase::Failed | RenderPhase::Cancelled)
+    }
+}
+
+/// A render's status, from any of the three shapes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderStatus {
+    /// Where it is.
+    pub phase: RenderPhase,
+    /// 0–100, when reported.
+    pub progress: Option<f64>,
+    /// The output's URL once completed.
+    pub output_url: Option<String>,
+    /// The output's duration in seconds, when reported.
+    pub duration: Option<f64>,
+    /// The output's size in bytes, when reported.
+    pub size: Option<u64>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// Parses a render status in any documented shape:
+/// (a) `data.status`, `data.progress`, `data.outputUrl`;
+/// (b) top-level `status`, URL at `output.url`;
+/// (c) top-level `status`, `progress`, `output:{url,duration,size}`.
+pub fn parse_render_status(response: &Response) -> Result<RenderStatus, ResponseError> {
+    let value = payload(response)?;
+    let decode = |message: String| ResponseError::Decode {
+        status: response.status,
+        message,
+        body: body_text(&response.body),
+    };
+    let obj = value
+        .as_object()
+        .ok_or_else(|| decode("the render status is not an object".into()))?;
+    // An object may nest the useful part once more under `data`.
+    let inner = obj.get("data").and_then(Value::as_object).unwrap_or(obj);
+    let get = |key: &str| inner.get(key).or_else(|| obj.get(key));
+    let status_text = get("status")
+        .and_then(Value::as_str)
+        .ok_or_else(|| decode("the render status has no `status`".into()))?;
+    let phase = RenderPhase::parse(status_text)
+        .ok_or_else(|| decode(format!("unknown render status `{status_text}`")))?;
+    let output = get("output").and_then(Value::as_object);
+    let str_at = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned).filter(|s| !s.is_empty());
+    let f64_at = |v: Option<&Value>| {
+        v.and_then(|v| match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+    };
+    let output_url = str_at(get("outputUrl"))
+        .or_else(|| str_at(get("output_url")))
+        .or_else(|| str_at(output.and_then(|o| o.get("url"))))
+        .or_else(|| str_at(get("url")))
+        .or_else(|| str_at(get("downloadUrl")));
+    let error = str_at(get("error"))
+        .or_else(|| str_at(get("errorMessage")))
+        .or_else(|| str_at(get("message")).filter(|_| phase == RenderPhase::Failed));
+    Ok(RenderStatus {
+        phase,
+        progress: f64_at(get("progress")).map(|p| p.clamp(0.0, 100.0)),
+        output_url,
+        duration: f64_at(output.and_then(|o| o.get("duration"))),
+        size: f64_at(output.and_then(|o| o.get("size"))).map(|s| s.max(0.0) as u64),
+        error,
+    })
+}
+
+/// `data` of the claim-token call.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ClaimToken {
+    /// The claim token (`clm_…`). Goes into the browser link, so it is the
+    /// one credential that may appear in a URL.
+    pub claim_token: Secret,
+    /// Seconds until it expires.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub expires_in: Option<f64>,
+}
+
+/// The browser link for a claim token: `<web>/workspace/claim?ct=<token>`.
+pub fn claim_link(web_url: &str, claim: &ClaimToken) -> String {
+    format!(
+        "{}/workspace/claim?ct={}",
+        web_url.trim_end_matches('/'),
+        claim.claim_token.expose()
+    )
+}
+
+/// The registration link for an anonymous user: `<web>/register?bind=<user_id>`.
+pub fn register_link(web_url: &str, user_id: &str) -> String {
+    format!("{}/register?bind={user_id}", web_url.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn resp(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn code_envelope() {
+        let r = resp(200, r#"{"code":0,"message":"ok","data":{"available":90,"frozen":10,"total":100,"extra":1}}"#);
+        let c: Credits = parse(&r).unwrap();
+        assert_eq!((c.available, c.frozen, c.total), (90.0, 10.0, 100.0));
+        let r = resp(200, r#"{"code":1001,"message":"token expired","data":null}"#);
+        match parse::<Credits>(&r) {
+            Err(ResponseError::Api(e)) => {
+                assert_eq!(e.code, Some(1001));
+                assert_eq!(e.status, 200);
+                assert_eq!(e.message, "token expired");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn credits_total_defaults_to_sum() {
+        let r = resp(200, r#"{"code":0,"data":{"available":"7.5","frozen":2}}"#);
+        let c: Credits = parse(&r).unwrap();
+        assert_eq!(c.total, 9.5);
+        assert_eq!(c.to_string(), "7.50 available, 2 frozen, 9.50 total");
+    }
+
+    #[test]
+    fn success_envelope() {
+        let r = resp(200, r#"{"success":true,"data":{"id":"render_1","status":"pending","progress":5}}"#);
+        let a: RenderAccepted = parse(&r).unwrap();
+        assert_eq!(a.id.as_deref(), Some("render_1"));
+        let r = resp(200, r#"{"success":false,"error":"duplicate id"}"#);
+        let Err(ResponseError::Api(e)) = parse::<RenderAccepted>(&r) else {
+            panic!()
+        };
+        assert_eq!(e.message, "duplicate id");
+        assert_eq!(e.code, None);
+    }
+
+    #[test]
+    fn error_bodies_of_every_kind() {
+        let cases = [
+            (resp(400, r#"{"detail":"X-Client-Id header is required"}"#), None, "X-Client-Id header is required"),
+            (
+                resp(422, r#"{"detail":[{"loc":["body","x"],"msg":"field required"},{"msg":"bad"}]}"#),
+                None,
+                "field required; bad",
+            ),
+            (resp(402, r#"{"code":402,"message":"free plan export blocked"}"#), Some(402), "free plan export blocked"),
+            (resp(502, "<html>Bad Gateway</html>"), None, "<html>Bad Gateway</html>"),
+            (resp(503, ""), None, "service unavailable"),
+            (resp(500, r#"{"error":"boom"}"#), None, "boom"),
+        ];
+        for (r, code, message) in cases {
+            let Err(ResponseError::Api(e)) = payload(&r) else {
+                panic!("{r:?}")
+            };
+            assert_eq!(e.code, code, "{r:?}");
+            assert_eq!(e.message, message, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let h = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        assert_eq!(retry_after(&h("Retry-After", "30")), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after(&h("retry-after-ms", "1500")), Some(Duration::from_millis(1500)));
+        assert_eq!(retry_after(&h("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(retry_after(&h("retry-after", "-3")), None);
+    }
+
+    #[test]
+    fn non_json_success_is_a_decode_error_with_body() {
+        let r = resp(200, "not json");
+        let Err(ResponseError::Decode { body, .. }) = payload(&r) else {
+            panic!()
+        };
+        assert_eq!(body, "not json");
+    }
+
+    #[test]
+    fn render_status_shapes() {
+        let a = resp(
+            200,
+            r#"{"success":true,"data":{"status":"completed","progress":100,"outputUrl":"https://cdn/x.mp4"}}"#,
+        );
+        let b = resp(200, r#"{"status":"completed","output":{"url":"https://cdn/x.mp4"}}"#);
+        let c = resp(
+            200,
+            r#"{"status":"completed","progress":100,"output":{"url":"https://cdn/x.mp4","duration":10.5,"size":12345}}"#,
+        );
+        for r in [&a, &b, &c] {
+            let s = parse_render_status(r).unwrap();
+            assert_eq!(s.phase, RenderPhase::Completed);
+            assert_eq!(s.output_url.as_deref(), Some("https://cdn/x.mp4"));
+        }
+        let s = parse_render_status(&c).unwrap();
+        assert_eq!((s.duration, s.size), (Some(10.5), Some(12345)));
+        let p = resp(200, r#"{"code":0,"data":{"status":"processing","progress":"42"}}"#);
+        let s = parse_render_status(&p).unwrap();
+        assert_eq!((s.phase, s.progress), (RenderPhase::Processing, Some(42.0)));
+        let f = resp(200, r#"{"status":"failed","error":"codec error"}"#);
+        assert_eq!(parse_render_status(&f).unwrap().error.as_deref(), Some("codec error"));
+        let u = resp(200, r#"{"status":"exploded"}"#);
+        assert!(matches!(parse_render_status(&u), Err(ResponseError::Decode { .. })));
+    }
+
+    #[test]
+    fn state_keeps_the_draft_byte_for_byte() {
+        let body = r#"{"code":0,"data":{"session_id":5529798706024415232,"state":{"draft":{"t":[{"tt":0,"sg":[{"zz":1.50,"a":"é"}]}],  "unknown":{"x":[1,2]}},"video_infos":[]}}}"#;
+        let s = parse_state(&resp(200, body)).unwrap();
+        assert_eq!(s.session_id.as_deref(), Some("5529798706024415232"));
+        let draft = s.state.draft.unwrap();
+        assert_eq!(
+            draft.raw().get(),
+            r#"{"t":[{"tt":0,"sg":[{"zz":1.50,"a":"é"}]}],  "unknown":{"x":[1,2]}}"#
+        );
+        let s = parse_state(&resp(200, r#"{"code":0,"data":{"state":{"draft":null}}}"#)).unwrap();
+        assert!(s.state.draft.is_none());
+    }
+
+    #[test]
+    fn render_body_embeds_the_draft_verbatim() {
+        let draft = Draft::parse(r#"{"t":[],"weird":1.000}"#).unwrap();
+        let api = Api::new(Attribution::default());
+        let req = api.render_submit(&Secret::new("tok"), "render_1", "123", &draft);
+        let body = req.json_body().unwrap();
+        assert!(body.contains(r#""draft":{"t":[],"weird":1.000}"#), "{body}");
+        assert!(body.contains(r#""sessionId":"123""#), "{body}");
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["output"], json!({"format":"mp4","quality":"high"}));
+    }
+
+    #[test]
+    fn every_request_carries_attribution_and_token() {
+        let api = Api::new(Attribution::default());
+        let tok = Secret::new("nmv_usr_x");
+        let reqs = [
+            api.create_session(&tok, "en"),
+            api.run_sse(&tok, "1", "hi"),
+            api.upload_urls(&tok, "1", &["https://a/b.mp4".into()]),
+            api.credits(&tok),
+            api.state(&tok, "1"),
+            api.render_status(&tok, "r"),
+            api.render_cancel(&tok, "r"),
+            api.download_fallback(&tok, "r"),
+            api.claim_token(&tok, "t", "1"),
+        ];
+        for r in &reqs {
+            assert_eq!(r.header("authorization"), Some("Bearer nmv_usr_x"), "{r:?}");
+            assert_eq!(r.header("x-skill-source"), Some("video-openapi"));
+            assert!(r.header("x-skill-version").is_some());
+            assert!(r.header("x-skill-platform").is_some());
+        }
+        let anon = api.anonymous_token("cid");
+        assert_eq!(anon.header("x-client-id"), Some("cid"));
+        assert_eq!(anon.header("authorization"), None);
+        assert!(api.download_url("https://cdn/x.mp4").headers.is_empty());
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(content_type_for("a.MP4"), Some("video/mp4"));
+        assert_eq!(content_type_for("song.m4a"), Some("audio/mp4"));
+        assert_eq!(content_type_for("doc.pdf"), None);
+        assert_eq!(content_type_for("noext"), None);
+    }
+}

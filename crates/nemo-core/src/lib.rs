@@ -1,0 +1,10 @@
+//! `nemo-core`: the sans-IO heart of `nemo`, a client for the NemoVideo cloud
+//! video agent.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod api;
+pub mod draft;
+pub mod secret;
+pub mod time;
+pub mod transport;
+pub mod wire;
