@@ -60,6 +60,22 @@ impl fmt::Debug for Instant {
     }
 }
 
+/// A source of time for the async [`driver`](crate::driver): the one place
+/// where a clock is read and where waiting happens.
+///
+/// `nemo-http` provides a tokio-backed clock (which also runs under tokio's
+/// paused, auto-advancing test time); tests of the machine itself need no
+/// clock at all.
+#[async_trait::async_trait]
+pub trait Clock: Send + Sync {
+    /// Now, on the machine's timeline.
+    fn now(&self) -> Instant;
+    /// Completes at `deadline` (at once if it has passed).
+    async fn sleep_until(&self, deadline: Instant);
+    /// Milliseconds since the Unix epoch (for render ids such as `render_<ms>`).
+    fn unix_ms(&self) -> u64;
+}
+
 /// Formats a duration the way users read it: `45s`, `2m05s`, `1h02m`.
 pub fn human_duration(d: Duration) -> String {
     let s = d.as_secs();
