@@ -8,3 +8,7 @@ pub mod secret;
 pub mod time;
 pub mod transport;
 pub mod wire;
+pub mod adk;
+pub mod gui;
+pub mod route;
+pub mod sse;

@@ -1,0 +1,453 @@
+//! Intent routing: a user's message, its attachments and what the session
+//! knows become an ordered plan of actions.
+//!
+//! The seeds' table (export / credits / status / upload words skip the agent,
+//! everything else goes to it) is the starting point, in English and Chinese,
+//! case-insensitively. The router is smarter than the table in three ways:
+//! - a message can ask for several things: "download this video https://… in
+//!   MP4 at the highest resolution" is *upload that URL, instruct the agent,
+//!   export, download* — not "export" alone;
+//! - command words are only commands when nothing else is asked: whatever is
+//!   left after removing them and filler words goes to the agent;
+//! - asking to export with nothing to export gives a clear message instead of
+//!   a render that would fail.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// What the user said and attached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserInput {
+    /// The message.
+    pub text: String,
+    /// Local files attached to it.
+    pub files: Vec<PathBuf>,
+    /// URLs attached to it (in addition to those in the text).
+    pub urls: Vec<String>,
+}
+
+impl UserInput {
+    /// A message with no attachments.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// What the session knows when the message arrives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouteContext {
+    /// The draft has a track with segments (it can be exported).
+    pub has_draft: bool,
+}
+
+/// One action of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Upload local files and media URLs.
+    Upload {
+        /// Local files.
+        files: Vec<PathBuf>,
+        /// Media URLs.
+        urls: Vec<String>,
+    },
+    /// Send the message to the agent (one `/run_sse`).
+    Instruct(String),
+    /// Show the credit balance.
+    Credits,
+    /// Show the timeline.
+    ShowTimeline,
+    /// Render the draft and wait for it.
+    Export,
+    /// Download the rendered file.
+    Download,
+}
+
+/// An ordered plan, plus notes for the user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// The actions, in order.
+    pub steps: Vec<Step>,
+    /// Things to tell the user (why something was not done, a tip).
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// True when the plan sends a message to the agent.
+    pub fn uses_agent(&self) -> bool {
+        self.steps.iter().any(|s| matches!(s, Step::Instruct(_)))
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Upload { files, urls } => {
+                let items: Vec<String> = files
+                    .iter()
+                    .map(|p| format!("file {}", p.display()))
+                    .chain(urls.iter().map(|u| format!("url {u}")))
+                    .collect();
+                write!(f, "upload [{}]", items.join(", "))
+            }
+            Step::Instruct(text) => write!(f, "instruct {text:?}"),
+            Step::Credits => f.write_str("credits"),
+            Step::ShowTimeline => f.write_str("timeline"),
+            Step::Export => f.write_str("export"),
+            Step::Download => f.write_str("download"),
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.steps.is_empty() {
+            f.write_str("(nothing to do)")?;
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" → ")?;
+            }
+            write!(f, "{step}")?;
+        }
+        for note in &self.notes {
+            write!(f, "\n  note: {note}")?;
+        }
+        Ok(())
+    }
+}
+
+const EXPORT_WORDS: &[&str] = &[
+    "send me the video",
+    "send me the file",
+    "send it to me",
+    "give me the video",
+    "give me the file",
+    "export",
+    "download",
+    "render it",
+    "导出",
+    "下载",
+    "渲染",
+];
+const CREDIT_WORDS: &[&str] = &["credits", "credit", "balance", "积分", "余额", "点数"];
+const STATUS_WORDS: &[&str] = &[
+    "show tracks",
+    "show the tracks",
+    "show the timeline",
+    "show timeline",
+    "status",
+    "timeline",
+    "状态",
+    "时间线",
+    "时间轴",
+    "轨道",
+];
+const UPLOAD_WORDS: &[&str] = &["upload", "上传"];
+/// Phrases that ask for a file at the end, without an export word.
+const FILE_WORDS: &[&str] = &[
+    " mp4",
+    "mp4 ",
+    "get back",
+    "to device",
+    "offline",
+    "save it",
+    "save the video",
+    "save as",
+    "保存",
+    "成片",
+];
+/// Words that carry no instruction of their own.
+const FILLER: &[&str] = &[
+    "a", "about", "all", "am", "an", "and", "any", "are", "as", "can", "check", "could", "current",
+    "do", "does", "file", "files", "for", "get", "give", "have", "how", "i", "i'm", "is", "it",
+    "its", "it's", "just", "left", "let", "let's", "many", "me", "much", "my", "now", "of", "ok",
+    "okay", "please", "project", "remaining", "see", "show", "so", "the", "then", "these", "this",
+    "those", "to", "us", "video", "videos", "view", "want", "what", "what's", "whats", "would",
+    "you", "your", "clip", "clips", "thanks", "thank", "there", "here", "result", "final", "done",
+    "again", "same", "one", "we", "our", "hey", "hi", "at", "in", "on", "with", "from", "into",
+    "by", "or", "查看", "看看", "一下", "我的",
+    "我", "请", "帮我", "帮忙", "视频", "文件", "现在", "还有", "多少", "吧", "呢", "吗", "的",
+    "了", "把", "给", "一个", "这个", "查询",
+];
+
+/// Hosts whose pages are videos: a link to them is media to upload.
+const VIDEO_HOSTS: &[&str] = &[
+    "youtube.com",
+    "youtu.be",
+    "vimeo.com",
+    "tiktok.com",
+    "bilibili.com",
+    "b23.tv",
+    "twitter.com",
+    "x.com",
+    "instagram.com",
+    "facebook.com",
+    "fb.watch",
+    "dailymotion.com",
+    "twitch.tv",
+    "douyin.com",
+    "kuaishou.com",
+    "reddit.com",
+    "streamable.com",
+];
+
+/// True for a URL that points at media (a video host or a media file), as
+/// opposed to an article or web page the agent should read.
+pub fn is_media_url(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .unwrap_or(&lower);
+    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = rest[..host_end].rsplit('@').next().unwrap_or("");
+    let host = host.split(':').next().unwrap_or("");
+    let path = rest[host_end..].split(['?', '#']).next().unwrap_or("");
+    let on_video_host = VIDEO_HOSTS
+        .iter()
+        .any(|h| host == *h || host.ends_with(&format!(".{h}")));
+    on_video_host || crate::api::content_type_for(path).is_some()
+}
+
+/// Finds `http://` and `https://` URLs in text.
+pub fn find_urls(text: &str) -> Vec<String> {
+    let mut urls = Vec::new();
+    let lower = text.to_ascii_lowercase();
+    let mut from = 0;
+    while from < text.len() {
+        let next = ["http://", "https://"]
+            .iter()
+            .filter_map(|p| lower[from..].find(p).map(|i| from + i))
+            .min();
+        let Some(start) = next else { break };
+        let end = text[start..]
+            .find(|c: char| c.is_whitespace() || "<>\"'`，。、）】》".contains(c))
+            .map_or(text.len(), |i| start + i);
+        let url = text[start..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']']);
+        if url.len() > "https://".len() && url.contains('.') {
+            urls.push(url.to_owned());
+        }
+        from = end.max(start + 1);
+        while !text.is_char_boundary(from) {
+            from += 1;
+        }
+    }
+    urls
+}
+
+fn contains_phrase(text: &str, phrase: &str) -> bool {
+    if !phrase.is_ascii() {
+        return text.contains(phrase);
+    }
+    let bytes = text.as_bytes();
+    text.match_indices(phrase).any(|(i, _)| {
+        let before = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        let j = i + phrase.len();
+        // A phrase may end a word's stem: "exported", "downloading", "credits".
+        let after = j >= bytes.len() || !bytes[j].is_ascii_alphanumeric() || phrase.starts_with(' ') || phrase.ends_with(' ')
+            || matches!(&text[j..], s if s.starts_with("ed") || s.starts_with("ing") || s.starts_with('s'));
+        before && after
+    })
+}
+
+fn has_any(text: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| contains_phrase(text, w))
+}
+
+fn strip_words(mut text: String, words: &[&str]) -> String {
+    for w in words {
+        if !w.is_ascii() {
+            text = text.replace(w, " ");
+        }
+    }
+    text
+}
+
+/// True when something is left to tell the agent once command words, URLs
+/// and filler are taken out.
+fn has_instruction(lower_without_urls: &str) -> bool {
+    let mut text = strip_words(
+        lower_without_urls.to_owned(),
+        &[EXPORT_WORDS, CREDIT_WORDS, STATUS_WORDS, UPLOAD_WORDS, FILLER].concat(),
+    );
+    for phrase in EXPORT_WORDS.iter().chain(STATUS_WORDS).filter(|w| w.contains(' ')) {
+        text = text.replace(phrase, " ");
+    }
+    let commands: Vec<&str> = [EXPORT_WORDS, CREDIT_WORDS, STATUS_WORDS, UPLOAD_WORDS].concat();
+    let meaningful = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '-'))
+        .filter(|w| !w.is_empty())
+        .filter(|w| {
+            let stem = w
+                .strip_suffix("ed")
+                .or_else(|| w.strip_suffix("ing"))
+                .or_else(|| w.strip_suffix('s'))
+                .unwrap_or(w);
+            !FILLER.contains(w) && !commands.contains(w) && !commands.contains(&stem)
+        })
+        .map(|w| w.chars().count())
+        .sum::<usize>();
+    meaningful >= 2
+}
+
+/// Routes a message to a plan.
+pub fn route(input: &UserInput, ctx: RouteContext) -> Plan {
+    let text = input.text.trim();
+    let mut inline_urls = find_urls(text);
+    let mut without_urls = text.to_owned();
+    for u in &inline_urls {
+        without_urls = without_urls.replace(u.as_str(), " ");
+    }
+    let lower = without_urls.to_lowercase();
+    let lower = lower.trim();
+
+    let page_urls: Vec<String> = inline_urls.iter().filter(|u| !is_media_url(u)).cloned().collect();
+    inline_urls.retain(|u| is_media_url(u));
+    let mut media_urls = inline_urls;
+    for u in &input.urls {
+        if !media_urls.contains(u) {
+            media_urls.push(u.clone());
+        }
+    }
+    let has_attachments = !input.files.is_empty() || !media_urls.is_empty();
+
+    let wants_export = has_any(lower, EXPORT_WORDS);
+    let wants_credits = has_any(lower, CREDIT_WORDS);
+    let wants_status = has_any(lower, STATUS_WORDS);
+    let wants_upload = has_any(lower, UPLOAD_WORDS);
+    let wants_file = has_any(&format!(" {lower} "), FILE_WORDS);
+    let instruction = has_instruction(lower) || !page_urls.is_empty();
+    let any_command = wants_export || wants_credits || wants_status || wants_upload;
+
+    let mut plan = Plan::default();
+    if has_attachments {
+        plan.steps.push(Step::Upload {
+            files: input.files.clone(),
+            urls: media_urls,
+        });
+    } else if wants_upload && !instruction {
+        plan.notes.push(
+            "Nothing to upload: attach files with --file PATH or links with --url URL.".into(),
+        );
+    }
+    let instruct = instruction || (!any_command && !has_attachments && !text.is_empty());
+    if instruct {
+        plan.steps.push(Step::Instruct(text.to_owned()));
+        let refers_to_media = has_any(lower, &["these clips", "these photos", "these images", "this video", "this clip", "this file", "these files", "这些", "这个视频"]);
+        if refers_to_media && !has_attachments && !ctx.has_draft {
+            plan.notes.push(
+                "Tip: attach the media you mean with --file PATH or --url URL (nothing is uploaded yet)."
+                    .into(),
+            );
+        }
+    }
+    if wants_credits {
+        plan.steps.push(Step::Credits);
+    }
+    if wants_status && !wants_export {
+        plan.steps.push(Step::ShowTimeline);
+    }
+    let export = wants_export || (wants_file && (instruct || has_attachments));
+    if export {
+        if ctx.has_draft || instruct || has_attachments {
+            plan.steps.push(Step::Export);
+            plan.steps.push(Step::Download);
+        } else {
+            plan.notes.push(
+                "There is nothing to export yet: upload a clip or describe the video you want first."
+                    .into(),
+            );
+        }
+    }
+    if plan.steps.is_empty() && plan.notes.is_empty() {
+        plan.notes.push("Say what you would like to make, or attach a file.".into());
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(text: &str, has_draft: bool) -> String {
+        route(&UserInput::text(text), RouteContext { has_draft }).to_string()
+    }
+
+    #[test]
+    fn table_words_skip_the_agent() {
+        assert_eq!(r("export", true), "export → download");
+        assert_eq!(r("导出", true), "export → download");
+        assert_eq!(r("Send me the video", true), "export → download");
+        assert_eq!(r("credits", false), "credits");
+        assert_eq!(r("余额", false), "credits");
+        assert_eq!(r("how many credits do I have left?", false), "credits");
+        assert_eq!(r("STATUS", false), "timeline");
+        assert_eq!(r("show tracks", false), "timeline");
+        assert_eq!(r("状态", false), "timeline");
+    }
+
+    #[test]
+    fn export_without_a_draft_is_a_message() {
+        let plan = route(&UserInput::text("导出"), RouteContext::default());
+        assert!(plan.steps.is_empty());
+        assert!(plan.notes[0].contains("nothing to export yet"));
+    }
+
+    #[test]
+    fn download_a_url_means_upload_instruct_export() {
+        assert_eq!(
+            r("download this video https://www.youtube.com/watch?v=abc in MP4 at the highest resolution", false),
+            "upload [url https://www.youtube.com/watch?v=abc] → instruct \"download this video https://www.youtube.com/watch?v=abc in MP4 at the highest resolution\" → export → download"
+        );
+        assert_eq!(
+            r("download https://youtu.be/abc", false),
+            "upload [url https://youtu.be/abc] → export → download"
+        );
+    }
+
+    #[test]
+    fn edits_go_to_the_agent() {
+        assert_eq!(r("add lo-fi BGM at 35%", true), "instruct \"add lo-fi BGM at 35%\"");
+        assert_eq!(r("加一段背景音乐", true), "instruct \"加一段背景音乐\"");
+        assert_eq!(
+            r("add a title and export", true),
+            "instruct \"add a title and export\" → export → download"
+        );
+    }
+
+    #[test]
+    fn attached_files_are_uploaded() {
+        let plan = route(
+            &UserInput {
+                text: String::new(),
+                files: vec!["a.mp4".into()],
+                urls: vec![],
+            },
+            RouteContext::default(),
+        );
+        assert_eq!(plan.to_string(), "upload [file a.mp4]");
+    }
+
+    #[test]
+    fn article_links_go_to_the_agent_not_upload() {
+        assert_eq!(
+            r("generate a video from this article link: https://example.com/blog-post", false),
+            "instruct \"generate a video from this article link: https://example.com/blog-post\""
+        );
+    }
+
+    #[test]
+    fn urls_are_found_and_classified() {
+        assert_eq!(
+            find_urls("see https://a.com/x.mp4, and (http://b.org/p)."),
+            vec!["https://a.com/x.mp4", "http://b.org/p"]
+        );
+        assert!(is_media_url("https://cdn.example.com/v/clip.MOV?sig=1"));
+        assert!(is_media_url("https://m.youtube.com/watch?v=1"));
+        assert!(!is_media_url("https://example.com/blog-post"));
+        assert!(!is_media_url("https://notyoutube.com/x"));
+    }
+}
