@@ -12,3 +12,6 @@ pub mod adk;
 pub mod gui;
 pub mod route;
 pub mod sse;
+pub mod error;
+pub mod recovery;
+pub mod render;
