@@ -1,1 +1,64 @@
-//! placeholder
+//! `nemo-http`: the real transport for the NemoVideo cloud video agent —
+//! [`nemo_core`]'s [`Transport`](nemo_core::transport::Transport) over
+//! reqwest with rustls.
+//!
+//! The core decides *what* to send and what to do with the answer; this
+//! crate only moves bytes:
+//!
+//! - **one pooled client** (HTTP/1.1 and HTTP/2, rustls) with a connect
+//!   timeout, an inactivity ("read") timeout, and the 15-minute cap on
+//!   `/run_sse` streams ([`HttpConfig`]);
+//! - **each request is sent exactly once** and rebuilt from the core's
+//!   [`Request`](nemo_core::wire::Request) on every call — multipart bodies
+//!   reopen their files. Retrying is the core's recovery policy's decision;
+//! - **uploads stream from disk**: every file is checked first (exists, is a
+//!   regular readable file, a supported format, at most 500 MB — failures are
+//!   `Local` errors worded like the API's 4001/4002), then read 64 KiB at a
+//!   time as the connection takes it, with progress callbacks;
+//! - **event streams** hand each body chunk to the caller as it arrives; a
+//!   dropped connection is an `Interrupted` error, the normal end is `None`;
+//! - **downloads** go to a hidden `.name.part` file beside the target, resume
+//!   with `Range` after a broken connection, are length-checked, synced and
+//!   renamed into place; an existing target is never replaced unless asked
+//!   (see the [`Transport::download`](nemo_core::transport::Transport::download)
+//!   notes on [`HttpTransport`]);
+//! - **errors** are [`TransportError`](nemo_core::transport::TransportError)s
+//!   with a kind (`Connect`, `Timeout`, `Tls`, `Interrupted`, `Local`,
+//!   `Exists`, `Other`) and a message that names the endpoint and the URL
+//!   without query or user info. Sensitive header values (the bearer token,
+//!   the client id) are masked in messages, never logged, and marked
+//!   sensitive on the wire; `Debug` shows no secret.
+//!
+//! [`SystemClock`] is the matching [`Clock`](nemo_core::time::Clock) for the
+//! core's driver.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use nemo_core::api::{parse, Api, Attribution, Credits};
+//! use nemo_core::secret::Secret;
+//! use nemo_core::transport::Transport;
+//! use nemo_http::{HttpConfig, HttpTransport};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let transport = HttpTransport::new(HttpConfig::new("https://mega-api-prod.nemovideo.ai"))?;
+//! let api = Api::new(Attribution::default());
+//! let token = Secret::new(std::env::var("NEMO_TOKEN")?);
+//! let response = transport.send(&api.credits(&token), None).await?;
+//! let credits: Credits = parse(&response)?;
+//! println!("{credits}");
+//! # Ok(())
+//! # }
+//! ```
+
+mod clock;
+mod config;
+mod download;
+mod error;
+mod http;
+mod stream;
+mod upload;
+
+pub use clock::SystemClock;
+pub use config::HttpConfig;
+pub use http::HttpTransport;

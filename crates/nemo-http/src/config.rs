@@ -1,0 +1,83 @@
+//! How the transport is set up.
+
+use std::fmt;
+use std::time::Duration;
+
+use nemo_core::api::DEFAULT_API_URL;
+
+use crate::error::display_url;
+
+/// Settings for [`HttpTransport`](crate::HttpTransport).
+///
+/// Every field has a sensible default ([`HttpConfig::default`]); most callers
+/// only change `base_url` (from `NEMO_API_URL`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// The API base URL that [`Target::Api`](nemo_core::wire::Target::Api)
+    /// paths are relative to. Default: the production host.
+    pub base_url: String,
+    /// How long establishing a connection (TCP and TLS) may take. Default 10 s.
+    pub connect_timeout: Duration,
+    /// How long the transport waits without any progress: between two chunks
+    /// of a response body, and for a response head after the last byte of the
+    /// request body went out. Uploads that keep moving never time out.
+    /// Default 60 s.
+    pub read_timeout: Duration,
+    /// How long an event stream (`/run_sse`) may stay silent (not even a
+    /// keep-alive) before it is reported as timed out. Default 5 min.
+    pub stream_idle_timeout: Duration,
+    /// The longest an event stream may last, head to end. Default 15 min,
+    /// the service's own limit.
+    pub stream_cap: Duration,
+    /// The `User-Agent` header. Default `nemo/<version>`.
+    pub user_agent: String,
+    /// How many times one [`download`](nemo_core::transport::Transport::download)
+    /// call resumes (or restarts) after the connection broke. Default 3.
+    pub download_resume_attempts: u32,
+    /// The largest response body [`send`](nemo_core::transport::Transport::send)
+    /// reads into memory; a longer one is an error. Default 16 MiB (API
+    /// answers are a few kilobytes; files go through `download`).
+    pub max_response_bytes: usize,
+}
+
+impl HttpConfig {
+    /// The default settings with another base URL.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            base_url: DEFAULT_API_URL.to_owned(),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            stream_idle_timeout: Duration::from_secs(5 * 60),
+            stream_cap: Duration::from_secs(15 * 60),
+            user_agent: concat!("nemo/", env!("CARGO_PKG_VERSION")).to_owned(),
+            download_resume_attempts: 3,
+            max_response_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The base URL is shown without user info or query, in case someone
+        // put credentials there.
+        f.debug_struct("HttpConfig")
+            .field("base_url", &display_url(&self.base_url))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("stream_idle_timeout", &self.stream_idle_timeout)
+            .field("stream_cap", &self.stream_cap)
+            .field("user_agent", &self.user_agent)
+            .field("download_resume_attempts", &self.download_resume_attempts)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish()
+    }
+}
