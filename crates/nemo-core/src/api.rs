@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::draft::Draft;
+use crate::error::{ErrorKind, NemoError};
 use crate::secret::Secret;
 use crate::wire::{Body, Endpoint, FilePart, Header, HeaderValue, Method, Request, Response, Target};
 
@@ -59,6 +60,60 @@ pub fn content_type_for(filename: &str) -> Option<&'static str> {
         "aac" => "audio/aac",
         _ => return None,
     })
+}
+
+/// Checks a local file against the service's rules (format, size) before
+/// any byte is sent, and describes it as a multipart part. `len` is the
+/// file's length as the frontend read it.
+pub fn file_part(path: impl Into<std::path::PathBuf>, len: u64) -> Result<FilePart, NemoError> {
+    let path = path.into();
+    let filename = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Some(content_type) = content_type_for(&filename) else {
+        return Err(unsupported_file(&filename));
+    };
+    if len > MAX_UPLOAD_BYTES {
+        return Err(file_too_large(&filename, Some(len)));
+    }
+    Ok(FilePart {
+        path,
+        filename,
+        content_type: content_type.to_owned(),
+        len,
+    })
+}
+
+/// The error for a format the service does not accept (code 4001).
+pub fn unsupported_file(filename: &str) -> NemoError {
+    let what = if filename.is_empty() {
+        "This file type".to_owned()
+    } else {
+        format!("`{filename}`")
+    };
+    NemoError::new(
+        ErrorKind::UnsupportedFile,
+        format!("{what} is not a supported format. Accepted formats: {ACCEPTED_FORMATS}."),
+    )
+    .with_code(Some(4001))
+}
+
+/// The error for a file over the size limit (code 4002).
+pub fn file_too_large(filename: &str, len: Option<u64>) -> NemoError {
+    let size = len.map_or(String::new(), |l| format!(" ({} MB)", l / (1024 * 1024)));
+    let what = if filename.is_empty() {
+        "The file".to_owned()
+    } else {
+        format!("`{filename}`")
+    };
+    NemoError::new(
+        ErrorKind::FileTooLarge,
+        format!(
+            "{what}{size} is larger than the 500 MB limit. Compress it or trim it to a shorter clip, then upload again."
+        ),
+    )
+    .with_code(Some(4002))
 }
 
 /// Who is calling: the attribution triple sent on every request.
@@ -1058,6 +1113,18 @@ mod tests {
         assert_eq!(anon.header("x-client-id"), Some("cid"));
         assert_eq!(anon.header("authorization"), None);
         assert!(api.download_url("https://cdn/x.mp4").headers.is_empty());
+    }
+
+    #[test]
+    fn local_file_checks() {
+        let p = file_part("/tmp/clips/a.MOV", 10).unwrap();
+        assert_eq!((p.filename.as_str(), p.content_type.as_str()), ("a.MOV", "video/quicktime"));
+        let e = file_part("/tmp/a.pdf", 10).unwrap_err();
+        assert_eq!((e.kind, e.code), (ErrorKind::UnsupportedFile, Some(4001)));
+        assert!(e.message.contains("mp4 mov avi webm mkv"), "{e}");
+        let e = file_part("/tmp/a.mp4", MAX_UPLOAD_BYTES + 1).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::FileTooLarge);
+        assert!(e.message.contains("Compress"), "{e}");
     }
 
     #[test]

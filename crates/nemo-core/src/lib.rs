@@ -15,3 +15,5 @@ pub mod sse;
 pub mod error;
 pub mod recovery;
 pub mod render;
+pub mod rng;
+pub mod machine;

@@ -13,15 +13,17 @@
 //!   a render that would fail.
 
 use std::fmt;
-use std::path::PathBuf;
+
+use crate::wire::FilePart;
 
 /// What the user said and attached.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserInput {
     /// The message.
     pub text: String,
-    /// Local files attached to it.
-    pub files: Vec<PathBuf>,
+    /// Local files attached to it, already checked by
+    /// [`file_part`](crate::api::file_part).
+    pub files: Vec<FilePart>,
     /// URLs attached to it (in addition to those in the text).
     pub urls: Vec<String>,
 }
@@ -49,7 +51,7 @@ pub enum Step {
     /// Upload local files and media URLs.
     Upload {
         /// Local files.
-        files: Vec<PathBuf>,
+        files: Vec<FilePart>,
         /// Media URLs.
         urls: Vec<String>,
     },
@@ -87,7 +89,7 @@ impl fmt::Display for Step {
             Step::Upload { files, urls } => {
                 let items: Vec<String> = files
                     .iter()
-                    .map(|p| format!("file {}", p.display()))
+                    .map(|p| format!("file {}", p.path.display()))
                     .chain(urls.iter().map(|u| format!("url {u}")))
                     .collect();
                 write!(f, "upload [{}]", items.join(", "))
@@ -423,7 +425,7 @@ mod tests {
         let plan = route(
             &UserInput {
                 text: String::new(),
-                files: vec!["a.mp4".into()],
+                files: vec![crate::api::file_part("a.mp4", 1).unwrap()],
                 urls: vec![],
             },
             RouteContext::default(),
