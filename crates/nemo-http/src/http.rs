@@ -11,7 +11,7 @@ use nemo_core::transport::{
     TransportError, TransportErrorKind,
 };
 use nemo_core::wire::{Body, HeaderValue, Method, Request, Response, Target};
-use reqwest::header::{HeaderMap, HeaderName, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use tokio::sync::watch;
 
 use crate::config::HttpConfig;
@@ -143,6 +143,11 @@ impl HttpTransport {
         let mut builder = self.client.request(method, url).headers(headers);
         let mut upload = None;
         match &request.body {
+            // A bodiless POST still says so: some gateways answer 411
+            // Length Required otherwise.
+            Body::Empty if request.method == Method::Post => {
+                builder = builder.header(CONTENT_LENGTH, "0");
+            }
             Body::Empty => {}
             Body::Json(json) => {
                 builder = builder

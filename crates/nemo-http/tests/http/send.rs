@@ -98,6 +98,12 @@ async fn every_endpoint_goes_out_with_its_method_path_headers_and_body() {
         assert_eq!(seen.method, request.method.as_str());
         assert!(seen.header("user-agent").unwrap().starts_with("nemo/"));
     }
+    // Bodiless POSTs still say so: some gateways answer 411 otherwise.
+    for (request, seen) in requests.iter().zip(&seen) {
+        if request.method == nemo_core::wire::Method::Post && request.json_body().is_none() {
+            assert_eq!(seen.header("content-length"), Some("0"), "{request:?}");
+        }
+    }
     assert_eq!(seen[0].header("x-client-id"), Some("client-123"));
     assert_eq!(seen[0].header("authorization"), None);
     for seen in &seen[1..] {
