@@ -40,7 +40,19 @@ pub fn transport(base_url: &str) -> HttpTransport {
 
 /// Serves `app` on 127.0.0.1 (a fresh port) and returns its base URL.
 pub async fn serve(app: Router) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(TcpListener::bind("127.0.0.1:0").await.unwrap(), app)
+}
+
+/// Like [`serve`], with a small receive buffer on accepted connections, so
+/// that a client's upload moves only as fast as the server reads it.
+pub async fn serve_with_small_buffers(app: Router) -> String {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    serve_on(socket.listen(16).unwrap(), app)
+}
+
+fn serve_on(listener: TcpListener, app: Router) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let _ = axum::serve(

@@ -75,7 +75,12 @@ async fn upload_server(slow: Option<(u64, Duration)>) -> (String, Journal) {
         .fallback(axum::routing::post(receive))
         .layer(DefaultBodyLimit::disable())
         .with_state(state.clone());
-    (serve(app).await, state.journal)
+    let url = if slow.is_some() {
+        serve_with_small_buffers(app).await
+    } else {
+        serve(app).await
+    };
+    (url, state.journal)
 }
 
 /// Writes a file of `len` bytes of [`byte_at`] content, in pieces.
@@ -302,16 +307,17 @@ async fn a_50_mb_upload_streams_in_flat_memory() {
 
 #[tokio::test]
 async fn an_upload_that_keeps_moving_outlasts_the_read_timeout() {
-    // The server reads the first 12 MB slowly (about 0.6 s), then fast; the
-    // inactivity timeout is 250 ms, so a timer counted from the start of
-    // the request would fire.
-    const SIZE: u64 = 24 * 1024 * 1024;
+    // The server reads the first 16 MB slowly (about 0.8 s), then the rest
+    // fast; its receive buffer is small, so the client's upload moves at
+    // the server's pace. The inactivity timeout is 400 ms: a timer counted
+    // from the start of the request would fire.
+    const SIZE: u64 = 32 * 1024 * 1024;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("slow.webm");
     std::fs::File::create(&path).unwrap().set_len(SIZE).unwrap();
     let (url, _) = upload_server(Some((SIZE / 2, Duration::from_millis(25)))).await;
     let t = HttpTransport::new(HttpConfig {
-        read_timeout: Duration::from_millis(250),
+        read_timeout: Duration::from_millis(400),
         ..config(&url)
     })
     .unwrap();
@@ -320,7 +326,7 @@ async fn an_upload_that_keeps_moving_outlasts_the_read_timeout() {
     let request = upload(vec![part(&path)]);
     let response = t.send(&request, None).await.unwrap();
     assert!(
-        started.elapsed() > Duration::from_millis(250),
+        started.elapsed() > Duration::from_millis(400),
         "the test must outlast the timeout"
     );
     let data = nemo_core::api::payload(&response).unwrap();
