@@ -749,7 +749,7 @@ impl Session {
         let mut timed_out = None;
         if let Some(Op::Instruct(i)) = current_op!(self) {
             if let InstructPhase::Streaming = i.phase {
-                if now >= i.next_still_working {
+                if now >= i.next_still_working && now < i.last_activity + keepalive_timeout && now < i.started + stream_cap {
                     let elapsed = now - i.started;
                     while i.next_still_working <= now {
                         i.next_still_working += still_every;

@@ -1,0 +1,298 @@
+//! Whole scripted sessions, driven in virtual time, as transcripts.
+//!
+//! Each scenario runs the real session machine against a scripted backend;
+//! a 10-minute stream of keep-alives takes microseconds. The transcript of
+//! requests and user-facing events is snapshot-tested, and each test also
+//! asserts the invariants that matter (no message sent twice, no job lost).
+
+mod support;
+
+use std::time::Duration;
+
+use nemo_core::api::file_part;
+use nemo_core::error::ErrorKind;
+use nemo_core::machine::{Command, Config, Credential, Event, ExportOptions, RenderOutcome};
+use nemo_core::route::UserInput;
+use nemo_core::secret::Secret;
+use nemo_core::transport::TransportErrorKind;
+use nemo_core::wire::Endpoint;
+use serde_json::json;
+use support::*;
+
+fn harness() -> Harness {
+    Harness::new(Config::default())
+}
+
+fn upload_clip(h: &mut Harness) {
+    let part = file_part("/media/city.mp4", 1_000_000).unwrap();
+    assert!(h.run(Command::Upload {
+        files: vec![part],
+        urls: vec![]
+    }));
+}
+
+fn error_kind(h: &Harness) -> Option<ErrorKind> {
+    h.events.iter().rev().find_map(|e| match e {
+        Event::Finished { result: Err(e), .. } => Some(e.kind),
+        _ => None,
+    })
+}
+
+#[test]
+fn connect_upload_edit_timeline() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    let mut chunks = vec![(Duration::from_millis(200), b": ping\n\n".to_vec())];
+    chunks.push((Duration::from_secs(2), tool_events("add_bgm")));
+    chunks.push((Duration::from_secs(3), text_event("I added lo-fi music at 35% ", true)));
+    chunks.push((Duration::from_secs(3), text_event("and the title \"Urban Dreams\".", true)));
+    chunks.push((
+        Duration::from_secs(4),
+        text_event(
+            "I added lo-fi music at 35% and the title \"Urban Dreams\". Click the Export button to download your video.",
+            false,
+        ),
+    ));
+    chunks.push((
+        Duration::from_secs(5),
+        text_event("I encountered a temporary issue. Please try again.", false),
+    ));
+    h.backend.sse.push_back(Reply::Stream {
+        chunks,
+        end: Ok(()),
+        draft_after: Some(draft_full()),
+    });
+    assert!(h.run(Command::Message(UserInput::text(
+        "add lo-fi BGM at 35% and a title \"Urban Dreams\""
+    ))));
+    assert!(h.run(Command::Timeline));
+    let texts: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AgentText { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        ["I added lo-fi music at 35% and the title \"Urban Dreams\"."],
+        "the text is shown once, without the GUI sentence or the trailing issue"
+    );
+    assert_eq!(h.backend.run_sse_bodies.len(), 1);
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn silent_edit_reports_the_change() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    h.backend.sse.push_back(Reply::Stream {
+        chunks: vec![
+            (Duration::from_secs(1), tool_events("add_bgm")),
+            (Duration::from_secs(2), KEEPALIVE.to_vec()),
+        ],
+        end: Ok(()),
+        draft_after: Some(draft_full()),
+    });
+    assert!(h.run(Command::Message(UserInput::text("add lo-fi BGM at 35% and a title"))));
+    assert!(h.events.iter().any(|e| matches!(e, Event::Change { summary } if summary.contains("added BGM: Lo-fi (0-10s, 35%)"))));
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn token_expiry_gets_a_new_token_with_the_same_client_id() {
+    let mut h = harness();
+    assert!(h.run(Command::Connect));
+    h.backend.fault(Endpoint::Credits, api_err(200, 1001, "token expired"));
+    assert!(h.run(Command::Credits));
+    assert_eq!(h.backend.tokens, 2);
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn a_user_token_is_never_replaced() {
+    let mut h = Harness::new(Config {
+        credential: Credential::User(Secret::new("nmv_usr_mine")),
+        ..Config::default()
+    });
+    h.backend.fault(Endpoint::CreateSession, api_err(200, 1001, "token invalid"));
+    assert!(!h.run(Command::Connect));
+    assert_eq!(error_kind(&h), Some(ErrorKind::AuthFailed));
+    assert_eq!(h.backend.tokens, 0, "no anonymous token was requested");
+    // Sticky: the next command fails the same way without sending anything.
+    let before = h.transmits;
+    assert!(!h.run(Command::Credits));
+    assert_eq!(h.transmits, before);
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn lost_session_starts_a_new_one() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    h.backend.fault(Endpoint::RunSse, api_err(404, 1002, "session not found"));
+    assert!(h.run(Command::Message(UserInput::text("add a title \"Hello\""))));
+    assert_eq!(h.backend.sessions, 2);
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn rate_limit_waits_retry_after_then_retries_once() {
+    let mut h = harness();
+    assert!(h.run(Command::Connect));
+    h.backend.fault(
+        Endpoint::Credits,
+        with_header(api_err(429, 429, "slow down"), "retry-after", "5"),
+    );
+    assert!(h.run(Command::Credits));
+    assert!(h.transcript.contains("[   5.000s] → GET /api/credits/balance/simple"), "{}", h.transcript);
+    h.backend.fault(Endpoint::Credits, api_err(429, 429, "slow down"));
+    h.backend.fault(Endpoint::Credits, api_err(429, 429, "slow down"));
+    assert!(!h.run(Command::Credits));
+    assert_eq!(error_kind(&h), Some(ErrorKind::RateLimited));
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn dropped_stream_is_recovered_by_polling_state_never_resent() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    h.backend.sse.push_back(Reply::Stream {
+        chunks: vec![(Duration::from_secs(1), tool_events("add_title"))],
+        end: Err(TransportErrorKind::Interrupted),
+        draft_after: None,
+    });
+    // The edit lands on the server only later: the first check sees nothing.
+    h.backend.fault(Endpoint::State, api_ok(json!({"state":{"draft": draft_video()}})));
+    h.backend.fault(Endpoint::State, api_ok(json!({"state":{"draft": draft_video()}})));
+    h.backend.draft = Some(draft_full());
+    assert!(h.run(Command::Message(UserInput::text("add lo-fi BGM and a title"))));
+    assert_eq!(h.backend.run_sse_bodies.len(), 1, "never re-sent");
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn keepalive_only_stream_times_out_and_fails_after_five_checks() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    let chunks = (1..=700).map(|s| (Duration::from_secs(s), KEEPALIVE.to_vec())).collect();
+    h.backend.sse.push_back(Reply::Stream {
+        chunks,
+        end: Ok(()),
+        draft_after: None,
+    });
+    assert!(!h.run(Command::Message(UserInput::text("make it cinematic"))));
+    assert_eq!(error_kind(&h), Some(ErrorKind::Network));
+    let still = h.events.iter().filter(|e| matches!(e, Event::StillWorking { .. })).count();
+    assert_eq!(still, 4, "every two minutes during the 10-minute wait");
+    assert_eq!(h.backend.run_sse_bodies.len(), 1);
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn export_polls_downloads_and_links() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    h.backend.render_duration = Duration::from_secs(45);
+    assert!(h.run(Command::Export(ExportOptions {
+        render_id: Some("render_1795262134520".into()),
+        download: true,
+        out: Some("out/final.mp4".into()),
+        overwrite: false,
+    })));
+    // The job was journaled before it was sent and released after download.
+    let starting = h.events.iter().position(|e| matches!(e, Event::RenderStarting { .. })).unwrap();
+    let ended = h.events.iter().position(|e| matches!(e, Event::RenderEnded { outcome: RenderOutcome::Downloaded(_), .. })).unwrap();
+    assert!(starting < ended);
+    let polls = h.transcript.matches("GET /api/render/proxy/lambda/").count();
+    assert!(polls <= 8, "{polls} status requests");
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn failed_render_is_reported_and_released() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    h.backend.render_duration = Duration::from_secs(20);
+    h.backend.fault(
+        Endpoint::RenderStatus,
+        Reply::Response(nemo_core::wire::Response::json(200, &json!({"status":"failed","error":"encoder crashed"}))),
+    );
+    assert!(!h.run(Command::Export(ExportOptions {
+        render_id: Some("render_7".into()),
+        download: true,
+        ..ExportOptions::default()
+    })));
+    assert_eq!(error_kind(&h), Some(ErrorKind::RenderFailed));
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn out_of_credits_gives_a_registration_link() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    h.backend.fault(Endpoint::RunSse, api_err(402, 2001, "insufficient credits"));
+    assert!(!h.run(Command::Message(UserInput::text("add a title"))));
+    assert_eq!(error_kind(&h), Some(ErrorKind::OutOfCredits));
+    assert!(h.transcript.contains("https://nemovideo.com/register?bind=anon_42"));
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn export_with_nothing_to_export_sends_no_render() {
+    let mut h = harness();
+    assert!(h.run(Command::Connect));
+    assert!(h.run(Command::Message(UserInput::text("导出"))));
+    assert!(h.run(Command::Export(ExportOptions {
+        download: true,
+        ..ExportOptions::default()
+    })) == false);
+    assert_eq!(error_kind(&h), Some(ErrorKind::NothingToExport));
+    assert!(!h.transcript.contains("render/proxy/lambda"));
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn plan_blocked_export() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    h.backend.fault(
+        Endpoint::RenderSubmit,
+        Reply::Response(nemo_core::wire::Response::json(402, &json!({"detail":"Payment Required"}))),
+    );
+    assert!(!h.run(Command::Export(ExportOptions {
+        render_id: Some("render_9".into()),
+        download: true,
+        ..ExportOptions::default()
+    })));
+    assert_eq!(error_kind(&h), Some(ErrorKind::PlanBlocked));
+    // The job never existed: it leaves the journal.
+    assert!(h.events.iter().any(|e| matches!(e, Event::RenderEnded { outcome: RenderOutcome::Rejected, .. })));
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn quick_edit_in_one_message() {
+    let mut h = harness();
+    h.backend.sse.push_back(Reply::Stream {
+        chunks: vec![(Duration::from_secs(3), text_event("Converted to 1080p MP4.", false))],
+        end: Ok(()),
+        draft_after: Some(draft_video()),
+    });
+    assert!(h.run(Command::Message(UserInput::text(
+        "download this video https://www.youtube.com/watch?v=abc in MP4 at the highest resolution"
+    ))));
+    assert!(h.events.iter().any(|e| matches!(e, Event::Downloaded { .. })));
+    insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn server_errors_back_off_then_succeed() {
+    let mut h = harness();
+    assert!(h.run(Command::Connect));
+    h.backend.fault(Endpoint::State, Reply::Response(nemo_core::wire::Response { status: 503, headers: vec![], body: b"<html>busy</html>".to_vec() }));
+    h.backend.fault(Endpoint::State, Reply::Error(TransportErrorKind::Timeout));
+    assert!(h.run(Command::Timeline));
+    insta::assert_snapshot!(h.transcript);
+}
