@@ -1,6 +1,8 @@
 //! Error answers arrive intact for the core to read; failures below HTTP
 //! become typed transport errors without the token in them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -184,16 +186,23 @@ async fn an_oversized_answer_is_refused() {
     check(&err, TransportErrorKind::Other);
 }
 
-/// A raw server that reads the request head and then does `then` with the
-/// socket.
+/// A raw server that reads each request head, writes `reply` and closes
+/// the connection. Counts the connections it accepted.
 async fn raw_server(reply: &'static [u8]) -> String {
+    raw_server_counting(reply).await.0
+}
+
+async fn raw_server_counting(reply: &'static [u8]) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
     tokio::spawn(async move {
         for _ in 0..4 {
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
+            count.fetch_add(1, Ordering::SeqCst);
             let mut buf = vec![0u8; 16 * 1024];
             let mut seen = Vec::new();
             while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -206,7 +215,7 @@ async fn raw_server(reply: &'static [u8]) -> String {
             let _ = socket.shutdown().await;
         }
     });
-    format!("http://{addr}")
+    (format!("http://{addr}"), accepted)
 }
 
 #[tokio::test]
@@ -217,6 +226,26 @@ async fn a_connection_closed_before_the_answer_is_interrupted() {
         .await
         .unwrap_err();
     check(&err, TransportErrorKind::Interrupted);
+}
+
+#[tokio::test]
+async fn a_request_is_sent_exactly_once() {
+    // Neither a broken connection nor a 503 makes the transport try again:
+    // retrying is the core's decision.
+    let (url, accepted) = raw_server_counting(b"").await;
+    let t = transport(&url);
+    let err = t.send(&api().state(&token(), "1"), None).await.unwrap_err();
+    assert_eq!(err.kind, TransportErrorKind::Interrupted);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+    let (url, accepted) =
+        raw_server_counting(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n").await;
+    let response = transport(&url)
+        .send(&api().state(&token(), "1"), None)
+        .await
+        .unwrap();
+    assert_eq!(response.status, 503);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
