@@ -17,3 +17,4 @@ pub mod recovery;
 pub mod render;
 pub mod rng;
 pub mod machine;
+pub mod driver;

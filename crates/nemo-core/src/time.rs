@@ -3,8 +3,8 @@
 //! [`Instant`] is a point on a monotonic timeline whose origin the driver
 //! chooses (the moment the session started, or zero in a test). Because the
 //! core never reads a clock, a whole session — a 10-minute stream of
-//! keep-alives, a 90-second render — runs in microseconds under a
-//! [`VirtualClock`](crate::driver::VirtualClock).
+//! keep-alives, a 90-second render — runs in microseconds in a test that
+//! advances time itself, or under tokio's paused clock through the driver.
 
 use std::fmt;
 use std::ops::{Add, AddAssign, Sub};

@@ -1,0 +1,346 @@
+//! The async driver: runs the [`Session`] machine over any [`Transport`] and
+//! any [`Clock`], so frontends get a plain API (`connect`, `say`, `upload`,
+//! `credits`, `timeline`, `export`, …).
+//!
+//! The driver owns the loop the machine's docs describe: deliver events, send
+//! the next request, feed the answer back, sleep until the next deadline. It
+//! is the only place where time is read and waited on. Events reach the
+//! frontend through a callback as they happen (the agent's text while the
+//! stream is still open), transfer progress through [`Driver::on_progress`].
+//!
+//! To stop a command (Ctrl-C), drop its future and call [`Driver::abort`].
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use crate::error::{ErrorKind, NemoError};
+use crate::machine::{Command, Event, ExportOptions, Mode, Session, Transmit};
+use crate::route::UserInput;
+use crate::time::Clock;
+use crate::transport::{DownloadOptions, Progress, ProgressFn, StreamResponse, Transport};
+use crate::wire::{Endpoint, FilePart, Response};
+
+/// Which transfer a progress report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKind {
+    /// Sending files.
+    Upload,
+    /// Receiving a render.
+    Download,
+}
+
+/// Receives transfer progress.
+pub type ProgressSink = Arc<dyn Fn(TransferKind, Progress) + Send + Sync>;
+
+/// The longest non-stream body read from a `/run_sse` answer.
+const MAX_ERROR_BODY: usize = 1 << 20;
+
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// Polls two futures, returning the first output. Written out because it is
+/// ten lines and the alternative is a dependency on an executor's utilities
+/// in a crate that must stay runtime-free. `a` is polled first, so a chunk
+/// that is ready wins over a deadline that is due.
+async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(x) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(x));
+        }
+        if let Poll::Ready(y) = b.as_mut().poll(cx) {
+            return Poll::Ready(Either::Right(y));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Runs a session over a transport and a clock.
+pub struct Driver<T: ?Sized, C> {
+    session: Session,
+    transport: Arc<T>,
+    clock: C,
+    progress: Option<ProgressSink>,
+}
+
+impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
+    /// A driver for `session`.
+    pub fn new(session: Session, transport: Arc<T>, clock: C) -> Self {
+        Self {
+            session,
+            transport,
+            clock,
+            progress: None,
+        }
+    }
+
+    /// Reports upload and download progress to `sink`.
+    pub fn on_progress(&mut self, sink: ProgressSink) {
+        self.progress = Some(sink);
+    }
+
+    /// The machine, for its getters.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Stops whatever was running (after its future was dropped) and
+    /// delivers the resulting events.
+    pub fn abort(&mut self, sink: &mut (dyn FnMut(&Event) + Send)) {
+        self.session.abort(self.clock.now());
+        while let Some(ev) = self.session.poll_event() {
+            sink(&ev);
+        }
+    }
+
+    /// Runs one command to its end, delivering every event to `sink`.
+    pub async fn run(
+        &mut self,
+        command: Command,
+        sink: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<(), NemoError> {
+        let command = match command {
+            Command::Export(mut options) => {
+                options.render_id.get_or_insert_with(|| format!("render_{}", self.clock.unix_ms()));
+                Command::Export(options)
+            }
+            other => other,
+        };
+        let id = self.session.command(self.clock.now(), command);
+        loop {
+            while let Some(ev) = self.session.poll_event() {
+                sink(&ev);
+                if let Event::Finished { command, result } = ev {
+                    if command == id {
+                        return result;
+                    }
+                }
+            }
+            if let Some(tx) = self.session.poll_transmit() {
+                self.carry_out(tx, sink).await;
+                continue;
+            }
+            match self.session.poll_timeout() {
+                Some(deadline) => {
+                    self.clock.sleep_until(deadline).await;
+                    self.session.handle_timeout(self.clock.now());
+                }
+                None => {
+                    return Err(NemoError::new(
+                        ErrorKind::Protocol,
+                        "internal error: the session stopped without finishing the command",
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn carry_out(&mut self, tx: Transmit, sink: &mut (dyn FnMut(&Event) + Send)) {
+        let Transmit { id, request, mode } = tx;
+        match mode {
+            Mode::Send => {
+                let progress = self.progress.clone();
+                let report = move |p: Progress| {
+                    if let Some(sink) = &progress {
+                        sink(TransferKind::Upload, p);
+                    }
+                };
+                let with_progress = request.endpoint == Endpoint::Upload && self.progress.is_some();
+                let report: ProgressFn<'_> = &report;
+                let result = self
+                    .transport
+                    .send(&request, with_progress.then_some(report))
+                    .await;
+                let now = self.clock.now();
+                match result {
+                    Ok(response) => self.session.handle_response(now, id, response),
+                    Err(err) => self.session.handle_transport_error(now, id, err),
+                }
+            }
+            Mode::Stream => match self.transport.open_stream(&request).await {
+                Err(err) => {
+                    let now = self.clock.now();
+                    self.session.handle_transport_error(now, id, err);
+                }
+                Ok(stream) => self.pump(id, stream, sink).await,
+            },
+            Mode::Download { dest, overwrite } => {
+                let progress = self.progress.clone();
+                let report = move |p: Progress| {
+                    if let Some(sink) = &progress {
+                        sink(TransferKind::Download, p);
+                    }
+                };
+                let report: ProgressFn<'_> = &report;
+                let result = self
+                    .transport
+                    .download(
+                        &request,
+                        &dest,
+                        DownloadOptions { overwrite },
+                        self.progress.is_some().then_some(report),
+                    )
+                    .await;
+                let now = self.clock.now();
+                self.session.handle_download(now, id, result);
+            }
+        }
+    }
+
+    async fn pump(
+        &mut self,
+        id: crate::machine::RequestId,
+        stream: StreamResponse,
+        sink: &mut (dyn FnMut(&Event) + Send),
+    ) {
+        let StreamResponse {
+            status,
+            headers,
+            mut body,
+        } = stream;
+        let content_type = crate::wire::find_header(&headers, "content-type").unwrap_or("");
+        let is_stream = (200..300).contains(&status)
+            && (content_type.is_empty() || content_type.contains("text/event-stream"));
+        if !is_stream {
+            // An error answered before the stream began: read it whole (bounded).
+            let mut bytes = Vec::new();
+            while let Some(chunk) = body.next_chunk().await {
+                match chunk {
+                    Ok(c) => {
+                        let room = MAX_ERROR_BODY.saturating_sub(bytes.len());
+                        bytes.extend_from_slice(&c[..c.len().min(room)]);
+                        if room <= c.len() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            let now = self.clock.now();
+            self.session.handle_response(
+                now,
+                id,
+                Response {
+                    status,
+                    headers,
+                    body: bytes,
+                },
+            );
+            return;
+        }
+        self.session.handle_stream_open(self.clock.now(), id);
+        loop {
+            while let Some(ev) = self.session.poll_event() {
+                sink(&ev);
+            }
+            if !self.session.is_in_flight(id) {
+                return; // the machine stopped listening: drop the stream
+            }
+            let deadline = self.session.poll_timeout();
+            let next = match deadline {
+                Some(d) => race(body.next_chunk(), self.clock.sleep_until(d)).await,
+                None => Either::Left(body.next_chunk().await),
+            };
+            let now = self.clock.now();
+            match next {
+                Either::Left(Some(Ok(chunk))) => self.session.handle_stream_chunk(now, id, &chunk),
+                Either::Left(Some(Err(err))) => {
+                    self.session.handle_stream_end(now, id, Err(err));
+                    return;
+                }
+                Either::Left(None) => {
+                    self.session.handle_stream_end(now, id, Ok(()));
+                    return;
+                }
+                Either::Right(()) => self.session.handle_timeout(now),
+            }
+        }
+    }
+
+    // ----- the plain API -----
+
+    /// Gets a token and a session.
+    pub async fn connect(&mut self, sink: &mut (dyn FnMut(&Event) + Send)) -> Result<(), NemoError> {
+        self.run(Command::Connect, sink).await
+    }
+
+    /// A user message, routed by intent.
+    pub async fn say(&mut self, input: UserInput, sink: &mut (dyn FnMut(&Event) + Send)) -> Result<(), NemoError> {
+        self.run(Command::Message(input), sink).await
+    }
+
+    /// Uploads files and media URLs.
+    pub async fn upload(
+        &mut self,
+        files: Vec<FilePart>,
+        urls: Vec<String>,
+        sink: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<(), NemoError> {
+        self.run(Command::Upload { files, urls }, sink).await
+    }
+
+    /// The credit balance.
+    pub async fn credits(&mut self, sink: &mut (dyn FnMut(&Event) + Send)) -> Result<(), NemoError> {
+        self.run(Command::Credits, sink).await
+    }
+
+    /// The timeline.
+    pub async fn timeline(&mut self, sink: &mut (dyn FnMut(&Event) + Send)) -> Result<(), NemoError> {
+        self.run(Command::Timeline, sink).await
+    }
+
+    /// Renders, waits and (optionally) downloads to `out`.
+    pub async fn export(
+        &mut self,
+        out: Option<PathBuf>,
+        download: bool,
+        overwrite: bool,
+        sink: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<(), NemoError> {
+        self.run(
+            Command::Export(ExportOptions {
+                render_id: None,
+                download,
+                out,
+                overwrite,
+            }),
+            sink,
+        )
+        .await
+    }
+
+    /// Waits for a render submitted earlier and downloads it.
+    pub async fn resume(
+        &mut self,
+        id: String,
+        out: Option<PathBuf>,
+        overwrite: bool,
+        sink: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<(), NemoError> {
+        self.run(
+            Command::ResumeRender {
+                id,
+                options: ExportOptions {
+                    render_id: None,
+                    download: true,
+                    out,
+                    overwrite,
+                },
+            },
+            sink,
+        )
+        .await
+    }
+}
