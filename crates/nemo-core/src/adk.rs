@@ -152,7 +152,10 @@ fn classify_legacy(kind: &str, value: &Value) -> Vec<AgentEvent> {
         "text" | "message" => match text() {
             Some(text) if !text.is_empty() => AgentEvent::Text {
                 text,
-                partial: value.get("partial").and_then(Value::as_bool).unwrap_or(false),
+                partial: value
+                    .get("partial")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             },
             _ => AgentEvent::Unknown,
         },
@@ -176,7 +179,11 @@ fn classify_legacy(kind: &str, value: &Value) -> Vec<AgentEvent> {
 /// so it may not parse. Recognise it by its start and take everything
 /// between the first quote after the colon and the closing `"}`.
 fn classify_invalid(data: &str) -> Vec<AgentEvent> {
-    let compact: String = data.chars().filter(|c| !c.is_whitespace()).take(9).collect();
+    let compact: String = data
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .take(9)
+        .collect();
     if compact.starts_with("{\"error\"") {
         let after = data.find(':').map_or("", |i| &data[i + 1..]);
         let inner = after.trim().trim_end_matches('}').trim();
@@ -356,7 +363,10 @@ mod tests {
         let mut a = TextAssembler::new();
         assert_eq!(a.push("Added ", true), None);
         assert_eq!(a.push("lo-fi BGM.", true), None);
-        assert_eq!(a.push("Added lo-fi BGM.", false).as_deref(), Some("Added lo-fi BGM."));
+        assert_eq!(
+            a.push("Added lo-fi BGM.", false).as_deref(),
+            Some("Added lo-fi BGM.")
+        );
         assert_eq!(a.push("Added lo-fi BGM.", false), None, "exact repeat");
         assert_eq!(a.finish(), None);
     }
@@ -373,8 +383,14 @@ mod tests {
     fn trailing_temporary_issue_is_dropped_after_an_answer() {
         let mut a = TextAssembler::new();
         assert!(a.push("Done: title added.", false).is_some());
-        assert_eq!(a.push("I encountered a temporary issue. Please try again.", false), None);
+        assert_eq!(
+            a.push("I encountered a temporary issue. Please try again.", false),
+            None
+        );
         let mut b = TextAssembler::new();
-        assert!(b.push("I encountered a temporary issue.", false).is_some(), "alone it is news");
+        assert!(
+            b.push("I encountered a temporary issue.", false).is_some(),
+            "alone it is news"
+        );
     }
 }

@@ -18,7 +18,9 @@ use serde_json::Value;
 use crate::draft::Draft;
 use crate::error::{ErrorKind, NemoError};
 use crate::secret::Secret;
-use crate::wire::{Body, Endpoint, FilePart, Header, HeaderValue, Method, Request, Response, Target};
+use crate::wire::{
+    Body, Endpoint, FilePart, Header, HeaderValue, Method, Request, Response, Target,
+};
 
 /// The API's default base URL.
 pub const DEFAULT_API_URL: &str = "https://mega-api-prod.nemovideo.ai";
@@ -282,7 +284,13 @@ impl Api {
 
     /// `POST /api/render/proxy/lambda`. The draft goes back byte for byte as
     /// it was read from the state endpoint.
-    pub fn render_submit(&self, token: &Secret, render_id: &str, session_id: &str, draft: &Draft) -> Request {
+    pub fn render_submit(
+        &self,
+        token: &Secret,
+        render_id: &str,
+        session_id: &str,
+        draft: &Draft,
+    ) -> Request {
         #[derive(Serialize)]
         struct RenderBody<'a> {
             id: &'a str,
@@ -446,7 +454,9 @@ pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
     }
     let value = crate::wire::find_header(headers, "retry-after")?;
     let secs = value.trim().parse::<f64>().ok()?;
-    (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+    (0.0..1e9)
+        .contains(&secs)
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 fn message_of(value: &Value) -> Option<String> {
@@ -576,7 +586,9 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
     match Value::deserialize(d)? {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
-        other => Err(D::Error::custom(format!("expected a string or a number, got {other}"))),
+        other => Err(D::Error::custom(format!(
+            "expected a string or a number, got {other}"
+        ))),
     }
 }
 
@@ -645,13 +657,25 @@ pub struct UploadedFile {
     #[serde(default)]
     pub cdn_url: String,
     /// Duration in seconds (video and audio).
-    #[serde(default, deserialize_with = "lenient_f64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub duration: Option<f64>,
     /// Width in pixels.
-    #[serde(default, deserialize_with = "lenient_f64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub width: Option<f64>,
     /// Height in pixels.
-    #[serde(default, deserialize_with = "lenient_f64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub height: Option<f64>,
 }
 
@@ -826,7 +850,9 @@ impl RenderPhase {
     fn parse(s: &str) -> Option<Self> {
         Some(match s.trim().to_ascii_lowercase().as_str() {
             "pending" | "queued" | "waiting" | "submitted" => RenderPhase::Pending,
-            "processing" | "rendering" | "running" | "in_progress" | "started" => RenderPhase::Processing,
+            "processing" | "rendering" | "running" | "in_progress" | "started" => {
+                RenderPhase::Processing
+            }
             "completed" | "complete" | "done" | "succeeded" | "success" | "finished" => {
                 RenderPhase::Completed
             }
@@ -849,7 +875,10 @@ impl RenderPhase {
 
     /// True once the render will not change any more.
     pub fn is_final(&self) -> bool {
-        matches!(self, RenderPhase::Completed | RenderPhase::Failed | RenderPhase::Cancelled)
+        matches!(
+            self,
+            RenderPhase::Completed | RenderPhase::Failed | RenderPhase::Cancelled
+        )
     }
 }
 
@@ -893,7 +922,11 @@ pub fn parse_render_status(response: &Response) -> Result<RenderStatus, Response
     let phase = RenderPhase::parse(status_text)
         .ok_or_else(|| decode(format!("unknown render status `{status_text}`")))?;
     let output = get("output").and_then(Value::as_object);
-    let str_at = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned).filter(|s| !s.is_empty());
+    let str_at = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(str::to_owned)
+            .filter(|s| !s.is_empty())
+    };
     let f64_at = |v: Option<&Value>| {
         v.and_then(|v| match v {
             Value::Number(n) => n.as_f64(),
@@ -959,10 +992,16 @@ mod tests {
 
     #[test]
     fn code_envelope() {
-        let r = resp(200, r#"{"code":0,"message":"ok","data":{"available":90,"frozen":10,"total":100,"extra":1}}"#);
+        let r = resp(
+            200,
+            r#"{"code":0,"message":"ok","data":{"available":90,"frozen":10,"total":100,"extra":1}}"#,
+        );
         let c: Credits = parse(&r).unwrap();
         assert_eq!((c.available, c.frozen, c.total), (90.0, 10.0, 100.0));
-        let r = resp(200, r#"{"code":1001,"message":"token expired","data":null}"#);
+        let r = resp(
+            200,
+            r#"{"code":1001,"message":"token expired","data":null}"#,
+        );
         match parse::<Credits>(&r) {
             Err(ResponseError::Api(e)) => {
                 assert_eq!(e.code, Some(1001));
@@ -983,7 +1022,10 @@ mod tests {
 
     #[test]
     fn success_envelope() {
-        let r = resp(200, r#"{"success":true,"data":{"id":"render_1","status":"pending","progress":5}}"#);
+        let r = resp(
+            200,
+            r#"{"success":true,"data":{"id":"render_1","status":"pending","progress":5}}"#,
+        );
         let a: RenderAccepted = parse(&r).unwrap();
         assert_eq!(a.id.as_deref(), Some("render_1"));
         let r = resp(200, r#"{"success":false,"error":"duplicate id"}"#);
@@ -997,14 +1039,29 @@ mod tests {
     #[test]
     fn error_bodies_of_every_kind() {
         let cases = [
-            (resp(400, r#"{"detail":"X-Client-Id header is required"}"#), None, "X-Client-Id header is required"),
             (
-                resp(422, r#"{"detail":[{"loc":["body","x"],"msg":"field required"},{"msg":"bad"}]}"#),
+                resp(400, r#"{"detail":"X-Client-Id header is required"}"#),
+                None,
+                "X-Client-Id header is required",
+            ),
+            (
+                resp(
+                    422,
+                    r#"{"detail":[{"loc":["body","x"],"msg":"field required"},{"msg":"bad"}]}"#,
+                ),
                 None,
                 "field required; bad",
             ),
-            (resp(402, r#"{"code":402,"message":"free plan export blocked"}"#), Some(402), "free plan export blocked"),
-            (resp(502, "<html>Bad Gateway</html>"), None, "<html>Bad Gateway</html>"),
+            (
+                resp(402, r#"{"code":402,"message":"free plan export blocked"}"#),
+                Some(402),
+                "free plan export blocked",
+            ),
+            (
+                resp(502, "<html>Bad Gateway</html>"),
+                None,
+                "<html>Bad Gateway</html>",
+            ),
             (resp(503, ""), None, "service unavailable"),
             (resp(500, r#"{"error":"boom"}"#), None, "boom"),
         ];
@@ -1020,9 +1077,18 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         let h = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
-        assert_eq!(retry_after(&h("Retry-After", "30")), Some(Duration::from_secs(30)));
-        assert_eq!(retry_after(&h("retry-after-ms", "1500")), Some(Duration::from_millis(1500)));
-        assert_eq!(retry_after(&h("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(
+            retry_after(&h("Retry-After", "30")),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after(&h("retry-after-ms", "1500")),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            retry_after(&h("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
         assert_eq!(retry_after(&h("retry-after", "-3")), None);
     }
 
@@ -1041,7 +1107,10 @@ mod tests {
             200,
             r#"{"success":true,"data":{"status":"completed","progress":100,"outputUrl":"https://cdn/x.mp4"}}"#,
         );
-        let b = resp(200, r#"{"status":"completed","output":{"url":"https://cdn/x.mp4"}}"#);
+        let b = resp(
+            200,
+            r#"{"status":"completed","output":{"url":"https://cdn/x.mp4"}}"#,
+        );
         let c = resp(
             200,
             r#"{"status":"completed","progress":100,"output":{"url":"https://cdn/x.mp4","duration":10.5,"size":12345}}"#,
@@ -1053,13 +1122,22 @@ mod tests {
         }
         let s = parse_render_status(&c).unwrap();
         assert_eq!((s.duration, s.size), (Some(10.5), Some(12345)));
-        let p = resp(200, r#"{"code":0,"data":{"status":"processing","progress":"42"}}"#);
+        let p = resp(
+            200,
+            r#"{"code":0,"data":{"status":"processing","progress":"42"}}"#,
+        );
         let s = parse_render_status(&p).unwrap();
         assert_eq!((s.phase, s.progress), (RenderPhase::Processing, Some(42.0)));
         let f = resp(200, r#"{"status":"failed","error":"codec error"}"#);
-        assert_eq!(parse_render_status(&f).unwrap().error.as_deref(), Some("codec error"));
+        assert_eq!(
+            parse_render_status(&f).unwrap().error.as_deref(),
+            Some("codec error")
+        );
         let u = resp(200, r#"{"status":"exploded"}"#);
-        assert!(matches!(parse_render_status(&u), Err(ResponseError::Decode { .. })));
+        assert!(matches!(
+            parse_render_status(&u),
+            Err(ResponseError::Decode { .. })
+        ));
     }
 
     #[test]
@@ -1118,7 +1196,10 @@ mod tests {
     #[test]
     fn local_file_checks() {
         let p = file_part("/tmp/clips/a.MOV", 10).unwrap();
-        assert_eq!((p.filename.as_str(), p.content_type.as_str()), ("a.MOV", "video/quicktime"));
+        assert_eq!(
+            (p.filename.as_str(), p.content_type.as_str()),
+            ("a.MOV", "video/quicktime")
+        );
         let e = file_part("/tmp/a.pdf", 10).unwrap_err();
         assert_eq!((e.kind, e.code), (ErrorKind::UnsupportedFile, Some(4001)));
         assert!(e.message.contains("mp4 mov avi webm mkv"), "{e}");

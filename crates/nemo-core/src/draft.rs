@@ -191,7 +191,13 @@ impl Segment {
         let label = ["n", "name", "title", "label", "text", "content", "txt"]
             .iter()
             .find_map(|k| map.get(*k).and_then(text_of))
-            .or_else(|| meta.and_then(|m| ["title", "name"].iter().find_map(|k| m.get(*k).and_then(text_of))))
+            .or_else(|| {
+                meta.and_then(|m| {
+                    ["title", "name"]
+                        .iter()
+                        .find_map(|k| m.get(*k).and_then(text_of))
+                })
+            })
             .or_else(|| {
                 ["src", "url", "path", "file", "cdn_url"]
                     .iter()
@@ -202,8 +208,13 @@ impl Segment {
         let end = first_num(map, &["et", "end", "e", "to"])
             .or_else(|| duration.map(|d| start.unwrap_or(0.0) + d));
         let start = start.or(duration.map(|_| 0.0));
-        let volume = first_num(map, &["v", "vol", "volume", "gain"])
-            .map(|v| if v <= 1.0 { v * 100.0 } else { v });
+        let volume = first_num(map, &["v", "vol", "volume", "gain"]).map(|v| {
+            if v <= 1.0 {
+                v * 100.0
+            } else {
+                v
+            }
+        });
         Segment {
             label,
             start_ms: start,
@@ -240,7 +251,11 @@ impl Timeline {
                             .and_then(Value::as_array)
                             .map(|sg| sg.iter().map(Segment::read).collect())
                             .unwrap_or_default();
-                        Track { kind, name, segments }
+                        Track {
+                            kind,
+                            name,
+                            segments,
+                        }
                     })
                     .collect()
             })
@@ -310,7 +325,11 @@ impl Track {
         if self.segments.is_empty() {
             return format!("{}: empty", self.name);
         }
-        let segs: Vec<String> = self.segments.iter().map(|s| s.describe(self.kind)).collect();
+        let segs: Vec<String> = self
+            .segments
+            .iter()
+            .map(|s| s.describe(self.kind))
+            .collect();
         format!("{}: {}", self.name, segs.join(", "))
     }
 }
@@ -503,7 +522,11 @@ mod tests {
             (r#"{"t":[{"tt":0},{"tt":1,"sg":[{}]}]}"#, true),
             (r#"{"t":"nope"}"#, false),
         ] {
-            assert_eq!(Draft::parse(json).unwrap().is_ready_for_export(), ready, "{json}");
+            assert_eq!(
+                Draft::parse(json).unwrap().is_ready_for_export(),
+                ready,
+                "{json}"
+            );
         }
     }
 
@@ -530,7 +553,10 @@ mod tests {
 
     #[test]
     fn diff_says_what_changed() {
-        let before = Draft::parse(r#"{"t":[{"tt":0,"sg":[{"n":"city timelapse","st":0,"d":10000}]}],"d":10000}"#).unwrap();
+        let before = Draft::parse(
+            r#"{"t":[{"tt":0,"sg":[{"n":"city timelapse","st":0,"d":10000}]}],"d":10000}"#,
+        )
+        .unwrap();
         let after = Draft::parse(SEED).unwrap();
         assert_eq!(
             diff(Some(&before), &after).summary(),

@@ -113,7 +113,9 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
     ) -> Result<(), NemoError> {
         let command = match command {
             Command::Export(mut options) => {
-                options.render_id.get_or_insert_with(|| format!("render_{}", self.clock.unix_ms()));
+                options
+                    .render_id
+                    .get_or_insert_with(|| format!("render_{}", self.clock.unix_ms()));
                 Command::Export(options)
             }
             other => other,
@@ -272,12 +274,19 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
     // ----- the plain API -----
 
     /// Gets a token and a session.
-    pub async fn connect(&mut self, sink: &mut (dyn FnMut(&Event) + Send)) -> Result<(), NemoError> {
+    pub async fn connect(
+        &mut self,
+        sink: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<(), NemoError> {
         self.run(Command::Connect, sink).await
     }
 
     /// A user message, routed by intent.
-    pub async fn say(&mut self, input: UserInput, sink: &mut (dyn FnMut(&Event) + Send)) -> Result<(), NemoError> {
+    pub async fn say(
+        &mut self,
+        input: UserInput,
+        sink: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<(), NemoError> {
         self.run(Command::Message(input), sink).await
     }
 
@@ -292,12 +301,18 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
     }
 
     /// The credit balance.
-    pub async fn credits(&mut self, sink: &mut (dyn FnMut(&Event) + Send)) -> Result<(), NemoError> {
+    pub async fn credits(
+        &mut self,
+        sink: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<(), NemoError> {
         self.run(Command::Credits, sink).await
     }
 
     /// The timeline.
-    pub async fn timeline(&mut self, sink: &mut (dyn FnMut(&Event) + Send)) -> Result<(), NemoError> {
+    pub async fn timeline(
+        &mut self,
+        sink: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<(), NemoError> {
         self.run(Command::Timeline, sink).await
     }
 

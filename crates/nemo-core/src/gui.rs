@@ -40,7 +40,16 @@ pub struct Translated {
     pub actions: Vec<GuiAction>,
 }
 
-const CLICK_WORDS: &[&str] = &["click", "tap", "press", "hit the", "select the", "点击", "单击", "按下"];
+const CLICK_WORDS: &[&str] = &[
+    "click",
+    "tap",
+    "press",
+    "hit the",
+    "select the",
+    "点击",
+    "单击",
+    "按下",
+];
 const EXPORT_WORDS: &[&str] = &["export", "download", "render", "导出", "下载"];
 
 fn has_word(hay: &str, word: &str) -> bool {
@@ -71,17 +80,52 @@ fn gui_instruction(sentence: &str) -> Option<Option<GuiAction>> {
     let s = sentence.to_lowercase();
     let clicks = any(&s, CLICK_WORDS);
     if (clicks && any(&s, EXPORT_WORDS))
-        || any(&s, &["export button", "download button", "导出按钮", "下载按钮"])
+        || any(
+            &s,
+            &["export button", "download button", "导出按钮", "下载按钮"],
+        )
     {
         return Some(Some(GuiAction::Export));
     }
-    if any(&s, &["preview in the timeline", "preview in timeline", "preview it in the timeline", "在时间线", "时间轴中预览", "时间线中预览"])
-        || (any(&s, &["open the", "open your", "打开"])
-            && any(&s, &["panel", "timeline", "editor", "tab", "面板", "时间线", "时间轴", "编辑器"]))
+    if any(
+        &s,
+        &[
+            "preview in the timeline",
+            "preview in timeline",
+            "preview it in the timeline",
+            "在时间线",
+            "时间轴中预览",
+            "时间线中预览",
+        ],
+    ) || (any(&s, &["open the", "open your", "打开"])
+        && any(
+            &s,
+            &[
+                "panel",
+                "timeline",
+                "editor",
+                "tab",
+                "面板",
+                "时间线",
+                "时间轴",
+                "编辑器",
+            ],
+        ))
     {
         return Some(Some(GuiAction::ShowTimeline));
     }
-    if any(&s, &["check your account", "billing page", "account page", "check your credits", "top up in", "账户页面", "查看账户"]) {
+    if any(
+        &s,
+        &[
+            "check your account",
+            "billing page",
+            "account page",
+            "check your credits",
+            "top up in",
+            "账户页面",
+            "查看账户",
+        ],
+    ) {
         return Some(Some(GuiAction::ShowCredits));
     }
     if any(&s, &["drag", "drop it", "drop the", "拖拽", "拖动"]) {
@@ -172,7 +216,9 @@ mod tests {
 
     #[test]
     fn english_export_instruction_becomes_an_action() {
-        let t = translate("I added lo-fi music at 35%. Click the Export button to download your video.");
+        let t = translate(
+            "I added lo-fi music at 35%. Click the Export button to download your video.",
+        );
         assert_eq!(t.text, "I added lo-fi music at 35%.");
         assert_eq!(t.actions, vec![GuiAction::Export]);
     }
@@ -204,7 +250,11 @@ mod tests {
         assert_eq!(t.text, "Done!");
         assert_eq!(
             t.actions,
-            vec![GuiAction::ShowTimeline, GuiAction::DescribeEdit, GuiAction::ShowCredits]
+            vec![
+                GuiAction::ShowTimeline,
+                GuiAction::DescribeEdit,
+                GuiAction::ShowCredits
+            ]
         );
     }
 

@@ -2,19 +2,19 @@
 //! video agent.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod adk;
 pub mod api;
 pub mod draft;
-pub mod secret;
-pub mod time;
-pub mod transport;
-pub mod wire;
-pub mod adk;
-pub mod gui;
-pub mod route;
-pub mod sse;
+pub mod driver;
 pub mod error;
+pub mod gui;
+pub mod machine;
 pub mod recovery;
 pub mod render;
 pub mod rng;
-pub mod machine;
-pub mod driver;
+pub mod route;
+pub mod secret;
+pub mod sse;
+pub mod time;
+pub mod transport;
+pub mod wire;

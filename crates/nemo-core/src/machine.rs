@@ -486,7 +486,9 @@ impl Session {
         let (token, anonymous, user_id) = match &config.credential {
             Credential::None => (None, true, None),
             Credential::User(t) => (Some(t.clone()), false, None),
-            Credential::Anonymous { token, user_id } => (Some(token.clone()), true, user_id.clone()),
+            Credential::Anonymous { token, user_id } => {
+                (Some(token.clone()), true, user_id.clone())
+            }
         };
         let mut rng = SeededRng::new(config.seed);
         let mut config = config;
@@ -590,7 +592,9 @@ impl Session {
         self.wait_until = None;
         while let Some(task) = self.tasks.pop_front() {
             let render = task.ops.iter().find_map(|op| match op {
-                Op::Export(e) if !matches!(e.phase, ExportPhase::Draft | ExportPhase::Submit(_)) => {
+                Op::Export(e)
+                    if !matches!(e.phase, ExportPhase::Draft | ExportPhase::Submit(_)) =>
+                {
                     Some(e.id.clone())
                 }
                 _ => None,
@@ -616,7 +620,9 @@ impl Session {
                 let ctx = RouteContext {
                     has_draft: match &self.draft {
                         DraftKnowledge::Unknown => true,
-                        DraftKnowledge::Known(d) => d.as_ref().is_some_and(Draft::is_ready_for_export),
+                        DraftKnowledge::Known(d) => {
+                            d.as_ref().is_some_and(Draft::is_ready_for_export)
+                        }
                     },
                 };
                 let plan = route::route(&input, ctx);
@@ -708,7 +714,11 @@ impl Session {
 
     /// When `handle_timeout` must be called next, if anything waits on time.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut earliest = self.wait_until;
+        if self.wait_until.is_some() {
+            // A back-off holds everything else: nothing is in flight.
+            return self.wait_until;
+        }
+        let mut earliest = None;
         let mut consider = |t: Instant| {
             earliest = Some(earliest.map_or(t, |e: Instant| e.min(t)));
         };
@@ -720,7 +730,9 @@ impl Session {
                         consider(i.last_activity + self.config.keepalive_timeout);
                         consider(i.started + self.config.stream_cap);
                     }
-                    InstructPhase::Recover { next_at, .. } if self.in_flight.is_none() => consider(next_at),
+                    InstructPhase::Recover { next_at, .. } if self.in_flight.is_none() => {
+                        consider(next_at)
+                    }
                     _ => {}
                 },
                 Op::Export(e) => {
@@ -749,7 +761,10 @@ impl Session {
         let mut timed_out = None;
         if let Some(Op::Instruct(i)) = current_op!(self) {
             if let InstructPhase::Streaming = i.phase {
-                if now >= i.next_still_working && now < i.last_activity + keepalive_timeout && now < i.started + stream_cap {
+                if now >= i.next_still_working
+                    && now < i.last_activity + keepalive_timeout
+                    && now < i.started + stream_cap
+                {
                     let elapsed = now - i.started;
                     while i.next_still_working <= now {
                         i.next_still_working += still_every;
@@ -832,7 +847,12 @@ impl Session {
 
     /// The event stream for request `id` ended: `Ok` when the server closed
     /// it, `Err` when the connection broke.
-    pub fn handle_stream_end(&mut self, now: Instant, id: RequestId, result: Result<(), TransportError>) {
+    pub fn handle_stream_end(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        result: Result<(), TransportError>,
+    ) {
         if self.take_in_flight(id).is_none() {
             return;
         }
@@ -857,7 +877,12 @@ impl Session {
     }
 
     /// A download for request `id` ended.
-    pub fn handle_download(&mut self, now: Instant, id: RequestId, result: Result<DownloadOutcome, TransportError>) {
+    pub fn handle_download(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        result: Result<DownloadOutcome, TransportError>,
+    ) {
         let Some(flight) = self.take_in_flight(id) else {
             return;
         };
@@ -885,11 +910,19 @@ impl Session {
             Err(err) if err.kind == TransportErrorKind::Exists => {
                 let e = NemoError::new(
                     ErrorKind::BadInput,
-                    format!("{} Choose another path with --out, or allow overwriting with --force.", err.message),
+                    format!(
+                        "{} Choose another path with --out, or allow overwriting with --force.",
+                        err.message
+                    ),
                 );
                 self.fail_task(e);
             }
-            Err(err) => self.on_failure(now, flight.endpoint, Failure::Transport(err.kind), &err.message),
+            Err(err) => self.on_failure(
+                now,
+                flight.endpoint,
+                Failure::Transport(err.kind),
+                &err.message,
+            ),
         }
         self.advance(now);
     }
@@ -901,7 +934,9 @@ impl Session {
         };
         let failure = Failure::Transport(error.kind);
         match flight.purpose {
-            Purpose::Token | Purpose::Session => self.on_auth_failure(now, flight.endpoint, failure, &error.message),
+            Purpose::Token | Purpose::Session => {
+                self.on_auth_failure(now, flight.endpoint, failure, &error.message)
+            }
             Purpose::Op => self.on_failure(now, flight.endpoint, failure, &error.message),
         }
         self.advance(now);
@@ -998,7 +1033,8 @@ impl Session {
             }
             if needs_session && self.session.is_none() {
                 if self.auth_attempts.total == 0 && !matches!(op, Op::Connect) {
-                    self.events.push_back(Event::Status("Starting a session…".into()));
+                    self.events
+                        .push_back(Event::Status("Starting a session…".into()));
                 }
                 let token = self.token.clone().unwrap_or_default();
                 let req = self.api.create_session(&token, &self.config.language);
@@ -1038,7 +1074,9 @@ impl Session {
             Op::Credits => Next::Send(self.api.credits(&token), Mode::Send),
             Op::Timeline => Next::Send(self.api.state(&token, &sid), Mode::Send),
             Op::Claim => match self.session.as_ref().and_then(|s| s.task_id.clone()) {
-                Some(task_id) => Next::Send(self.api.claim_token(&token, &task_id, &sid), Mode::Send),
+                Some(task_id) => {
+                    Next::Send(self.api.claim_token(&token, &task_id, &sid), Mode::Send)
+                }
                 None => Next::Fail(NemoError::new(
                     ErrorKind::BadInput,
                     "This session has no task id, so no browser link can be made for it.",
@@ -1052,14 +1090,18 @@ impl Session {
                         "Uploading {n} file{}…",
                         if n == 1 { "" } else { "s" }
                     )));
-                    Next::Send(self.api.upload_files(&token, &sid, files.clone()), Mode::Send)
+                    Next::Send(
+                        self.api.upload_files(&token, &sid, files.clone()),
+                        Mode::Send,
+                    )
                 } else if !urls.is_empty() {
                     for url in urls.iter() {
                         if let Err(e) = check_url(url) {
                             return Next::Fail(e);
                         }
                     }
-                    self.events.push_back(Event::Status("Fetching the linked media…".into()));
+                    self.events
+                        .push_back(Event::Status("Fetching the linked media…".into()));
                     Next::Send(self.api.upload_urls(&token, &sid, urls), Mode::Send)
                 } else {
                     Next::Done
@@ -1082,7 +1124,8 @@ impl Session {
                     i.started = now;
                     i.last_activity = now;
                     i.next_still_working = now + self.config.still_working_every;
-                    self.events.push_back(Event::Status("The agent is working…".into()));
+                    self.events
+                        .push_back(Event::Status("The agent is working…".into()));
                     Next::Send(self.api.run_sse(&token, &sid, &i.text), Mode::Stream)
                 }
                 InstructPhase::Streaming => Next::Wait,
@@ -1136,7 +1179,8 @@ impl Session {
                         (Some(url), false) => self.api.download_url(url),
                         _ => self.api.download_fallback(&token, &e.id),
                     };
-                    self.events.push_back(Event::Status(format!("Downloading to {}…", dest.display())));
+                    self.events
+                        .push_back(Event::Status(format!("Downloading to {}…", dest.display())));
                     Next::Send(
                         request,
                         Mode::Download {
@@ -1205,14 +1249,33 @@ impl Session {
         }
     }
 
-    fn on_auth_failure(&mut self, now: Instant, endpoint: Endpoint, failure: Failure, message: &str) {
+    fn on_auth_failure(
+        &mut self,
+        now: Instant,
+        endpoint: Endpoint,
+        failure: Failure,
+        message: &str,
+    ) {
         let jitter = self.rng.next_f64();
         let anonymous = self.anonymous;
-        let mut recovery = recovery::decide(&self.config.retry, endpoint, &failure, &self.auth_attempts, anonymous, jitter);
+        let mut recovery = recovery::decide(
+            &self.config.retry,
+            endpoint,
+            &failure,
+            &self.auth_attempts,
+            anonymous,
+            jitter,
+        );
         // The session call's own 1001: the token is bad; a new one may fix it.
         if recovery == Recovery::Fail
             && endpoint == Endpoint::CreateSession
-            && matches!(failure, Failure::Api { code: Some(1001), .. })
+            && matches!(
+                failure,
+                Failure::Api {
+                    code: Some(1001),
+                    ..
+                }
+            )
             && anonymous
             && self.auth_attempts.token_refreshes == 0
         {
@@ -1226,16 +1289,22 @@ impl Session {
                 self.wait_until = Some(now + after);
             }
             Recovery::RefreshToken => {
-                self.events.push_back(Event::Status("The token expired; getting a new one…".into()));
+                self.events.push_back(Event::Status(
+                    "The token expired; getting a new one…".into(),
+                ));
                 self.token = None;
             }
             Recovery::NewClientId => {
                 self.config.client_id = self.rng.uuid_v4();
-                self.events.push_back(Event::ClientIdGenerated(self.config.client_id.clone()));
+                self.events
+                    .push_back(Event::ClientIdGenerated(self.config.client_id.clone()));
             }
             _ => {
                 let err = self.error_for(endpoint, &failure, message);
-                let sticky = matches!(err.kind, ErrorKind::AuthFailed | ErrorKind::RateLimited | ErrorKind::Api);
+                let sticky = matches!(
+                    err.kind,
+                    ErrorKind::AuthFailed | ErrorKind::RateLimited | ErrorKind::Api
+                );
                 self.auth_attempts = Attempts::default();
                 if sticky {
                     self.fatal = Some(err.clone());
@@ -1246,7 +1315,14 @@ impl Session {
     }
 
     fn note_wait(&mut self, failure: &Failure, after: Duration) {
-        if matches!(failure, Failure::Api { status: 429, .. } | Failure::Api { code: Some(429), .. }) {
+        if matches!(
+            failure,
+            Failure::Api { status: 429, .. }
+                | Failure::Api {
+                    code: Some(429),
+                    ..
+                }
+        ) {
             self.events.push_back(Event::Note(format!(
                 "The service asked us to slow down; trying again in {}.",
                 crate::time::human_duration(after.max(Duration::from_secs(1)))
@@ -1257,7 +1333,14 @@ impl Session {
     /// Applies the recovery policy to a failed op request.
     fn on_failure(&mut self, now: Instant, endpoint: Endpoint, failure: Failure, message: &str) {
         let jitter = self.rng.next_f64();
-        let recovery = recovery::decide(&self.config.retry, endpoint, &failure, &self.attempts, self.anonymous, jitter);
+        let recovery = recovery::decide(
+            &self.config.retry,
+            endpoint,
+            &failure,
+            &self.attempts,
+            self.anonymous,
+            jitter,
+        );
         self.attempts.record(recovery);
         match recovery {
             Recovery::Retry { after } => {
@@ -1273,7 +1356,9 @@ impl Session {
                 }
             }
             Recovery::RefreshToken => {
-                self.events.push_back(Event::Status("The token expired; getting a new one…".into()));
+                self.events.push_back(Event::Status(
+                    "The token expired; getting a new one…".into(),
+                ));
                 self.token = None;
                 self.rearm_instruct();
             }
@@ -1287,11 +1372,12 @@ impl Session {
             }
             Recovery::NewClientId => {
                 self.config.client_id = self.rng.uuid_v4();
-                self.events.push_back(Event::ClientIdGenerated(self.config.client_id.clone()));
+                self.events
+                    .push_back(Event::ClientIdGenerated(self.config.client_id.clone()));
             }
             Recovery::NewRenderId => {
                 if let Some(Op::Export(e)) = current_op!(self) {
-                    let old = std::mem::replace(&mut e.id, String::new());
+                    let old = std::mem::take(&mut e.id);
                     e.id = format!("{}_{}", e.base_id, 2);
                     self.events.push_back(Event::RenderEnded {
                         id: old,
@@ -1299,7 +1385,9 @@ impl Session {
                     });
                 }
             }
-            Recovery::RecoverStream => self.recover_stream(now, "The connection to the agent dropped."),
+            Recovery::RecoverStream => {
+                self.recover_stream(now, "The connection to the agent dropped.")
+            }
             Recovery::Fail => {
                 // A download that failed on the output URL gets one try on
                 // the API's fallback endpoint.
@@ -1371,7 +1459,9 @@ impl Session {
                         }
                     }
                 }
-                AgentEvent::ToolCall { .. } | AgentEvent::ToolResult { .. } | AgentEvent::StateChanged => {
+                AgentEvent::ToolCall { .. }
+                | AgentEvent::ToolResult { .. }
+                | AgentEvent::StateChanged => {
                     i.last_activity = now;
                     i.tool_activity = true;
                 }
@@ -1406,19 +1496,26 @@ impl Session {
                 self.events.push_back(Event::Credits(c));
                 Next::Done
             }),
-            Endpoint::State => api::parse_state(response).map(|s| self.on_state(now, s.state.draft)),
+            Endpoint::State => {
+                api::parse_state(response).map(|s| self.on_state(now, s.state.draft))
+            }
             Endpoint::Upload => api::parse::<api::Uploaded>(response).map(|u| {
                 self.draft = DraftKnowledge::Unknown;
                 self.events.push_back(Event::Uploaded { files: u.files });
                 self.after_upload_part()
             }),
             Endpoint::RunSse => return self.on_sse_answer(now, response),
-            Endpoint::RenderSubmit => api::parse::<api::RenderAccepted>(response).map(|a| self.on_render_accepted(now, a)),
-            Endpoint::RenderStatus => api::parse_render_status(response).map(|s| self.on_render_status(now, s)),
+            Endpoint::RenderSubmit => {
+                api::parse::<api::RenderAccepted>(response).map(|a| self.on_render_accepted(now, a))
+            }
+            Endpoint::RenderStatus => {
+                api::parse_render_status(response).map(|s| self.on_render_status(now, s))
+            }
             Endpoint::RenderCancel => api::payload(response).map(|_| {
                 if let Some(Op::Cancel { id }) = current_op!(self) {
                     let id = id.clone();
-                    self.events.push_back(Event::Note(format!("Render {id} cancelled.")));
+                    self.events
+                        .push_back(Event::Note(format!("Render {id} cancelled.")));
                     self.events.push_back(Event::RenderEnded {
                         id,
                         outcome: RenderOutcome::Cancelled,
@@ -1439,11 +1536,15 @@ impl Session {
                 Err(_) if matches!(current_op!(self), Some(Op::Export(_))) => Ok(Next::Done),
                 Err(e) => Err(e),
             },
-            Endpoint::Download => Err(api::payload(response).err().unwrap_or(ResponseError::Decode {
-                status: response.status,
-                message: "the download was refused".into(),
-                body: String::new(),
-            })),
+            Endpoint::Download => {
+                Err(api::payload(response)
+                    .err()
+                    .unwrap_or(ResponseError::Decode {
+                        status: response.status,
+                        message: "the download was refused".into(),
+                        body: String::new(),
+                    }))
+            }
             Endpoint::AnonymousToken | Endpoint::CreateSession => Ok(Next::Wait),
         };
         match result {
@@ -1512,7 +1613,10 @@ impl Session {
             Op::Timeline => {
                 let (summary, ready) = match &new_draft {
                     Some(d) => (d.timeline().to_string(), d.is_ready_for_export()),
-                    None => ("Timeline (empty): nothing on the timeline yet".to_owned(), false),
+                    None => (
+                        "Timeline (empty): nothing on the timeline yet".to_owned(),
+                        false,
+                    ),
                 };
                 self.events.push_back(Event::Timeline {
                     summary,
@@ -1573,7 +1677,8 @@ impl Session {
                         self.events.push_back(Event::Change {
                             summary: change.summary(),
                         });
-                        self.events.push_back(Event::Note("The edit was applied.".into()));
+                        self.events
+                            .push_back(Event::Note("The edit was applied.".into()));
                         return Next::Done;
                     }
                     let checks = checks + 1;
@@ -1666,7 +1771,9 @@ impl Session {
                 } else {
                     events.push(Event::RenderEnded {
                         id: e.id.clone(),
-                        outcome: RenderOutcome::Completed(status.output_url.clone().unwrap_or_default()),
+                        outcome: RenderOutcome::Completed(
+                            status.output_url.clone().unwrap_or_default(),
+                        ),
                     });
                     e.phase = ExportPhase::Claim;
                     Next::Wait
@@ -1682,7 +1789,10 @@ impl Session {
                         RenderOutcome::Failed
                     },
                 });
-                let reason = status.error.clone().unwrap_or_else(|| "no reason given".into());
+                let reason = status
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "no reason given".into());
                 Next::Fail(NemoError::new(
                     ErrorKind::RenderFailed,
                     if cancelled {
@@ -1695,7 +1805,9 @@ impl Session {
                 ))
             }
             RenderPhase::Pending | RenderPhase::Processing => {
-                let tracker = e.tracker.get_or_insert_with(|| RenderTracker::new(policy, now));
+                let tracker = e
+                    .tracker
+                    .get_or_insert_with(|| RenderTracker::new(policy, now));
                 let next_at = tracker.observe(now, status.progress);
                 e.phase = ExportPhase::Poll { next_at };
                 Next::Wait
@@ -1806,13 +1918,26 @@ impl Session {
                 } else {
                     " Check your connection (or NEMO_API_URL) and try again."
                 };
-                NemoError::new(k, format!("{} ({kind_name}): {}.{hint}", endpoint.name(), short(message)))
+                NemoError::new(
+                    k,
+                    format!(
+                        "{} ({kind_name}): {}.{hint}",
+                        endpoint.name(),
+                        short(message)
+                    ),
+                )
             }
             Failure::Decode => NemoError::new(
                 ErrorKind::Protocol,
-                format!("The server's answer to {} could not be read: {}", endpoint.name(), short(message)),
+                format!(
+                    "The server's answer to {} could not be read: {}",
+                    endpoint.name(),
+                    short(message)
+                ),
             ),
-            Failure::StreamDropped => NemoError::new(ErrorKind::Network, "The connection to the agent dropped."),
+            Failure::StreamDropped => {
+                NemoError::new(ErrorKind::Network, "The connection to the agent dropped.")
+            }
         }
     }
 }

@@ -259,9 +259,10 @@ pub fn decide(
 /// Which counter a `Retry` decision spends: back-off or rate limit.
 pub fn record_retry(attempts: &mut Attempts, failure: &Failure) {
     match failure {
-        Failure::Api { status: 429, .. } | Failure::Api { code: Some(429), .. } => {
-            attempts.rate_limited += 1
-        }
+        Failure::Api { status: 429, .. }
+        | Failure::Api {
+            code: Some(429), ..
+        } => attempts.rate_limited += 1,
         _ => attempts.backoffs += 1,
     }
 }
@@ -285,38 +286,75 @@ mod tests {
     #[test]
     fn table() {
         let a = Attempts::default();
-        assert_eq!(d(Endpoint::Credits, api(200, Some(1001)), a, true), Recovery::RefreshToken);
-        assert_eq!(d(Endpoint::Credits, api(200, Some(1001)), a, false), Recovery::Fail);
-        assert_eq!(d(Endpoint::State, api(200, Some(1002)), a, true), Recovery::NewSession);
+        assert_eq!(
+            d(Endpoint::Credits, api(200, Some(1001)), a, true),
+            Recovery::RefreshToken
+        );
+        assert_eq!(
+            d(Endpoint::Credits, api(200, Some(1001)), a, false),
+            Recovery::Fail
+        );
+        assert_eq!(
+            d(Endpoint::State, api(200, Some(1002)), a, true),
+            Recovery::NewSession
+        );
         assert_eq!(
             d(Endpoint::RunSse, api(429, None), a, true),
             Recovery::Retry {
                 after: Duration::from_secs(30)
             }
         );
-        assert_eq!(d(Endpoint::AnonymousToken, api(400, None), a, true), Recovery::NewClientId);
+        assert_eq!(
+            d(Endpoint::AnonymousToken, api(400, None), a, true),
+            Recovery::NewClientId
+        );
         for code in [2001, 4001, 4002, 402] {
-            assert_eq!(d(Endpoint::Upload, api(200, Some(code)), a, true), Recovery::Fail);
+            assert_eq!(
+                d(Endpoint::Upload, api(200, Some(code)), a, true),
+                Recovery::Fail
+            );
         }
-        assert_eq!(d(Endpoint::RenderSubmit, api(402, None), a, true), Recovery::Fail);
-        assert_eq!(d(Endpoint::RenderSubmit, api(200, None), a, true), Recovery::NewRenderId);
+        assert_eq!(
+            d(Endpoint::RenderSubmit, api(402, None), a, true),
+            Recovery::Fail
+        );
+        assert_eq!(
+            d(Endpoint::RenderSubmit, api(200, None), a, true),
+            Recovery::NewRenderId
+        );
         assert_eq!(
             d(Endpoint::State, api(503, None), a, true),
             Recovery::Retry {
                 after: Duration::from_millis(500)
             }
         );
-        assert_eq!(d(Endpoint::RunSse, api(502, None), a, true), Recovery::RecoverStream);
+        assert_eq!(
+            d(Endpoint::RunSse, api(502, None), a, true),
+            Recovery::RecoverStream
+        );
         assert_eq!(d(Endpoint::Upload, api(502, None), a, true), Recovery::Fail);
         assert_eq!(
-            d(Endpoint::RunSse, Failure::Transport(TransportErrorKind::Interrupted), a, true),
+            d(
+                Endpoint::RunSse,
+                Failure::Transport(TransportErrorKind::Interrupted),
+                a,
+                true
+            ),
             Recovery::RecoverStream
         );
         assert!(matches!(
-            d(Endpoint::RunSse, Failure::Transport(TransportErrorKind::Connect), a, true),
+            d(
+                Endpoint::RunSse,
+                Failure::Transport(TransportErrorKind::Connect),
+                a,
+                true
+            ),
             Recovery::Retry { .. }
         ));
-        assert_eq!(d(Endpoint::RunSse, Failure::StreamDropped, a, true), Recovery::RecoverStream);
+        assert_eq!(
+            d(Endpoint::RunSse, Failure::StreamDropped, a, true),
+            Recovery::RecoverStream
+        );
     }
 
     #[test]

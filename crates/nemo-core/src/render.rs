@@ -110,7 +110,9 @@ impl RenderTracker {
         );
         let wait = self.predicted_remaining().map_or(backoff, |remaining| {
             let aim = remaining.as_secs_f64() * self.policy.lead;
-            Duration::from_secs_f64(aim.clamp(self.policy.min.as_secs_f64(), self.policy.max.as_secs_f64()))
+            Duration::from_secs_f64(
+                aim.clamp(self.policy.min.as_secs_f64(), self.policy.max.as_secs_f64()),
+            )
         });
         now + wait
     }
@@ -125,7 +127,9 @@ impl RenderTracker {
             return None;
         }
         let rate = dp / dt;
-        Some(Duration::from_secs_f64(((100.0 - p1).max(0.0) / rate).min(3600.0)))
+        Some(Duration::from_secs_f64(
+            ((100.0 - p1).max(0.0) / rate).min(3600.0),
+        ))
     }
 }
 

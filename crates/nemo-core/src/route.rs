@@ -163,16 +163,116 @@ const FILE_WORDS: &[&str] = &[
 ];
 /// Words that carry no instruction of their own.
 const FILLER: &[&str] = &[
-    "a", "about", "all", "am", "an", "and", "any", "are", "as", "can", "check", "could", "current",
-    "do", "does", "file", "files", "for", "get", "give", "have", "how", "i", "i'm", "is", "it",
-    "its", "it's", "just", "left", "let", "let's", "many", "me", "much", "my", "now", "of", "ok",
-    "okay", "please", "project", "remaining", "see", "show", "so", "the", "then", "these", "this",
-    "those", "to", "us", "video", "videos", "view", "want", "what", "what's", "whats", "would",
-    "you", "your", "clip", "clips", "thanks", "thank", "there", "here", "result", "final", "done",
-    "again", "same", "one", "we", "our", "hey", "hi", "at", "in", "on", "with", "from", "into",
-    "by", "or", "查看", "看看", "一下", "我的",
-    "我", "请", "帮我", "帮忙", "视频", "文件", "现在", "还有", "多少", "吧", "呢", "吗", "的",
-    "了", "把", "给", "一个", "这个", "查询",
+    "a",
+    "about",
+    "all",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "can",
+    "check",
+    "could",
+    "current",
+    "do",
+    "does",
+    "file",
+    "files",
+    "for",
+    "get",
+    "give",
+    "have",
+    "how",
+    "i",
+    "i'm",
+    "is",
+    "it",
+    "its",
+    "it's",
+    "just",
+    "left",
+    "let",
+    "let's",
+    "many",
+    "me",
+    "much",
+    "my",
+    "now",
+    "of",
+    "ok",
+    "okay",
+    "please",
+    "project",
+    "remaining",
+    "see",
+    "show",
+    "so",
+    "the",
+    "then",
+    "these",
+    "this",
+    "those",
+    "to",
+    "us",
+    "video",
+    "videos",
+    "view",
+    "want",
+    "what",
+    "what's",
+    "whats",
+    "would",
+    "you",
+    "your",
+    "clip",
+    "clips",
+    "thanks",
+    "thank",
+    "there",
+    "here",
+    "result",
+    "final",
+    "done",
+    "again",
+    "same",
+    "one",
+    "we",
+    "our",
+    "hey",
+    "hi",
+    "at",
+    "in",
+    "on",
+    "with",
+    "from",
+    "into",
+    "by",
+    "or",
+    "查看",
+    "看看",
+    "一下",
+    "我的",
+    "我",
+    "请",
+    "帮我",
+    "帮忙",
+    "视频",
+    "文件",
+    "现在",
+    "还有",
+    "多少",
+    "吧",
+    "呢",
+    "吗",
+    "的",
+    "了",
+    "把",
+    "给",
+    "一个",
+    "这个",
+    "查询",
 ];
 
 /// Hosts whose pages are videos: a link to them is media to upload.
@@ -273,9 +373,20 @@ fn strip_words(mut text: String, words: &[&str]) -> String {
 fn has_instruction(lower_without_urls: &str) -> bool {
     let mut text = strip_words(
         lower_without_urls.to_owned(),
-        &[EXPORT_WORDS, CREDIT_WORDS, STATUS_WORDS, UPLOAD_WORDS, FILLER].concat(),
+        &[
+            EXPORT_WORDS,
+            CREDIT_WORDS,
+            STATUS_WORDS,
+            UPLOAD_WORDS,
+            FILLER,
+        ]
+        .concat(),
     );
-    for phrase in EXPORT_WORDS.iter().chain(STATUS_WORDS).filter(|w| w.contains(' ')) {
+    for phrase in EXPORT_WORDS
+        .iter()
+        .chain(STATUS_WORDS)
+        .filter(|w| w.contains(' '))
+    {
         text = text.replace(phrase, " ");
     }
     let commands: Vec<&str> = [EXPORT_WORDS, CREDIT_WORDS, STATUS_WORDS, UPLOAD_WORDS].concat();
@@ -306,7 +417,11 @@ pub fn route(input: &UserInput, ctx: RouteContext) -> Plan {
     let lower = without_urls.to_lowercase();
     let lower = lower.trim();
 
-    let page_urls: Vec<String> = inline_urls.iter().filter(|u| !is_media_url(u)).cloned().collect();
+    let page_urls: Vec<String> = inline_urls
+        .iter()
+        .filter(|u| !is_media_url(u))
+        .cloned()
+        .collect();
     inline_urls.retain(|u| is_media_url(u));
     let mut media_urls = inline_urls;
     for u in &input.urls {
@@ -338,7 +453,20 @@ pub fn route(input: &UserInput, ctx: RouteContext) -> Plan {
     let instruct = instruction || (!any_command && !has_attachments && !text.is_empty());
     if instruct {
         plan.steps.push(Step::Instruct(text.to_owned()));
-        let refers_to_media = has_any(lower, &["these clips", "these photos", "these images", "this video", "this clip", "this file", "these files", "这些", "这个视频"]);
+        let refers_to_media = has_any(
+            lower,
+            &[
+                "these clips",
+                "these photos",
+                "these images",
+                "this video",
+                "this clip",
+                "this file",
+                "these files",
+                "这些",
+                "这个视频",
+            ],
+        );
         if refers_to_media && !has_attachments && !ctx.has_draft {
             plan.notes.push(
                 "Tip: attach the media you mean with --file PATH or --url URL (nothing is uploaded yet)."
@@ -365,7 +493,8 @@ pub fn route(input: &UserInput, ctx: RouteContext) -> Plan {
         }
     }
     if plan.steps.is_empty() && plan.notes.is_empty() {
-        plan.notes.push("Say what you would like to make, or attach a file.".into());
+        plan.notes
+            .push("Say what you would like to make, or attach a file.".into());
     }
     plan
 }
@@ -412,7 +541,10 @@ mod tests {
 
     #[test]
     fn edits_go_to_the_agent() {
-        assert_eq!(r("add lo-fi BGM at 35%", true), "instruct \"add lo-fi BGM at 35%\"");
+        assert_eq!(
+            r("add lo-fi BGM at 35%", true),
+            "instruct \"add lo-fi BGM at 35%\""
+        );
         assert_eq!(r("加一段背景音乐", true), "instruct \"加一段背景音乐\"");
         assert_eq!(
             r("add a title and export", true),
@@ -436,7 +568,10 @@ mod tests {
     #[test]
     fn article_links_go_to_the_agent_not_upload() {
         assert_eq!(
-            r("generate a video from this article link: https://example.com/blog-post", false),
+            r(
+                "generate a video from this article link: https://example.com/blog-post",
+                false
+            ),
             "instruct \"generate a video from this article link: https://example.com/blog-post\""
         );
     }

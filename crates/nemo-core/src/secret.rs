@@ -86,6 +86,9 @@ mod tests {
     fn redact_replaces_every_occurrence() {
         let s = Secret::new("nmv_usr_abcdef");
         let text = "token nmv_usr_abcdef and again nmv_usr_abcdef.";
-        assert_eq!(redact(text, &[&s]), "token [redacted] and again [redacted].");
+        assert_eq!(
+            redact(text, &[&s]),
+            "token [redacted] and again [redacted]."
+        );
     }
 }

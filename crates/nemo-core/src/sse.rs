@@ -134,8 +134,10 @@ impl Decoder {
                     let is_cr = chunk[pos] == b'\r';
                     if self.skipping {
                         self.skipping = false;
-                    } else if self.line.is_empty() {
+                    } else if self.line.is_empty() && pos <= self.max_line {
                         self.process_line(&chunk[..pos], out);
+                    } else if self.line.is_empty() {
+                        out.push(Frame::LineTooLong);
                     } else if self.line.len() + pos > self.max_line {
                         self.line.clear();
                         out.push(Frame::LineTooLong);
@@ -193,7 +195,9 @@ impl Decoder {
             return;
         }
         if line[0] == b':' {
-            out.push(Frame::Comment(String::from_utf8_lossy(&line[1..]).into_owned()));
+            out.push(Frame::Comment(
+                String::from_utf8_lossy(&line[1..]).into_owned(),
+            ));
             return;
         }
         let (field, value) = match memchr::memchr(b':', line) {
@@ -226,16 +230,12 @@ impl Decoder {
                 self.event_type.clear();
                 self.event_type.push_str(&String::from_utf8_lossy(value));
             }
-            b"id" => {
-                if !value.contains(&0) {
-                    self.last_event_id = String::from_utf8_lossy(value).into_owned();
-                }
+            b"id" if !value.contains(&0) => {
+                self.last_event_id = String::from_utf8_lossy(value).into_owned();
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    if let Ok(ms) = std::str::from_utf8(value).unwrap_or("").parse() {
-                        out.push(Frame::Retry(ms));
-                    }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                if let Ok(ms) = std::str::from_utf8(value).unwrap_or("").parse() {
+                    out.push(Frame::Retry(ms));
                 }
             }
             _ => {}
@@ -316,7 +316,9 @@ mod tests {
 
     #[test]
     fn multi_line_data_fields_and_ids() {
-        let (f, _) = decode_all(&[b"event: upd\nid: 7\ndata:one\ndata: two\nretry: 1500\nretry: x\n\ndata\n\n"]);
+        let (f, _) = decode_all(&[
+            b"event: upd\nid: 7\ndata:one\ndata: two\nretry: 1500\nretry: x\n\ndata\n\n",
+        ]);
         assert_eq!(
             f,
             vec![
@@ -372,7 +374,10 @@ mod tests {
         assert_eq!(data(&out), ["ok"]);
         let mut out = Vec::new();
         for _ in 0..10 {
-            d.feed(b"data: 0123456789012345678901234567890123456789\n", &mut out);
+            d.feed(
+                b"data: 0123456789012345678901234567890123456789\n",
+                &mut out,
+            );
         }
         d.feed(b"\ndata: after\n\n", &mut out);
         assert_eq!(out[0], Frame::EventTooLarge);

@@ -50,7 +50,9 @@ impl TransportErrorKind {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            TransportErrorKind::Connect | TransportErrorKind::Timeout | TransportErrorKind::Interrupted
+            TransportErrorKind::Connect
+                | TransportErrorKind::Timeout
+                | TransportErrorKind::Interrupted
         )
     }
 }

@@ -44,8 +44,14 @@ fn connect_upload_edit_timeline() {
     upload_clip(&mut h);
     let mut chunks = vec![(Duration::from_millis(200), b": ping\n\n".to_vec())];
     chunks.push((Duration::from_secs(2), tool_events("add_bgm")));
-    chunks.push((Duration::from_secs(3), text_event("I added lo-fi music at 35% ", true)));
-    chunks.push((Duration::from_secs(3), text_event("and the title \"Urban Dreams\".", true)));
+    chunks.push((
+        Duration::from_secs(3),
+        text_event("I added lo-fi music at 35% ", true),
+    ));
+    chunks.push((
+        Duration::from_secs(3),
+        text_event("and the title \"Urban Dreams\".", true),
+    ));
     chunks.push((
         Duration::from_secs(4),
         text_event(
@@ -95,7 +101,9 @@ fn silent_edit_reports_the_change() {
         end: Ok(()),
         draft_after: Some(draft_full()),
     });
-    assert!(h.run(Command::Message(UserInput::text("add lo-fi BGM at 35% and a title"))));
+    assert!(h.run(Command::Message(UserInput::text(
+        "add lo-fi BGM at 35% and a title"
+    ))));
     assert!(h.events.iter().any(|e| matches!(e, Event::Change { summary } if summary.contains("added BGM: Lo-fi (0-10s, 35%)"))));
     insta::assert_snapshot!(h.transcript);
 }
@@ -104,7 +112,8 @@ fn silent_edit_reports_the_change() {
 fn token_expiry_gets_a_new_token_with_the_same_client_id() {
     let mut h = harness();
     assert!(h.run(Command::Connect));
-    h.backend.fault(Endpoint::Credits, api_err(200, 1001, "token expired"));
+    h.backend
+        .fault(Endpoint::Credits, api_err(200, 1001, "token expired"));
     assert!(h.run(Command::Credits));
     assert_eq!(h.backend.tokens, 2);
     insta::assert_snapshot!(h.transcript);
@@ -116,7 +125,8 @@ fn a_user_token_is_never_replaced() {
         credential: Credential::User(Secret::new("nmv_usr_mine")),
         ..Config::default()
     });
-    h.backend.fault(Endpoint::CreateSession, api_err(200, 1001, "token invalid"));
+    h.backend
+        .fault(Endpoint::CreateSession, api_err(200, 1001, "token invalid"));
     assert!(!h.run(Command::Connect));
     assert_eq!(error_kind(&h), Some(ErrorKind::AuthFailed));
     assert_eq!(h.backend.tokens, 0, "no anonymous token was requested");
@@ -131,7 +141,8 @@ fn a_user_token_is_never_replaced() {
 fn lost_session_starts_a_new_one() {
     let mut h = harness();
     upload_clip(&mut h);
-    h.backend.fault(Endpoint::RunSse, api_err(404, 1002, "session not found"));
+    h.backend
+        .fault(Endpoint::RunSse, api_err(404, 1002, "session not found"));
     assert!(h.run(Command::Message(UserInput::text("add a title \"Hello\""))));
     assert_eq!(h.backend.sessions, 2);
     insta::assert_snapshot!(h.transcript);
@@ -146,9 +157,16 @@ fn rate_limit_waits_retry_after_then_retries_once() {
         with_header(api_err(429, 429, "slow down"), "retry-after", "5"),
     );
     assert!(h.run(Command::Credits));
-    assert!(h.transcript.contains("[   5.000s] → GET /api/credits/balance/simple"), "{}", h.transcript);
-    h.backend.fault(Endpoint::Credits, api_err(429, 429, "slow down"));
-    h.backend.fault(Endpoint::Credits, api_err(429, 429, "slow down"));
+    assert!(
+        h.transcript
+            .contains("[   5.000s] → GET /api/credits/balance/simple"),
+        "{}",
+        h.transcript
+    );
+    h.backend
+        .fault(Endpoint::Credits, api_err(429, 429, "slow down"));
+    h.backend
+        .fault(Endpoint::Credits, api_err(429, 429, "slow down"));
     assert!(!h.run(Command::Credits));
     assert_eq!(error_kind(&h), Some(ErrorKind::RateLimited));
     insta::assert_snapshot!(h.transcript);
@@ -164,10 +182,18 @@ fn dropped_stream_is_recovered_by_polling_state_never_resent() {
         draft_after: None,
     });
     // The edit lands on the server only later: the first check sees nothing.
-    h.backend.fault(Endpoint::State, api_ok(json!({"state":{"draft": draft_video()}})));
-    h.backend.fault(Endpoint::State, api_ok(json!({"state":{"draft": draft_video()}})));
+    h.backend.fault(
+        Endpoint::State,
+        api_ok(json!({"state":{"draft": draft_video()}})),
+    );
+    h.backend.fault(
+        Endpoint::State,
+        api_ok(json!({"state":{"draft": draft_video()}})),
+    );
     h.backend.draft = Some(draft_full());
-    assert!(h.run(Command::Message(UserInput::text("add lo-fi BGM and a title"))));
+    assert!(h.run(Command::Message(UserInput::text(
+        "add lo-fi BGM and a title"
+    ))));
     assert_eq!(h.backend.run_sse_bodies.len(), 1, "never re-sent");
     insta::assert_snapshot!(h.transcript);
 }
@@ -176,7 +202,9 @@ fn dropped_stream_is_recovered_by_polling_state_never_resent() {
 fn keepalive_only_stream_times_out_and_fails_after_five_checks() {
     let mut h = harness();
     upload_clip(&mut h);
-    let chunks = (1..=700).map(|s| (Duration::from_secs(s), KEEPALIVE.to_vec())).collect();
+    let chunks = (1..=700)
+        .map(|s| (Duration::from_secs(s), KEEPALIVE.to_vec()))
+        .collect();
     h.backend.sse.push_back(Reply::Stream {
         chunks,
         end: Ok(()),
@@ -184,7 +212,11 @@ fn keepalive_only_stream_times_out_and_fails_after_five_checks() {
     });
     assert!(!h.run(Command::Message(UserInput::text("make it cinematic"))));
     assert_eq!(error_kind(&h), Some(ErrorKind::Network));
-    let still = h.events.iter().filter(|e| matches!(e, Event::StillWorking { .. })).count();
+    let still = h
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::StillWorking { .. }))
+        .count();
     assert_eq!(still, 4, "every two minutes during the 10-minute wait");
     assert_eq!(h.backend.run_sse_bodies.len(), 1);
     insta::assert_snapshot!(h.transcript);
@@ -202,10 +234,29 @@ fn export_polls_downloads_and_links() {
         overwrite: false,
     })));
     // The job was journaled before it was sent and released after download.
-    let starting = h.events.iter().position(|e| matches!(e, Event::RenderStarting { .. })).unwrap();
-    let ended = h.events.iter().position(|e| matches!(e, Event::RenderEnded { outcome: RenderOutcome::Downloaded(_), .. })).unwrap();
+    let starting = h
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::RenderStarting { .. }))
+        .unwrap();
+    let ended = h
+        .events
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Event::RenderEnded {
+                    outcome: RenderOutcome::Downloaded(_),
+                    ..
+                }
+            )
+        })
+        .unwrap();
     assert!(starting < ended);
-    let polls = h.transcript.matches("GET /api/render/proxy/lambda/").count();
+    let polls = h
+        .transcript
+        .matches("GET /api/render/proxy/lambda/")
+        .count();
     assert!(polls <= 8, "{polls} status requests");
     insta::assert_snapshot!(h.transcript);
 }
@@ -217,7 +268,10 @@ fn failed_render_is_reported_and_released() {
     h.backend.render_duration = Duration::from_secs(20);
     h.backend.fault(
         Endpoint::RenderStatus,
-        Reply::Response(nemo_core::wire::Response::json(200, &json!({"status":"failed","error":"encoder crashed"}))),
+        Reply::Response(nemo_core::wire::Response::json(
+            200,
+            &json!({"status":"failed","error":"encoder crashed"}),
+        )),
     );
     assert!(!h.run(Command::Export(ExportOptions {
         render_id: Some("render_7".into()),
@@ -232,10 +286,13 @@ fn failed_render_is_reported_and_released() {
 fn out_of_credits_gives_a_registration_link() {
     let mut h = harness();
     upload_clip(&mut h);
-    h.backend.fault(Endpoint::RunSse, api_err(402, 2001, "insufficient credits"));
+    h.backend
+        .fault(Endpoint::RunSse, api_err(402, 2001, "insufficient credits"));
     assert!(!h.run(Command::Message(UserInput::text("add a title"))));
     assert_eq!(error_kind(&h), Some(ErrorKind::OutOfCredits));
-    assert!(h.transcript.contains("https://nemovideo.com/register?bind=anon_42"));
+    assert!(h
+        .transcript
+        .contains("https://nemovideo.com/register?bind=anon_42"));
     insta::assert_snapshot!(h.transcript);
 }
 
@@ -244,10 +301,10 @@ fn export_with_nothing_to_export_sends_no_render() {
     let mut h = harness();
     assert!(h.run(Command::Connect));
     assert!(h.run(Command::Message(UserInput::text("导出"))));
-    assert!(h.run(Command::Export(ExportOptions {
+    assert!(!h.run(Command::Export(ExportOptions {
         download: true,
         ..ExportOptions::default()
-    })) == false);
+    })));
     assert_eq!(error_kind(&h), Some(ErrorKind::NothingToExport));
     assert!(!h.transcript.contains("render/proxy/lambda"));
     insta::assert_snapshot!(h.transcript);
@@ -259,7 +316,10 @@ fn plan_blocked_export() {
     upload_clip(&mut h);
     h.backend.fault(
         Endpoint::RenderSubmit,
-        Reply::Response(nemo_core::wire::Response::json(402, &json!({"detail":"Payment Required"}))),
+        Reply::Response(nemo_core::wire::Response::json(
+            402,
+            &json!({"detail":"Payment Required"}),
+        )),
     );
     assert!(!h.run(Command::Export(ExportOptions {
         render_id: Some("render_9".into()),
@@ -268,7 +328,13 @@ fn plan_blocked_export() {
     })));
     assert_eq!(error_kind(&h), Some(ErrorKind::PlanBlocked));
     // The job never existed: it leaves the journal.
-    assert!(h.events.iter().any(|e| matches!(e, Event::RenderEnded { outcome: RenderOutcome::Rejected, .. })));
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        Event::RenderEnded {
+            outcome: RenderOutcome::Rejected,
+            ..
+        }
+    )));
     insta::assert_snapshot!(h.transcript);
 }
 
@@ -276,14 +342,20 @@ fn plan_blocked_export() {
 fn quick_edit_in_one_message() {
     let mut h = harness();
     h.backend.sse.push_back(Reply::Stream {
-        chunks: vec![(Duration::from_secs(3), text_event("Converted to 1080p MP4.", false))],
+        chunks: vec![(
+            Duration::from_secs(3),
+            text_event("Converted to 1080p MP4.", false),
+        )],
         end: Ok(()),
         draft_after: Some(draft_video()),
     });
     assert!(h.run(Command::Message(UserInput::text(
         "download this video https://www.youtube.com/watch?v=abc in MP4 at the highest resolution"
     ))));
-    assert!(h.events.iter().any(|e| matches!(e, Event::Downloaded { .. })));
+    assert!(h
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Downloaded { .. })));
     insta::assert_snapshot!(h.transcript);
 }
 
@@ -291,8 +363,16 @@ fn quick_edit_in_one_message() {
 fn server_errors_back_off_then_succeed() {
     let mut h = harness();
     assert!(h.run(Command::Connect));
-    h.backend.fault(Endpoint::State, Reply::Response(nemo_core::wire::Response { status: 503, headers: vec![], body: b"<html>busy</html>".to_vec() }));
-    h.backend.fault(Endpoint::State, Reply::Error(TransportErrorKind::Timeout));
+    h.backend.fault(
+        Endpoint::State,
+        Reply::Response(nemo_core::wire::Response {
+            status: 503,
+            headers: vec![],
+            body: b"<html>busy</html>".to_vec(),
+        }),
+    );
+    h.backend
+        .fault(Endpoint::State, Reply::Error(TransportErrorKind::Timeout));
     assert!(h.run(Command::Timeline));
     insta::assert_snapshot!(h.transcript);
 }

@@ -36,11 +36,17 @@ pub enum Reply {
 }
 
 pub fn api_ok(data: Value) -> Reply {
-    Reply::Response(Response::json(200, &json!({"code":0,"message":"success","data":data})))
+    Reply::Response(Response::json(
+        200,
+        &json!({"code":0,"message":"success","data":data}),
+    ))
 }
 
 pub fn api_err(status: u16, code: i64, message: &str) -> Reply {
-    Reply::Response(Response::json(status, &json!({"code":code,"message":message,"data":null})))
+    Reply::Response(Response::json(
+        status,
+        &json!({"code":code,"message":message,"data":null}),
+    ))
 }
 
 pub fn with_header(reply: Reply, name: &str, value: &str) -> Reply {
@@ -110,6 +116,9 @@ pub struct Backend {
     pub tokens: u64,
     pub log: Vec<String>,
     pub run_sse_bodies: Vec<String>,
+    /// `/run_sse` requests the agent may have received (a stream started,
+    /// or the answer was lost): must never exceed one per user message.
+    pub sse_delivered: usize,
 }
 
 impl Default for Backend {
@@ -124,6 +133,7 @@ impl Default for Backend {
             tokens: 0,
             log: Vec::new(),
             run_sse_bodies: Vec::new(),
+            sse_delivered: 0,
         }
     }
 }
@@ -134,7 +144,35 @@ impl Backend {
     }
 
     fn answer(&mut self, now: Instant, req: &Request) -> Reply {
-        if let Some(reply) = self.faults.get_mut(&req.endpoint).and_then(VecDeque::pop_front) {
+        let reply = self.answer_inner(now, req);
+        if req.endpoint == Endpoint::RunSse {
+            let delivered = match &reply {
+                Reply::Stream { .. } => true,
+                Reply::Error(kind) => *kind != TransportErrorKind::Connect,
+                // An API error envelope is a refusal; anything else may
+                // have been acted on.
+                Reply::Response(r) => {
+                    r.status >= 500
+                        || !matches!(
+                            nemo_core::api::payload(r),
+                            Err(nemo_core::api::ResponseError::Api(_))
+                        )
+                }
+                Reply::Download(_) => false,
+            };
+            if delivered {
+                self.sse_delivered += 1;
+            }
+        }
+        reply
+    }
+
+    fn answer_inner(&mut self, now: Instant, req: &Request) -> Reply {
+        if let Some(reply) = self
+            .faults
+            .get_mut(&req.endpoint)
+            .and_then(VecDeque::pop_front)
+        {
             return reply;
         }
         let path = match &req.target {
@@ -144,21 +182,34 @@ impl Backend {
         match req.endpoint {
             Endpoint::AnonymousToken => {
                 self.tokens += 1;
-                api_ok(json!({"token": format!("nmv_usr_test{}", self.tokens), "user_id":"anon_42","expires_at":"2026-11-28T00:00:00Z","credits":100}))
+                api_ok(
+                    json!({"token": format!("nmv_usr_test{}", self.tokens), "user_id":"anon_42","expires_at":"2026-11-28T00:00:00Z","credits":100}),
+                )
             }
             Endpoint::CreateSession => {
                 self.sessions += 1;
                 self.draft = None;
-                api_ok(json!({"task_id": format!("task_{}", self.sessions), "session_id": format!("552979870602441523{}", self.sessions), "user_id":"anon_42"}))
+                api_ok(
+                    json!({"task_id": format!("task_{}", self.sessions), "session_id": format!("552979870602441523{}", self.sessions), "user_id":"anon_42"}),
+                )
             }
             Endpoint::Credits => api_ok(json!({"available": 95, "frozen": 5, "total": 100})),
-            Endpoint::State => api_ok(json!({"session_id":"x","state":{"draft": self.draft.clone(),"video_infos":[]}})),
+            Endpoint::State => api_ok(
+                json!({"session_id":"x","state":{"draft": self.draft.clone(),"video_infos":[]}}),
+            ),
             Endpoint::Upload => {
                 let names: Vec<String> = match &req.body {
                     Body::Multipart(parts) => parts.iter().map(|p| p.filename.clone()).collect(),
-                    Body::Json(j) => serde_json::from_str::<Value>(j).ok().and_then(|v| {
-                        v["urls"].as_array().map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect())
-                    }).unwrap_or_default(),
+                    Body::Json(j) => serde_json::from_str::<Value>(j)
+                        .ok()
+                        .and_then(|v| {
+                            v["urls"].as_array().map(|a| {
+                                a.iter()
+                                    .filter_map(|u| u.as_str().map(str::to_owned))
+                                    .collect()
+                            })
+                        })
+                        .unwrap_or_default(),
                     Body::Empty => vec![],
                 };
                 self.draft = Some(draft_video());
@@ -166,7 +217,8 @@ impl Backend {
                 api_ok(json!({"files": files, "session_state_applied": true}))
             }
             Endpoint::RunSse => {
-                self.run_sse_bodies.push(req.json_body().unwrap_or_default().to_owned());
+                self.run_sse_bodies
+                    .push(req.json_body().unwrap_or_default().to_owned());
                 self.sse.pop_front().unwrap_or_else(|| Reply::Stream {
                     chunks: vec![(Duration::from_secs(1), text_event("Done.", false))],
                     end: Ok(()),
@@ -174,29 +226,54 @@ impl Backend {
                 })
             }
             Endpoint::RenderSubmit => {
-                let body: Value = serde_json::from_str(req.json_body().unwrap_or("{}")).unwrap_or_default();
+                let body: Value =
+                    serde_json::from_str(req.json_body().unwrap_or("{}")).unwrap_or_default();
                 let id = body["id"].as_str().unwrap_or("").to_owned();
-                self.renders.insert(id.clone(), FakeRender { started: now, duration: self.render_duration, fail: false });
-                Reply::Response(Response::json(200, &json!({"success":true,"data":{"id":id,"status":"pending","progress":5}})))
+                self.renders.insert(
+                    id.clone(),
+                    FakeRender {
+                        started: now,
+                        duration: self.render_duration,
+                        fail: false,
+                    },
+                );
+                Reply::Response(Response::json(
+                    200,
+                    &json!({"success":true,"data":{"id":id,"status":"pending","progress":5}}),
+                ))
             }
             Endpoint::RenderStatus => {
                 let id = path.rsplit('/').next().unwrap_or("").to_owned();
                 let Some(r) = self.renders.get(&id) else {
-                    return Reply::Response(Response::json(404, &json!({"success":false,"error":"render not found"})));
+                    return Reply::Response(Response::json(
+                        404,
+                        &json!({"success":false,"error":"render not found"}),
+                    ));
                 };
                 let elapsed = (now - r.started).as_secs_f64();
                 let total = r.duration.as_secs_f64();
                 if elapsed >= total {
                     if r.fail {
-                        return Reply::Response(Response::json(200, &json!({"status":"failed","error":"encoder crashed"})));
+                        return Reply::Response(Response::json(
+                            200,
+                            &json!({"status":"failed","error":"encoder crashed"}),
+                        ));
                     }
-                    Reply::Response(Response::json(200, &json!({"status":"completed","progress":100,"output":{"url":format!("https://cdn.example/{id}.mp4"),"duration":10.0,"size":4096}})))
+                    Reply::Response(Response::json(
+                        200,
+                        &json!({"status":"completed","progress":100,"output":{"url":format!("https://cdn.example/{id}.mp4"),"duration":10.0,"size":4096}}),
+                    ))
                 } else {
                     let p = (5.0 + 95.0 * elapsed / total).floor();
-                    Reply::Response(Response::json(200, &json!({"status":"processing","progress":p})))
+                    Reply::Response(Response::json(
+                        200,
+                        &json!({"status":"processing","progress":p}),
+                    ))
                 }
             }
-            Endpoint::RenderCancel => Reply::Response(Response::json(200, &json!({"success":true,"data":{}}))),
+            Endpoint::RenderCancel => {
+                Reply::Response(Response::json(200, &json!({"success":true,"data":{}})))
+            }
             Endpoint::Download => Reply::Download(Ok(DownloadOutcome::Complete { bytes: 4096 })),
             Endpoint::ClaimToken => api_ok(json!({"claim_token":"clm_abc","expires_in":3600})),
         }
@@ -207,7 +284,11 @@ fn describe(req: &Request) -> String {
     let mut line = format!("→ {} {}", req.method.as_str(), req.target);
     if req.endpoint == Endpoint::RunSse {
         let v: Value = serde_json::from_str(req.json_body().unwrap_or("{}")).unwrap_or_default();
-        let _ = write!(line, " {:?}", v["new_message"]["parts"][0]["text"].as_str().unwrap_or(""));
+        let _ = write!(
+            line,
+            " {:?}",
+            v["new_message"]["parts"][0]["text"].as_str().unwrap_or("")
+        );
     }
     line
 }
@@ -215,9 +296,15 @@ fn describe(req: &Request) -> String {
 fn show(ev: &Event) -> String {
     match ev {
         Event::Status(s) => format!("status: {s}"),
-        Event::TokenIssued { user_id, .. } => format!("token issued (user {})", user_id.as_deref().unwrap_or("?")),
+        Event::TokenIssued { user_id, .. } => {
+            format!("token issued (user {})", user_id.as_deref().unwrap_or("?"))
+        }
         Event::ClientIdGenerated(_) => "client id generated".into(),
-        Event::Connected { session_id, created, .. } => format!("connected: session {session_id} (created: {created})"),
+        Event::Connected {
+            session_id,
+            created,
+            ..
+        } => format!("connected: session {session_id} (created: {created})"),
         Event::Note(n) => format!("note: {n}"),
         Event::AgentText { text, actions } => {
             if actions.is_empty() {
@@ -230,18 +317,31 @@ fn show(ev: &Event) -> String {
         Event::Change { summary } => format!("change: {summary}"),
         Event::Uploaded { files } => format!(
             "uploaded: {}",
-            files.iter().map(|f| f.filename.as_str()).collect::<Vec<_>>().join(", ")
+            files
+                .iter()
+                .map(|f| f.filename.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Event::Credits(c) => format!("credits: {c}"),
-        Event::Timeline { summary, ready_for_export } => format!("{summary} [ready: {ready_for_export}]"),
+        Event::Timeline {
+            summary,
+            ready_for_export,
+        } => format!("{summary} [ready: {ready_for_export}]"),
         Event::RenderStarting { id, .. } => format!("render starting: {id}"),
-        Event::RenderProgress { id, phase, progress } => format!(
+        Event::RenderProgress {
+            id,
+            phase,
+            progress,
+        } => format!(
             "render {id}: {} {}",
             phase.as_str(),
             progress.map(|p| format!("{p}%")).unwrap_or_default()
         ),
         Event::RenderCompleted { id, url } => format!("render {id} completed: {url}"),
-        Event::Downloaded { path, bytes, .. } => format!("downloaded {} ({bytes} bytes)", path.display()),
+        Event::Downloaded { path, bytes, .. } => {
+            format!("downloaded {} ({bytes} bytes)", path.display())
+        }
         Event::RenderEnded { id, outcome } => format!("render {id} ended: {outcome:?}"),
         Event::Link { kind, url } => format!("link ({kind:?}): {url}"),
         Event::Finished { command, result } => match result {
@@ -277,7 +377,11 @@ impl Harness {
     }
 
     fn line(&mut self, text: &str) {
-        let _ = writeln!(self.transcript, "[{:>8.3}s] {text}", self.now.since_origin().as_secs_f64());
+        let _ = writeln!(
+            self.transcript,
+            "[{:>8.3}s] {text}",
+            self.now.since_origin().as_secs_f64()
+        );
     }
 
     fn drain(&mut self) -> bool {
@@ -297,8 +401,18 @@ impl Harness {
         let id = self.session.command(self.now, command);
         for _ in 0..100_000 {
             self.drain();
-            if self.events.iter().any(|e| matches!(e, Event::Finished { command, .. } if *command == id)) {
-                return matches!(self.events.iter().rev().find(|e| matches!(e, Event::Finished { command, .. } if *command == id)), Some(Event::Finished { result: Ok(()), .. }));
+            if self
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Finished { command, .. } if *command == id))
+            {
+                return matches!(
+                    self.events
+                        .iter()
+                        .rev()
+                        .find(|e| matches!(e, Event::Finished { command, .. } if *command == id)),
+                    Some(Event::Finished { result: Ok(()), .. })
+                );
             }
             if let Some(tx) = self.session.poll_transmit() {
                 self.transmits += 1;
@@ -323,7 +437,8 @@ impl Harness {
         match reply {
             Reply::Response(r) => {
                 if matches!(mode, Mode::Download { .. }) {
-                    self.session.handle_download(self.now, id, Ok(DownloadOutcome::Refused(r)));
+                    self.session
+                        .handle_download(self.now, id, Ok(DownloadOutcome::Refused(r)));
                 } else {
                     self.session.handle_response(self.now, id, r);
                 }
@@ -340,7 +455,11 @@ impl Harness {
                 let result = result.map_err(|k| TransportError::new(k, format!("simulated {k:?}")));
                 self.session.handle_download(self.now, id, result);
             }
-            Reply::Stream { chunks, end, draft_after } => {
+            Reply::Stream {
+                chunks,
+                end,
+                draft_after,
+            } => {
                 if let Some(d) = draft_after {
                     self.backend.draft = Some(d);
                 }
