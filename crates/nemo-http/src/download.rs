@@ -8,7 +8,8 @@
 //! length, so a half-written file never sits under the final name.
 //!
 //! Resuming happens *within* one call: after a broken connection or a stalled
-//! body the transport asks for the rest with `Range: bytes=N-` (and `If-Range`
+//! body (or a connection that broke before the answer's head: the request is
+//! simply sent again) the transport asks for the rest with `Range: bytes=N-` (and `If-Range`
 //! with the first answer's `ETag` or `Last-Modified`), and appends only when
 //! the server answers `206` with a `Content-Range` that starts at `N` and
 //! agrees on the total; any other success answer restarts from zero. After
@@ -167,11 +168,14 @@ impl Job<'_> {
         self.finish().await
     }
 
-    /// A transient failure once some bytes are on disk (or while a response
-    /// body was flowing) is worth another leg; a failure of the very first
-    /// request is the caller's to retry.
+    /// Worth another leg: a connection that broke after the request went out
+    /// (even before the answer's head: a GET of a file is safe to repeat),
+    /// or any transient failure once a body was flowing. A first request
+    /// that cannot connect or gets no answer in time is the caller's to
+    /// retry, under the core's policy.
     fn may_resume(&self, err: &TransportError) -> bool {
-        err.kind.is_transient() && self.file.is_some()
+        err.kind == TransportErrorKind::Interrupted
+            || (err.kind.is_transient() && self.file.is_some())
     }
 
     /// One request and its body. `Ok(Err(response))` when the server refused.

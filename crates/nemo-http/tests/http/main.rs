@@ -12,6 +12,7 @@ mod support;
 
 mod download;
 mod errors;
+mod mock;
 mod send;
 mod sse;
 mod upload;
