@@ -454,7 +454,7 @@ pub(crate) fn understand(input: &TurnInput<'_>) -> Plan {
                     volume: 0.3,
                 });
             }
-            if !(wants_text && !quotes.is_empty()) {
+            if !wants_text || quotes.is_empty() {
                 ops.push(EditOp::Text {
                     text: title.clone(),
                     start_ms: 0,

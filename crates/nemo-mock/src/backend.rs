@@ -629,7 +629,7 @@ impl Backend {
                 }
             },
             Route::State(sid) => match w.session(bearer(headers), &sid, now) {
-                Err(reply) => reply,
+                Err(reply) => *reply,
                 Ok(s) => ok(json!({
                     "session_id": sid,
                     "task_id": s.task_id,
@@ -653,7 +653,7 @@ impl Backend {
                     .unwrap_or_default()
                     .to_owned();
                 match w.session(bearer(headers), &sid, now) {
-                    Err(reply) => reply,
+                    Err(reply) => *reply,
                     Ok(_) => {
                         let claim = format!("clm_{}", hex(&mut w.rng, 32));
                         ok(json!({"claim_token": claim, "expires_in": 3600}))
@@ -964,7 +964,7 @@ impl Backend {
         {
             let w = self.world();
             if let Err(reply) = w.session(bearer(headers), sid, now) {
-                return reply;
+                return *reply;
             }
         }
         let mut described: Vec<(Value, SessionMedia)> = Vec::new();
@@ -1414,14 +1414,19 @@ impl World {
     }
 
     /// The caller's session, or the API error to answer.
-    fn session(&self, token: Option<&str>, sid: &str, now: Duration) -> Result<&Session, Reply> {
+    fn session(
+        &self,
+        token: Option<&str>,
+        sid: &str,
+        now: Duration,
+    ) -> Result<&Session, Box<Reply>> {
         let user = self
             .user(token, now)
-            .map_err(|e| api_error(1001, e.message()))?;
+            .map_err(|e| Box::new(api_error(1001, e.message())))?;
         self.sessions
             .get(sid)
             .filter(|s| !s.lost && s.user_id == user)
-            .ok_or_else(|| api_error(1002, "Session not found"))
+            .ok_or_else(|| Box::new(api_error(1002, "Session not found")))
     }
 
     /// Lands the edits and refunds that are due.

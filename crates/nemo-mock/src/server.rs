@@ -258,13 +258,16 @@ fn into_response(mut reply: Reply, state: &AppState) -> Response {
                     match item {
                         None => None,
                         Some(Ok(b)) => Some((Ok::<Bytes, io::Error>(b), (r, sd, false))),
-                        Some(Err(_)) => Some((
-                            Err(io::Error::new(
+                        Some(Err(_)) => {
+                            // Let the server flush what was sent before breaking
+                            // the connection, as a real mid-body reset would.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            let e = io::Error::new(
                                 io::ErrorKind::ConnectionReset,
                                 "simulated connection reset",
-                            )),
-                            (r, sd, true),
-                        )),
+                            );
+                            Some((Err(e), (r, sd, true)))
+                        }
                     }
                 },
             );
