@@ -222,17 +222,9 @@ impl TextAssembler {
             self.pending.push_str(text);
             return None;
         }
-        // The final event repeats the whole text; if it does not (some
-        // servers send only the rest), keep what was streamed before it.
-        let full = if self.pending.is_empty() || text.starts_with(self.pending.as_str()) {
-            text.to_owned()
-        } else if self.pending.ends_with(text) || self.pending.contains(text) {
-            std::mem::take(&mut self.pending)
-        } else {
-            let mut joined = std::mem::take(&mut self.pending);
-            joined.push_str(text);
-            joined
-        };
+        // The final event repeats the whole text (ADK): it replaces the
+        // pieces streamed before it.
+        let full = text.to_owned();
         self.pending.clear();
         self.accept(full)
     }

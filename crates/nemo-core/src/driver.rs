@@ -111,15 +111,7 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
         command: Command,
         sink: &mut (dyn FnMut(&Event) + Send),
     ) -> Result<(), NemoError> {
-        let command = match command {
-            Command::Export(mut options) => {
-                options
-                    .render_id
-                    .get_or_insert_with(|| format!("render_{}", self.clock.unix_ms()));
-                Command::Export(options)
-            }
-            other => other,
-        };
+        self.session.set_unix_time(self.clock.unix_ms());
         let id = self.session.command(self.clock.now(), command);
         loop {
             while let Some(ev) = self.session.poll_event() {

@@ -477,6 +477,7 @@ pub struct Session {
     next_command: u64,
     next_request: u64,
     frames: Vec<Frame>,
+    unix_ms: Option<u64>,
 }
 
 impl Session {
@@ -521,6 +522,7 @@ impl Session {
             next_command: 0,
             next_request: 0,
             frames: Vec::new(),
+            unix_ms: None,
         }
     }
 
@@ -685,11 +687,21 @@ impl Session {
         }))
     }
 
+    /// Tells the machine the wall-clock time (ms since the Unix epoch), used
+    /// only to name renders `render_<ms>` as the service's own clients do.
+    /// Without it, render ids come from the seed.
+    pub fn set_unix_time(&mut self, unix_ms: u64) {
+        self.unix_ms = Some(unix_ms);
+    }
+
     fn export(&mut self, options: ExportOptions) -> Op {
         let id = options
             .render_id
             .clone()
-            .unwrap_or_else(|| format!("render_{}", self.rng.next_u64() % 10_000_000_000_000));
+            .unwrap_or_else(|| match self.unix_ms {
+                Some(ms) => format!("render_{ms}"),
+                None => format!("render_{}", self.rng.next_u64() % 10_000_000_000_000),
+            });
         Op::Export(Box::new(Export {
             base_id: id.clone(),
             id,

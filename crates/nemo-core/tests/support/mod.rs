@@ -143,6 +143,11 @@ impl Backend {
         self.faults.entry(endpoint).or_default().push_back(reply);
     }
 
+    /// The answer to `req` at `now` (for transports built on this backend).
+    pub fn answer_public(&mut self, now: Instant, req: &Request) -> Reply {
+        self.answer(now, req)
+    }
+
     fn answer(&mut self, now: Instant, req: &Request) -> Reply {
         let reply = self.answer_inner(now, req);
         if req.endpoint == Endpoint::RunSse {
