@@ -216,8 +216,10 @@ async fn a_whole_workflow_over_the_driver() {
 
 #[tokio::test(start_paused = true)]
 async fn keepalive_only_streams_time_out_in_virtual_time() {
-    let mut backend = Backend::default();
-    backend.draft = Some(draft_video());
+    let mut backend = Backend {
+        draft: Some(draft_video()),
+        ..Backend::default()
+    };
     backend.sse.push_back(Reply::Stream {
         chunks: (1..2000)
             .map(|s| (Duration::from_secs(s), KEEPALIVE.to_vec()))
@@ -248,9 +250,11 @@ async fn keepalive_only_streams_time_out_in_virtual_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_dropped_future_and_abort_end_the_command() {
-    let mut backend = Backend::default();
-    backend.draft = Some(draft_video());
-    backend.render_duration = Duration::from_secs(600);
+    let backend = Backend {
+        draft: Some(draft_video()),
+        render_duration: Duration::from_secs(600),
+        ..Backend::default()
+    };
     let mut d = driver(backend);
     let mut seen = Vec::new();
     let mut sink = |e: &Event| seen.push(e.clone());
