@@ -1,0 +1,242 @@
+//! The real session machine (`nemo-core`'s driver) against the simulator, in
+//! virtual time: the client and the simulator check each other.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use nemo_core::api::file_part;
+use nemo_core::driver::Driver;
+use nemo_core::error::ErrorKind;
+use nemo_core::machine::{Config, Event, Session};
+use nemo_core::route::UserInput;
+use nemo_core::wire::Endpoint;
+use nemo_mock::{AgentBehaviour, FaultPlan, InProcess, MockConfig, RenderShape, TokioClock};
+
+struct Run {
+    driver: Driver<InProcess, TokioClock>,
+    mock: Arc<InProcess>,
+    events: Vec<Event>,
+    dir: tempfile::TempDir,
+}
+
+impl Run {
+    fn new(config: MockConfig) -> Run {
+        let mock = Arc::new(InProcess::new(config).unwrap());
+        let session = Session::new(Config {
+            client_id: "8d3e54a0-1111-4222-8333-444455556666".into(),
+            ..Config::default()
+        });
+        Run {
+            driver: Driver::new(session, mock.clone(), TokioClock::new()),
+            mock,
+            events: Vec::new(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn sample(&self) -> nemo_core::wire::FilePart {
+        let path = self.dir.path().join("city.mp4");
+        std::fs::write(&path, nemo_mock::media::SAMPLE_MP4).unwrap();
+        file_part(path, nemo_mock::media::SAMPLE_MP4.len() as u64).unwrap()
+    }
+
+    async fn say(&mut self, text: &str) -> Result<(), nemo_core::error::NemoError> {
+        let events = &mut self.events;
+        self.driver
+            .say(UserInput::text(text), &mut |e: &Event| {
+                events.push(e.clone())
+            })
+            .await
+    }
+
+    async fn upload(&mut self) {
+        let part = self.sample();
+        let events = &mut self.events;
+        self.driver
+            .upload(vec![part], vec![], &mut |e: &Event| events.push(e.clone()))
+            .await
+            .unwrap();
+    }
+
+    async fn timeline(&mut self) -> String {
+        let events = &mut self.events;
+        self.driver
+            .timeline(&mut |e: &Event| events.push(e.clone()))
+            .await
+            .unwrap();
+        self.events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::Timeline { summary, .. } => Some(summary.clone()),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    async fn export(&mut self) -> Result<PathBuf, nemo_core::error::NemoError> {
+        let out = self.dir.path().join("out.mp4");
+        let events = &mut self.events;
+        self.driver
+            .export(Some(out.clone()), true, false, &mut |e: &Event| {
+                events.push(e.clone())
+            })
+            .await?;
+        Ok(out)
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::AgentText { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn quick_edit_in_every_render_shape() {
+    for shape in [RenderShape::A, RenderShape::B, RenderShape::C] {
+        let mut run = Run::new(MockConfig {
+            render_shape: shape,
+            agent: AgentBehaviour::calm(),
+            ..MockConfig::default()
+        });
+        run.upload().await;
+        run.say("add lo-fi background music at 35% and the title \"Urban Dreams\"")
+            .await
+            .unwrap();
+        let timeline = run.timeline().await;
+        assert!(
+            timeline.contains("BGM:") && timeline.contains("35%"),
+            "{shape:?}: {timeline}"
+        );
+        assert!(
+            timeline.contains("\"Urban Dreams\""),
+            "{shape:?}: {timeline}"
+        );
+        let out = run.export().await.unwrap();
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            nemo_mock::media::SAMPLE_MP4,
+            "{shape:?}"
+        );
+        assert!(run.events.iter().any(|e| matches!(e, Event::Link { .. })));
+        assert_eq!(run.mock.journal().count(Endpoint::RunSse), 1);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_edits_are_reported_as_changes() {
+    let mut run = Run::new(MockConfig {
+        agent: AgentBehaviour {
+            silent_rate: 1.0,
+            ..AgentBehaviour::calm()
+        },
+        ..MockConfig::default()
+    });
+    run.upload().await;
+    run.say("add lo-fi background music at 35%").await.unwrap();
+    assert!(run.texts().is_empty(), "{:?}", run.texts());
+    let change = run.events.iter().find_map(|e| match e {
+        Event::Change { summary } => Some(summary.clone()),
+        _ => None,
+    });
+    assert!(
+        change.as_deref().is_some_and(|c| c.contains("BGM")),
+        "{change:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn gui_words_never_reach_the_user() {
+    for seed in 0..6 {
+        let mut run = Run::new(MockConfig {
+            seed,
+            agent: AgentBehaviour {
+                gui_rate: 1.0,
+                temporary_issue_rate: 1.0,
+                ..AgentBehaviour::calm()
+            },
+            ..MockConfig::default()
+        });
+        run.upload().await;
+        run.say("add a title \"Hello\" and lo-fi music")
+            .await
+            .unwrap();
+        for text in run.texts() {
+            let lower = text.to_lowercase();
+            assert!(
+                !lower.contains("click") && !text.contains("点击"),
+                "seed {seed}: {text}"
+            );
+            assert!(!lower.contains("temporary issue"), "seed {seed}: {text}");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reset_stream_is_recovered_without_resending() {
+    let mut run = Run::new(MockConfig {
+        faults: FaultPlan::parse("run_sse:reset@1").unwrap(),
+        agent: AgentBehaviour::calm(),
+        ..MockConfig::default()
+    });
+    run.upload().await;
+    run.say("add lo-fi background music at 35%").await.unwrap();
+    assert_eq!(
+        run.mock.journal().count(Endpoint::RunSse),
+        1,
+        "never re-sent"
+    );
+    assert!(
+        run.events.iter().any(|e| matches!(e, Event::Change { .. })),
+        "{:?}",
+        run.events
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn expired_tokens_and_lost_sessions_recover() {
+    let mut run = Run::new(MockConfig {
+        faults: FaultPlan::parse("token:expire@4;session:lose@6").unwrap(),
+        agent: AgentBehaviour::calm(),
+        ..MockConfig::default()
+    });
+    run.upload().await;
+    run.say("add a title \"Hello\"").await.unwrap();
+    let timeline = run.timeline().await;
+    assert!(!timeline.is_empty());
+    assert!(
+        run.mock.journal().count(Endpoint::AnonymousToken) >= 2,
+        "a new token was fetched"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn out_of_credits_and_failed_renders_are_final_and_helpful() {
+    let mut run = Run::new(MockConfig {
+        initial_credits: 0,
+        agent: AgentBehaviour::calm(),
+        ..MockConfig::default()
+    });
+    run.upload().await;
+    let err = run.say("add a title \"Hello\"").await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::OutOfCredits);
+    assert!(err.message.contains("/register?bind="), "{err}");
+
+    let mut run = Run::new(MockConfig {
+        faults: FaultPlan::parse("render:fail").unwrap(),
+        agent: AgentBehaviour::calm(),
+        ..MockConfig::default()
+    });
+    run.upload().await;
+    let err = run.export().await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::RenderFailed);
+    assert!(run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::RenderEnded { .. })));
+}
