@@ -1,0 +1,251 @@
+//! `nemo batch <MANIFEST>`: many inputs, one instruction and one render
+//! each. Items run in their own sessions with bounded concurrency; a failed
+//! item does not stop the others; a table of results ends the run (exit 1
+//! if any item failed).
+//!
+//! The manifest is TOML or JSON; relative paths are relative to its folder:
+//!
+//! ```toml
+//! instruction = "add lo-fi background music at 35% and a title"  # default for every item
+//! concurrency = 2                                                # optional
+//!
+//! [[items]]
+//! inputs = ["clips/a.mp4", "music.mp3"]
+//! output = "out/a.mp4"
+//!
+//! [[items]]
+//! inputs = ["https://example.com/b.mp4"]
+//! instruction = "make it vertical"
+//! output = "out/b.mp4"
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::stream::{self, StreamExt};
+use nemo_core::error::{ErrorKind, NemoError};
+use nemo_core::machine::Command;
+use nemo_core::wire::FilePart;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::App;
+use crate::commands::jobs::{summarise, table};
+use crate::commands::run::quick_edit;
+use crate::inputs;
+use crate::output::human_bytes;
+use crate::report::Persist;
+
+/// Arguments of `nemo batch`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The manifest (TOML or JSON): items with inputs, instruction, output.
+    #[arg(value_name = "MANIFEST")]
+    pub(crate) manifest: PathBuf,
+    /// How many items run at once (default: the manifest's `concurrency`, else 2).
+    #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub(crate) jobs: Option<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ManifestFile {
+    Full(Manifest),
+    Items(Vec<Item>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    #[serde(default)]
+    instruction: Option<String>,
+    #[serde(default)]
+    concurrency: Option<u16>,
+    #[serde(alias = "item")]
+    items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Item {
+    #[serde(default)]
+    inputs: Vec<String>,
+    #[serde(default)]
+    input: Option<String>,
+    #[serde(default)]
+    instruction: Option<String>,
+    #[serde(default, alias = "out")]
+    output: Option<PathBuf>,
+}
+
+struct Ready {
+    files: Vec<FilePart>,
+    urls: Vec<String>,
+    instruction: String,
+    output: PathBuf,
+}
+
+fn bad(message: String) -> NemoError {
+    NemoError::new(ErrorKind::BadInput, message)
+}
+
+fn read_manifest(path: &Path) -> Result<Manifest, NemoError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad(format!("Cannot read the manifest {}: {e}.", path.display())))?;
+    let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        || text.trim_start().starts_with(['{', '[']);
+    let file: ManifestFile = if is_json {
+        serde_json::from_str(&text).map_err(|e| bad(format!("{} is not a valid JSON manifest: {e}.", path.display())))?
+    } else {
+        toml::from_str(&text).map_err(|e| bad(format!("{} is not a valid TOML manifest: {e}", path.display())))?
+    };
+    let manifest = match file {
+        ManifestFile::Full(m) => m,
+        ManifestFile::Items(items) => Manifest {
+            instruction: None,
+            concurrency: None,
+            items,
+        },
+    };
+    if manifest.items.is_empty() {
+        return Err(bad(format!("{} lists no items.", path.display())));
+    }
+    Ok(manifest)
+}
+
+fn prepare(item: &Item, index: usize, default_instruction: Option<&str>, base: &Path) -> Result<Ready, NemoError> {
+    let mut all: Vec<String> = item.inputs.clone();
+    all.extend(item.input.clone());
+    if all.is_empty() {
+        return Err(bad("no inputs".into()));
+    }
+    let all: Vec<String> = all
+        .into_iter()
+        .map(|i| {
+            if inputs::is_url(&i) || Path::new(&i).is_absolute() {
+                i
+            } else {
+                base.join(&i).to_string_lossy().into_owned()
+            }
+        })
+        .collect();
+    let (files, urls) = inputs::paths_or_urls(&all)?;
+    let instruction = item
+        .instruction
+        .as_deref()
+        .or(default_instruction)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad("no instruction (give one per item or at the top of the manifest)".into()))?
+        .to_owned();
+    let output = match &item.output {
+        Some(p) if p.is_absolute() => p.clone(),
+        Some(p) => base.join(p),
+        None => base.join(format!("item-{index}.mp4")),
+    };
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    Ok(Ready {
+        files,
+        urls,
+        instruction,
+        output,
+    })
+}
+
+/// Runs `nemo batch`.
+pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
+    let manifest = read_manifest(&args.manifest)?;
+    let base = args
+        .manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let concurrency = usize::from(args.jobs.or(manifest.concurrency).unwrap_or(2).clamp(1, 16));
+    let total = manifest.items.len();
+    let prepared: Vec<(usize, Result<Ready, NemoError>)> = manifest
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| (i + 1, prepare(item, i + 1, manifest.instruction.as_deref(), &base)))
+        .collect();
+
+    // One anonymous token for all items (one per client id is allowed).
+    if !app.has_token() && prepared.iter().any(|(_, r)| r.is_ok()) {
+        let quiet = app.clone().with_output(Arc::new(app.out.muted()));
+        let mut client = quiet.client(None, Persist { last_session: false, client_id: true });
+        client.run(Command::Credits).await?;
+    }
+
+    app.out.info(&format!(
+        "Running {total} item{} ({concurrency} at a time)…",
+        if total == 1 { "" } else { "s" }
+    ));
+    let mut results: Vec<(usize, Option<PathBuf>, Result<u64, NemoError>)> = stream::iter(prepared)
+        .map(|(index, ready)| async move {
+            let ready = match ready {
+                Ok(r) => r,
+                Err(e) => return (index, None, Err(e)),
+            };
+            let out = Arc::new(app.out.for_item(index));
+            let item_app = app.clone().with_output(out);
+            let mut client = item_app.client(None, Persist { last_session: false, client_id: true });
+            let output = ready.output.clone();
+            let result = quick_edit(&mut client, ready.files, ready.urls, ready.instruction, Some(ready.output), false).await;
+            let result = result.map(|()| client.reporter.downloaded.as_ref().map_or(0, |(_, b)| *b));
+            (index, Some(output), result)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    results.sort_by_key(|(i, _, _)| *i);
+
+    let mut failures = Vec::new();
+    let mut rows = Vec::new();
+    for (index, output, result) in results {
+        let shown = output.as_ref().map_or("-".to_owned(), |p| p.display().to_string());
+        match &result {
+            Ok(bytes) => {
+                app.out.emit(json!({"type": "status", "message": format!("item {index} done"), "item": index, "ok": true, "output": output, "bytes": bytes}));
+                rows.push([index.to_string(), "ok".into(), shown, human_bytes(*bytes)]);
+            }
+            Err(e) => {
+                app.out.emit(json!({"type": "status", "message": format!("item {index} failed"), "item": index, "ok": false, "output": output, "error": {"code": e.kind, "message": e.message, "retryable": e.is_retryable()}}));
+                rows.push([index.to_string(), "failed".into(), shown, e.message.clone()]);
+            }
+        }
+        if let Err(e) = result {
+            failures.push(e);
+        }
+    }
+    app.out.plain(&table(["ITEM", "STATUS", "OUTPUT", "DETAIL"], &rows));
+    if let Some(cancel) = failures.iter().find(|e| e.kind == ErrorKind::Cancelled) {
+        return Err(cancel.clone());
+    }
+    summarise(total, failures, "item")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_in_toml_and_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml_path = dir.path().join("m.toml");
+        std::fs::write(
+            &toml_path,
+            "instruction = \"x\"\n[[items]]\ninputs = [\"a.mp4\"]\noutput = \"o.mp4\"\n",
+        )
+        .unwrap();
+        let m = read_manifest(&toml_path).unwrap();
+        assert_eq!(m.items.len(), 1);
+        let json_path = dir.path().join("m.json");
+        std::fs::write(&json_path, r#"[{"inputs":["https://x/a.mp4"],"instruction":"y","output":"o.mp4"}]"#).unwrap();
+        assert_eq!(read_manifest(&json_path).unwrap().items.len(), 1);
+        std::fs::write(&json_path, r#"{"items":[{"bogus":1}]}"#).unwrap();
+        assert!(read_manifest(&json_path).is_err());
+    }
+}

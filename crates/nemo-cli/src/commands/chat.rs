@@ -1,0 +1,155 @@
+//! `nemo chat`: an interactive conversation in the session. Each line is
+//! routed by intent like `nemo say`; paths of existing media files in a line
+//! are attached to it. Line editing and history (in the config directory)
+//! on a terminal; lines read from stdin otherwise.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::Path;
+
+use nemo_core::error::{ErrorKind, NemoError};
+use nemo_core::machine::Command;
+use nemo_core::route::UserInput;
+use rustyline::error::ReadlineError;
+
+use crate::app::{App, SessionChoice};
+use crate::commands::jobs::summarise;
+use crate::inputs;
+
+/// Arguments of `nemo chat` (none).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+const HELP: &str = "Say what you want in words; attach files by typing their paths.
+  export | download      render and download the video
+  status | show tracks   the timeline
+  credits                the credit balance
+  /help                  this help
+  /quit                  leave (Ctrl-D works too)";
+
+enum Lines {
+    Editor(Box<rustyline::DefaultEditor>, std::path::PathBuf),
+    Stdin(std::io::StdinLock<'static>),
+}
+
+impl Lines {
+    fn open(app: &App) -> Lines {
+        if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+            if let Ok(mut editor) = rustyline::DefaultEditor::new() {
+                let history = app.store.history_path();
+                let _ = editor.load_history(&history);
+                return Lines::Editor(Box::new(editor), history);
+            }
+        }
+        Lines::Stdin(std::io::stdin().lock())
+    }
+
+    /// The next line, or `None` at the end (EOF, Ctrl-D, Ctrl-C at the prompt).
+    fn next(&mut self) -> Option<String> {
+        tokio::task::block_in_place(|| match self {
+            Lines::Editor(editor, _) => match editor.readline("› ") {
+                Ok(line) => {
+                    if !line.trim().is_empty() {
+                        let _ = editor.add_history_entry(line.as_str());
+                    }
+                    Some(line)
+                }
+                Err(ReadlineError::Interrupted | ReadlineError::Eof) => None,
+                Err(_) => None,
+            },
+            Lines::Stdin(stdin) => {
+                let mut line = String::new();
+                match stdin.read_line(&mut line) {
+                    Ok(0) | Err(_) => None,
+                    Ok(_) => Some(line),
+                }
+            }
+        })
+    }
+
+    fn save(&mut self, app: &App) {
+        if let Lines::Editor(editor, path) = self {
+            // The history is written straight by rustyline; make it private
+            // through the store's directory (created 0700) first.
+            if std::fs::create_dir_all(app.store.dir()).is_ok() && editor.save_history(path).is_ok() {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ = std::fs::set_permissions(&*path, std::fs::Permissions::from_mode(0o600));
+                }
+            }
+        }
+    }
+}
+
+/// Words of the line that name existing media files become attachments.
+fn attachments(line: &str) -> Result<Vec<nemo_core::wire::FilePart>, NemoError> {
+    let mut files = Vec::new();
+    for word in line.split_whitespace() {
+        let word = word.trim_matches(['"', '\'']);
+        let path = Path::new(word);
+        if !inputs::is_url(word) && path.extension().is_some() && path.is_file() {
+            files.push(inputs::file(path)?);
+        }
+    }
+    Ok(files)
+}
+
+/// Runs `nemo chat`.
+pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
+    let out = app.out.clone();
+    let mut lines = Lines::open(app);
+    if !out.json() {
+        out.plain(app.skill.greeting);
+        out.plain("Try saying:");
+        for example in app.skill.examples {
+            out.plain(&format!("  • \"{example}\""));
+        }
+        out.plain("Type /help for help, /quit to leave.");
+    }
+    let mut client = app.session_client(SessionChoice::ContinueOrNew)?;
+    let mut failures = Vec::new();
+    let mut turns = 0;
+    while let Some(line) = lines.next() {
+        let line = line.trim();
+        match line {
+            "" => continue,
+            "/quit" | "/exit" | "/q" => break,
+            "/help" | "/?" => {
+                out.plain(HELP);
+                continue;
+            }
+            _ if line.starts_with('/') => {
+                out.info(&format!("Unknown command {line}; type /help."));
+                continue;
+            }
+            _ => {}
+        }
+        turns += 1;
+        let result = match attachments(line) {
+            Ok(files) => {
+                client
+                    .run(Command::Message(UserInput {
+                        text: line.to_owned(),
+                        files,
+                        urls: Vec::new(),
+                    }))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            out.error(&e);
+            failures.push(e);
+        }
+        if !out.json() {
+            out.plain("");
+        }
+    }
+    lines.save(app);
+    // A conversation ended by the user is a success; a script piping lines
+    // in learns from the exit code whether every message went through.
+    if failures.iter().all(|e| e.kind == ErrorKind::Cancelled) {
+        return Ok(());
+    }
+    summarise(turns, failures, "message")
+}

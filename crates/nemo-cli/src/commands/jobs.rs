@@ -1,0 +1,165 @@
+//! `nemo jobs [--resume]`: the render jobs recorded locally (each one is
+//! written before its render request is sent); `--resume` waits for each
+//! and downloads it.
+
+use nemo_core::error::{ErrorKind, NemoError};
+use nemo_core::machine::{Command, ExportOptions, SessionRef};
+use serde_json::json;
+
+use crate::app::App;
+use crate::report::Persist;
+use crate::store::Job;
+
+/// Arguments of `nemo jobs`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Finish every recorded job: wait for the render, then download it.
+    #[arg(long)]
+    pub(crate) resume: bool,
+}
+
+/// Runs `nemo jobs`.
+pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
+    let jobs = app.store.jobs();
+    if !args.resume {
+        list(app, &jobs);
+        return Ok(());
+    }
+    if jobs.is_empty() {
+        app.out.info("No render jobs to resume.");
+        return Ok(());
+    }
+    let mut failures: Vec<NemoError> = Vec::new();
+    let mut resumed = 0;
+    for job in &jobs {
+        if job.api_url != app.api_url {
+            app.out.info(&format!(
+                "Skipping {}: it was sent to {} (set NEMO_API_URL to that to resume it).",
+                job.id, job.api_url
+            ));
+            continue;
+        }
+        resumed += 1;
+        app.out.info(&format!("Resuming {}…", job.id));
+        let mut client = app.client(
+            Some(SessionRef {
+                session_id: job.session_id.clone(),
+                task_id: job.task_id.clone(),
+            }),
+            Persist {
+                last_session: false,
+                client_id: true,
+            },
+        );
+        let result = client
+            .run(Command::ResumeRender {
+                id: job.id.clone(),
+                options: ExportOptions {
+                    render_id: None,
+                    download: job.out.is_some(),
+                    out: job.out.clone(),
+                    overwrite: false,
+                },
+            })
+            .await;
+        if let Err(e) = result {
+            if e.kind == ErrorKind::Cancelled {
+                return Err(e);
+            }
+            if !e.is_retryable() {
+                // Nothing will make this job finish later: forget it.
+                let _ = app.store.remove_job(&job.id);
+            }
+            app.out.error(&e);
+            failures.push(e);
+        }
+    }
+    summarise(resumed, failures, "job")
+}
+
+fn list(app: &App, jobs: &[Job]) {
+    if app.out.json() {
+        for job in jobs {
+            app.out.emit(json!({
+                "type": "render",
+                "id": job.id,
+                "status": "recorded",
+                "progress": null,
+                "session_id": job.session_id,
+                "out": job.out,
+                "api_url": job.api_url,
+            }));
+        }
+        return;
+    }
+    if jobs.is_empty() {
+        app.out.plain("No render jobs recorded.");
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let rows: Vec<[String; 4]> = jobs
+        .iter()
+        .map(|j| {
+            [
+                j.id.clone(),
+                j.session_id.clone(),
+                nemo_core::time::human_duration(std::time::Duration::from_secs(now.saturating_sub(j.created_unix))) + " ago",
+                j.out.as_ref().map_or("(no download)".to_owned(), |p| p.display().to_string()),
+            ]
+        })
+        .collect();
+    app.out.plain(&table(["RENDER", "SESSION", "STARTED", "OUTPUT"], &rows));
+    app.out.plain("Finish them with `nemo jobs --resume`.");
+}
+
+/// Plain aligned columns.
+pub(crate) fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == N {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  ", w = *w));
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    let mut out = vec![line(head.to_vec())];
+    for row in rows {
+        out.push(line(row.iter().map(String::as_str).collect()));
+    }
+    out.join("\n")
+}
+
+/// Turns per-item failures into the command's result: success when none
+/// failed; else a permanent failure if any was permanent, transient if all
+/// were transient.
+pub(crate) fn summarise(total: usize, failures: Vec<NemoError>, noun: &str) -> Result<(), NemoError> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let n = failures.len();
+    let kind = failures
+        .iter()
+        .find(|e| !e.is_retryable())
+        .map_or(failures[0].kind, |e| e.kind);
+    let again = if failures.iter().all(NemoError::is_retryable) {
+        " They failed for reasons that may pass: run the command again."
+    } else {
+        ""
+    };
+    Err(NemoError::new(
+        kind,
+        format!("{n} of {total} {noun}{} failed (see above).{again}", if total == 1 { "" } else { "s" }),
+    ))
+}

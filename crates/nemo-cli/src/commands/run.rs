@@ -1,0 +1,65 @@
+//! `nemo run <TEXT> [--file PATH]… [--url URL]… [--out PATH]`: the
+//! quick-edit workflow in one command — connect, upload, instruct, export,
+//! download. Every input is checked before anything is sent.
+
+use std::path::PathBuf;
+
+use nemo_core::error::NemoError;
+use nemo_core::machine::{Command, ExportOptions};
+use nemo_core::wire::FilePart;
+
+use crate::app::{App, Client, SessionChoice};
+use crate::inputs;
+
+/// Arguments of `nemo run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The instruction, e.g. "add lo-fi background music at 35% and a title".
+    #[arg(value_name = "TEXT")]
+    pub(crate) text: String,
+    /// A local file to upload first (repeatable).
+    #[arg(long = "file", value_name = "PATH")]
+    pub(crate) files: Vec<PathBuf>,
+    /// A media URL to upload first (repeatable).
+    #[arg(long = "url", value_name = "URL")]
+    pub(crate) urls: Vec<String>,
+    /// Where to save the MP4 (default: `<render id>.mp4` here).
+    #[arg(long, short, value_name = "PATH")]
+    pub(crate) out: Option<PathBuf>,
+    /// Replace the file at --out if it exists.
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+}
+
+/// Runs `nemo run` (in a new session unless `--session` is given).
+pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
+    let (files, urls) = inputs::attachments(&args.files, &args.urls)?;
+    let mut client = app.session_client(SessionChoice::NewUnlessGiven)?;
+    quick_edit(&mut client, files, urls, args.text, args.out, args.overwrite).await
+}
+
+/// Connect, upload, instruct, export, download: shared with `nemo batch`.
+pub(crate) async fn quick_edit(
+    client: &mut Client,
+    files: Vec<FilePart>,
+    urls: Vec<String>,
+    text: String,
+    out: Option<PathBuf>,
+    overwrite: bool,
+) -> Result<(), NemoError> {
+    client.run(Command::Connect).await?;
+    if !files.is_empty() || !urls.is_empty() {
+        client.run(Command::Upload { files, urls }).await?;
+    }
+    if !text.trim().is_empty() {
+        client.run(Command::Instruct(text)).await?;
+    }
+    client
+        .run(Command::Export(ExportOptions {
+            render_id: None,
+            download: true,
+            out,
+            overwrite,
+        }))
+        .await
+}

@@ -1,0 +1,17 @@
+//! `nemo timeline` (alias `state`): the session's draft as a timeline
+//! summary.
+
+use nemo_core::error::NemoError;
+use nemo_core::machine::Command;
+
+use crate::app::{App, SessionChoice};
+
+/// Arguments of `nemo timeline` (none).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+/// Runs `nemo timeline`.
+pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
+    let mut client = app.session_client(SessionChoice::Existing)?;
+    client.run(Command::Timeline).await
+}

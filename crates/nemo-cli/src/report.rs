@@ -1,0 +1,280 @@
+//! Turns the session machine's events into what the user sees and what the
+//! config directory remembers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use nemo_core::api::number;
+use nemo_core::driver::{ProgressSink, TransferKind};
+use nemo_core::error::NemoError;
+use nemo_core::machine::{Event, LinkKind, RenderOutcome, RenderPhase};
+use nemo_core::time::human_duration;
+use serde_json::json;
+
+use crate::output::{human_bytes, Bar, Output};
+use crate::store::{Job, LastSession, Store};
+
+/// What the reporter persists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Persist {
+    /// Remember the session as the last one (not for batch items).
+    pub(crate) last_session: bool,
+    /// Remember a generated client id.
+    pub(crate) client_id: bool,
+}
+
+/// Handles every event of one session.
+#[derive(Debug)]
+pub(crate) struct Reporter {
+    out: Arc<Output>,
+    store: Store,
+    api_url: String,
+    persist: Persist,
+    session_id: Option<String>,
+    task_id: Option<String>,
+    /// The last file downloaded, if any.
+    pub(crate) downloaded: Option<(PathBuf, u64)>,
+    /// The last render id seen, if any.
+    pub(crate) render_id: Option<String>,
+}
+
+impl Reporter {
+    /// A reporter printing to `out` and remembering in `store` (keyed by `api_url`).
+    pub(crate) fn new(out: Arc<Output>, store: Store, api_url: &str, persist: Persist) -> Reporter {
+        Reporter {
+            out,
+            store,
+            api_url: api_url.to_owned(),
+            persist,
+            session_id: None,
+            task_id: None,
+            downloaded: None,
+            render_id: None,
+        }
+    }
+
+    /// Transfer progress as bars.
+    pub(crate) fn progress_sink(&self) -> ProgressSink {
+        let out = self.out.clone();
+        Arc::new(move |kind, p| {
+            let (bar, label) = match kind {
+                TransferKind::Upload => (Bar::Upload, "Uploading"),
+                TransferKind::Download => (Bar::Download, "Downloading"),
+            };
+            out.progress(bar, label, p.done, p.total);
+        })
+    }
+
+    fn saved(&self, what: &str, result: Result<(), NemoError>) {
+        if let Err(e) = result {
+            self.out.warn(&format!("{what} was not saved: {e}"));
+        }
+    }
+
+    /// Handles one event.
+    pub(crate) fn handle(&mut self, event: &Event) {
+        let out = self.out.clone();
+        match event {
+            Event::Status(message) => out.status(message),
+            Event::TokenIssued {
+                token,
+                user_id,
+                expires_at,
+            } => {
+                out.debug("Got a free starter token.");
+                let r = self
+                    .store
+                    .save_token(&self.api_url, token, user_id.clone(), expires_at.clone());
+                self.saved("The token", r);
+            }
+            Event::ClientIdGenerated(id) => {
+                if self.persist.client_id {
+                    let r = self.store.save_client_id(id);
+                    self.saved("The client id", r);
+                }
+            }
+            Event::Connected {
+                session_id,
+                task_id,
+                created,
+            } => {
+                self.session_id = Some(session_id.clone());
+                self.task_id = task_id.clone();
+                if self.persist.last_session {
+                    let r = self.store.save_last_session(
+                        &self.api_url,
+                        LastSession {
+                            session_id: session_id.clone(),
+                            task_id: task_id.clone(),
+                        },
+                    );
+                    self.saved("The session", r);
+                }
+                let verb = if *created { "Started" } else { "Continuing" };
+                if out.json() {
+                    out.emit(json!({"type": "status", "message": format!("{verb} session {session_id}"), "session_id": session_id}));
+                } else {
+                    out.debug(&format!("{verb} session {session_id}"));
+                }
+            }
+            Event::Note(note) => out.info(note),
+            Event::AgentText { text, actions } => {
+                out.clear();
+                let text = text.trim();
+                if out.json() {
+                    if !text.is_empty() || !actions.is_empty() {
+                        out.emit(json!({"type": "text", "text": text, "actions": actions}));
+                    }
+                } else {
+                    if !text.is_empty() {
+                        out.content(text);
+                    }
+                    for action in actions {
+                        out.info(&format!("→ {}", action.hint()));
+                    }
+                }
+            }
+            Event::StillWorking { elapsed } => {
+                let message = format!("⏳ Still working… ({})", human_duration(*elapsed));
+                if out.fancy() {
+                    out.info(&message);
+                } else {
+                    out.status(&message);
+                }
+            }
+            Event::Change { summary } => {
+                out.clear();
+                if out.json() {
+                    out.emit(json!({"type": "change", "summary": summary}));
+                } else {
+                    out.content(&format!("Changed: {summary}"));
+                }
+            }
+            Event::Uploaded { files } => {
+                out.clear();
+                if out.json() {
+                    let files: Vec<_> = files
+                        .iter()
+                        .map(|f| json!({"filename": f.filename, "file_type": f.file_type, "cdn_url": f.cdn_url}))
+                        .collect();
+                    out.emit(json!({"type": "upload", "files": files}));
+                } else {
+                    for f in files {
+                        let mut detail = vec![f.file_type.clone()];
+                        if let Some(d) = f.duration.filter(|d| *d > 0.0) {
+                            detail.push(format!("{}s", number((d * 10.0).round() / 10.0)));
+                        }
+                        if let (Some(w), Some(h)) = (f.width, f.height) {
+                            detail.push(format!("{}×{}", number(w), number(h)));
+                        }
+                        let detail: Vec<String> = detail.into_iter().filter(|s| !s.is_empty()).collect();
+                        out.content(&format!("Uploaded {} ({})", f.filename, detail.join(", ")));
+                    }
+                }
+            }
+            Event::Credits(c) => {
+                out.clear();
+                if out.json() {
+                    out.emit(json!({"type": "credits", "available": c.available, "frozen": c.frozen, "total": c.total}));
+                } else {
+                    out.content(&format!("Credits: {c}"));
+                }
+            }
+            Event::Timeline {
+                summary,
+                ready_for_export,
+            } => {
+                out.clear();
+                if out.json() {
+                    out.emit(json!({"type": "timeline", "summary": summary, "ready_for_export": ready_for_export}));
+                } else {
+                    out.content(summary);
+                }
+            }
+            Event::RenderStarting { id, session_id, out: dest } => {
+                self.render_id = Some(id.clone());
+                let job = Job {
+                    id: id.clone(),
+                    session_id: session_id.clone(),
+                    task_id: self.task_id.clone().filter(|_| self.session_id.as_deref() == Some(session_id)),
+                    api_url: self.api_url.clone(),
+                    out: dest.as_ref().map(|p| absolute(p)),
+                    created_unix: SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0),
+                };
+                match self.store.add_job(job) {
+                    Ok(()) => out.debug(&format!("Render {id} recorded in {}", self.store.dir().join("jobs.json").display())),
+                    Err(e) => out.warn(&format!(
+                        "the render {id} could not be recorded ({e}); if nemo stops before it finishes, it cannot be resumed"
+                    )),
+                }
+                out.emit(json!({"type": "render", "id": id, "status": "submitting", "progress": null}));
+            }
+            Event::RenderProgress { id, phase, progress } => {
+                if out.json() {
+                    out.emit(json!({"type": "render", "id": id, "status": phase.as_str(), "progress": progress}));
+                } else if *phase == RenderPhase::Pending || *phase == RenderPhase::Processing {
+                    out.progress(Bar::Render, "Rendering", progress.unwrap_or(0.0).round() as u64, Some(100));
+                }
+            }
+            Event::RenderCompleted { id, url } => {
+                out.clear();
+                if out.json() {
+                    out.emit(json!({"type": "render", "id": id, "status": "completed", "progress": 100, "url": url}));
+                } else {
+                    out.debug(&format!("Render {id} completed: {url}"));
+                }
+            }
+            Event::Downloaded { id: _, path, bytes } => {
+                out.clear();
+                self.downloaded = Some((path.clone(), *bytes));
+                if out.json() {
+                    out.emit(json!({"type": "download", "path": path, "bytes": bytes}));
+                } else {
+                    out.content(&format!("Saved {} ({})", path.display(), human_bytes(*bytes)));
+                }
+            }
+            Event::RenderEnded { id, outcome } => {
+                let r = self.store.remove_job(id);
+                self.saved("The job list", r);
+                match outcome {
+                    RenderOutcome::Completed(url) => {
+                        if out.json() {
+                            // The `render … completed` object already carries the URL.
+                        } else {
+                            out.content(&format!("Rendered: {url}"));
+                        }
+                    }
+                    RenderOutcome::Failed => {
+                        out.emit(json!({"type": "render", "id": id, "status": "failed", "progress": null}));
+                    }
+                    RenderOutcome::Cancelled => {
+                        out.emit(json!({"type": "render", "id": id, "status": "cancelled", "progress": null}));
+                    }
+                    RenderOutcome::Downloaded(_) | RenderOutcome::Rejected => {}
+                }
+            }
+            Event::Link { kind, url } => {
+                if out.json() {
+                    out.emit(json!({"type": "link", "kind": kind, "url": url}));
+                } else {
+                    match kind {
+                        LinkKind::Claim => out.content(&format!("Open in the browser: {url}")),
+                        LinkKind::Register => out.content(&format!("Register to keep going: {url}")),
+                    }
+                }
+            }
+            Event::Finished { .. } => out.clear(),
+        }
+    }
+}
+
+fn absolute(p: &std::path::Path) -> PathBuf {
+    if p.is_absolute() {
+        return p.to_owned();
+    }
+    std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_owned())
+}
