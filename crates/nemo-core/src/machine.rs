@@ -385,10 +385,8 @@ struct Instruct {
     started: Instant,
     last_activity: Instant,
     next_still_working: Instant,
-    tool_activity: bool,
     model_error: Option<(String, Option<String>)>,
     stream_error: Option<String>,
-    dropped: bool,
 }
 
 #[derive(Debug)]
@@ -680,10 +678,8 @@ impl Session {
             started: Instant::ZERO,
             last_activity: Instant::ZERO,
             next_still_working: Instant::ZERO,
-            tool_activity: false,
             model_error: None,
             stream_error: None,
-            dropped: false,
         }))
     }
 
@@ -795,7 +791,6 @@ impl Session {
                     ));
                 }
                 if timed_out.is_some() {
-                    i.dropped = true;
                     i.phase = InstructPhase::Recover {
                         next_at: now,
                         checks: 0,
@@ -1422,10 +1417,8 @@ impl Session {
     /// started may be sent again (the server never took it).
     fn rearm_instruct(&mut self) {
         if let Some(Op::Instruct(i)) = current_op!(self) {
-            match i.phase {
-                InstructPhase::Streaming => i.phase = InstructPhase::Send,
-                InstructPhase::Recover { .. } | InstructPhase::AfterStream => {}
-                _ => {}
+            if matches!(i.phase, InstructPhase::Streaming) {
+                i.phase = InstructPhase::Send;
             }
         }
     }
@@ -1433,7 +1426,6 @@ impl Session {
     fn recover_stream(&mut self, now: Instant, why: &str) {
         let first = self.config.recover_first;
         if let Some(Op::Instruct(i)) = current_op!(self) {
-            i.dropped = true;
             i.phase = InstructPhase::Recover {
                 next_at: now + first,
                 checks: 0,
@@ -1475,7 +1467,6 @@ impl Session {
                 | AgentEvent::ToolResult { .. }
                 | AgentEvent::StateChanged => {
                     i.last_activity = now;
-                    i.tool_activity = true;
                 }
                 AgentEvent::ModelError { code, message } => {
                     i.last_activity = now;
@@ -1614,7 +1605,6 @@ impl Session {
     }
 
     fn on_state(&mut self, now: Instant, new_draft: Option<Draft>) -> Next {
-        let previous = self.draft().cloned();
         self.draft = DraftKnowledge::Known(new_draft.clone());
         let recover_every = self.config.recover_every;
         let recover_checks = self.config.recover_checks;
@@ -1714,7 +1704,6 @@ impl Session {
                 _ => Next::Wait,
             },
             Op::Export(e) => {
-                let _ = previous;
                 match new_draft {
                     Some(d) if d.is_ready_for_export() => {
                         e.phase = ExportPhase::Submit(d);
