@@ -30,7 +30,10 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            out.error(&NemoError::new(ErrorKind::BadInput, format!("cannot start: {e}")));
+            out.error(&NemoError::new(
+                ErrorKind::BadInput,
+                format!("cannot start: {e}"),
+            ));
             return ExitCode::from(1);
         }
     };
@@ -93,7 +96,10 @@ pub(crate) struct App {
 }
 
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 impl App {
@@ -105,7 +111,12 @@ impl App {
     }
 
     /// The app for an explicit API and config directory (the demo).
-    pub(crate) fn build(global: &Global, out: Arc<Output>, store: Store, api_url: String) -> Result<App, NemoError> {
+    pub(crate) fn build(
+        global: &Global,
+        out: Arc<Output>,
+        store: Store,
+        api_url: String,
+    ) -> Result<App, NemoError> {
         let skill = skill::find(global.skill.as_deref())?;
         let api_url = api_url.trim_end_matches('/').to_owned();
         if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
@@ -115,7 +126,10 @@ impl App {
             ));
         }
         let transport = HttpTransport::new(HttpConfig::new(api_url.clone())).map_err(|e| {
-            NemoError::new(ErrorKind::Network, format!("Cannot set up the HTTP client: {e}"))
+            NemoError::new(
+                ErrorKind::Network,
+                format!("Cannot set up the HTTP client: {e}"),
+            )
         })?;
         Ok(App {
             global: global.clone(),
@@ -157,7 +171,10 @@ impl App {
     }
 
     /// The session to use, per the global flags and `choice`.
-    pub(crate) fn session_ref(&self, choice: SessionChoice) -> Result<Option<SessionRef>, NemoError> {
+    pub(crate) fn session_ref(
+        &self,
+        choice: SessionChoice,
+    ) -> Result<Option<SessionRef>, NemoError> {
         if choice == SessionChoice::NotNeeded {
             return Ok(None);
         }

@@ -29,13 +29,20 @@ pub(crate) struct Cli {
 
 /// Options every subcommand takes.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct Global {
     /// Print NDJSON on stdout (one object per line, each with a `type`), nothing else.
     #[arg(long, global = true)]
     pub(crate) json: bool,
     /// The skill flavour: video-download-online, video-maker-free-download-app,
     /// generator-by-link or video-openapi.
-    #[arg(long, global = true, env = "NEMO_SKILL", value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        env = "NEMO_SKILL",
+        hide_env_values = true,
+        value_name = "NAME"
+    )]
     pub(crate) skill: Option<String>,
     /// Continue this session instead of the last one.
     #[arg(long, global = true, value_name = "ID", conflicts_with = "new_session")]

@@ -22,7 +22,11 @@ pub(crate) struct ScaledClock {
 impl ScaledClock {
     /// A clock whose origin is now.
     pub(crate) fn new(scale: f64) -> Self {
-        let scale = if scale.is_finite() && scale > 0.0 { scale.min(1.0) } else { 1.0 };
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale.min(1.0)
+        } else {
+            1.0
+        };
         Self {
             origin: tokio::time::Instant::now(),
             scale,
@@ -46,7 +50,8 @@ impl Clock for ScaledClock {
     }
 
     async fn sleep_until(&self, deadline: Instant) {
-        let real = Duration::try_from_secs_f64(deadline.since_origin().as_secs_f64() * self.scale).ok();
+        let real =
+            Duration::try_from_secs_f64(deadline.since_origin().as_secs_f64() * self.scale).ok();
         match real.and_then(|r| self.origin.checked_add(r)) {
             Some(at) => tokio::time::sleep_until(at).await,
             // Further away than the platform can count: never.
@@ -72,7 +77,9 @@ mod tests {
     async fn a_scaled_second_is_short() {
         let clock = ScaledClock::new(0.01);
         let start = tokio::time::Instant::now();
-        clock.sleep_until(Instant::from_origin(Duration::from_secs(10))).await;
+        clock
+            .sleep_until(Instant::from_origin(Duration::from_secs(10)))
+            .await;
         assert_eq!(start.elapsed(), Duration::from_millis(100));
         assert!(clock.now() >= Instant::from_origin(Duration::from_secs(10)));
     }

@@ -18,7 +18,10 @@ pub(crate) fn is_url(arg: &str) -> bool {
 pub(crate) fn file(path: &Path) -> Result<FilePart, NemoError> {
     let bad = |what: String| NemoError::new(ErrorKind::BadInput, what);
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => bad(format!("There is no file at {}. Check the path and try again.", path.display())),
+        std::io::ErrorKind::NotFound => bad(format!(
+            "There is no file at {}. Check the path and try again.",
+            path.display()
+        )),
         _ => bad(format!("Cannot read {}: {e}.", path.display())),
     })?;
     if meta.is_dir() {
@@ -31,7 +34,12 @@ pub(crate) fn file(path: &Path) -> Result<FilePart, NemoError> {
     if !meta.is_file() {
         return Err(bad(format!("{} is not a regular file.", path.display())));
     }
-    std::fs::File::open(path).map_err(|e| bad(format!("Cannot read {}: {e}. Check its permissions.", path.display())))?;
+    std::fs::File::open(path).map_err(|e| {
+        bad(format!(
+            "Cannot read {}: {e}. Check its permissions.",
+            path.display()
+        ))
+    })?;
     file_part(path, meta.len())
 }
 
@@ -63,8 +71,14 @@ pub(crate) fn paths_or_urls(args: &[String]) -> Result<(Vec<FilePart>, Vec<Strin
 }
 
 /// Checks `--file` and `--url` options.
-pub(crate) fn attachments(files: &[std::path::PathBuf], urls: &[String]) -> Result<(Vec<FilePart>, Vec<String>), NemoError> {
-    let files = files.iter().map(|p| file(p)).collect::<Result<Vec<_>, _>>()?;
+pub(crate) fn attachments(
+    files: &[std::path::PathBuf],
+    urls: &[String],
+) -> Result<(Vec<FilePart>, Vec<String>), NemoError> {
+    let files = files
+        .iter()
+        .map(|p| file(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let urls = urls.iter().map(|u| url(u)).collect::<Result<Vec<_>, _>>()?;
     Ok((files, urls))
 }

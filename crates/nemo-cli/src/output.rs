@@ -157,7 +157,11 @@ impl Output {
 
     /// A warning on stderr (both modes: stdout stays NDJSON).
     pub(crate) fn warn(&self, message: &str) {
-        let prefix = if self.color { "\x1b[33mwarning:\x1b[0m" } else { "warning:" };
+        let prefix = if self.color {
+            "\x1b[33mwarning:\x1b[0m"
+        } else {
+            "warning:"
+        };
         self.stderr_line(&format!("{prefix} {message}"));
     }
 
@@ -180,7 +184,11 @@ impl Output {
             }
             self.emit(v);
         } else {
-            let prefix = if self.color { "\x1b[1;31merror:\x1b[0m" } else { "error:" };
+            let prefix = if self.color {
+                "\x1b[1;31merror:\x1b[0m"
+            } else {
+                "error:"
+            };
             self.stderr_line(&format!("{prefix} {err}"));
         }
     }

@@ -83,9 +83,12 @@ impl Reporter {
                 expires_at,
             } => {
                 out.debug("Got a free starter token.");
-                let r = self
-                    .store
-                    .save_token(&self.api_url, token, user_id.clone(), expires_at.clone());
+                let r = self.store.save_token(
+                    &self.api_url,
+                    token,
+                    user_id.clone(),
+                    expires_at.clone(),
+                );
                 self.saved("The token", r);
             }
             Event::ClientIdGenerated(id) => {
@@ -168,7 +171,8 @@ impl Reporter {
                         if let (Some(w), Some(h)) = (f.width, f.height) {
                             detail.push(format!("{}×{}", number(w), number(h)));
                         }
-                        let detail: Vec<String> = detail.into_iter().filter(|s| !s.is_empty()).collect();
+                        let detail: Vec<String> =
+                            detail.into_iter().filter(|s| !s.is_empty()).collect();
                         out.content(&format!("Uploaded {} ({})", f.filename, detail.join(", ")));
                     }
                 }
@@ -192,12 +196,19 @@ impl Reporter {
                     out.content(summary);
                 }
             }
-            Event::RenderStarting { id, session_id, out: dest } => {
+            Event::RenderStarting {
+                id,
+                session_id,
+                out: dest,
+            } => {
                 self.render_id = Some(id.clone());
                 let job = Job {
                     id: id.clone(),
                     session_id: session_id.clone(),
-                    task_id: self.task_id.clone().filter(|_| self.session_id.as_deref() == Some(session_id)),
+                    task_id: self
+                        .task_id
+                        .clone()
+                        .filter(|_| self.session_id.as_deref() == Some(session_id)),
                     api_url: self.api_url.clone(),
                     out: dest.as_ref().map(|p| absolute(p)),
                     created_unix: SystemTime::now()
@@ -211,13 +222,24 @@ impl Reporter {
                         "the render {id} could not be recorded ({e}); if nemo stops before it finishes, it cannot be resumed"
                     )),
                 }
-                out.emit(json!({"type": "render", "id": id, "status": "submitting", "progress": null}));
+                out.emit(
+                    json!({"type": "render", "id": id, "status": "submitting", "progress": null}),
+                );
             }
-            Event::RenderProgress { id, phase, progress } => {
+            Event::RenderProgress {
+                id,
+                phase,
+                progress,
+            } => {
                 if out.json() {
                     out.emit(json!({"type": "render", "id": id, "status": phase.as_str(), "progress": progress}));
                 } else if *phase == RenderPhase::Pending || *phase == RenderPhase::Processing {
-                    out.progress(Bar::Render, "Rendering", progress.unwrap_or(0.0).round() as u64, Some(100));
+                    out.progress(
+                        Bar::Render,
+                        "Rendering",
+                        progress.unwrap_or(0.0).round() as u64,
+                        Some(100),
+                    );
                 }
             }
             Event::RenderCompleted { id, url } => {
@@ -234,7 +256,11 @@ impl Reporter {
                 if out.json() {
                     out.emit(json!({"type": "download", "path": path, "bytes": bytes}));
                 } else {
-                    out.content(&format!("Saved {} ({})", path.display(), human_bytes(*bytes)));
+                    out.content(&format!(
+                        "Saved {} ({})",
+                        path.display(),
+                        human_bytes(*bytes)
+                    ));
                 }
             }
             Event::RenderEnded { id, outcome } => {
@@ -263,7 +289,9 @@ impl Reporter {
                 } else {
                     match kind {
                         LinkKind::Claim => out.content(&format!("Open in the browser: {url}")),
-                        LinkKind::Register => out.content(&format!("Register to keep going: {url}")),
+                        LinkKind::Register => {
+                            out.content(&format!("Register to keep going: {url}"))
+                        }
                     }
                 }
             }
@@ -276,5 +304,7 @@ fn absolute(p: &std::path::Path) -> PathBuf {
     if p.is_absolute() {
         return p.to_owned();
     }
-    std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_owned())
+    std::env::current_dir()
+        .map(|d| d.join(p))
+        .unwrap_or_else(|_| p.to_owned())
 }

@@ -61,14 +61,24 @@ pub(crate) const DEFAULT_SKILL: &str = "video-openapi";
 
 /// The flavour called `name` (`None`: the default one).
 pub(crate) fn find(name: Option<&str>) -> Result<Skill, NemoError> {
-    let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(DEFAULT_SKILL);
-    SKILLS.iter().copied().find(|s| s.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
-        let names: Vec<&str> = SKILLS.iter().map(|s| s.name).collect();
-        NemoError::new(
-            ErrorKind::BadInput,
-            format!("Unknown skill `{name}`. Choose one of: {}.", names.join(", ")),
-        )
-    })
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(DEFAULT_SKILL);
+    SKILLS
+        .iter()
+        .copied()
+        .find(|s| s.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            let names: Vec<&str> = SKILLS.iter().map(|s| s.name).collect();
+            NemoError::new(
+                ErrorKind::BadInput,
+                format!(
+                    "Unknown skill `{name}`. Choose one of: {}.",
+                    names.join(", ")
+                ),
+            )
+        })
 }
 
 /// `X-Skill-Platform`: `SKILL_SOURCE` when set, else detected from where
@@ -81,7 +91,9 @@ pub(crate) fn platform() -> String {
             return source.to_owned();
         }
     }
-    let exe = std::env::current_exe().ok().map(|p| p.to_string_lossy().replace('\\', "/"));
+    let exe = std::env::current_exe()
+        .ok()
+        .map(|p| p.to_string_lossy().replace('\\', "/"));
     platform_of(exe.as_deref().unwrap_or(""))
 }
 
@@ -111,11 +123,17 @@ mod tests {
     #[test]
     fn flavours_and_platforms() {
         assert_eq!(find(None).unwrap().name, "video-openapi");
-        assert_eq!(find(Some("generator-by-link")).unwrap().name, "generator-by-link");
+        assert_eq!(
+            find(Some("generator-by-link")).unwrap().name,
+            "generator-by-link"
+        );
         let err = find(Some("nope")).unwrap_err();
         assert_eq!(err.kind, ErrorKind::BadInput);
         assert!(err.message.contains("video-download-online"));
-        assert_eq!(platform_of("/home/a/.clawhub/skills/nemo/bin/nemo"), "clawhub");
+        assert_eq!(
+            platform_of("/home/a/.clawhub/skills/nemo/bin/nemo"),
+            "clawhub"
+        );
         assert_eq!(platform_of("/home/a/.cursor/skills/nemo/nemo"), "cursor");
         assert_eq!(platform_of("/usr/local/bin/nemo"), "unknown");
     }

@@ -142,7 +142,13 @@ impl Store {
     }
 
     /// Caches an anonymous token for `api_url`.
-    pub(crate) fn save_token(&self, api_url: &str, token: &Secret, user_id: Option<String>, expires_at: Option<String>) -> Result<(), NemoError> {
+    pub(crate) fn save_token(
+        &self,
+        api_url: &str,
+        token: &Secret,
+        user_id: Option<String>,
+        expires_at: Option<String>,
+    ) -> Result<(), NemoError> {
         let _g = self.guard();
         let mut map = self.map::<CachedToken>("tokens.json");
         map.insert(
@@ -162,7 +168,11 @@ impl Store {
     }
 
     /// Remembers the last session used against `api_url`.
-    pub(crate) fn save_last_session(&self, api_url: &str, session: LastSession) -> Result<(), NemoError> {
+    pub(crate) fn save_last_session(
+        &self,
+        api_url: &str,
+        session: LastSession,
+    ) -> Result<(), NemoError> {
         let _g = self.guard();
         let mut map = self.map::<LastSession>("sessions.json");
         if map.get(api_url) == Some(&session) {
@@ -174,7 +184,9 @@ impl Store {
 
     /// Every recorded render job.
     pub(crate) fn jobs(&self) -> Vec<Job> {
-        self.read_json::<JobFile>("jobs.json").unwrap_or_default().jobs
+        self.read_json::<JobFile>("jobs.json")
+            .unwrap_or_default()
+            .jobs
     }
 
     /// Records a job (replacing one with the same id).
@@ -208,7 +220,10 @@ impl Store {
         match serde_json::from_str(&text) {
             Ok(v) => Some(v),
             Err(e) => {
-                eprintln!("warning: ignoring {} (not valid: {e}); it will be rewritten", path.display());
+                eprintln!(
+                    "warning: ignoring {} (not valid: {e}); it will be rewritten",
+                    path.display()
+                );
                 None
             }
         }
@@ -221,7 +236,8 @@ impl Store {
     }
 
     fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), NemoError> {
-        let mut text = serde_json::to_string_pretty(value).map_err(|e| local_error(&self.dir.join(name), e))?;
+        let mut text = serde_json::to_string_pretty(value)
+            .map_err(|e| local_error(&self.dir.join(name), e))?;
         text.push('\n');
         self.write(&self.dir.join(name), text.as_bytes())
     }
@@ -306,7 +322,12 @@ mod tests {
         let store = Store::at(dir.path().join("cfg"));
         store.save_client_id("abc").unwrap();
         store
-            .save_token("http://x", &Secret::new("nmv_usr_1"), Some("anon_1".into()), None)
+            .save_token(
+                "http://x",
+                &Secret::new("nmv_usr_1"),
+                Some("anon_1".into()),
+                None,
+            )
             .unwrap();
         store
             .add_job(Job {
@@ -327,7 +348,11 @@ mod tests {
         #[cfg(unix)]
         for name in ["client_id", "tokens.json", "jobs.json"] {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(store.dir().join(name)).unwrap().permissions().mode() & 0o777;
+            let mode = fs::metadata(store.dir().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
             assert_eq!(mode, 0o600, "{name}");
         }
     }

@@ -92,12 +92,24 @@ fn bad(message: String) -> NemoError {
 fn read_manifest(path: &Path) -> Result<Manifest, NemoError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| bad(format!("Cannot read the manifest {}: {e}.", path.display())))?;
-    let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
         || text.trim_start().starts_with(['{', '[']);
     let file: ManifestFile = if is_json {
-        serde_json::from_str(&text).map_err(|e| bad(format!("{} is not a valid JSON manifest: {e}.", path.display())))?
+        serde_json::from_str(&text).map_err(|e| {
+            bad(format!(
+                "{} is not a valid JSON manifest: {e}.",
+                path.display()
+            ))
+        })?
     } else {
-        toml::from_str(&text).map_err(|e| bad(format!("{} is not a valid TOML manifest: {e}", path.display())))?
+        toml::from_str(&text).map_err(|e| {
+            bad(format!(
+                "{} is not a valid TOML manifest: {e}",
+                path.display()
+            ))
+        })?
     };
     let manifest = match file {
         ManifestFile::Full(m) => m,
@@ -113,7 +125,12 @@ fn read_manifest(path: &Path) -> Result<Manifest, NemoError> {
     Ok(manifest)
 }
 
-fn prepare(item: &Item, index: usize, default_instruction: Option<&str>, base: &Path) -> Result<Ready, NemoError> {
+fn prepare(
+    item: &Item,
+    index: usize,
+    default_instruction: Option<&str>,
+    base: &Path,
+) -> Result<Ready, NemoError> {
     let mut all: Vec<String> = item.inputs.clone();
     all.extend(item.input.clone());
     if all.is_empty() {
@@ -136,7 +153,9 @@ fn prepare(item: &Item, index: usize, default_instruction: Option<&str>, base: &
         .or(default_instruction)
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| bad("no instruction (give one per item or at the top of the manifest)".into()))?
+        .ok_or_else(|| {
+            bad("no instruction (give one per item or at the top of the manifest)".into())
+        })?
         .to_owned();
     let output = match &item.output {
         Some(p) if p.is_absolute() => p.clone(),
@@ -144,7 +163,8 @@ fn prepare(item: &Item, index: usize, default_instruction: Option<&str>, base: &
         None => base.join(format!("item-{index}.mp4")),
     };
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
     }
     Ok(Ready {
         files,
@@ -169,13 +189,24 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         .items
         .iter()
         .enumerate()
-        .map(|(i, item)| (i + 1, prepare(item, i + 1, manifest.instruction.as_deref(), &base)))
+        .map(|(i, item)| {
+            (
+                i + 1,
+                prepare(item, i + 1, manifest.instruction.as_deref(), &base),
+            )
+        })
         .collect();
 
     // One anonymous token for all items (one per client id is allowed).
     if !app.has_token() && prepared.iter().any(|(_, r)| r.is_ok()) {
         let quiet = app.clone().with_output(Arc::new(app.out.muted()));
-        let mut client = quiet.client(None, Persist { last_session: false, client_id: true });
+        let mut client = quiet.client(
+            None,
+            Persist {
+                last_session: false,
+                client_id: true,
+            },
+        );
         client.run(Command::Credits).await?;
     }
 
@@ -191,10 +222,25 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
             };
             let out = Arc::new(app.out.for_item(index));
             let item_app = app.clone().with_output(out);
-            let mut client = item_app.client(None, Persist { last_session: false, client_id: true });
+            let mut client = item_app.client(
+                None,
+                Persist {
+                    last_session: false,
+                    client_id: true,
+                },
+            );
             let output = ready.output.clone();
-            let result = quick_edit(&mut client, ready.files, ready.urls, ready.instruction, Some(ready.output), false).await;
-            let result = result.map(|()| client.reporter.downloaded.as_ref().map_or(0, |(_, b)| *b));
+            let result = quick_edit(
+                &mut client,
+                ready.files,
+                ready.urls,
+                ready.instruction,
+                Some(ready.output),
+                false,
+            )
+            .await;
+            let result =
+                result.map(|()| client.reporter.downloaded.as_ref().map_or(0, |(_, b)| *b));
             (index, Some(output), result)
         })
         .buffer_unordered(concurrency)
@@ -205,7 +251,9 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
     let mut failures = Vec::new();
     let mut rows = Vec::new();
     for (index, output, result) in results {
-        let shown = output.as_ref().map_or("-".to_owned(), |p| p.display().to_string());
+        let shown = output
+            .as_ref()
+            .map_or("-".to_owned(), |p| p.display().to_string());
         match &result {
             Ok(bytes) => {
                 app.out.emit(json!({"type": "status", "message": format!("item {index} done"), "item": index, "ok": true, "output": output, "bytes": bytes}));
@@ -220,7 +268,8 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
             failures.push(e);
         }
     }
-    app.out.plain(&table(["ITEM", "STATUS", "OUTPUT", "DETAIL"], &rows));
+    app.out
+        .plain(&table(["ITEM", "STATUS", "OUTPUT", "DETAIL"], &rows));
     if let Some(cancel) = failures.iter().find(|e| e.kind == ErrorKind::Cancelled) {
         return Err(cancel.clone());
     }
@@ -243,7 +292,11 @@ mod tests {
         let m = read_manifest(&toml_path).unwrap();
         assert_eq!(m.items.len(), 1);
         let json_path = dir.path().join("m.json");
-        std::fs::write(&json_path, r#"[{"inputs":["https://x/a.mp4"],"instruction":"y","output":"o.mp4"}]"#).unwrap();
+        std::fs::write(
+            &json_path,
+            r#"[{"inputs":["https://x/a.mp4"],"instruction":"y","output":"o.mp4"}]"#,
+        )
+        .unwrap();
         assert_eq!(read_manifest(&json_path).unwrap().items.len(), 1);
         std::fs::write(&json_path, r#"{"items":[{"bogus":1}]}"#).unwrap();
         assert!(read_manifest(&json_path).is_err());

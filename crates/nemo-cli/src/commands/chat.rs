@@ -70,28 +70,34 @@ impl Lines {
         if let Lines::Editor(editor, path) = self {
             // The history is written straight by rustyline; make it private
             // through the store's directory (created 0700) first.
-            if std::fs::create_dir_all(app.store.dir()).is_ok() && editor.save_history(path).is_ok() {
+            if std::fs::create_dir_all(app.store.dir()).is_ok() && editor.save_history(path).is_ok()
+            {
                 #[cfg(unix)]
                 {
                     use std::os::unix::fs::PermissionsExt;
-                    let _ = std::fs::set_permissions(&*path, std::fs::Permissions::from_mode(0o600));
+                    let _ =
+                        std::fs::set_permissions(&*path, std::fs::Permissions::from_mode(0o600));
                 }
             }
         }
     }
 }
 
-/// Words of the line that name existing media files become attachments.
-fn attachments(line: &str) -> Result<Vec<nemo_core::wire::FilePart>, NemoError> {
+/// Words of the line that name existing media files become attachments;
+/// the rest of the line is the message.
+fn attachments(line: &str) -> Result<(String, Vec<nemo_core::wire::FilePart>), NemoError> {
     let mut files = Vec::new();
-    for word in line.split_whitespace() {
-        let word = word.trim_matches(['"', '\'']);
+    let mut words = Vec::new();
+    for raw in line.split_whitespace() {
+        let word = raw.trim_matches(['"', '\'']);
         let path = Path::new(word);
         if !inputs::is_url(word) && path.extension().is_some() && path.is_file() {
             files.push(inputs::file(path)?);
+        } else {
+            words.push(raw);
         }
     }
-    Ok(files)
+    Ok((words.join(" "), files))
 }
 
 /// Runs `nemo chat`.
@@ -126,10 +132,10 @@ pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
         }
         turns += 1;
         let result = match attachments(line) {
-            Ok(files) => {
+            Ok((text, files)) => {
                 client
                     .run(Command::Message(UserInput {
-                        text: line.to_owned(),
+                        text,
                         files,
                         urls: Vec::new(),
                     }))

@@ -37,7 +37,10 @@ const TIME_SCALE: f64 = 0.01;
 const INSTRUCTION: &str = "add lo-fi background music at 35% volume and the title \"Urban Dreams\"";
 
 fn failed(what: &str, e: impl std::fmt::Display) -> NemoError {
-    NemoError::new(ErrorKind::BadInput, format!("The demo could not {what}: {e}"))
+    NemoError::new(
+        ErrorKind::BadInput,
+        format!("The demo could not {what}: {e}"),
+    )
 }
 
 /// Runs `nemo demo`.
@@ -48,18 +51,29 @@ pub(crate) async fn exec(args: Args, global: &Global, out: Arc<Output>) -> Resul
         start_unix_ms: Some(1_767_225_600_000),
         ..MockConfig::fast()
     };
-    let server = MockServer::start(config).await.map_err(|e| failed("start the simulator on 127.0.0.1", e))?;
+    let server = MockServer::start(config)
+        .await
+        .map_err(|e| failed("start the simulator on 127.0.0.1", e))?;
     let result = conversation(&args, global, out.clone(), server.url()).await;
     server.shutdown().await;
     result?;
-    out.debug(&format!("(finished in {:.1}s)", started.elapsed().as_secs_f64()));
+    out.debug(&format!(
+        "(finished in {:.1}s)",
+        started.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 
-async fn conversation(args: &Args, global: &Global, out: Arc<Output>, url: &str) -> Result<(), NemoError> {
+async fn conversation(
+    args: &Args,
+    global: &Global,
+    out: Arc<Output>,
+    url: &str,
+) -> Result<(), NemoError> {
     let scratch = tempfile::tempdir().map_err(|e| failed("create a temporary folder", e))?;
     let sample = scratch.path().join("sample.mp4");
-    std::fs::write(&sample, nemo_mock::media::SAMPLE_MP4).map_err(|e| failed("write the sample clip", e))?;
+    std::fs::write(&sample, nemo_mock::media::SAMPLE_MP4)
+        .map_err(|e| failed("write the sample clip", e))?;
     let file = inputs::file(&sample)?;
     let store = Store::at(scratch.path().join("config"));
     let mut global = global.clone();
@@ -74,7 +88,9 @@ async fn conversation(args: &Args, global: &Global, out: Arc<Output>, url: &str)
         },
     );
 
-    out.plain("NemoVideo demo: the whole workflow against the built-in simulator (no network, no token).");
+    out.plain(
+        "NemoVideo demo: the whole workflow against the built-in simulator (no network, no token).",
+    );
     out.plain("");
     let say = |text: &str| {
         if out.json() {
@@ -87,9 +103,16 @@ async fn conversation(args: &Args, global: &Global, out: Arc<Output>, url: &str)
     };
 
     say("upload sample.mp4");
-    client.run(Command::Upload { files: vec![file], urls: Vec::new() }).await?;
+    client
+        .run(Command::Upload {
+            files: vec![file],
+            urls: Vec::new(),
+        })
+        .await?;
     say(INSTRUCTION);
-    client.run(Command::Instruct(INSTRUCTION.to_owned())).await?;
+    client
+        .run(Command::Instruct(INSTRUCTION.to_owned()))
+        .await?;
     say("show me the timeline");
     client.run(Command::Timeline).await?;
     say("export");

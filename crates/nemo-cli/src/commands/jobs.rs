@@ -106,12 +106,17 @@ fn list(app: &App, jobs: &[Job]) {
             [
                 j.id.clone(),
                 j.session_id.clone(),
-                nemo_core::time::human_duration(std::time::Duration::from_secs(now.saturating_sub(j.created_unix))) + " ago",
-                j.out.as_ref().map_or("(no download)".to_owned(), |p| p.display().to_string()),
+                nemo_core::time::human_duration(std::time::Duration::from_secs(
+                    now.saturating_sub(j.created_unix),
+                )) + " ago",
+                j.out
+                    .as_ref()
+                    .map_or("(no download)".to_owned(), |p| p.display().to_string()),
             ]
         })
         .collect();
-    app.out.plain(&table(["RENDER", "SESSION", "STARTED", "OUTPUT"], &rows));
+    app.out
+        .plain(&table(["RENDER", "SESSION", "STARTED", "OUTPUT"], &rows));
     app.out.plain("Finish them with `nemo jobs --resume`.");
 }
 
@@ -144,7 +149,11 @@ pub(crate) fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> St
 /// Turns per-item failures into the command's result: success when none
 /// failed; else a permanent failure if any was permanent, transient if all
 /// were transient.
-pub(crate) fn summarise(total: usize, failures: Vec<NemoError>, noun: &str) -> Result<(), NemoError> {
+pub(crate) fn summarise(
+    total: usize,
+    failures: Vec<NemoError>,
+    noun: &str,
+) -> Result<(), NemoError> {
     if failures.is_empty() {
         return Ok(());
     }
@@ -160,6 +169,9 @@ pub(crate) fn summarise(total: usize, failures: Vec<NemoError>, noun: &str) -> R
     };
     Err(NemoError::new(
         kind,
-        format!("{n} of {total} {noun}{} failed (see above).{again}", if total == 1 { "" } else { "s" }),
+        format!(
+            "{n} of {total} {noun}{} failed (see above).{again}",
+            if total == 1 { "" } else { "s" }
+        ),
     ))
 }

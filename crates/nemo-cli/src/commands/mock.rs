@@ -31,7 +31,10 @@ pub(crate) struct Args {
 pub(crate) async fn exec(args: Args) -> Result<(), NemoError> {
     let bad = |m: String| NemoError::new(ErrorKind::BadInput, m);
     if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
-        return Err(bad(format!("--time-scale must be a positive number (got {}).", args.time_scale)));
+        return Err(bad(format!(
+            "--time-scale must be a positive number (got {}).",
+            args.time_scale
+        )));
     }
     let faults = match args.faults.as_deref() {
         None => Ok(FaultPlan::default()),

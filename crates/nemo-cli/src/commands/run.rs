@@ -35,7 +35,15 @@ pub(crate) struct Args {
 pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
     let (files, urls) = inputs::attachments(&args.files, &args.urls)?;
     let mut client = app.session_client(SessionChoice::NewUnlessGiven)?;
-    quick_edit(&mut client, files, urls, args.text, args.out, args.overwrite).await
+    quick_edit(
+        &mut client,
+        files,
+        urls,
+        args.text,
+        args.out,
+        args.overwrite,
+    )
+    .await
 }
 
 /// Connect, upload, instruct, export, download: shared with `nemo batch`.

@@ -1,0 +1,107 @@
+//! `nemo batch`: one session and one render per item, bounded concurrency,
+//! failures do not stop the others, a table at the end.
+
+use predicates::prelude::*;
+
+use crate::support::{ndjson, of_type, text, Sim};
+
+#[test]
+fn a_toml_manifest_with_one_bad_item() {
+    let sim = Sim::fast();
+    sim.sample();
+    std::fs::write(
+        sim.work.path().join("batch.toml"),
+        r#"
+instruction = "add lo-fi music at 35%"
+
+[[items]]
+inputs = ["sample.mp4"]
+output = "out/one.mp4"
+
+[[items]]
+inputs = ["missing.mp4"]
+output = "out/two.mp4"
+
+[[items]]
+inputs = ["sample.mp4"]
+instruction = "add the title \"Three\""
+output = "out/three.mp4"
+"#,
+    )
+    .expect("write");
+    let out = sim
+        .nemo()
+        .args(["batch", "batch.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("ITEM  STATUS"), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("1     ok")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("2     failed")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("3     ok")),
+        "{stdout}"
+    );
+    assert!(text(&out.stderr).contains("1 of 3 items failed"));
+    assert!(sim.work.path().join("out/one.mp4").is_file());
+    assert!(sim.work.path().join("out/three.mp4").is_file());
+    // One token for everyone, one session per good item.
+    let journal = sim.journal();
+    assert_eq!(
+        journal
+            .iter()
+            .filter(|e| e.path == "/api/auth/anonymous-token")
+            .count(),
+        1
+    );
+    assert_eq!(
+        journal
+            .iter()
+            .filter(|e| e.path.starts_with("/api/tasks/me/with-session"))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn a_json_manifest_in_json_mode() {
+    let sim = Sim::fast();
+    sim.sample();
+    std::fs::write(
+        sim.work.path().join("batch.json"),
+        r#"{"instruction": "add jazz music", "concurrency": 2,
+            "items": [{"inputs": ["sample.mp4"], "output": "a.mp4"},
+                      {"input": "sample.mp4", "output": "b.mp4"}]}"#,
+    )
+    .expect("write");
+    let out = sim
+        .nemo()
+        .args(["--json", "batch", "batch.json"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let objects = ndjson(&out.stdout);
+    assert_eq!(of_type(&objects, "download").len(), 2);
+    assert!(of_type(&objects, "download")
+        .iter()
+        .all(|d| d["item"].is_number()));
+    assert!(sim.work.path().join("a.mp4").is_file() && sim.work.path().join("b.mp4").is_file());
+}
+
+#[test]
+fn a_broken_manifest_is_bad_input() {
+    let sim = Sim::fast();
+    std::fs::write(sim.work.path().join("bad.toml"), "items = 3").expect("write");
+    sim.nemo()
+        .args(["batch", "bad.toml"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not a valid TOML manifest"));
+}

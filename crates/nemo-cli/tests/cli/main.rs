@@ -1,0 +1,10 @@
+//! Integration tests of the `nemo` binary against the simulator
+//! (`nemo-mock`) over HTTP on 127.0.0.1. One test binary (as in ripgrep).
+
+mod batch;
+mod errors;
+mod flow;
+mod help;
+mod jobs;
+mod misc;
+mod support;
