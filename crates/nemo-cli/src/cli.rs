@@ -53,7 +53,7 @@ pub(crate) struct Global {
     /// The session language (en, zh, …).
     #[arg(long, global = true, value_name = "CODE", default_value = "en")]
     pub(crate) lang: String,
-    /// Say more (-v: every status line and ids, -vv: more).
+    /// Say more: every status line, session and render ids (on stderr).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
 }

@@ -231,7 +231,9 @@ impl Reporter {
                 phase,
                 progress,
             } => {
-                if out.json() {
+                if phase.is_final() {
+                    // Reported by `RenderCompleted` / `RenderEnded`, with more detail.
+                } else if out.json() {
                     out.emit(json!({"type": "render", "id": id, "status": phase.as_str(), "progress": progress}));
                 } else if *phase == RenderPhase::Pending || *phase == RenderPhase::Processing {
                     out.progress(

@@ -150,3 +150,30 @@ fn out_of_credits_is_permanent_and_links_to_registration() {
     let all = text(&out.stdout) + &text(&out.stderr);
     assert!(all.contains("/register?bind="), "{all}");
 }
+
+#[test]
+fn a_rejected_user_token_is_permanent_and_never_printed() {
+    let sim = Sim::fast();
+    let secret = "nmv_usr_bogus_secret_0123456789";
+    for json in [false, true] {
+        let mut cmd = sim.nemo();
+        cmd.env("NEMO_TOKEN", secret).arg("-v");
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.arg("credits").output().expect("run");
+        assert_eq!(out.status.code(), Some(1));
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert!(all.contains("NEMO_TOKEN was rejected"), "{all}");
+        assert!(
+            !all.contains("bogus_secret"),
+            "the token was printed: {all}"
+        );
+    }
+    // The user's token is never replaced by an anonymous one, nor cached.
+    assert!(sim
+        .journal()
+        .iter()
+        .all(|e| e.path != "/api/auth/anonymous-token"));
+    assert!(!sim.cfg_file("tokens.json").exists());
+}
