@@ -183,6 +183,9 @@ impl Output {
                 v["link"] = json!(link);
             }
             self.emit(v);
+        } else if err.kind == nemo_core::error::ErrorKind::Cancelled {
+            // Not a failure to alarm anyone with: what stopped, how to go on.
+            self.stderr_line(&err.to_string());
         } else {
             let prefix = if self.color {
                 "\x1b[1;31merror:\x1b[0m"

@@ -281,3 +281,54 @@ fn the_demo_in_json() {
     }
     assert!(dir.path().join("nemo-demo.mp4").is_file());
 }
+
+#[test]
+fn a_silent_edit_is_reported_as_what_changed() {
+    let sim = Sim::faults("run_sse:silent");
+    let sample = sim.sample();
+    sim.nemo().arg("upload").arg(&sample).assert().success();
+    sim.nemo()
+        .args(["say", "add lo-fi music at 35%"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("Changed: "))
+        .stdout(predicate::str::contains("Lo-fi"));
+    let out = sim
+        .nemo()
+        .args(["--json", "say", "add the title \"Hi\""])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let objects = ndjson(&out.stdout);
+    assert!(of_type(&objects, "text").is_empty());
+    assert!(of_type(&objects, "change")[0]["summary"]
+        .as_str()
+        .is_some_and(|s| s.contains("Hi")));
+}
+
+#[test]
+fn gui_words_are_never_shown_and_become_hints() {
+    let sim = Sim::start(nemo_mock::MockConfig {
+        agent: nemo_mock::AgentBehaviour {
+            gui_rate: 1.0,
+            ..nemo_mock::AgentBehaviour::calm()
+        },
+        ..nemo_mock::MockConfig::fast()
+    });
+    let sample = sim.sample();
+    sim.nemo().arg("upload").arg(&sample).assert().success();
+    let out = sim
+        .nemo()
+        .args(["say", "add lo-fi music at 35%"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let stdout = text(&out.stdout).to_lowercase();
+    assert!(stdout.contains("lo-fi"), "{stdout}");
+    for word in ["click", "button", "panel", "drag", "点击"] {
+        assert!(!stdout.contains(word), "GUI word `{word}` shown: {stdout}");
+    }
+    assert!(text(&out.stderr).contains("→ "), "{}", text(&out.stderr));
+    // Shown once, not once per streamed piece.
+    assert_eq!(stdout.matches("lo-fi").count(), 1, "{stdout}");
+}
