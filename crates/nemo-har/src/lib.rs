@@ -1,0 +1,94 @@
+//! `nemo-har`: recorded NemoVideo sessions in HAR 1.2 — record, redact,
+//! replay offline, check.
+//!
+//! - [`Recorder`] wraps any [`Transport`](nemo_core::transport::Transport)
+//!   and records every exchange: requests and responses, event streams whole
+//!   plus each chunk's arrival time (`_events`), the user's turns as pages
+//!   (`_command`). Secrets are masked before anything is written
+//!   ([`redact`]).
+//! - [`ReplayTransport`] answers requests from a recording, in recorded time
+//!   (virtual under a paused tokio runtime).
+//! - [`replay`] runs the core's driver over it, issuing each recorded turn
+//!   again, and returns what the user saw; with
+//!   [`check`](ReplayOptions::check) it compares the client's requests with
+//!   the recorded ones, which turns any recording into a regression test.
+//! - A HAR exported from a browser's developer tools (standard fields only)
+//!   replays too: the turns are inferred from its requests.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use nemo_core::driver::Driver;
+//! use nemo_core::machine::{Command, Config, Session};
+//! use nemo_har::{replay, FixedClock, Recorder, ReplayOptions};
+//! use nemo_mock::{InProcess, MockConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let clock = FixedClock::new(1_777_000_000_000);
+//! let mock = Arc::new(InProcess::new(MockConfig::fast())?);
+//! let recorder = Arc::new(Recorder::new(mock, InProcess::BASE_URL, Arc::new(clock.clone())));
+//! let session = Session::new(Config { client_id: "client-1".into(), ..Config::default() });
+//! let mut driver = Driver::new(session, recorder.clone(), clock);
+//! recorder.start_command(&Command::Credits);
+//! driver.run(Command::Credits, &mut |_| {}).await?;
+//!
+//! let har = recorder.har();
+//! assert!(!har.to_json().contains("client-1"), "the client id is redacted");
+//! let played = replay(&har, &ReplayOptions { check: true, ..Default::default() }).await?;
+//! assert_eq!(played.transcript[0], "you › nemo credits");
+//! assert!(played.passed(), "{}", played.report());
+//! # Ok(()) }
+//! ```
+
+mod base64;
+mod check;
+mod clock;
+mod command;
+pub mod har;
+pub mod redact;
+mod recorder;
+mod replay;
+mod transport;
+
+use std::path::Path;
+
+pub use check::{Difference, DifferenceKind};
+pub use clock::FixedClock;
+pub use command::{PageCommand, RecordedFile};
+pub use har::Har;
+pub use recorder::Recorder;
+pub use redact::Redactor;
+pub use replay::{event_line, replay, replay_blocking, turns, Replay, ReplayOptions, Turn};
+pub use transport::{ReplayTransport, SentRequest};
+
+/// What can go wrong with a recording.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HarError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// Which file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The text is not a HAR document.
+    #[error("not a valid HAR file: {0}")]
+    Parse(String),
+    /// The recording holds no user turn and no request.
+    #[error("the recording holds no user turn to replay")]
+    Empty,
+    /// The replay's runtime could not run.
+    #[error("replay: {0}")]
+    Runtime(String),
+}
+
+impl HarError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        HarError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
