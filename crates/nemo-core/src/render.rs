@@ -47,9 +47,8 @@ impl Default for PollPolicy {
 pub struct RenderTracker {
     policy: PollPolicy,
     submitted: Instant,
-    /// The first progress report: (time, percent).
-    first_sample: Option<(Instant, f64)>,
-    last_sample: Option<(Instant, f64)>,
+    /// The progress reports so far: (time, percent), at most a few kept.
+    samples: Vec<(Instant, f64)>,
     interval: Duration,
     polls: u32,
 }
@@ -60,8 +59,7 @@ impl RenderTracker {
         Self {
             policy,
             submitted: now,
-            first_sample: None,
-            last_sample: None,
+            samples: Vec::new(),
             interval: policy.first,
             polls: 0,
         }
@@ -70,8 +68,7 @@ impl RenderTracker {
     /// Records the progress reported at the submission itself (usually 5).
     pub fn observe_submission(&mut self, progress: Option<f64>) {
         if let Some(p) = progress {
-            self.first_sample = Some((self.submitted, p));
-            self.last_sample = self.first_sample;
+            self.samples.push((self.submitted, p));
         }
     }
 
@@ -99,10 +96,7 @@ impl RenderTracker {
     pub fn observe(&mut self, now: Instant, progress: Option<f64>) -> Instant {
         self.polls += 1;
         if let Some(p) = progress {
-            if self.first_sample.is_none() {
-                self.first_sample = Some((now, p));
-            }
-            self.last_sample = Some((now, p));
+            self.record(now, p);
         }
         let backoff = self.interval;
         self.interval = Duration::from_secs_f64(
@@ -117,10 +111,36 @@ impl RenderTracker {
         now + wait
     }
 
-    /// Time left until completion, predicted from the progress rate.
+    fn record(&mut self, now: Instant, progress: f64) {
+        // Keep the sample where progress last stood still (the anchor of the
+        // rate) and the latest one; the rest cannot change the prediction.
+        if let Some(anchor) = self.anchor_index() {
+            self.samples.drain(..anchor);
+            if self.samples.len() > 2 {
+                let last = self.samples.len() - 1;
+                self.samples.drain(1..last);
+            }
+        }
+        self.samples.push((now, progress));
+    }
+
+    /// The last sample before progress started to move: a render may sit in
+    /// a queue first, and measuring the rate from the submission would
+    /// predict a late finish.
+    fn anchor_index(&self) -> Option<usize> {
+        self.samples
+            .windows(2)
+            .rposition(|w| w[1].1 <= w[0].1)
+            .map(|i| i + 1)
+            .or(Some(0))
+    }
+
+    /// Time left until completion, predicted from the progress rate since
+    /// progress began to move.
     pub fn predicted_remaining(&self) -> Option<Duration> {
-        let (t0, p0) = self.first_sample?;
-        let (t1, p1) = self.last_sample?;
+        let anchor = self.anchor_index()?;
+        let (t0, p0) = *self.samples.get(anchor)?;
+        let (t1, p1) = *self.samples.last()?;
         let dt = (t1 - t0).as_secs_f64();
         let dp = p1 - p0;
         if dt <= 0.0 || dp <= 0.0 {
