@@ -105,6 +105,9 @@ impl Decoder {
 
     /// Feeds the next chunk of the body; complete frames are pushed to `out`.
     pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<Frame>) {
+        if chunk.is_empty() {
+            return;
+        }
         if self.at_start {
             // The BOM may itself arrive split across chunks.
             const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -304,6 +307,13 @@ mod tests {
     fn crlf_split_across_chunks() {
         let (f, _) = decode_all(&[b"data: a\r", b"\n\r", b"\ndata: b\r\n\r\n"]);
         assert_eq!(data(&f), ["a", "b"]);
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_changes_nothing() {
+        let (f, t) = decode_all(&[b"data: a\r", b"", b"\n"]);
+        assert!(f.is_empty(), "{f:?}");
+        assert!(t, "the event was never closed");
     }
 
     #[test]
