@@ -423,6 +423,9 @@ enum Op {
         id: String,
     },
     Claim,
+    /// A message that cannot be carried out: ends the command with this
+    /// error, sending nothing.
+    Refuse(NemoError),
 }
 
 #[derive(Debug)]
@@ -628,6 +631,15 @@ impl Session {
                 let plan = route::route(&input, ctx);
                 for note in plan.notes {
                     self.events.push_back(Event::Note(note));
+                }
+                if let Some(refusal) = plan.refusal {
+                    let kind = match refusal {
+                        route::Refusal::NothingToExport => ErrorKind::NothingToExport,
+                        route::Refusal::NothingToUpload | route::Refusal::Empty => {
+                            ErrorKind::BadInput
+                        }
+                    };
+                    ops.push_back(Op::Refuse(NemoError::new(kind, refusal.message())));
                 }
                 let steps: Vec<Step> = plan.steps;
                 let download = steps.contains(&Step::Download);
@@ -1031,6 +1043,11 @@ impl Session {
                 self.finish_task(Ok(()));
                 continue;
             };
+            if let Op::Refuse(err) = op {
+                let err = err.clone();
+                self.fail_task(err);
+                continue;
+            }
             let needs_session = !matches!(op, Op::Credits);
             if self.token.is_none() {
                 self.events.push_back(Event::Status("Connecting…".into()));
@@ -1078,6 +1095,7 @@ impl Session {
         };
         match op {
             Op::Connect => Next::Done,
+            Op::Refuse(err) => Next::Fail(err.clone()),
             Op::Credits => Next::Send(self.api.credits(&token), Mode::Send),
             Op::Timeline => Next::Send(self.api.state(&token, &sid), Mode::Send),
             Op::Claim => match self.session.as_ref().and_then(|s| s.task_id.clone()) {
@@ -1899,33 +1917,25 @@ impl Session {
                 }
             }
             Failure::Transport(kind) => {
-                let kind_name = match kind {
-                    TransportErrorKind::Timeout => "timed out",
-                    TransportErrorKind::Connect => "could not connect",
-                    TransportErrorKind::Tls => "TLS failed",
-                    TransportErrorKind::Interrupted => "the connection broke",
-                    TransportErrorKind::Local => "local file error",
-                    _ => "network error",
+                let (k, hint) = match kind {
+                    TransportErrorKind::Local => (ErrorKind::BadInput, ""),
+                    _ if endpoint == Endpoint::Download => (
+                        ErrorKind::Network,
+                        " The render is finished on the server; download it later with `nemo jobs --resume`.",
+                    ),
+                    _ => (ErrorKind::Network, " Check your connection (or NEMO_API_URL) and try again."),
                 };
-                let k = if *kind == TransportErrorKind::Local {
-                    ErrorKind::BadInput
-                } else {
-                    ErrorKind::Network
-                };
-                let hint = if endpoint == Endpoint::Download {
-                    " The render is finished on the server; download it later with `nemo jobs --resume`."
-                } else if *kind == TransportErrorKind::Local {
-                    ""
-                } else {
-                    " Check your connection (or NEMO_API_URL) and try again."
+                let what = match kind {
+                    TransportErrorKind::Timeout => "The service did not answer in time",
+                    TransportErrorKind::Connect => "Could not reach the service",
+                    TransportErrorKind::Tls => "The secure connection failed",
+                    TransportErrorKind::Interrupted => "The connection broke",
+                    TransportErrorKind::Local => "A local file could not be used",
+                    _ => "The request failed",
                 };
                 NemoError::new(
                     k,
-                    format!(
-                        "{} ({kind_name}): {}.{hint}",
-                        endpoint.name(),
-                        short(message)
-                    ),
+                    format!("{what}: {}.{hint}", short(message).trim_end_matches('.')),
                 )
             }
             Failure::Decode => NemoError::new(

@@ -67,13 +67,42 @@ pub enum Step {
     Download,
 }
 
+/// Why a message cannot be carried out at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Export was asked for, with nothing on the timeline and nothing to add.
+    NothingToExport,
+    /// Upload was asked for, with nothing attached.
+    NothingToUpload,
+    /// The message was empty.
+    Empty,
+}
+
+impl Refusal {
+    /// What to tell the user.
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::NothingToExport => {
+                "There is nothing to export yet: upload a clip or describe the video you want first."
+            }
+            Refusal::NothingToUpload => {
+                "Nothing to upload: attach files with --file PATH or links with --url URL."
+            }
+            Refusal::Empty => "Say what you would like to make, or attach a file.",
+        }
+    }
+}
+
 /// An ordered plan, plus notes for the user.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// The actions, in order.
     pub steps: Vec<Step>,
-    /// Things to tell the user (why something was not done, a tip).
+    /// Things to tell the user (tips).
     pub notes: Vec<String>,
+    /// Set when nothing can be done: the message asks for something
+    /// impossible right now. The steps are then empty.
+    pub refusal: Option<Refusal>,
 }
 
 impl Plan {
@@ -113,6 +142,9 @@ impl fmt::Display for Plan {
                 f.write_str(" → ")?;
             }
             write!(f, "{step}")?;
+        }
+        if let Some(r) = self.refusal {
+            write!(f, "\n  refused: {}", r.message())?;
         }
         for note in &self.notes {
             write!(f, "\n  note: {note}")?;
@@ -446,9 +478,7 @@ pub fn route(input: &UserInput, ctx: RouteContext) -> Plan {
             urls: media_urls,
         });
     } else if wants_upload && !instruction {
-        plan.notes.push(
-            "Nothing to upload: attach files with --file PATH or links with --url URL.".into(),
-        );
+        plan.refusal = Some(Refusal::NothingToUpload);
     }
     let instruct = instruction || (!any_command && !has_attachments && !text.is_empty());
     if instruct {
@@ -486,15 +516,14 @@ pub fn route(input: &UserInput, ctx: RouteContext) -> Plan {
             plan.steps.push(Step::Export);
             plan.steps.push(Step::Download);
         } else {
-            plan.notes.push(
-                "There is nothing to export yet: upload a clip or describe the video you want first."
-                    .into(),
-            );
+            plan.refusal = Some(Refusal::NothingToExport);
         }
     }
-    if plan.steps.is_empty() && plan.notes.is_empty() {
-        plan.notes
-            .push("Say what you would like to make, or attach a file.".into());
+    if plan.steps.is_empty() && plan.refusal.is_none() {
+        plan.refusal = Some(Refusal::Empty);
+    }
+    if plan.refusal.is_some() {
+        plan.steps.clear();
     }
     plan
 }
@@ -524,7 +553,7 @@ mod tests {
     fn export_without_a_draft_is_a_message() {
         let plan = route(&UserInput::text("导出"), RouteContext::default());
         assert!(plan.steps.is_empty());
-        assert!(plan.notes[0].contains("nothing to export yet"));
+        assert_eq!(plan.refusal, Some(Refusal::NothingToExport));
     }
 
     #[test]

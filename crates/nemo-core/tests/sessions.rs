@@ -300,7 +300,8 @@ fn out_of_credits_gives_a_registration_link() {
 fn export_with_nothing_to_export_sends_no_render() {
     let mut h = harness();
     assert!(h.run(Command::Connect));
-    assert!(h.run(Command::Message(UserInput::text("导出"))));
+    assert!(!h.run(Command::Message(UserInput::text("导出"))));
+    assert_eq!(error_kind(&h), Some(ErrorKind::NothingToExport));
     assert!(!h.run(Command::Export(ExportOptions {
         download: true,
         ..ExportOptions::default()

@@ -160,7 +160,7 @@ fn part_filename(part: &FilePart) -> String {
 
 fn megabytes(bytes: u64) -> String {
     const MB: u64 = 1024 * 1024;
-    if bytes % MB == 0 {
+    if bytes.is_multiple_of(MB) {
         format!("{} MB", bytes / MB)
     } else {
         format!("{:.1} MB", bytes as f64 / MB as f64)
