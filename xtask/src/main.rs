@@ -3,6 +3,10 @@
 //! - `cargo xtask ci` — what CI runs: format check, clippy with `-D warnings`,
 //!   every test of the workspace.
 //! - `cargo xtask fmt` — format the workspace.
+//! - `cargo xtask fixtures` — regenerate the recorded sessions in
+//!   `fixtures/sessions/` from the simulator (see `docs/FIXTURES.md`).
+
+mod fixtures;
 
 use std::process::{Command, ExitCode};
 
@@ -46,13 +50,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("fixtures") => fixtures::run(),
         Some("fmt") => {
             let mut fmt = cargo();
             fmt.args(["fmt", "--all"]);
             step("cargo fmt", fmt)
         }
         _ => {
-            eprintln!("usage: cargo xtask <ci|fmt>\n\n  ci    format check, clippy -D warnings, all tests (what CI runs)\n  fmt   format the workspace");
+            eprintln!("usage: cargo xtask <ci|fmt|fixtures>\n\n  ci        format check, clippy -D warnings, all tests (what CI runs)\n  fmt       format the workspace\n  fixtures  regenerate fixtures/sessions/*.har from the simulator");
             return ExitCode::from(2);
         }
     };

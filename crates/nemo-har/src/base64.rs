@@ -54,7 +54,14 @@ pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
 mod tests {
     #[test]
     fn round_trip() {
-        for s in [&b""[..], b"f", b"fo", b"foo", b"foob", b"\x00\xff\x10binary"] {
+        for s in [
+            &b""[..],
+            b"f",
+            b"fo",
+            b"foo",
+            b"foob",
+            b"\x00\xff\x10binary",
+        ] {
             assert_eq!(super::decode(&super::encode(s)).as_deref(), Some(s));
         }
         assert_eq!(super::encode(b"foobar"), "Zm9vYmFy");

@@ -190,8 +190,12 @@ fn json_diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>, limit: usi
                 };
                 match (x.get(k), y.get(k)) {
                     (Some(v), Some(w)) => json_diff(&p, v, w, out, limit),
-                    (Some(v), None) => out.push(format!("{p}: recorded {}, replayed absent", short(v))),
-                    (None, Some(w)) => out.push(format!("{p}: recorded absent, replayed {}", short(w))),
+                    (Some(v), None) => {
+                        out.push(format!("{p}: recorded {}, replayed absent", short(v)))
+                    }
+                    (None, Some(w)) => {
+                        out.push(format!("{p}: recorded absent, replayed {}", short(w)))
+                    }
                     (None, None) => {}
                 }
                 if out.len() >= limit {
@@ -204,7 +208,11 @@ fn json_diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>, limit: usi
                 json_diff(&format!("{path}[{i}]"), v, w, out, limit);
             }
         }
-        _ => out.push(format!("{at}: recorded {}, replayed {}", short(a), short(b))),
+        _ => out.push(format!(
+            "{at}: recorded {}, replayed {}",
+            short(a),
+            short(b)
+        )),
     }
 }
 

@@ -223,7 +223,9 @@ impl PageCommand {
             PageCommand::Credits => "nemo credits".into(),
             PageCommand::Timeline => "nemo timeline".into(),
             PageCommand::Export { download: true, .. } => "nemo export".into(),
-            PageCommand::Export { download: false, .. } => "nemo export --no-download".into(),
+            PageCommand::Export {
+                download: false, ..
+            } => "nemo export --no-download".into(),
             PageCommand::Resume { id, .. } => format!("nemo resume {id}"),
             PageCommand::Cancel { id } => format!("nemo cancel {id}"),
             PageCommand::Claim => "nemo link".into(),

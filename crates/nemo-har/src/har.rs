@@ -452,7 +452,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HarError> {
         .tempfile_in(dir)
         .map_err(|e| HarError::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| HarError::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| HarError::io(path, e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| HarError::io(path, e))?;
     tmp.persist(path).map_err(|e| HarError::io(path, e.error))?;
     Ok(())
 }

@@ -45,8 +45,8 @@ mod check;
 mod clock;
 mod command;
 pub mod har;
-pub mod redact;
 mod recorder;
+pub mod redact;
 mod replay;
 mod transport;
 

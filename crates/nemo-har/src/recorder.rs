@@ -420,7 +420,9 @@ impl<T: Transport + ?Sized> Transport for Recorder<T> {
                     content: Content {
                         size,
                         mime_type: "video/mp4".into(),
-                        comment: Some("media not recorded; a replay writes placeholder bytes".into()),
+                        comment: Some(
+                            "media not recorded; a replay writes placeholder bytes".into(),
+                        ),
                         ..Content::default()
                     },
                     body_size: size,
@@ -480,7 +482,11 @@ impl RecordingStream {
             e.response.body_size += n;
         }
         if !text.is_empty() {
-            e.response.content.text.get_or_insert_with(String::new).push_str(&text);
+            e.response
+                .content
+                .text
+                .get_or_insert_with(String::new)
+                .push_str(&text);
             e.response
                 .content
                 .events

@@ -284,7 +284,9 @@ mod tests {
         );
         assert_eq!(r.header("x-client-id", "8d3e54a0-1111"), MASK);
         assert_eq!(
-            r.text("see https://nemovideo.com/workspace/claim?ct=clm_abc&x=1 and nmv_usr_0123456789"),
+            r.text(
+                "see https://nemovideo.com/workspace/claim?ct=clm_abc&x=1 and nmv_usr_0123456789"
+            ),
             "see https://nemovideo.com/workspace/claim?ct=[redacted]&x=1 and [redacted]"
         );
         assert_eq!(r.text("exact=1"), "exact=1");

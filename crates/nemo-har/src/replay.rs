@@ -235,7 +235,10 @@ fn config_for(har: &Har, options: &ReplayOptions) -> Config {
             .unwrap_or_else(|| DEFAULT_WEB_URL.into()),
         ..Config::default()
     };
-    if let Some(e) = entries.iter().find(|e| header(e, "x-skill-source").is_some()) {
+    if let Some(e) = entries
+        .iter()
+        .find(|e| header(e, "x-skill-source").is_some())
+    {
         config.attribution = Attribution {
             source: header(e, "x-skill-source").unwrap_or_default(),
             version: header(e, "x-skill-version").unwrap_or_default(),
@@ -273,12 +276,15 @@ fn config_for(har: &Har, options: &ReplayOptions) -> Config {
         .position(|e| is(e, "/api/tasks/me/with-session/nemo_agent"));
     let named = entries.iter().enumerate().find_map(|(i, e)| {
         let path = path_of(e);
-        let from_path = ["/api/upload-video/nemo_agent/me/", "/api/state/nemo_agent/me/"]
-            .iter()
-            .find_map(|p| path.strip_prefix(p))
-            .and_then(|rest| rest.split('/').next())
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
+        let from_path = [
+            "/api/upload-video/nemo_agent/me/",
+            "/api/state/nemo_agent/me/",
+        ]
+        .iter()
+        .find_map(|p| path.strip_prefix(p))
+        .and_then(|rest| rest.split('/').next())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
         let from_body = json_body(e).and_then(|b| {
             let v = b.get("session_id").or_else(|| b.get("sessionId"))?;
             v.as_str()
@@ -420,10 +426,12 @@ pub async fn replay(har: &Har, options: &ReplayOptions) -> Result<Replay, HarErr
         .or_else(|| har.log.pages.first().map(|p| p.started_date_time.as_str()))
         .and_then(parse_time)
         .unwrap_or(0);
-    let transport = Arc::new(ReplayTransport::new(har));
+    let transport = Arc::new(ReplayTransport::new(har).with_download_dir(&dir));
     let session = Session::new(config_for(har, options));
     let mut driver = Driver::new(session, transport.clone(), FixedClock::new(unix));
     let mut transcript = Vec::new();
+    // Lines name files by their names, not by the replay's directory.
+    let prefix = format!("{}{}", dir.display(), std::path::MAIN_SEPARATOR);
     for turn in &turns {
         transcript.push(format!("you › {}", turn.title));
         let command = turn.command.to_command(&dir);
@@ -431,7 +439,7 @@ pub async fn replay(har: &Har, options: &ReplayOptions) -> Result<Replay, HarErr
         let _ = driver
             .run(command, &mut |e: &Event| {
                 if let Some(l) = event_line(e) {
-                    lines.push(l);
+                    lines.push(l.replace(&prefix, ""));
                 }
             })
             .await;

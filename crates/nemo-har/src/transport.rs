@@ -1,6 +1,6 @@
 //! [`ReplayTransport`]: answers requests from a recording.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -47,11 +47,14 @@ struct State {
 ///   recording without `_events` (a browser's) is split at event boundaries,
 ///   with no delay.
 /// - Downloads write the recorded content, or as many placeholder bytes as
-///   the recorded size, to a temporary file renamed onto the target.
+///   the recorded size, to a temporary file renamed onto the target (a
+///   relative target lands in [`with_download_dir`](Self::with_download_dir)'s
+///   directory when one is set).
 /// - A recorded transport failure (status 0, `_error`) is returned as such.
 pub struct ReplayTransport {
     entries: Vec<Entry>,
     base_url: String,
+    download_dir: Option<PathBuf>,
     state: Mutex<State>,
 }
 
@@ -181,11 +184,19 @@ impl ReplayTransport {
         Self {
             entries: har.log.entries.clone(),
             base_url: String::new(),
+            download_dir: None,
             state: Mutex::new(State {
                 used: vec![false; har.log.entries.len()],
                 ..State::default()
             }),
         }
+    }
+
+    /// Puts downloads whose target is a relative path (the core's default
+    /// `<render id>.mp4`) in `dir` instead of the current directory.
+    pub fn with_download_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.download_dir = Some(dir.into());
+        self
     }
 
     /// Every request the client sent so far, in order.
@@ -358,6 +369,14 @@ impl Transport for ReplayTransport {
         options: DownloadOptions,
         progress: Option<ProgressFn<'_>>,
     ) -> Result<DownloadOutcome, TransportError> {
+        let redirected;
+        let dest = match &self.download_dir {
+            Some(dir) if dest.is_relative() => {
+                redirected = dir.join(dest);
+                redirected.as_path()
+            }
+            _ => dest,
+        };
         let exists = || async { tokio::fs::try_exists(dest).await.unwrap_or(false) };
         if !options.overwrite && exists().await {
             return Err(TransportError::new(
@@ -417,7 +436,10 @@ mod tests {
     #[test]
     fn keys_ignore_host_query_and_render_ids() {
         assert_eq!(
-            route_key("get", "https://a.example/api/render/proxy/lambda/render_1777000000000?x=1"),
+            route_key(
+                "get",
+                "https://a.example/api/render/proxy/lambda/render_1777000000000?x=1"
+            ),
             ("GET".into(), "/api/render/proxy/lambda/render_*".into())
         );
         assert_eq!(url_path("http://h"), "/");
