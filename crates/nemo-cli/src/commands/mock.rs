@@ -25,6 +25,35 @@ pub(crate) struct Args {
     /// Real seconds per simulated second (0.01: a 30 s render takes 0.3 s).
     #[arg(long, default_value_t = 1.0, value_name = "X")]
     pub(crate) time_scale: f64,
+    /// Serve every render's output as a generated body of this size (e.g. 500M, 2G, 1048576)
+    /// instead of the sample MP4: for download benchmarks; generated on the fly, never stored.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) render_bytes: Option<u64>,
+}
+
+/// Parses `500M`, `2G`, `64K` or a plain number of bytes (binary units).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, ""),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (try 500M, 2G or a number of bytes)"))?;
+    let factor: u64 = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("`{text}`: unknown unit `{unit}` (use K, M or G)")),
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// Runs `nemo mock` until Ctrl-C.
@@ -47,6 +76,7 @@ pub(crate) async fn exec(args: Args) -> Result<(), NemoError> {
         faults,
         render_shape: args.render_shape,
         time_scale: args.time_scale,
+        render_bytes: args.render_bytes,
         ..MockConfig::default()
     };
     nemo_mock::run(config, args.port).await.map_err(|e| {
@@ -55,4 +85,19 @@ pub(crate) async fn exec(args: Args) -> Result<(), NemoError> {
             format!("Cannot start the simulator on 127.0.0.1:{}: {e}", args.port),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("500M"), Ok(500 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert!(parse_size("5X").is_err());
+        assert!(parse_size("M").is_err());
+    }
 }
