@@ -216,6 +216,62 @@ fn json_diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>, limit: usi
     }
 }
 
+/// Above this many cells, alignment is greedy instead of optimal.
+const MAX_LCS_CELLS: usize = 4_000_000;
+
+fn greedy(
+    a: &[&HarRequest],
+    b: &[&HarRequest],
+    ka: &[(String, String)],
+    kb: &[(String, String)],
+) -> Vec<Difference> {
+    let redactor = Redactor::new();
+    let mut out = Vec::new();
+    let mut i = 0;
+    for (j, k) in kb.iter().enumerate() {
+        match (i..ka.len()).find(|&x| &ka[x] == k) {
+            Some(x) => {
+                for (r, req) in a.iter().enumerate().take(x).skip(i) {
+                    out.push(Difference {
+                        kind: DifferenceKind::Missing,
+                        recorded: Some(r),
+                        replayed: None,
+                        request: label(req),
+                        detail: String::new(),
+                    });
+                }
+                if body_of(a[x], &redactor) != body_of(b[j], &redactor) {
+                    out.push(Difference {
+                        kind: DifferenceKind::Body,
+                        recorded: Some(x),
+                        replayed: Some(j),
+                        request: label(a[x]),
+                        detail: String::new(),
+                    });
+                }
+                i = x + 1;
+            }
+            None => out.push(Difference {
+                kind: DifferenceKind::Extra,
+                recorded: None,
+                replayed: Some(j),
+                request: label(b[j]),
+                detail: String::new(),
+            }),
+        }
+    }
+    for (r, req) in a.iter().enumerate().skip(i) {
+        out.push(Difference {
+            kind: DifferenceKind::Missing,
+            recorded: Some(r),
+            replayed: None,
+            request: label(req),
+            detail: String::new(),
+        });
+    }
+    out
+}
+
 /// Compares the recorded entries with the requests the client sent.
 pub(crate) fn compare(recorded: &[Entry], sent: &[SentRequest]) -> Vec<Difference> {
     let a: Vec<&HarRequest> = recorded.iter().map(|e| &e.request).collect();
@@ -224,6 +280,11 @@ pub(crate) fn compare(recorded: &[Entry], sent: &[SentRequest]) -> Vec<Differenc
     let kb: Vec<_> = b.iter().map(|r| key(r)).collect();
     // Longest common subsequence of the keys.
     let (n, m) = (ka.len(), kb.len());
+    if n.saturating_mul(m) > MAX_LCS_CELLS {
+        // Too large to align optimally: a request's match is the next
+        // recorded one with the same method and path.
+        return greedy(&a, &b, &ka, &kb);
+    }
     let mut lcs = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
