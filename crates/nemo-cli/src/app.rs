@@ -284,13 +284,33 @@ impl Client {
     /// flight is abandoned, a render keeps going on the server and stays in
     /// the job list for `nemo jobs --resume`.
     pub(crate) async fn run(&mut self, command: Command) -> Result<(), NemoError> {
+        self.run_until(command, &mut |_| {}, async {
+            // An error here means Ctrl-C cannot be watched: stop, as before.
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+    }
+
+    /// Runs one command, showing every event to `watch` as well as to the
+    /// reporter, until it finishes or `stop` resolves. Stopping abandons the
+    /// request in flight (a render keeps going on the server and stays in the
+    /// job list) and ends with a [`ErrorKind::Cancelled`] error.
+    pub(crate) async fn run_until(
+        &mut self,
+        command: Command,
+        watch: &mut (dyn FnMut(&Event) + Send),
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), NemoError> {
         let finished = {
             let reporter = &mut self.reporter;
-            let mut sink = |ev: &Event| reporter.handle(ev);
+            let mut sink = |ev: &Event| {
+                watch(ev);
+                reporter.handle(ev);
+            };
             let run = self.driver.run(command, &mut sink);
             tokio::select! {
                 result = run => Some(result),
-                _ = tokio::signal::ctrl_c() => None,
+                () = stop => None,
             }
         };
         if let Some(result) = finished {
@@ -302,9 +322,20 @@ impl Client {
             if let Event::Finished { result: Err(e), .. } = ev {
                 stopped.get_or_insert_with(|| e.clone());
             }
+            watch(ev);
             reporter.handle(ev);
         };
         self.driver.abort(&mut sink);
         Err(stopped.unwrap_or_else(|| NemoError::new(ErrorKind::Cancelled, "Stopped.")))
+    }
+
+    /// Reports upload and download progress to `sink` (instead of bars).
+    pub(crate) fn on_progress(&mut self, sink: nemo_core::driver::ProgressSink) {
+        self.driver.on_progress(sink);
+    }
+
+    /// The session id, when one is chosen or connected.
+    pub(crate) fn session_id(&self) -> Option<&str> {
+        self.driver.session().session_id()
     }
 }

@@ -80,6 +80,8 @@ pub(crate) enum Cmd {
     Run(commands::run::Args),
     /// Many inputs, one instruction and one render each, from a TOML or JSON manifest.
     Batch(commands::batch::Args),
+    /// Serve the engine to AI agents over the Model Context Protocol (stdio).
+    Mcp(commands::mcp::Args),
     /// Run the NemoVideo simulator on 127.0.0.1 (for tests and offline work).
     Mock(commands::mock::Args),
     /// The whole workflow against the embedded simulator: no network, no token.

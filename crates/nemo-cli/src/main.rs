@@ -16,6 +16,7 @@ mod cli;
 mod clock;
 mod commands;
 mod inputs;
+mod mcp;
 mod output;
 mod report;
 mod skill;

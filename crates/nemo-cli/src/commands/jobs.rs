@@ -6,7 +6,7 @@ use nemo_core::error::{ErrorKind, NemoError};
 use nemo_core::machine::{Command, ExportOptions, SessionRef};
 use serde_json::json;
 
-use crate::app::App;
+use crate::app::{App, Client};
 use crate::report::Persist;
 use crate::store::Job;
 
@@ -41,40 +41,54 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         }
         resumed += 1;
         app.out.info(&format!("Resuming {}…", job.id));
-        let mut client = app.client(
-            Some(SessionRef {
-                session_id: job.session_id.clone(),
-                task_id: job.task_id.clone(),
-            }),
-            Persist {
-                last_session: false,
-                client_id: true,
-            },
-        );
-        let result = client
-            .run(Command::ResumeRender {
-                id: job.id.clone(),
-                options: ExportOptions {
-                    render_id: None,
-                    download: job.out.is_some(),
-                    out: job.out.clone(),
-                    overwrite: false,
-                },
-            })
-            .await;
+        let mut client = job_client(app, job);
+        let result = client.run(resume_command(job)).await;
         if let Err(e) = result {
             if e.kind == ErrorKind::Cancelled {
                 return Err(e);
             }
-            if !e.is_retryable() {
-                // Nothing will make this job finish later: forget it.
-                let _ = app.store.remove_job(&job.id);
-            }
+            forget_if_final(app, job, &e);
             app.out.error(&e);
             failures.push(e);
         }
     }
     summarise(resumed, failures, "job")
+}
+
+/// A client for a recorded job's own session (not remembered as the last
+/// session).
+pub(crate) fn job_client(app: &App, job: &Job) -> Client {
+    app.client(
+        Some(SessionRef {
+            session_id: job.session_id.clone(),
+            task_id: job.task_id.clone(),
+        }),
+        Persist {
+            last_session: false,
+            client_id: true,
+        },
+    )
+}
+
+/// The command that finishes a recorded job: wait for the render, then
+/// download it where the job says (if anywhere).
+pub(crate) fn resume_command(job: &Job) -> Command {
+    Command::ResumeRender {
+        id: job.id.clone(),
+        options: ExportOptions {
+            render_id: None,
+            download: job.out.is_some(),
+            out: job.out.clone(),
+            overwrite: false,
+        },
+    }
+}
+
+/// Forgets a job that failed for good: nothing will make it finish later.
+pub(crate) fn forget_if_final(app: &App, job: &Job, e: &NemoError) {
+    if e.kind != ErrorKind::Cancelled && !e.is_retryable() {
+        let _ = app.store.remove_job(&job.id);
+    }
 }
 
 fn list(app: &App, jobs: &[Job]) {

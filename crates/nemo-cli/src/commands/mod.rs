@@ -7,6 +7,7 @@ pub(crate) mod credits;
 pub(crate) mod demo;
 pub(crate) mod export;
 pub(crate) mod jobs;
+pub(crate) mod mcp;
 pub(crate) mod mock;
 pub(crate) mod run;
 pub(crate) mod say;
@@ -37,5 +38,6 @@ pub(crate) async fn exec(cli: Cli, out: Arc<Output>) -> Result<(), NemoError> {
         Cmd::Jobs(args) => jobs::exec(args, &App::from_env(&global, out)?).await,
         Cmd::Run(args) => run::exec(args, &App::from_env(&global, out)?).await,
         Cmd::Batch(args) => batch::exec(args, &App::from_env(&global, out)?).await,
+        Cmd::Mcp(args) => mcp::exec(args, &global).await,
     }
 }
