@@ -12,6 +12,12 @@ use crate::output::Output;
 /// Arguments of `nemo mcp` (none: the global options and the environment
 /// configure it).
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Stdin and stdout carry the protocol; warnings (and -v notes) go to stderr. In an MCP \
+client (Claude Desktop, Cursor, …) configure the command `nemo` with the arguments [\"mcp\"] and, if \
+needed, env NEMO_TOKEN / NEMO_SKILL. Tools: upload, instruct, timeline, credits, export, \
+render_status, jobs, resume_jobs; prompts for the four flavours; resource nemo://timeline."
+)]
 pub(crate) struct Args {}
 
 /// Runs `nemo mcp`. Stdout belongs to the protocol, so nothing the session

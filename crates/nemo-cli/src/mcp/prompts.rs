@@ -93,8 +93,7 @@ fn prompt(description: String, text: String) -> GetPromptResult {
 
 #[prompt_router(vis = "pub(super)")]
 impl NemoServer {
-    /// Save an online video (YouTube or another page) as an MP4, at the highest resolution
-    /// unless another is asked for.
+    /// Save an online video (YouTube or another page) as an MP4, at the highest resolution unless another is asked for.
     #[prompt(name = "save-online-video")]
     async fn save_online_video(
         &self,

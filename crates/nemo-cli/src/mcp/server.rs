@@ -48,9 +48,7 @@ pub(crate) struct NemoServer {
 #[derive(Debug, Deserialize, rmcp::schemars::JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
 pub(crate) struct UploadArgs {
-    /// Local files (absolute paths, or relative to the server's working directory) or http(s)
-    /// media URLs (YouTube and other video pages, direct links). Accepted files: mp4 mov avi
-    /// webm mkv, jpg jpeg png gif webp, mp3 wav m4a aac; at most 500 MB each.
+    /// Local files (absolute paths, or relative to the server's working directory) or http(s) media URLs (YouTube and other video pages, direct links). Accepted files: mp4 mov avi webm mkv, jpg jpeg png gif webp, mp3 wav m4a aac; at most 500 MB each.
     pub(crate) inputs: Vec<String>,
 }
 
@@ -58,9 +56,7 @@ pub(crate) struct UploadArgs {
 #[derive(Debug, Deserialize, rmcp::schemars::JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
 pub(crate) struct InstructArgs {
-    /// What the agent should do, in words, e.g. "add lo-fi background music at 35% and the
-    /// title \"Urban Dreams\"" or "generate a 30-second video from this article:
-    /// https://example.com/post".
+    /// What the agent should do, in words, e.g. "add lo-fi background music at 35% and the title \"Urban Dreams\"" or "generate a 30-second video from this article: https://example.com/post".
     pub(crate) message: String,
 }
 
@@ -72,13 +68,10 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize, rmcp::schemars::JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
 pub(crate) struct ExportArgs {
-    /// Where to save the MP4: an absolute path is best (a relative one is relative to the
-    /// server's working directory). Default: `<render id>.mp4` in the server's working directory.
+    /// Where to save the MP4: an absolute path is best (a relative one is relative to the server's working directory). Default: `<render id>.mp4` in the server's working directory.
     #[serde(default)]
     pub(crate) out: Option<String>,
-    /// Wait for the render and download it (the default). With `false`, return the render id
-    /// as soon as the render is submitted; it keeps going on the server and stays in the job
-    /// list (`render_status` checks it, `resume_jobs` downloads it).
+    /// Wait for the render and download it (the default). With `false`, return the render id as soon as the render is submitted; it keeps going on the server and stays in the job list (`render_status` checks it, `resume_jobs` downloads it).
     #[serde(default = "yes")]
     pub(crate) wait: bool,
     /// Replace the file at `out` if it exists.

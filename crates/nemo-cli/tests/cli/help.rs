@@ -16,6 +16,7 @@ fn help_of_every_command() {
         "jobs",
         "run",
         "batch",
+        "mcp",
         "mock",
         "demo",
         "completions",
