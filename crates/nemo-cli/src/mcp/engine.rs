@@ -319,8 +319,16 @@ impl Engine {
         let result = {
             let progress = self.progress.clone();
             let reached_tx = reached.clone();
+            let verbose = self.app.global.verbose > 0;
             let mut watch = |ev: &Event| {
                 outcome.see(ev);
+                if verbose {
+                    // Stderr only: stdout carries the protocol. These lines
+                    // never hold a token.
+                    if let Event::Status(line) | Event::Note(line) = ev {
+                        eprintln!("nemo mcp: {line}");
+                    }
+                }
                 if let Some(p) = lock(&progress).as_mut() {
                     p.event(ev);
                 }
