@@ -22,7 +22,10 @@ pub(crate) fn file(path: &Path) -> Result<FilePart, NemoError> {
             "There is no file at {}. Check the path and try again.",
             path.display()
         )),
-        _ => bad(format!("Cannot read {}: {e}.", path.display())),
+        _ => bad(format!(
+            "Cannot read {}: {e}. Check the path (and its links) and try again.",
+            path.display()
+        )),
     })?;
     if meta.is_dir() {
         return Err(bad(format!(
@@ -32,7 +35,10 @@ pub(crate) fn file(path: &Path) -> Result<FilePart, NemoError> {
         )));
     }
     if !meta.is_file() {
-        return Err(bad(format!("{} is not a regular file.", path.display())));
+        return Err(bad(format!(
+            "{} is not a regular file; pass a video, image or audio file.",
+            path.display()
+        )));
     }
     std::fs::File::open(path).map_err(|e| {
         bad(format!(
@@ -40,6 +46,12 @@ pub(crate) fn file(path: &Path) -> Result<FilePart, NemoError> {
             path.display()
         ))
     })?;
+    if meta.len() == 0 {
+        return Err(bad(format!(
+            "{} is empty (0 bytes); pass the complete file.",
+            path.display()
+        )));
+    }
     file_part(path, meta.len())
 }
 
@@ -97,6 +109,8 @@ mod tests {
         std::fs::write(&txt, "hi").unwrap();
         assert_eq!(file(&txt).unwrap_err().kind, ErrorKind::UnsupportedFile);
         let mp4 = dir.path().join("a.mp4");
+        std::fs::write(&mp4, "").unwrap();
+        assert!(file(&mp4).unwrap_err().message.contains("empty"));
         std::fs::write(&mp4, "x").unwrap();
         assert_eq!(file(&mp4).unwrap().len, 1);
         assert!(url("ftp://x").is_err());

@@ -86,7 +86,19 @@ pub(crate) struct Store {
 /// The config directory `nemo` uses: `NEMO_CONFIG_DIR`, else the platform's.
 pub(crate) fn default_dir() -> Result<PathBuf, NemoError> {
     if let Some(dir) = std::env::var_os("NEMO_CONFIG_DIR").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
+        let dir = PathBuf::from(dir);
+        // Checked before anything is sent: a token fetched but not kept
+        // would be lost (one free token per machine per 7 days).
+        if dir.exists() && !dir.is_dir() {
+            return Err(NemoError::new(
+                ErrorKind::BadInput,
+                format!(
+                    "NEMO_CONFIG_DIR ({}) is not a folder. Set NEMO_CONFIG_DIR to a folder nemo may write to.",
+                    dir.display()
+                ),
+            ));
+        }
+        return Ok(dir);
     }
     dirs::config_dir().map(|d| d.join("nemovideo")).ok_or_else(|| {
         NemoError::new(

@@ -90,23 +90,35 @@ fn bad(message: String) -> NemoError {
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest, NemoError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad(format!("Cannot read the manifest {}: {e}.", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        bad(format!(
+            "Cannot read the manifest {}: {e}. Check the path and try again.",
+            path.display()
+        ))
+    })?;
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
         || text.trim_start().starts_with(['{', '[']);
+    // Parsed as the shape it has (not through the untagged enum), so that an
+    // error names the field at fault rather than "no variant matched".
+    let fix = "Fix it and run again (the format is in `nemo batch --help`).";
     let file: ManifestFile = if is_json {
-        serde_json::from_str(&text).map_err(|e| {
+        let parsed = if text.trim_start().starts_with('[') {
+            serde_json::from_str(&text).map(ManifestFile::Items)
+        } else {
+            serde_json::from_str(&text).map(ManifestFile::Full)
+        };
+        parsed.map_err(|e| {
             bad(format!(
-                "{} is not a valid JSON manifest: {e}.",
+                "{} is not a valid JSON manifest: {e}. {fix}",
                 path.display()
             ))
         })?
     } else {
-        toml::from_str(&text).map_err(|e| {
+        toml::from_str(&text).map(ManifestFile::Full).map_err(|e| {
             bad(format!(
-                "{} is not a valid TOML manifest: {e}",
+                "{} is not a valid TOML manifest: {e}{fix}",
                 path.display()
             ))
         })?
@@ -120,7 +132,10 @@ fn read_manifest(path: &Path) -> Result<Manifest, NemoError> {
         },
     };
     if manifest.items.is_empty() {
-        return Err(bad(format!("{} lists no items.", path.display())));
+        return Err(bad(format!(
+            "{} lists no items; add at least one `[[items]]` with `inputs`.",
+            path.display()
+        )));
     }
     Ok(manifest)
 }
