@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use nemo_mock::{AgentBehaviour, FaultPlan, JournalEntry, MockConfig, MockServer};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, GetPromptRequestParams, JsonObject,
-    ProgressNotificationParam, ReadResourceRequestParams, ResourceContents,
+    CallToolRequestParams, CallToolResult, ClientRequest, GetPromptRequestParams, JsonObject,
+    ProgressNotificationParam, ReadResourceRequestParams, Request, ResourceContents,
 };
-use rmcp::service::{NotificationContext, RunningService};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{json, Value};
@@ -476,6 +476,54 @@ async fn a_render_left_running_is_journaled_and_finished() {
         assert!(is_mp4(&expected), "{text}");
         let (_, data) = rig.ok("jobs", json!({})).await;
         assert_eq!(data["jobs"], json!([]));
+        rig.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_export_keeps_its_render_for_later() {
+    bounded(async {
+        let rig = Rig::start(MockConfig {
+            // 200 simulated seconds: two real seconds at this speed.
+            render_seconds: 200.0,
+            ..MockConfig::fast()
+        })
+        .await;
+        let sample = rig.sample();
+        rig.ok("upload", json!({"inputs": [sample]})).await;
+        rig.take_progress();
+        let handle = rig
+            .client()
+            .send_cancellable_request(
+                ClientRequest::CallToolRequest(Request::new(CallToolRequestParams::new("export"))),
+                PeerRequestOptions::no_options(),
+            )
+            .await
+            .expect("tools/call");
+        // Wait until the render is being polled, then give up on it.
+        let mut waited = 0;
+        while !rig.take_progress().iter().any(|p| p.total == Some(100.0)) {
+            assert!(waited < 500, "no render progress");
+            waited += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        handle
+            .cancel(Some("changed my mind".into()))
+            .await
+            .expect("cancel");
+
+        // The session is free again at once, and the render is still listed.
+        let (text, _) = rig.ok("credits", json!({})).await;
+        assert!(text.starts_with("Credits: "), "{text}");
+        let (_, data) = rig.ok("jobs", json!({})).await;
+        let id = data["jobs"][0]["render_id"]
+            .as_str()
+            .expect("the render is kept")
+            .to_owned();
+        let (text, data) = rig.ok("resume_jobs", json!({"render_id": id})).await;
+        assert_eq!(data["jobs"][0]["ok"], true, "{text}");
+        assert!(is_mp4(&rig.work.path().join(format!("{id}.mp4"))), "{text}");
         rig.stop().await;
     })
     .await;
