@@ -485,8 +485,9 @@ async fn a_render_left_running_is_journaled_and_finished() {
 async fn a_cancelled_export_keeps_its_render_for_later() {
     bounded(async {
         let rig = Rig::start(MockConfig {
-            // 200 simulated seconds: two real seconds at this speed.
-            render_seconds: 200.0,
+            // 400 simulated seconds: four real seconds at this speed, long
+            // enough to cancel in the middle even on a loaded machine.
+            render_seconds: 400.0,
             ..MockConfig::fast()
         })
         .await;
@@ -504,7 +505,7 @@ async fn a_cancelled_export_keeps_its_render_for_later() {
         // Wait until the render is being polled, then give up on it.
         let mut waited = 0;
         while !rig.take_progress().iter().any(|p| p.total == Some(100.0)) {
-            assert!(waited < 500, "no render progress");
+            assert!(waited < 2000, "no render progress");
             waited += 1;
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
