@@ -51,6 +51,12 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("fixtures") => fixtures::run(),
+        // `cargo xtask fuzz --seconds N`: every cargo-fuzz target of fuzz/ (see fuzz.rs).
+        Some("fuzz") => {
+            #[path = "fuzz.rs"]
+            mod fuzz;
+            fuzz::run(&args[1..])
+        }
         Some("fmt") => {
             let mut fmt = cargo();
             fmt.args(["fmt", "--all"]);
