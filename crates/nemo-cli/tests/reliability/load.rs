@@ -49,6 +49,7 @@ fn batch(items: usize, concurrency: u16) -> String {
     // The summary adds up: one `item N done|failed` status per item.
     let mut done = BTreeSet::new();
     let mut failed = BTreeSet::new();
+    let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
     for line in run.stdout.lines() {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         if v["type"] == "status" && v.get("item").is_some() && v.get("ok").is_some() {
@@ -59,6 +60,14 @@ fn batch(items: usize, concurrency: u16) -> String {
                 assert!(failed.insert(i), "item {i} reported twice");
                 let msg = v["error"]["message"].as_str().unwrap_or("");
                 assert!(!msg.is_empty(), "item {i} failed without a message: {line}");
+                let reason: String = msg
+                    .split(['.', '('])
+                    .next()
+                    .unwrap_or(msg)
+                    .chars()
+                    .take(60)
+                    .collect();
+                *reasons.entry(reason).or_default() += 1;
             }
         }
     }
@@ -120,17 +129,32 @@ fn batch(items: usize, concurrency: u16) -> String {
         .collect();
     assert_eq!(bodies.len(), messages, "a message body was sent twice");
     let faulted = journal.iter().filter(|e| !e.faults.is_empty()).count();
+
+    // What is left in jobs.json is finished by `nemo jobs --resume` (the
+    // faults still apply: a few attempts at most).
+    let left = local.len();
+    for _ in 0..5 {
+        if sim.local_jobs().is_empty() {
+            break;
+        }
+        let r = sim.run(&["jobs", "--resume"]);
+        assert!(matches!(r.code, Some(0..=2)), "{}", r.both());
+    }
+    assert!(
+        sim.local_jobs().is_empty(),
+        "jobs left after --resume: {:?}",
+        sim.local_jobs()
+    );
     let leaked = leaks(&sim.secrets(), &[&run.stdout, &run.stderr]);
     assert!(leaked.is_empty(), "{leaked:?}");
     let summary = format!(
-        "load: {items} items at concurrency {concurrency}, plan `{PLAN}`: {} done, {} failed (reported), exit {:?}; {} requests, {faulted} faulted ({:.1} %); {} renders accepted, {downloaded} downloaded, {} left in jobs.json; {:.1} s",
+        "load: {items} items at concurrency {concurrency}, plan `{PLAN}`: {} done, {} failed (reported), exit {:?}; {} requests, {faulted} faulted ({:.1} %); {} renders accepted, {downloaded} downloaded, {left} left in jobs.json and finished by `jobs --resume`; {:.1} s; failures: {reasons:?}",
         done.len(),
         failed.len(),
         run.code,
         journal.len(),
         100.0 * faulted as f64 / journal.len().max(1) as f64,
         accepted.len(),
-        local.len(),
         took.as_secs_f64()
     );
     println!("{summary}");

@@ -372,13 +372,16 @@ pub(crate) fn accepted_renders(sim: &Sim, journal: &[JournalEntry]) -> Vec<(Stri
         .into_iter()
         .filter(|(id, _)| {
             tokens.iter().any(|t| {
-                http_get_json(&sim.url(), &format!("/api/render/proxy/lambda/{id}"), t).is_some_and(
-                    |v| {
+                // The probe goes through the fault plan too: ask again when
+                // an injected fault refuses it (bounded).
+                (0..8).any(|_| {
+                    let path = format!("/api/render/proxy/lambda/{id}");
+                    http_get_json(&sim.url(), &path, t).is_some_and(|v| {
                         let ok = v["success"] == true || v["code"] == 0;
                         let status = v["data"]["status"].as_str().or(v["status"].as_str());
                         ok && status.is_some()
-                    },
-                )
+                    })
+                })
             })
         })
         .collect()
