@@ -26,8 +26,8 @@ use nemo_core::secret::Secret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// A cached anonymous token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A cached anonymous token. `Debug` masks the token.
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct CachedToken {
     /// The token (only ever written to the 0600 cache).
     pub(crate) token: String,
@@ -37,6 +37,16 @@ pub(crate) struct CachedToken {
     /// When it expires (RFC 3339), as the server said.
     #[serde(default)]
     pub(crate) expires_at: Option<String>,
+}
+
+impl std::fmt::Debug for CachedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedToken")
+            .field("token", &nemo_core::secret::MASK)
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// The last session used against one API.
@@ -353,6 +363,11 @@ mod tests {
             .unwrap();
         assert_eq!(store.client_id().as_deref(), Some("abc"));
         assert_eq!(store.token("http://x").unwrap().token, "nmv_usr_1");
+        let shown = format!("{:?}", store.token("http://x").unwrap());
+        assert!(
+            !shown.contains("nmv_usr_1") && shown.contains("redacted"),
+            "{shown}"
+        );
         assert!(store.token("http://y").is_none());
         assert_eq!(store.jobs().len(), 1);
         store.remove_job("render_1").unwrap();
