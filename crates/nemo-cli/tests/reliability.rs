@@ -7,6 +7,8 @@
 
 #[path = "reliability/bad_input.rs"]
 mod bad_input;
+#[path = "reliability/crash.rs"]
+mod crash;
 #[path = "reliability/load.rs"]
 mod load;
 #[path = "reliability/matrix.rs"]

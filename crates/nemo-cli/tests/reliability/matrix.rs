@@ -397,6 +397,8 @@ struct Outcome {
     problems: Vec<String>,
     secs: f64,
     requests: usize,
+    /// The last `error:` line, if any.
+    message: String,
 }
 
 fn check(cell: &Cell, profile: &Profile) -> Outcome {
@@ -413,6 +415,7 @@ fn check(cell: &Cell, profile: &Profile) -> Outcome {
             problems,
             secs: 0.0,
             requests: sim.journal().len(),
+            message: String::new(),
         };
     };
     if !cell.expect.allows(run.code) {
@@ -447,6 +450,11 @@ fn check(cell: &Cell, profile: &Profile) -> Outcome {
         problems,
         secs: run.took.as_secs_f64(),
         requests: sim.journal().len(),
+        message: run
+            .error_lines()
+            .last()
+            .map(|l| l.trim().to_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -468,8 +476,8 @@ fn fault_matrix() {
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "{:<8} {:<46} {:>6} {:>5} {:>5} {:>6}  result",
-        "command", "fault", "expect", "exit", "reqs", "secs"
+        "{:<8} {:<46} {:>6} {:>5} {:>5} {:>6}  {:<6} message",
+        "command", "fault", "expect", "exit", "reqs", "secs", "result"
     );
     let mut passes = 0;
     let mut known = Vec::new();
@@ -495,14 +503,15 @@ fn fault_matrix() {
         };
         let _ = writeln!(
             table,
-            "{:<8} {:<46} {:>6} {:>5} {:>5} {:>6.2}  {}",
+            "{:<8} {:<46} {:>6} {:>5} {:>5} {:>6.2}  {:<6} {}",
             o.cell.cmd.name(),
             o.cell.label,
             o.cell.expect.short(),
             o.code.map_or("-".into(), |c| c.to_string()),
             o.requests,
             o.secs,
-            result
+            result,
+            o.message.chars().take(150).collect::<String>()
         );
     }
     let _ = writeln!(
