@@ -2,8 +2,9 @@
 //! config directory, the transport, and [`Client`] — one session driven
 //! over the transport, with its events reported and Ctrl-C handled.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use nemo_core::api::{DEFAULT_API_URL, DEFAULT_WEB_URL};
 use nemo_core::driver::Driver;
@@ -11,6 +12,7 @@ use nemo_core::error::{ErrorKind, NemoError};
 use nemo_core::machine::{Command, Config, Credential, Event, SessionRef};
 use nemo_core::secret::Secret;
 use nemo_core::transport::Transport;
+use nemo_har::Recorder;
 use nemo_http::{HttpConfig, HttpTransport};
 
 use crate::cli::{Cli, Global};
@@ -19,6 +21,9 @@ use crate::output::Output;
 use crate::report::{Persist, Reporter};
 use crate::skill::{self, Skill};
 use crate::store::{self, Store};
+
+/// The `--record` file and its recorder, saved when the process ends.
+static RECORDING: OnceLock<(PathBuf, Arc<Recorder<dyn Transport>>)> = OnceLock::new();
 
 /// Runs a parsed command line to its exit code.
 pub(crate) fn run(cli: Cli) -> ExitCode {
@@ -40,6 +45,21 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
     let result = runtime.block_on(crate::commands::exec(cli, out.clone()));
     // Background tasks (a simulator, a progress tick) end with the runtime.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    if let Some((path, recorder)) = RECORDING.get() {
+        // Whatever happened, the exchanges so far are saved (redacted).
+        match recorder.save(path) {
+            Ok(()) => out.info(&format!("Recorded the session to {}", path.display())),
+            Err(e) => {
+                out.error(&NemoError::new(
+                    ErrorKind::BadInput,
+                    format!("Could not save the recording to {}: {e}", path.display()),
+                ));
+                if result.is_ok() {
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -90,6 +110,8 @@ pub(crate) struct App {
     user_token: Option<Secret>,
     client_id_env: Option<String>,
     transport: Arc<dyn Transport>,
+    /// The recorder, with `--record`.
+    recorder: Option<Arc<Recorder<dyn Transport>>>,
     seed: Option<u64>,
     time_scale: Option<f64>,
     claim_links: bool,
@@ -131,16 +153,34 @@ impl App {
                 format!("Cannot set up the HTTP client: {e}"),
             )
         })?;
+        let user_token = env("NEMO_TOKEN").map(Secret::new);
+        let mut transport: Arc<dyn Transport> = Arc::new(transport);
+        let mut recorder = None;
+        if let Some(path) = &global.record {
+            let rec: Arc<Recorder<dyn Transport>> = Arc::new(Recorder::new(
+                transport.clone(),
+                api_url.clone(),
+                Arc::new(nemo_http::SystemClock::new()),
+            ));
+            if let Some(token) = &user_token {
+                rec.add_secret(token.expose());
+            }
+            // The first recorder of the process is the one saved at exit.
+            let _ = RECORDING.set((path.clone(), rec.clone()));
+            transport = rec.clone();
+            recorder = Some(rec);
+        }
         Ok(App {
             global: global.clone(),
             out,
             store,
             skill,
             web_url: env("NEMO_WEB_URL").unwrap_or_else(|| DEFAULT_WEB_URL.to_owned()),
-            user_token: env("NEMO_TOKEN").map(Secret::new),
+            user_token,
             client_id_env: env("NEMO_CLIENT_ID"),
             api_url,
-            transport: Arc::new(transport),
+            transport,
+            recorder,
             seed: None,
             time_scale: None,
             claim_links: true,
@@ -256,7 +296,11 @@ impl App {
         if self.out.fancy() {
             driver.on_progress(reporter.progress_sink());
         }
-        Client { driver, reporter }
+        Client {
+            driver,
+            reporter,
+            recorder: self.recorder.clone(),
+        }
     }
 
     /// A client for the session `choice` picks, remembering it as the last one.
@@ -277,6 +321,8 @@ pub(crate) struct Client {
     driver: Driver<dyn Transport, ScaledClock>,
     /// Shows and remembers what happens.
     pub(crate) reporter: Reporter,
+    /// With `--record`: each command starts a page of the recording.
+    recorder: Option<Arc<Recorder<dyn Transport>>>,
 }
 
 impl Client {
@@ -301,6 +347,9 @@ impl Client {
         watch: &mut (dyn FnMut(&Event) + Send),
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), NemoError> {
+        if let Some(recorder) = &self.recorder {
+            recorder.start_command(&command);
+        }
         let finished = {
             let reporter = &mut self.reporter;
             let mut sink = |ev: &Event| {

@@ -53,6 +53,10 @@ pub(crate) struct Global {
     /// The session language (en, zh, …).
     #[arg(long, global = true, value_name = "CODE", default_value = "en")]
     pub(crate) lang: String,
+    /// Record every exchange with the service to this HAR 1.2 file (tokens
+    /// redacted); replay it offline with `nemo replay`.
+    #[arg(long, global = true, value_name = "FILE.har")]
+    pub(crate) record: Option<std::path::PathBuf>,
     /// Say more: every status line, session and render ids (on stderr).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -82,6 +86,8 @@ pub(crate) enum Cmd {
     Batch(commands::batch::Args),
     /// Serve the engine to AI agents over the Model Context Protocol (stdio).
     Mcp(commands::mcp::Args),
+    /// Replay a recorded session (HAR) offline and print what the user saw; --check compares requests.
+    Replay(commands::replay::Args),
     /// Run the NemoVideo simulator on 127.0.0.1 (for tests and offline work).
     Mock(commands::mock::Args),
     /// The whole workflow against the embedded simulator: no network, no token.

@@ -233,6 +233,11 @@ fn config_for(har: &Har, options: &ReplayOptions) -> Config {
             .web_url
             .clone()
             .unwrap_or_else(|| DEFAULT_WEB_URL.into()),
+        // A frontend that asked for no claim link after its exports (the
+        // offline demo) recorded none; replay it the same way.
+        claim_after_export: entries
+            .iter()
+            .any(|e| e.request.url.contains("/api/auth/claim-token")),
         ..Config::default()
     };
     if let Some(e) = entries

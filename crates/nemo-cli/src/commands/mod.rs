@@ -9,6 +9,7 @@ pub(crate) mod export;
 pub(crate) mod jobs;
 pub(crate) mod mcp;
 pub(crate) mod mock;
+pub(crate) mod replay;
 pub(crate) mod run;
 pub(crate) mod say;
 pub(crate) mod timeline;
@@ -28,6 +29,7 @@ pub(crate) async fn exec(cli: Cli, out: Arc<Output>) -> Result<(), NemoError> {
     match cli.command {
         Cmd::Completions(args) => completions::exec(args),
         Cmd::Mock(args) => mock::exec(args).await,
+        Cmd::Replay(args) => replay::exec(args, &out),
         Cmd::Demo(args) => demo::exec(args, &global, out).await,
         Cmd::Chat(args) => chat::exec(args, &App::from_env(&global, out)?).await,
         Cmd::Say(args) => say::exec(args, &App::from_env(&global, out)?).await,

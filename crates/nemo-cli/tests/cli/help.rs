@@ -17,6 +17,7 @@ fn help_of_every_command() {
         "run",
         "batch",
         "mcp",
+        "replay",
         "mock",
         "demo",
         "completions",

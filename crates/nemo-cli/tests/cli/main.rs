@@ -7,4 +7,5 @@ mod flow;
 mod help;
 mod jobs;
 mod misc;
+mod record;
 mod support;

@@ -1,0 +1,111 @@
+//! `--record FILE.har` and `nemo replay FILE.har [--check]`: a session
+//! recorded over HTTP replays offline, with no token in the file.
+
+use crate::support::{mode, text, Sim};
+
+#[test]
+fn a_recorded_session_replays_offline_and_checks() {
+    let sim = Sim::fast();
+    let sample = sim.sample();
+    let har = sim.work.path().join("session.har");
+    let out = sim
+        .nemo()
+        .arg("--record")
+        .arg(&har)
+        .args([
+            "run",
+            "add lo-fi background music at 35%",
+            "--out",
+            "final.mp4",
+            "--file",
+        ])
+        .arg(&sample)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode(&har), 0o600, "a recording is private");
+
+    // No credential survives in the file.
+    let recorded = std::fs::read_to_string(&har).expect("har");
+    let tokens = std::fs::read_to_string(sim.cfg_file("tokens.json")).expect("token cache");
+    let token = tokens
+        .split('"')
+        .find(|s| s.starts_with("nmv_usr_"))
+        .expect("a cached token")
+        .to_owned();
+    assert!(
+        !recorded.contains(&token),
+        "the bearer token leaked into the recording"
+    );
+    let client_id = std::fs::read_to_string(sim.cfg_file("client_id")).expect("client id");
+    assert!(
+        !recorded.contains(client_id.trim()),
+        "the client id leaked into the recording"
+    );
+    assert!(
+        !recorded.contains("clm_"),
+        "a claim token leaked into the recording"
+    );
+
+    // Replayed with no simulator at all: the same conversation, the same requests.
+    let keep = tempfile::tempdir().expect("dir");
+    let har = keep.path().join("session.har");
+    std::fs::write(&har, &recorded).expect("copy");
+    drop(sim);
+    let out = crate::support::nemo()
+        .current_dir(har.parent().expect("dir"))
+        .arg("replay")
+        .arg(&har)
+        .arg("--check")
+        .output()
+        .expect("replay");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("35%"), "{stdout}");
+    assert!(
+        text(&out.stderr).contains("check passed"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A tampered recording fails the check with a readable difference.
+    let tampered = har.with_file_name("tampered.har");
+    // Only the recorded request's body changes, not the user's turn.
+    let sent = r#"\"text\":\"add lo-fi background music at 35%\""#;
+    assert!(recorded.contains(sent), "the message is recorded");
+    std::fs::write(
+        &tampered,
+        recorded.replace(sent, r#"\"text\":\"add jazz\""#),
+    )
+    .expect("write");
+    let out = crate::support::nemo()
+        .arg("replay")
+        .arg(&tampered)
+        .arg("--check")
+        .output()
+        .expect("replay");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("differ"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_corrupt_recording_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    let bad = dir.path().join("bad.har");
+    std::fs::write(&bad, "{not json").expect("write");
+    let out = crate::support::nemo()
+        .arg("replay")
+        .arg(&bad)
+        .output()
+        .expect("replay");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("Cannot read the recording"),
+        "{}",
+        text(&out.stderr)
+    );
+}
