@@ -9,7 +9,11 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &b""[..]),
     };
-    let parse = |bytes: &[u8]| std::str::from_utf8(bytes).ok().and_then(|s| Draft::parse(s).ok());
+    let parse = |bytes: &[u8]| {
+        std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| Draft::parse(s).ok())
+    };
     let before = parse(a);
     let after = parse(b);
     for d in before.iter().chain(after.iter()) {
