@@ -3,9 +3,12 @@
 //! - `cargo xtask ci` — what CI runs: format check, clippy with `-D warnings`,
 //!   every test of the workspace.
 //! - `cargo xtask fmt` — format the workspace.
+//! - `cargo xtask bench [--quick]` — the benchmarks, written to
+//!   `docs/BENCHMARKS.md` (see `bench.rs`).
 //! - `cargo xtask fixtures` — regenerate the recorded sessions in
 //!   `fixtures/sessions/` from the simulator (see `docs/FIXTURES.md`).
 
+mod bench;
 mod fixtures;
 
 use std::process::{Command, ExitCode};
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("fixtures") => fixtures::run(),
+        Some("bench") => bench::run(&args[1..]),
         // `cargo xtask fuzz --seconds N`: every cargo-fuzz target of fuzz/ (see fuzz.rs).
         Some("fuzz") => {
             #[path = "fuzz.rs"]
@@ -63,7 +67,7 @@ fn main() -> ExitCode {
             step("cargo fmt", fmt)
         }
         _ => {
-            eprintln!("usage: cargo xtask <ci|fmt|fixtures>\n\n  ci        format check, clippy -D warnings, all tests (what CI runs)\n  fmt       format the workspace\n  fixtures  regenerate fixtures/sessions/*.har from the simulator");
+            eprintln!("usage: cargo xtask <ci|fmt|fixtures|bench|fuzz>\n\n  ci        format check, clippy -D warnings, all tests (what CI runs)\n  fmt       format the workspace\n  fixtures  regenerate fixtures/sessions/*.har from the simulator\n  bench     benchmarks against named baselines → docs/BENCHMARKS.md (--quick: small sizes)\n  fuzz      run every fuzz target (--seconds N)");
             return ExitCode::from(2);
         }
     };
