@@ -479,3 +479,64 @@ async fn a_download_broken_before_its_head_is_sent_again() {
     check_output(&dest, OUTPUT_BYTES);
     s.server.shutdown().await;
 }
+
+/// Every fault that changes what a stream says, not whether it arrives: the
+/// transport hands each body over intact, and the core reads it as meant.
+#[tokio::test]
+async fn every_stream_fault_reaches_the_decoder_intact() {
+    use nemo_core::adk::{classify, AgentEvent};
+    use nemo_core::sse::{Decoder, Frame};
+
+    let cases: [(&str, fn(&[AgentEvent]) -> bool); 6] = [
+        ("keepalive", |e| {
+            e.iter().all(|e| matches!(e, AgentEvent::KeepAlive))
+        }),
+        ("error", |e| {
+            e.iter()
+                .any(|e| matches!(e, AgentEvent::StreamError { .. }))
+        }),
+        ("error-raw", |e| {
+            e.iter()
+                .any(|e| matches!(e, AgentEvent::StreamError { .. }))
+        }),
+        ("errorcode", |e| {
+            e.iter().any(|e| matches!(e, AgentEvent::ModelError { .. }))
+        }),
+        ("silent", |e| {
+            !e.iter().any(|e| matches!(e, AgentEvent::Text { .. }))
+                && e.iter().any(|e| matches!(e, AgentEvent::ToolCall { .. }))
+        }),
+        ("temp", |e| {
+            e.iter().any(
+                |e| matches!(e, AgentEvent::Text { text, .. } if text.contains("temporary issue")),
+            )
+        }),
+    ];
+    for (fault, expect) in cases {
+        let s = session(mock_config(&format!("run_sse:{fault}@1"))).await;
+        let dir = tempfile::tempdir().unwrap();
+        let up =
+            s.t.send(
+                &api().upload_files(&s.token, &s.sid, vec![clip(dir.path())]),
+                None,
+            )
+            .await
+            .unwrap();
+        let _: Uploaded = parse(&up).unwrap();
+        let (status, body) = run_turn(&s, "add lo-fi background music at 35%").await;
+        assert_eq!(status, 200, "{fault}");
+        let body = body.unwrap_or_else(|e| panic!("{fault}: the stream broke: {e}"));
+        let mut frames = Vec::new();
+        Decoder::new().feed(body.as_bytes(), &mut frames);
+        let events: Vec<AgentEvent> = frames
+            .iter()
+            .flat_map(|f| match f {
+                Frame::Event(e) => classify(&e.data),
+                _ => vec![AgentEvent::KeepAlive],
+            })
+            .collect();
+        assert!(!events.is_empty(), "{fault}: an empty stream");
+        assert!(expect(&events), "{fault}: {events:?}");
+        s.server.shutdown().await;
+    }
+}
