@@ -487,7 +487,8 @@ async fn every_stream_fault_reaches_the_decoder_intact() {
     use nemo_core::adk::{classify, AgentEvent};
     use nemo_core::sse::{Decoder, Frame};
 
-    let cases: [(&str, fn(&[AgentEvent]) -> bool); 6] = [
+    type Expect = fn(&[AgentEvent]) -> bool;
+    let cases: [(&str, Expect); 6] = [
         ("keepalive", |e| {
             e.iter().all(|e| matches!(e, AgentEvent::KeepAlive))
         }),
