@@ -203,6 +203,9 @@ fn classify_invalid(data: &str) -> Vec<AgentEvent> {
 /// failed behind it. Shown only if nothing else was said.
 pub const TEMPORARY_ISSUE: &str = "i encountered a temporary issue";
 
+/// The most partial text kept while waiting for the final event (1 MiB).
+pub const MAX_PENDING: usize = 1 << 20;
+
 /// Merges partial pieces and final texts so each message is shown once.
 #[derive(Debug, Clone, Default)]
 pub struct TextAssembler {
@@ -219,7 +222,14 @@ impl TextAssembler {
     /// Takes a text event; returns a message ready to show, if one completed.
     pub fn push(&mut self, text: &str, partial: bool) -> Option<String> {
         if partial {
-            self.pending.push_str(text);
+            // Pieces past the cap are dropped: the final event repeats the
+            // whole text anyway.
+            let room = MAX_PENDING.saturating_sub(self.pending.len());
+            let mut take = room.min(text.len());
+            while !text.is_char_boundary(take) {
+                take -= 1;
+            }
+            self.pending.push_str(&text[..take]);
             return None;
         }
         // The final event repeats the whole text (ADK): it replaces the
@@ -361,6 +371,17 @@ mod tests {
         );
         assert_eq!(a.push("Added lo-fi BGM.", false), None, "exact repeat");
         assert_eq!(a.finish(), None);
+    }
+
+    #[test]
+    fn partial_text_is_bounded() {
+        let mut a = TextAssembler::new();
+        let piece = "导".repeat(100_000);
+        for _ in 0..20 {
+            a.push(&piece, true);
+        }
+        assert!(a.pending.len() <= MAX_PENDING);
+        assert!(a.finish().is_some());
     }
 
     #[test]

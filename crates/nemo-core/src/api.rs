@@ -447,7 +447,7 @@ fn body_text(body: &[u8]) -> String {
 pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
     if let Some(ms) = crate::wire::find_header(headers, "retry-after-ms") {
         if let Ok(ms) = ms.trim().parse::<f64>() {
-            if ms.is_finite() && ms >= 0.0 {
+            if (0.0..1e12).contains(&ms) {
                 return Some(Duration::from_secs_f64(ms / 1000.0));
             }
         }
@@ -1090,6 +1090,12 @@ mod tests {
             None
         );
         assert_eq!(retry_after(&h("retry-after", "-3")), None);
+        assert_eq!(
+            retry_after(&h("retry-after-ms", "1e30")),
+            None,
+            "no overflow"
+        );
+        assert_eq!(retry_after(&h("retry-after", "1e300")), None);
     }
 
     #[test]

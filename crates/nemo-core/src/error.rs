@@ -42,6 +42,11 @@ pub enum ErrorKind {
     Protocol,
     /// The agent reported an error.
     Agent,
+    /// The outcome is unknown: the message reached the agent (or the render
+    /// was accepted) and no result could be confirmed. Not "safe to retry":
+    /// a retry could spend credits twice or start a second render — check
+    /// the timeline or the jobs first.
+    Unconfirmed,
     /// The user stopped the operation.
     Cancelled,
     /// Any other API error.

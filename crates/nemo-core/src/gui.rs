@@ -53,22 +53,24 @@ const CLICK_WORDS: &[&str] = &[
 const EXPORT_WORDS: &[&str] = &["export", "download", "render", "导出", "下载"];
 
 fn has_word(hay: &str, word: &str) -> bool {
-    // ASCII words need boundaries ("clicks" of a metronome are not a click
-    // instruction, "exported" still counts); CJK words are matched as is.
+    // ASCII words need boundaries on both sides ("clicks" of a metronome and
+    // a "dragon" sticker are not GUI instructions), allowing an `-ing` or
+    // `-ed` ending ("dragging", "exported"); CJK words are matched as is.
     if !word.is_ascii() {
         return hay.contains(word);
     }
     let bytes = hay.as_bytes();
-    let mut from = 0;
-    while let Some(i) = hay[from..].find(word) {
-        let start = from + i;
+    hay.match_indices(word).any(|(start, _)| {
         let before_ok = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
-        if before_ok {
-            return true;
-        }
-        from = start + word.len();
-    }
-    false
+        let rest = &hay[start + word.len()..];
+        let ending = ["ing", "ed", ""]
+            .iter()
+            .find(|e| rest.starts_with(**e))
+            .map_or(0, |e| e.len());
+        let after = rest.as_bytes().get(ending).copied();
+        let after_ok = word.ends_with(' ') || after.is_none_or(|b| !b.is_ascii_alphanumeric());
+        before_ok && after_ok
+    })
 }
 
 fn any(hay: &str, words: &[&str]) -> bool {
@@ -234,6 +236,9 @@ mod tests {
     fn content_is_kept() {
         for text in [
             "The metronome clicks add rhythm to the intro.",
+            "Added a dragon sticker (0-3s).",
+            "Removed the clicks from the exported audio.",
+            "The tape hiss is gone and the pressure is off.",
             "Your video is ready to export whenever you like.",
             "视频已经可以导出了。",
             "Trimmed to 8 seconds (v1.2 of the cut).",

@@ -46,8 +46,9 @@
 //! let body = serde_json::json!({"code": 0, "data": {"available": 90, "frozen": 10, "total": 100}});
 //! session.handle_response(now, tx.id, Response::json(200, &body));
 //! let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
-//! assert!(matches!(&events[0], Event::Credits(c) if c.available == 90.0));
-//! assert!(matches!(&events[1], Event::Finished { result: Ok(()), .. }));
+//! assert!(matches!(&events[0], Event::Connected { created: false, .. }));
+//! assert!(matches!(&events[1], Event::Credits(c) if c.available == 90.0));
+//! assert!(matches!(&events[2], Event::Finished { result: Ok(()), .. }));
 //! ```
 
 pub mod adk;

@@ -401,6 +401,9 @@ enum ExportPhase {
 #[derive(Debug)]
 struct Export {
     options: ExportOptions,
+    /// A submission attempt ended without a clear answer (a broken
+    /// connection, a 5xx): the server may be rendering this id already.
+    maybe_accepted: bool,
     id: String,
     base_id: String,
     phase: ExportPhase,
@@ -499,6 +502,13 @@ impl Session {
             config.client_id = rng.uuid_v4();
             events.push_back(Event::ClientIdGenerated(config.client_id.clone()));
         }
+        if let Some(session) = &config.session {
+            events.push_back(Event::Connected {
+                session_id: session.session_id.clone(),
+                task_id: session.task_id.clone(),
+                created: false,
+            });
+        }
         Self {
             api: Api::new(config.attribution.clone()),
             rng,
@@ -593,6 +603,8 @@ impl Session {
         self.in_flight = None;
         self.transmit = None;
         self.wait_until = None;
+        self.attempts = Attempts::default();
+        self.auth_attempts = Attempts::default();
         while let Some(task) = self.tasks.pop_front() {
             let render = task.ops.iter().find_map(|op| match op {
                 Op::Export(e)
@@ -602,10 +614,14 @@ impl Session {
                 }
                 _ => None,
             });
+            let delivered = task.ops.front().is_some_and(|op| {
+                matches!(op, Op::Instruct(i) if !matches!(i.phase, InstructPhase::Baseline | InstructPhase::Send))
+            });
             let message = match render {
                 Some(id) => format!(
                     "Stopped waiting. The render {id} keeps going on the server; finish it later with `nemo jobs --resume`."
                 ),
+                None if delivered => "Stopped. Your message had already reached the agent: check the timeline before sending it again.".to_owned(),
                 None => "Stopped.".to_owned(),
             };
             self.events.push_back(Event::Finished {
@@ -707,12 +723,13 @@ impl Session {
             .render_id
             .clone()
             .unwrap_or_else(|| match self.unix_ms {
-                Some(ms) => format!("render_{ms}"),
+                Some(ms) => format!("render_{ms}_{:04x}", self.rng.next_u64() & 0xffff),
                 None => format!("render_{}", self.rng.next_u64() % 10_000_000_000_000),
             });
         Op::Export(Box::new(Export {
             base_id: id.clone(),
             id,
+            maybe_accepted: false,
             options,
             phase: ExportPhase::Draft,
             tracker: None,
@@ -886,11 +903,24 @@ impl Session {
                 actions: t.actions,
             });
         }
-        let broken = result.is_err() || truncated;
-        if broken {
-            self.recover_stream(now, "The connection to the agent dropped.");
-        } else if let Some(Op::Instruct(i)) = current_op!(self) {
-            i.phase = InstructPhase::AfterStream;
+        // A stream cut after the agent's complete answer lost nothing the
+        // user needs: only a broken connection before it calls for recovery.
+        let answered = i.assembler.said_anything();
+        match result {
+            Err(err) => {
+                self.on_failure(now, Endpoint::RunSse, Failure::StreamDropped, &err.message)
+            }
+            Ok(()) if truncated && !answered => self.on_failure(
+                now,
+                Endpoint::RunSse,
+                Failure::StreamDropped,
+                "the stream was cut",
+            ),
+            Ok(()) => {
+                if let Some(Op::Instruct(i)) = current_op!(self) {
+                    i.phase = InstructPhase::AfterStream;
+                }
+            }
         }
         self.advance(now);
     }
@@ -1003,7 +1033,8 @@ impl Session {
 
     fn fail_task(&mut self, error: NemoError) {
         if let Some(Op::Export(e)) = current_op!(self) {
-            if matches!(e.phase, ExportPhase::Submit(_)) {
+            // A job the server may have accepted stays in the journal.
+            if matches!(e.phase, ExportPhase::Submit(_)) && !e.maybe_accepted {
                 let id = e.id.clone();
                 self.events.push_back(Event::RenderEnded {
                     id,
@@ -1056,7 +1087,11 @@ impl Session {
                 return;
             }
             if needs_session && self.session.is_none() {
-                if self.auth_attempts.total == 0 && !matches!(op, Op::Connect) {
+                if self.auth_attempts.new_sessions == 0
+                    && self.auth_attempts.backoffs == 0
+                    && self.auth_attempts.rate_limited == 0
+                    && !matches!(op, Op::Connect)
+                {
                     self.events
                         .push_back(Event::Status("Starting a session…".into()));
                 }
@@ -1179,7 +1214,7 @@ impl Session {
                     if let Some(t) = &e.tracker {
                         if t.expired(now) {
                             return Next::Fail(NemoError::new(
-                                ErrorKind::Timeout,
+                                ErrorKind::Unconfirmed,
                                 format!(
                                     "The render {} is still not finished after {}. It keeps going on the server; finish it later with `nemo jobs --resume`.",
                                     e.id,
@@ -1230,7 +1265,8 @@ impl Session {
     fn on_token(&mut self, now: Instant, response: &Response) {
         match api::parse::<api::AnonymousToken>(response) {
             Ok(t) => {
-                self.auth_attempts = Attempts::default();
+                // The auth budget is kept until a session exists: a server
+                // that rejects every fresh token must not loop forever.
                 self.token = Some(t.token.clone());
                 self.anonymous = true;
                 if t.user_id.is_some() {
@@ -1326,10 +1362,10 @@ impl Session {
             }
             _ => {
                 let err = self.error_for(endpoint, &failure, message);
-                let sticky = matches!(
-                    err.kind,
-                    ErrorKind::AuthFailed | ErrorKind::RateLimited | ErrorKind::Api
-                );
+                // Only what no later command can fix sticks: a rejected
+                // user token, no anonymous token for days.
+                let sticky = err.kind == ErrorKind::AuthFailed
+                    || (endpoint == Endpoint::AnonymousToken && err.kind == ErrorKind::RateLimited);
                 self.auth_attempts = Attempts::default();
                 if sticky {
                     self.fatal = Some(err.clone());
@@ -1357,6 +1393,44 @@ impl Session {
 
     /// Applies the recovery policy to a failed op request.
     fn on_failure(&mut self, now: Instant, endpoint: Endpoint, failure: Failure, message: &str) {
+        let ambiguous = match failure {
+            Failure::Transport(kind) => kind != TransportErrorKind::Connect,
+            Failure::Api { status, .. } => status >= 500,
+            Failure::Decode | Failure::StreamDropped => true,
+        };
+        let poll_policy = self.config.poll;
+        if let Some(Op::Export(e)) = current_op!(self) {
+            match e.phase {
+                ExportPhase::Submit(_) if ambiguous => e.maybe_accepted = true,
+                ExportPhase::Submit(_)
+                    if e.maybe_accepted
+                        && matches!(
+                            failure,
+                            Failure::Api {
+                                status: 200..=299,
+                                ..
+                            }
+                        ) =>
+                {
+                    // The retry of a submission that may have arrived was
+                    // refused (a duplicate id): follow the first one.
+                    e.phase = ExportPhase::Poll { next_at: now };
+                    e.tracker = Some(RenderTracker::new(poll_policy, now));
+                    self.attempts = Attempts::default();
+                    return;
+                }
+                // The claim link after a download is a bonus: its failure is
+                // not the export's.
+                ExportPhase::Claim => {
+                    if let Some(task) = self.tasks.front_mut() {
+                        task.ops.pop_front();
+                    }
+                    self.attempts = Attempts::default();
+                    return;
+                }
+                _ => {}
+            }
+        }
         let jitter = self.rng.next_f64();
         let recovery = recovery::decide(
             &self.config.retry,
@@ -1393,7 +1467,13 @@ impl Session {
                 ));
                 self.session = None;
                 self.draft = DraftKnowledge::Known(None);
-                self.rearm_instruct();
+                if let Some(Op::Instruct(i)) = current_op!(self) {
+                    if matches!(i.phase, InstructPhase::Streaming) {
+                        // A new session has a new (empty) draft: measure
+                        // the edit against it, not the lost one.
+                        i.phase = InstructPhase::Baseline;
+                    }
+                }
             }
             Recovery::NewClientId => {
                 self.config.client_id = self.rng.uuid_v4();
@@ -1426,6 +1506,9 @@ impl Session {
                     }
                 }
                 let err = self.error_for(endpoint, &failure, message);
+                if err.kind == ErrorKind::AuthFailed && !self.anonymous {
+                    self.fatal = Some(err.clone());
+                }
                 self.fail_task(err);
             }
         }
@@ -1468,7 +1551,10 @@ impl Session {
         let mut terminal = false;
         for ev in events {
             match ev {
-                AgentEvent::KeepAlive | AgentEvent::Unknown | AgentEvent::TurnComplete => {}
+                AgentEvent::KeepAlive | AgentEvent::TurnComplete => {}
+                // Something the client does not know is still the agent
+                // at work, not a keep-alive.
+                AgentEvent::Unknown => i.last_activity = now,
                 AgentEvent::Text { text, partial } => {
                     i.last_activity = now;
                     if let Some(message) = i.assembler.push(&text, partial) {
@@ -1666,7 +1752,7 @@ impl Session {
                     }
                     let outcome = if let Some(message) = stream_error {
                         Next::Fail(NemoError::new(
-                            ErrorKind::Agent,
+                            ErrorKind::Unconfirmed,
                             format!("The agent failed while working: {message}. Your message was not sent again; check the timeline, then try again if needed."),
                         ))
                     } else if let (Some((code, message)), false) = (model_error, said) {
@@ -1707,7 +1793,7 @@ impl Session {
                             return Next::Done;
                         }
                         return Next::Fail(NemoError::new(
-                            ErrorKind::Network,
+                            ErrorKind::Unconfirmed,
                             format!(
                                 "The connection to the agent dropped and the timeline has not changed after {checks} checks. Your message was not sent twice (that could spend credits twice); send it again when you are ready."
                             ),
@@ -1739,6 +1825,24 @@ impl Session {
 
     fn on_render_accepted(&mut self, now: Instant, accepted: api::RenderAccepted) -> Next {
         let policy = self.config.poll;
+        let Some(Op::Export(e)) = current_op!(self) else {
+            return Next::Done;
+        };
+        if let Some(server_id) = accepted.id.filter(|id| !id.is_empty() && *id != e.id) {
+            // The server named the job itself: follow its name.
+            let old = std::mem::replace(&mut e.id, server_id.clone());
+            let out = e.options.download.then(|| download_path(e));
+            let session_id = self.session_id().unwrap_or_default().to_owned();
+            self.events.push_back(Event::RenderStarting {
+                id: server_id,
+                session_id,
+                out,
+            });
+            self.events.push_back(Event::RenderEnded {
+                id: old,
+                outcome: RenderOutcome::Rejected,
+            });
+        }
         let Some(Op::Export(e)) = current_op!(self) else {
             return Next::Done;
         };
@@ -1838,6 +1942,13 @@ impl Session {
 
     /// Turns a final failure into the error users read.
     fn error_for(&self, endpoint: Endpoint, failure: &Failure, message: &str) -> NemoError {
+        // Server text is shown to the user: it must not echo a credential.
+        let client_id = Secret::new(self.config.client_id.clone());
+        let mut secrets = vec![&client_id];
+        if let Some(token) = &self.token {
+            secrets.push(token);
+        }
+        let message = &crate::secret::redact(message, &secrets);
         let web = &self.config.web_url;
         let register = self
             .user_id

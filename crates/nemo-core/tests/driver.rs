@@ -237,7 +237,7 @@ async fn keepalive_only_streams_time_out_in_virtual_time() {
         .await;
     assert_eq!(
         result.unwrap_err().kind,
-        nemo_core::error::ErrorKind::Network
+        nemo_core::error::ErrorKind::Unconfirmed
     );
     assert!(
         started.elapsed() < Duration::from_secs(10),

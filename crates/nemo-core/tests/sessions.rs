@@ -211,7 +211,7 @@ fn keepalive_only_stream_times_out_and_fails_after_five_checks() {
         draft_after: None,
     });
     assert!(!h.run(Command::Message(UserInput::text("make it cinematic"))));
-    assert_eq!(error_kind(&h), Some(ErrorKind::Network));
+    assert_eq!(error_kind(&h), Some(ErrorKind::Unconfirmed));
     let still = h
         .events
         .iter()
@@ -376,4 +376,143 @@ fn server_errors_back_off_then_succeed() {
         .fault(Endpoint::State, Reply::Error(TransportErrorKind::Timeout));
     assert!(h.run(Command::Timeline));
     insta::assert_snapshot!(h.transcript);
+}
+
+#[test]
+fn a_submission_that_may_have_arrived_is_followed_not_duplicated() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    // The first submission reaches the server but its answer is lost; the
+    // retry is refused as a duplicate: the client follows the first job.
+    h.backend.fault(
+        Endpoint::RenderSubmit,
+        Reply::Error(TransportErrorKind::Interrupted),
+    );
+    h.backend.fault(
+        Endpoint::RenderSubmit,
+        Reply::Response(nemo_core::wire::Response::json(
+            200,
+            &json!({"success":false,"error":"duplicate render id"}),
+        )),
+    );
+    h.backend.renders.insert(
+        "render_5".into(),
+        FakeRender {
+            started: h.now,
+            duration: Duration::from_secs(20),
+            fail: false,
+        },
+    );
+    assert!(h.run(Command::Export(ExportOptions {
+        render_id: Some("render_5".into()),
+        download: true,
+        ..ExportOptions::default()
+    })));
+    assert_eq!(
+        h.transcript
+            .matches("POST /api/render/proxy/lambda\n")
+            .count(),
+        2
+    );
+    assert!(!h.events.iter().any(|e| matches!(
+        e,
+        Event::RenderEnded {
+            outcome: RenderOutcome::Rejected,
+            ..
+        }
+    )));
+    assert!(h
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Downloaded { id, .. } if id == "render_5")));
+}
+
+#[test]
+fn a_submission_lost_for_good_stays_in_the_journal() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    for _ in 0..5 {
+        h.backend.fault(
+            Endpoint::RenderSubmit,
+            Reply::Error(TransportErrorKind::Timeout),
+        );
+    }
+    assert!(!h.run(Command::Export(ExportOptions {
+        render_id: Some("render_6".into()),
+        download: true,
+        ..ExportOptions::default()
+    })));
+    assert!(
+        !h.events
+            .iter()
+            .any(|e| matches!(e, Event::RenderEnded { .. })),
+        "the job may exist on the server: it must stay journaled"
+    );
+}
+
+#[test]
+fn a_server_rejecting_every_token_does_not_loop() {
+    let mut h = harness();
+    for _ in 0..50 {
+        h.backend
+            .fault(Endpoint::CreateSession, api_err(200, 1001, "token invalid"));
+    }
+    assert!(!h.run(Command::Connect));
+    assert!(
+        h.transmits <= 6,
+        "{} requests:\n{}",
+        h.transmits,
+        h.transcript
+    );
+    assert_eq!(error_kind(&h), Some(ErrorKind::AuthFailed));
+}
+
+#[test]
+fn a_stream_cut_after_a_complete_answer_needs_no_recovery() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    let mut cut = text_event("Here is what I can do for this clip.", false);
+    cut.extend_from_slice(b"data: {\"content\":");
+    h.backend.sse.push_back(Reply::Stream {
+        chunks: vec![(Duration::from_secs(1), cut)],
+        end: Ok(()),
+        draft_after: None,
+    });
+    assert!(h.run(Command::Message(UserInput::text("what can you do?"))));
+    assert!(
+        h.now < nemo_core::time::Instant::from_origin(Duration::from_secs(10)),
+        "no 30 s recovery wait"
+    );
+}
+
+#[test]
+fn a_failed_claim_link_does_not_fail_the_export() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    for _ in 0..5 {
+        h.backend.fault(
+            Endpoint::ClaimToken,
+            Reply::Error(TransportErrorKind::Timeout),
+        );
+    }
+    assert!(h.run(Command::Export(ExportOptions {
+        render_id: Some("render_8".into()),
+        download: true,
+        ..ExportOptions::default()
+    })));
+}
+
+#[test]
+fn server_text_never_echoes_the_token() {
+    let mut h = harness();
+    assert!(h.run(Command::Connect));
+    h.backend.fault(
+        Endpoint::Credits,
+        Reply::Response(nemo_core::wire::Response::json(
+            403,
+            &json!({"detail":"token nmv_usr_test1 is not allowed here"}),
+        )),
+    );
+    assert!(!h.run(Command::Credits));
+    assert!(!h.transcript.contains("nmv_usr_test1"), "{}", h.transcript);
 }
