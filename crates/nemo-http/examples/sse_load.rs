@@ -14,17 +14,38 @@ use nemo_core::api::{self, Api, Attribution};
 use nemo_core::transport::Transport;
 use nemo_http::{HttpConfig, HttpTransport};
 
-async fn one(transport: Arc<HttpTransport>, index: usize, start: Arc<tokio::sync::Barrier>) -> Result<(Duration, usize), String> {
+async fn one(
+    transport: Arc<HttpTransport>,
+    index: usize,
+    start: Arc<tokio::sync::Barrier>,
+) -> Result<(Duration, usize), String> {
     let api = Api::new(Attribution::default());
     let client_id = format!("00000000-0000-4000-8000-{index:012}");
-    let grant: api::AnonymousToken = api::parse(&transport.send(&api.anonymous_token(&client_id), None).await.map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
-    let session: api::SessionCreated = api::parse(&transport.send(&api.create_session(&grant.token, "en"), None).await.map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
+    let grant: api::AnonymousToken = api::parse(
+        &transport
+            .send(&api.anonymous_token(&client_id), None)
+            .await
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let session: api::SessionCreated = api::parse(
+        &transport
+            .send(&api.create_session(&grant.token, "en"), None)
+            .await
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
     let sid = session.session_id;
     let _: api::Uploaded = api::parse(
         &transport
-            .send(&api.upload_urls(&grant.token, &sid, &["https://cdn.example.com/clips/city.mp4".into()]), None)
+            .send(
+                &api.upload_urls(
+                    &grant.token,
+                    &sid,
+                    &["https://cdn.example.com/clips/city.mp4".into()],
+                ),
+                None,
+            )
             .await
             .map_err(|e| e.to_string())?,
     )
@@ -59,7 +80,9 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "http://127.0.0.1:8787".into());
+    let url = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8787".into());
     let streams: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let transport = Arc::new(
         HttpTransport::new(HttpConfig {
