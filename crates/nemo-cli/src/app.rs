@@ -358,6 +358,8 @@ impl Client {
             };
             let run = self.driver.run(command, &mut sink);
             tokio::select! {
+                // A command that has just finished is not reported as stopped.
+                biased;
                 result = run => Some(result),
                 () = stop => None,
             }

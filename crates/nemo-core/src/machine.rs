@@ -1505,9 +1505,26 @@ impl Session {
                         }
                     }
                 }
-                let err = self.error_for(endpoint, &failure, message);
+                let mut err = self.error_for(endpoint, &failure, message);
                 if err.kind == ErrorKind::AuthFailed && !self.anonymous {
                     self.fatal = Some(err.clone());
+                }
+                if endpoint == Endpoint::RenderStatus
+                    && matches!(failure, Failure::Api { status: 404, .. })
+                {
+                    // The server does not know the job (expired, or never
+                    // accepted): nothing will ever finish it.
+                    if let Some(Op::Export(e)) = current_op!(self) {
+                        let id = e.id.clone();
+                        err = NemoError::new(
+                            ErrorKind::RenderFailed,
+                            format!("The server does not know the render {id} (it may have expired). Export again."),
+                        );
+                        self.events.push_back(Event::RenderEnded {
+                            id,
+                            outcome: RenderOutcome::Failed,
+                        });
+                    }
                 }
                 self.fail_task(err);
             }

@@ -84,9 +84,12 @@ pub(crate) fn resume_command(job: &Job) -> Command {
     }
 }
 
-/// Forgets a job that failed for good: nothing will make it finish later.
+/// Forgets a job that failed for good: the render failed, was cancelled or
+/// is unknown to the server. Any other failure (the target file exists, a
+/// full disk, a rejected token, an unreadable answer) leaves it recorded:
+/// it can still be finished once that is fixed.
 pub(crate) fn forget_if_final(app: &App, job: &Job, e: &NemoError) {
-    if e.kind != ErrorKind::Cancelled && !e.is_retryable() {
+    if e.kind == ErrorKind::RenderFailed {
         let _ = app.store.remove_job(&job.id);
     }
 }

@@ -128,3 +128,35 @@ fn ctrl_c_stops_waiting_and_says_how_to_resume() {
     assert!(sim.work.path().join("interrupted.mp4").is_file());
     assert!(recorded(&sim).is_empty());
 }
+
+#[test]
+fn a_resume_that_cannot_finish_yet_keeps_the_job() {
+    let sim = Sim::faults("status:500x4@1");
+    prepare(&sim);
+    let out = sim
+        .nemo()
+        .args(["export", "--out", "late.mp4"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(recorded(&sim).len(), 1);
+    // Something now sits at the target: resuming fails, the job stays.
+    std::fs::write(sim.work.path().join("late.mp4"), b"not mine").expect("write");
+    let out = sim.nemo().args(["jobs", "--resume"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("exists"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        recorded(&sim).len(),
+        1,
+        "the finished render is not forgotten"
+    );
+    assert_eq!(
+        std::fs::read(sim.work.path().join("late.mp4")).expect("read"),
+        b"not mine",
+        "an existing file is never overwritten"
+    );
+}
