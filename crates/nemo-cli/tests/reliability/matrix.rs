@@ -184,8 +184,13 @@ fn cells(cmd: Cmd, profile: &Profile) -> Vec<Cell> {
         let one = |a: &str| vec![Rule::At(t, a.to_owned(), 1)];
         // A 5xx: retried where safe; the agent message and an upload are not
         // re-sent (the agent one is checked by reading the state).
+        // A message that may have reached the agent, unanswered, is an
+        // unconfirmed outcome: exit 1 (not "safe to retry": a retry could
+        // spend credits twice).
         let five = if retried(t) {
             Expect::Ok
+        } else if t == "run_sse" {
+            Expect::OkOrPermanent
         } else {
             Expect::OkOrTransient
         };
@@ -246,12 +251,12 @@ fn cells(cmd: Cmd, profile: &Profile) -> Vec<Cell> {
         out.push(cell(
             "run_sse:error (in-band)".into(),
             sse("error"),
-            Expect::OkOrTransient,
+            Expect::OkOrPermanent,
         ));
         out.push(cell(
             "run_sse:error-raw (invalid JSON)".into(),
             sse("error-raw"),
-            Expect::OkOrTransient,
+            Expect::OkOrPermanent,
         ));
         out.push(cell(
             "run_sse:errorcode".into(),
@@ -275,7 +280,7 @@ fn cells(cmd: Cmd, profile: &Profile) -> Vec<Cell> {
                 Rule::At("run_sse", "keepalive".into(), 1),
                 Rule::At("run_sse", "long".into(), 1),
             ],
-            expect: Expect::OkOrTransient,
+            expect: Expect::OkOrPermanent,
             client_scale: Some(0.001),
             known: None,
         });
