@@ -229,8 +229,27 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         "Running {total} item{} ({concurrency} at a time)…",
         if total == 1 { "" } else { "s" }
     ));
+    // One Ctrl-C stops the whole batch: the items running stop (each
+    // watches the signal), and no further item starts.
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let interrupted = interrupted.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
+    let interrupted = &interrupted;
     let mut results: Vec<(usize, Option<PathBuf>, Result<u64, NemoError>)> = stream::iter(prepared)
         .map(|(index, ready)| async move {
+            if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+                let e = NemoError::new(
+                    ErrorKind::Cancelled,
+                    "Not started: the batch was interrupted.",
+                );
+                return (index, None, Err(e));
+            }
             let ready = match ready {
                 Ok(r) => r,
                 Err(e) => return (index, None, Err(e)),
@@ -261,6 +280,7 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         .buffer_unordered(concurrency)
         .collect()
         .await;
+    watcher.abort();
     results.sort_by_key(|(i, _, _)| *i);
 
     let mut failures = Vec::new();
