@@ -26,7 +26,9 @@ use tokio_util::io::ReaderStream;
 
 use crate::error::Context;
 
-const CHUNK: usize = 64 * 1024;
+/// Bytes read from disk per step: large enough that a 500 MB upload takes
+/// few trips through the blocking pool, small enough to keep memory flat.
+const CHUNK: usize = 256 * 1024;
 
 /// A multipart body ready to send, with the means to watch it go out.
 pub(crate) struct Upload {
