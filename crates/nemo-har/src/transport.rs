@@ -83,6 +83,30 @@ pub(crate) fn url_path(url: &str) -> &str {
     }
 }
 
+/// The service echoes the client's render id; ids are generated, so the
+/// replayed submission's id replaces the recorded one in the answer.
+fn echo_render_id(request: &Request, response: &mut Response) {
+    let sent = request
+        .json_body()
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .and_then(|v| v["id"].as_str().map(str::to_owned));
+    let Some(sent) = sent else { return };
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&response.body) else {
+        return;
+    };
+    let slot = if body["data"].is_object() {
+        &mut body["data"]["id"]
+    } else {
+        &mut body["id"]
+    };
+    if slot.as_str().is_some_and(is_render_id) {
+        *slot = serde_json::Value::String(sent);
+        if let Ok(bytes) = serde_json::to_vec(&body) {
+            response.body = bytes;
+        }
+    }
+}
+
 /// A render id chosen by a client: `render_<unix ms>` as the driver names
 /// them, or any other `render_<name>` a frontend picked (the demo's
 /// `render_demo`), optionally as a file name (`render_<id>.mp4`).
@@ -335,7 +359,11 @@ impl Transport for ReplayTransport {
                 });
             }
         }
-        Ok(response_of(entry))
+        let mut response = response_of(entry);
+        if request.endpoint == nemo_core::wire::Endpoint::RenderSubmit {
+            echo_render_id(request, &mut response);
+        }
+        Ok(response)
     }
 
     async fn open_stream(&self, request: &Request) -> Result<StreamResponse, TransportError> {
