@@ -10,6 +10,7 @@
 
 mod bench;
 mod fixtures;
+mod fuzz;
 
 use std::process::{Command, ExitCode};
 
@@ -55,12 +56,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("fixtures") => fixtures::run(),
         Some("bench") => bench::run(&args[1..]),
-        // `cargo xtask fuzz --seconds N`: every cargo-fuzz target of fuzz/ (see fuzz.rs).
-        Some("fuzz") => {
-            #[path = "fuzz.rs"]
-            mod fuzz;
-            fuzz::run(&args[1..])
-        }
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("fmt") => {
             let mut fmt = cargo();
             fmt.args(["fmt", "--all"]);

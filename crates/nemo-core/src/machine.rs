@@ -1461,6 +1461,17 @@ impl Session {
                 self.token = None;
                 self.rearm_instruct();
             }
+            Recovery::NewSession if matches!(current_op!(self), Some(Op::Export(e)) if matches!(e.phase, ExportPhase::Draft | ExportPhase::Submit(_))) =>
+            {
+                // The draft lived in the lost session: a new, empty session
+                // has nothing to render. Say so instead of rendering nothing.
+                self.session = None;
+                self.draft = DraftKnowledge::Known(None);
+                self.fail_task(NemoError::new(
+                    ErrorKind::SessionLost,
+                    "The session expired on the server and its timeline went with it. Upload and edit again in a new session (the next command starts one), then export.",
+                ).with_code(Some(1002)));
+            }
             Recovery::NewSession => {
                 self.events.push_back(Event::Note(
                     "The session was not found on the server; starting a new one.".into(),

@@ -348,28 +348,36 @@ pub fn is_media_url(url: &str) -> bool {
 
 /// Finds `http://` and `https://` URLs in text.
 pub fn find_urls(text: &str) -> Vec<String> {
-    let mut urls = Vec::new();
+    url_spans(text)
+        .into_iter()
+        .map(|r| text[r].to_owned())
+        .collect()
+}
+
+/// Where the URLs are, in one pass over the text (a message with thousands
+/// of links still routes in linear time).
+fn url_spans(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut spans = Vec::new();
     let lower = text.to_ascii_lowercase();
     let mut from = 0;
-    while from < text.len() {
-        let next = ["http://", "https://"]
-            .iter()
-            .filter_map(|p| lower[from..].find(p).map(|i| from + i))
-            .min();
-        let Some(start) = next else { break };
+    for (start, _) in lower.match_indices("http") {
+        if start < from {
+            continue;
+        }
+        let rest = &lower[start + 4..];
+        if !(rest.starts_with("://") || rest.starts_with("s://")) {
+            continue;
+        }
         let end = text[start..]
             .find(|c: char| c.is_whitespace() || "<>\"'`，。、）】》".contains(c))
             .map_or(text.len(), |i| start + i);
         let url = text[start..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']']);
         if url.len() > "https://".len() && url.contains('.') {
-            urls.push(url.to_owned());
+            spans.push(start..start + url.len());
         }
-        from = end.max(start + 1);
-        while !text.is_char_boundary(from) {
-            from += 1;
-        }
+        from = end;
     }
-    urls
+    spans
 }
 
 fn contains_phrase(text: &str, phrase: &str) -> bool {
@@ -441,11 +449,16 @@ fn has_instruction(lower_without_urls: &str) -> bool {
 /// Routes a message to a plan.
 pub fn route(input: &UserInput, ctx: RouteContext) -> Plan {
     let text = input.text.trim();
-    let mut inline_urls = find_urls(text);
-    let mut without_urls = text.to_owned();
-    for u in &inline_urls {
-        without_urls = without_urls.replace(u.as_str(), " ");
+    let spans = url_spans(text);
+    let mut inline_urls: Vec<String> = spans.iter().map(|r| text[r.clone()].to_owned()).collect();
+    let mut without_urls = String::with_capacity(text.len());
+    let mut last = 0;
+    for r in &spans {
+        without_urls.push_str(&text[last..r.start]);
+        without_urls.push(' ');
+        last = r.end;
     }
+    without_urls.push_str(&text[last..]);
     let lower = without_urls.to_lowercase();
     let lower = lower.trim();
 
