@@ -113,6 +113,12 @@ fn list(app: &App, jobs: &[Job]) {
         app.out.plain("No render jobs recorded.");
         return;
     }
+    app.out.plain(&jobs_table(jobs));
+    app.out.plain("Finish them with `nemo jobs --resume`.");
+}
+
+/// The recorded jobs as an aligned table (render, session, age, output).
+pub(crate) fn jobs_table(jobs: &[Job]) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -132,9 +138,7 @@ fn list(app: &App, jobs: &[Job]) {
             ]
         })
         .collect();
-    app.out
-        .plain(&table(["RENDER", "SESSION", "STARTED", "OUTPUT"], &rows));
-    app.out.plain("Finish them with `nemo jobs --resume`.");
+    table(["RENDER", "SESSION", "STARTED", "OUTPUT"], &rows)
 }
 
 /// Plain aligned columns.

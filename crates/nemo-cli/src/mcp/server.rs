@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use super::engine::{absolute, Call, Engine, Outcome, Scale, StopAt};
 use crate::app::App;
-use crate::commands::jobs::{forget_if_final, job_client, resume_command, summarise, table};
+use crate::commands::jobs::{forget_if_final, job_client, resume_command, summarise};
 use crate::inputs;
 use crate::output::human_bytes;
 
@@ -527,26 +527,7 @@ downloaded. `resume_jobs` finishes them.",
                 json!({"jobs": []}),
             ));
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let rows: Vec<[String; 4]> = jobs
-            .iter()
-            .map(|j| {
-                [
-                    j.id.clone(),
-                    j.session_id.clone(),
-                    nemo_core::time::human_duration(std::time::Duration::from_secs(
-                        now.saturating_sub(j.created_unix),
-                    )) + " ago",
-                    j.out
-                        .as_ref()
-                        .map_or("(no download)".to_owned(), |p| p.display().to_string()),
-                ]
-            })
-            .collect();
-        let mut text = table(["RENDER", "SESSION", "STARTED", "OUTPUT"], &rows);
+        let mut text = crate::commands::jobs::jobs_table(&jobs);
         let elsewhere = jobs.iter().filter(|j| j.api_url != app.api_url).count();
         if elsewhere > 0 {
             text.push_str(&format!(
