@@ -288,10 +288,7 @@ impl App {
         let mut driver = Driver::new(
             nemo_core::machine::Session::new(config),
             self.transport.clone(),
-            match self.time_scale {
-                Some(scale) => ScaledClock::new(scale),
-                None => ScaledClock::from_env(),
-            },
+            crate::clock::clock(self.time_scale),
         );
         if self.out.fancy() {
             driver.on_progress(reporter.progress_sink());
