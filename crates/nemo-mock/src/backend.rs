@@ -961,11 +961,18 @@ impl Backend {
         json_body: Option<Value>,
     ) -> Reply {
         let now = self.clock.now();
-        {
+        let rejected = {
             let w = self.world();
-            if let Err(reply) = w.session(bearer(headers), sid, now) {
-                return *reply;
+            w.session(bearer(headers), sid, now).err()
+        };
+        if let Some(reply) = rejected {
+            // Read the rest of the request before answering, as a server
+            // must: a connection closed under a body still being sent breaks
+            // the client's next request on it.
+            if let IncomingBody::Multipart(mut source) = body {
+                source.drain().await;
             }
+            return *reply;
         }
         let mut described: Vec<(Value, SessionMedia)> = Vec::new();
         match body {
