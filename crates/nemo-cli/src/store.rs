@@ -10,6 +10,7 @@
 //! | `sessions.json` | the last session, per API base URL |
 //! | `jobs.json` | render jobs, written *before* the render request is sent |
 //! | `history` | the `nemo chat` line history |
+//! | `.lock` | held (advisory lock) while a file above is read, changed and written back, so concurrent `nemo` processes lose no entry |
 //!
 //! Every file is written to a temporary file beside it (mode 0600) and
 //! renamed into place, so a crash never leaves half a file; an existing file
@@ -118,6 +119,12 @@ pub(crate) fn default_dir() -> Result<PathBuf, NemoError> {
     })
 }
 
+/// See [`Store::guard`]; both locks are released on drop.
+struct StoreGuard<'a> {
+    _local: std::sync::MutexGuard<'a, ()>,
+    _file: Option<fs::File>,
+}
+
 impl Store {
     /// The store in `dir` (created, mode 0700, on first write).
     pub(crate) fn at(dir: PathBuf) -> Store {
@@ -138,10 +145,32 @@ impl Store {
         self.dir.join("history")
     }
 
-    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+    /// Holds the store for one read-modify-write: a mutex for this process
+    /// and an advisory lock on `.lock` in the directory for the others (a
+    /// `nemo export` in one terminal and `nemo jobs --resume` in another must
+    /// not lose each other's journal entries).
+    fn guard(&self) -> StoreGuard<'_> {
         // A panic while holding the lock poisons it; the data is in files,
         // so the lock itself carries nothing to distrust.
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+        let local = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let file = self.create_dir().ok().and_then(|()| {
+            let path = self.dir.join(".lock");
+            let file = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .ok()?;
+            set_private(&path);
+            // Best effort: a file system without locks still gets the
+            // in-process mutex and atomic renames.
+            file.lock().ok()?;
+            Some(file)
+        });
+        StoreGuard {
+            _local: local,
+            _file: file,
+        }
     }
 
     /// The persisted client id, if any.
@@ -337,6 +366,33 @@ fn local_error(path: &Path, e: impl std::fmt::Display) -> NemoError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn separate_stores_on_one_directory_lose_no_job() {
+        // Two stores stand for two `nemo` processes: they share no mutex,
+        // only the directory (and its lock file).
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::at(dir.path().join("cfg"));
+        let b = Store::at(dir.path().join("cfg"));
+        let job = |id: String| Job {
+            id,
+            session_id: "s".into(),
+            task_id: None,
+            api_url: "http://x".into(),
+            out: None,
+            created_unix: 1,
+        };
+        std::thread::scope(|scope| {
+            for (name, store) in [("a", &a), ("b", &b)] {
+                scope.spawn(move || {
+                    for i in 0..40 {
+                        store.add_job(job(format!("render_{name}{i}"))).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(a.jobs().len(), 80, "every job of both writers is kept");
+    }
 
     #[test]
     fn files_are_private_and_round_trip() {
