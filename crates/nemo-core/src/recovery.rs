@@ -84,8 +84,8 @@ pub struct Attempts {
 
 impl Attempts {
     /// Records that `recovery` is being carried out.
+    /// (The attempt itself is counted in `total` when it is sent.)
     pub fn record(&mut self, recovery: Recovery) {
-        self.total += 1;
         match recovery {
             Recovery::Retry { .. } => {}
             Recovery::RefreshToken => self.token_refreshes += 1,

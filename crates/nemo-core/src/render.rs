@@ -114,12 +114,11 @@ impl RenderTracker {
     fn record(&mut self, now: Instant, progress: f64) {
         // Keep the sample where progress last stood still (the anchor of the
         // rate) and the latest one; the rest cannot change the prediction.
-        if let Some(anchor) = self.anchor_index() {
-            self.samples.drain(..anchor);
-            if self.samples.len() > 2 {
-                let last = self.samples.len() - 1;
-                self.samples.drain(1..last);
-            }
+        let anchor = self.anchor_index();
+        self.samples.drain(..anchor);
+        if self.samples.len() > 2 {
+            let last = self.samples.len() - 1;
+            self.samples.drain(1..last);
         }
         self.samples.push((now, progress));
     }
@@ -127,19 +126,17 @@ impl RenderTracker {
     /// The last sample before progress started to move: a render may sit in
     /// a queue first, and measuring the rate from the submission would
     /// predict a late finish.
-    fn anchor_index(&self) -> Option<usize> {
+    fn anchor_index(&self) -> usize {
         self.samples
             .windows(2)
             .rposition(|w| w[1].1 <= w[0].1)
-            .map(|i| i + 1)
-            .or(Some(0))
+            .map_or(0, |i| i + 1)
     }
 
     /// Time left until completion, predicted from the progress rate since
     /// progress began to move.
     pub fn predicted_remaining(&self) -> Option<Duration> {
-        let anchor = self.anchor_index()?;
-        let (t0, p0) = *self.samples.get(anchor)?;
+        let (t0, p0) = *self.samples.get(self.anchor_index())?;
         let (t1, p1) = *self.samples.last()?;
         let dt = (t1 - t0).as_secs_f64();
         let dp = p1 - p0;

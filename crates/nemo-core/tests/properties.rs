@@ -202,6 +202,7 @@ proptest! {
                 _ => {}
             }
             attempts.record(r);
+            attempts.total += 1; // the next attempt is sent
             used += 1;
         }
         prop_assert!(used <= MAX_ATTEMPTS + 1, "{} attempts", used);

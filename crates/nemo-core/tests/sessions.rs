@@ -516,3 +516,28 @@ fn server_text_never_echoes_the_token() {
     assert!(!h.run(Command::Credits));
     assert!(!h.transcript.contains("nmv_usr_test1"), "{}", h.transcript);
 }
+
+#[test]
+fn each_recovery_keeps_its_own_budget() {
+    // A token refresh and a rate-limit wait do not eat into the back-off
+    // retries that follow.
+    let mut h = harness();
+    assert!(h.run(Command::Connect));
+    h.backend
+        .fault(Endpoint::Credits, api_err(200, 1001, "token expired"));
+    h.backend.fault(
+        Endpoint::Credits,
+        with_header(api_err(429, 429, "slow down"), "retry-after", "1"),
+    );
+    for _ in 0..3 {
+        h.backend.fault(
+            Endpoint::Credits,
+            Reply::Response(nemo_core::wire::Response {
+                status: 503,
+                headers: vec![],
+                body: b"busy".to_vec(),
+            }),
+        );
+    }
+    assert!(h.run(Command::Credits), "{}", h.transcript);
+}
