@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::draft::Draft;
 use crate::error::{ErrorKind, NemoError};
+use crate::ids;
 use crate::secret::Secret;
 use crate::wire::{
     Body, Endpoint, FilePart, Header, HeaderValue, Method, Request, Response, Target,
@@ -242,7 +243,7 @@ impl Api {
         self.request(
             Endpoint::Upload,
             Method::Post,
-            format!("/api/upload-video/{APP_NAME}/me/{session_id}"),
+            format!("/api/upload-video/{APP_NAME}/me/{}", ids::segment(session_id)),
             Some(token),
             Body::Multipart(files),
         )
@@ -254,7 +255,7 @@ impl Api {
         self.request(
             Endpoint::Upload,
             Method::Post,
-            format!("/api/upload-video/{APP_NAME}/me/{session_id}"),
+            format!("/api/upload-video/{APP_NAME}/me/{}", ids::segment(session_id)),
             Some(token),
             Body::Json(body.to_string()),
         )
@@ -276,7 +277,7 @@ impl Api {
         self.request(
             Endpoint::State,
             Method::Get,
-            format!("/api/state/{APP_NAME}/me/{session_id}/latest"),
+            format!("/api/state/{APP_NAME}/me/{}/latest", ids::segment(session_id)),
             Some(token),
             Body::Empty,
         )
@@ -328,7 +329,7 @@ impl Api {
         self.request(
             Endpoint::RenderStatus,
             Method::Get,
-            format!("/api/render/proxy/lambda/{render_id}"),
+            format!("/api/render/proxy/lambda/{}", ids::segment(render_id)),
             Some(token),
             Body::Empty,
         )
@@ -339,7 +340,7 @@ impl Api {
         self.request(
             Endpoint::RenderCancel,
             Method::Post,
-            format!("/api/render/proxy/lambda/{render_id}/cancel"),
+            format!("/api/render/proxy/lambda/{}/cancel", ids::segment(render_id)),
             Some(token),
             Body::Empty,
         )
@@ -351,7 +352,7 @@ impl Api {
         self.request(
             Endpoint::Download,
             Method::Get,
-            format!("/api/render/proxy/{render_id}/download"),
+            format!("/api/render/proxy/{}/download", ids::segment(render_id)),
             Some(token),
             Body::Empty,
         )
@@ -968,13 +969,17 @@ pub fn claim_link(web_url: &str, claim: &ClaimToken) -> String {
     format!(
         "{}/workspace/claim?ct={}",
         web_url.trim_end_matches('/'),
-        claim.claim_token.expose()
+        ids::query_value(claim.claim_token.expose())
     )
 }
 
 /// The registration link for an anonymous user: `<web>/register?bind=<user_id>`.
 pub fn register_link(web_url: &str, user_id: &str) -> String {
-    format!("{}/register?bind={user_id}", web_url.trim_end_matches('/'))
+    format!(
+        "{}/register?bind={}",
+        web_url.trim_end_matches('/'),
+        ids::query_value(user_id)
+    )
 }
 
 #[cfg(test)]

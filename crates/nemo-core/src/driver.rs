@@ -35,6 +35,11 @@ pub enum TransferKind {
 /// Receives transfer progress.
 pub type ProgressSink = Arc<dyn Fn(TransferKind, Progress) + Send + Sync>;
 
+/// Writes down a render before its submission leaves: called with each
+/// [`Event::RenderStarting`] before any sink sees it. An error withdraws the
+/// submission (see [`Session::handle_journal_failure`]).
+pub type JournalFn = Box<dyn FnMut(&Event) -> Result<(), String> + Send>;
+
 /// The longest non-stream body read from a `/run_sse` answer.
 const MAX_ERROR_BODY: usize = 1 << 20;
 
@@ -68,6 +73,7 @@ pub struct Driver<T: ?Sized, C> {
     transport: Arc<T>,
     clock: C,
     progress: Option<ProgressSink>,
+    journal: Option<JournalFn>,
 }
 
 impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
@@ -78,7 +84,27 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
             transport,
             clock,
             progress: None,
+            journal: None,
         }
+    }
+
+    /// Records every render in a journal before it is submitted; a render
+    /// that cannot be recorded is not submitted.
+    pub fn on_journal(&mut self, journal: JournalFn) {
+        self.journal = Some(journal);
+    }
+
+    /// Hands one event to the journal (for a render about to start) and then
+    /// to `sink`. A render the journal refused never reaches the sink.
+    fn deliver(&mut self, ev: &Event, sink: &mut (dyn FnMut(&Event) + Send)) {
+        if let (Event::RenderStarting { id, .. }, Some(journal)) = (ev, self.journal.as_mut()) {
+            if let Err(why) = journal(ev) {
+                self.session
+                    .handle_journal_failure(self.clock.now(), id, &why);
+                return;
+            }
+        }
+        sink(ev);
     }
 
     /// Reports upload and download progress to `sink`.
@@ -101,7 +127,7 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
     pub fn abort(&mut self, sink: &mut (dyn FnMut(&Event) + Send)) {
         self.session.abort(self.clock.now());
         while let Some(ev) = self.session.poll_event() {
-            sink(&ev);
+            self.deliver(&ev, sink);
         }
     }
 
@@ -115,7 +141,7 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
         let id = self.session.command(self.clock.now(), command);
         loop {
             while let Some(ev) = self.session.poll_event() {
-                sink(&ev);
+                self.deliver(&ev, sink);
                 if let Event::Finished { command, result } = ev {
                     if command == id {
                         return result;
@@ -170,7 +196,11 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
                 }
                 Ok(stream) => self.pump(id, stream, sink).await,
             },
-            Mode::Download { dest, overwrite } => {
+            Mode::Download {
+                dest,
+                overwrite,
+                expected_size,
+            } => {
                 let progress = self.progress.clone();
                 let report = move |p: Progress| {
                     if let Some(sink) = &progress {
@@ -183,7 +213,10 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
                     .download(
                         &request,
                         &dest,
-                        DownloadOptions { overwrite },
+                        DownloadOptions {
+                            overwrite,
+                            expected_size,
+                        },
                         self.progress.is_some().then_some(report),
                     )
                     .await;
@@ -237,7 +270,7 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
         self.session.handle_stream_open(self.clock.now(), id);
         loop {
             while let Some(ev) = self.session.poll_event() {
-                sink(&ev);
+                self.deliver(&ev, sink);
             }
             if !self.session.is_in_flight(id) {
                 return; // the machine stopped listening: drop the stream

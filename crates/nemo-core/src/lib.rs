@@ -18,6 +18,7 @@
 //! | [`gui`] | removing "click the Export button" from the agent's words, as actions |
 //! | [`draft`] | the draft (kept byte for byte), its timeline summary, its diff |
 //! | [`recovery`], [`render`] | retry policy and adaptive render polling |
+//! | [`ids`] | server values made safe: identifiers checked, URL segments encoded, terminal text neutralised |
 //!
 //! # Driving the machine by hand
 //!
@@ -57,6 +58,7 @@ pub mod draft;
 pub mod driver;
 pub mod error;
 pub mod gui;
+pub mod ids;
 pub mod machine;
 pub mod recovery;
 pub mod render;

@@ -281,6 +281,8 @@ pub enum Event {
         id: String,
         /// Session it belongs to.
         session_id: String,
+        /// That session's task id, when known.
+        task_id: Option<String>,
         /// Where it will be downloaded.
         out: Option<PathBuf>,
     },
@@ -344,8 +346,11 @@ pub enum Mode {
     Download {
         /// The final path.
         dest: PathBuf,
-        /// Replace an existing file.
+        /// Replace an existing regular file.
         overwrite: bool,
+        /// The size the render status reported, when it did: a download
+        /// of any other length is not the video.
+        expected_size: Option<u64>,
     },
 }
 
@@ -393,8 +398,14 @@ struct Instruct {
 enum ExportPhase {
     Draft,
     Submit(Draft),
-    Poll { next_at: Instant },
-    Download { url: Option<String>, fallback: bool },
+    Poll {
+        next_at: Instant,
+    },
+    Download {
+        url: Option<String>,
+        fallback: bool,
+        size: Option<u64>,
+    },
     Claim,
 }
 
@@ -409,7 +420,13 @@ struct Export {
     phase: ExportPhase,
     tracker: Option<RenderTracker>,
     reported: Option<(RenderPhase, Option<i64>)>,
+    /// JSON "not found" answers to status polls in a row.
+    not_found: u32,
 }
+
+/// How many JSON "not found" answers in a row make a render unknown (and
+/// forgotten).
+const NOT_FOUND_CONFIRMATIONS: u32 = 2;
 
 #[derive(Debug)]
 enum Op {
@@ -678,6 +695,15 @@ impl Session {
             Command::Credits => ops.push_back(Op::Credits),
             Command::Timeline => ops.push_back(Op::Timeline),
             Command::Export(options) => ops.push_back(self.export(options)),
+            Command::ResumeRender { id, .. } | Command::CancelRender { id }
+                if crate::ids::check_id("render id", &id).is_err() =>
+            {
+                let why = crate::ids::check_id("render id", &id).unwrap_err();
+                ops.push_back(Op::Refuse(NemoError::new(
+                    ErrorKind::BadInput,
+                    format!("{why}."),
+                )));
+            }
             Command::ResumeRender { id, options } => {
                 let mut export = self.export(ExportOptions {
                     render_id: Some(id),
@@ -734,6 +760,7 @@ impl Session {
             phase: ExportPhase::Draft,
             tracker: None,
             reported: None,
+            not_found: 0,
         }))
     }
 
@@ -960,8 +987,8 @@ impl Session {
                 let e = NemoError::new(
                     ErrorKind::BadInput,
                     format!(
-                        "{} Choose another path with --out, or allow overwriting with --force.",
-                        err.message
+                        "{} The render is finished on the server and stays recorded: save it to another path, or allow replacing the file.",
+                        err.message.trim_end_matches('.')
                     ),
                 );
                 self.fail_task(e);
@@ -974,6 +1001,46 @@ impl Session {
             ),
         }
         self.advance(now);
+    }
+
+    /// The frontend could not write down the render announced by
+    /// [`Event::RenderStarting`] (`render_id`). Before its submission left,
+    /// the submission is withdrawn and the command fails: a render nobody
+    /// recorded could be paid for and lost. After (a server-assigned id),
+    /// the render is followed anyway and a note says it is not recorded.
+    pub fn handle_journal_failure(&mut self, now: Instant, render_id: &str, why: &str) {
+        let Some(Op::Export(e)) = current_op!(self) else {
+            return;
+        };
+        if e.id != render_id {
+            return;
+        }
+        if matches!(e.phase, ExportPhase::Submit(_)) && !e.maybe_accepted {
+            let pending = self
+                .transmit
+                .as_ref()
+                .is_some_and(|t| t.request.endpoint == Endpoint::RenderSubmit);
+            if pending {
+                self.transmit = None;
+                self.in_flight = None;
+                let id = e.id.clone();
+                self.events.push_back(Event::RenderEnded {
+                    id,
+                    outcome: RenderOutcome::Rejected,
+                });
+                self.finish_task(Err(NemoError::new(
+                    ErrorKind::BadInput,
+                    format!(
+                        "The render was not started: it could not be recorded first ({why}), and an unrecorded render could be lost."
+                    ),
+                )));
+                self.advance(now);
+                return;
+            }
+        }
+        self.events.push_back(Event::Note(format!(
+            "The render {render_id} could not be recorded ({why}); it is followed now but could not be resumed later."
+        )));
     }
 
     /// Request `id` got no response.
@@ -1202,9 +1269,11 @@ impl Session {
                 ExportPhase::Draft => Next::Send(self.api.state(&token, &sid), Mode::Send),
                 ExportPhase::Submit(draft) => {
                     let req = self.api.render_submit(&token, &e.id, &sid, draft);
+                    let task_id = self.session.as_ref().and_then(|s| s.task_id.clone());
                     self.events.push_back(Event::RenderStarting {
                         id: e.id.clone(),
                         session_id: sid.clone(),
+                        task_id,
                         out: e.options.download.then(|| download_path(e)),
                     });
                     self.events.push_back(Event::Status("Rendering…".into()));
@@ -1233,7 +1302,11 @@ impl Session {
                         Next::Wait
                     }
                 }
-                ExportPhase::Download { url, fallback } => {
+                ExportPhase::Download {
+                    url,
+                    fallback,
+                    size,
+                } => {
                     let dest = download_path(e);
                     let request = match (url, fallback) {
                         (Some(url), false) => self.api.download_url(url),
@@ -1246,6 +1319,7 @@ impl Session {
                         Mode::Download {
                             dest,
                             overwrite: e.options.overwrite,
+                            expected_size: *size,
                         },
                     )
                 }
@@ -1264,6 +1338,17 @@ impl Session {
 
     fn on_token(&mut self, now: Instant, response: &Response) {
         match api::parse::<api::AnonymousToken>(response) {
+            Ok(t) if crate::ids::check_token(t.token.expose()).is_err() => {
+                // Never kept, never sent: a token that cannot travel in a
+                // header would fail every later request.
+                let why = crate::ids::check_token(t.token.expose()).unwrap_err();
+                self.on_auth_failure(
+                    now,
+                    Endpoint::AnonymousToken,
+                    Failure::Decode,
+                    &format!("the server issued an unusable token: {why}"),
+                );
+            }
             Ok(t) => {
                 // The auth budget is kept until a session exists: a server
                 // that rejects every fresh token must not loop forever.
@@ -1286,8 +1371,21 @@ impl Session {
     }
 
     fn on_session(&mut self, now: Instant, response: &Response) {
-        match api::parse::<api::SessionCreated>(response) {
-            Ok(s) => {
+        let checked = api::parse::<api::SessionCreated>(response).map(|s| {
+            let bad = crate::ids::check_id("session id", &s.session_id)
+                .err()
+                .or_else(|| {
+                    s.task_id
+                        .as_deref()
+                        .and_then(|t| crate::ids::check_id("task id", t).err())
+                });
+            (s, bad)
+        });
+        match checked {
+            Ok((_, Some(why))) => {
+                self.on_auth_failure(now, Endpoint::CreateSession, Failure::Decode, &why);
+            }
+            Ok((s, None)) => {
                 self.auth_attempts = Attempts::default();
                 if s.user_id.is_some() && self.user_id.is_none() {
                     self.user_id = s.user_id.clone();
@@ -1432,14 +1530,24 @@ impl Session {
             }
         }
         let jitter = self.rng.next_f64();
-        let recovery = recovery::decide(
-            &self.config.retry,
-            endpoint,
-            &failure,
-            &self.attempts,
-            self.anonymous,
-            jitter,
-        );
+        let recovery = match failure {
+            // The transport already resumed a broken download within its own
+            // bounds (attempts and bytes); starting over from zero here would
+            // multiply them. What is left is one try on the fallback endpoint.
+            Failure::Transport(kind)
+                if endpoint == Endpoint::Download && kind != TransportErrorKind::Connect =>
+            {
+                Recovery::Fail
+            }
+            _ => recovery::decide(
+                &self.config.retry,
+                endpoint,
+                &failure,
+                &self.attempts,
+                self.anonymous,
+                jitter,
+            ),
+        };
         self.attempts.record(recovery);
         match recovery {
             Recovery::Retry { after } => {
@@ -1626,62 +1734,72 @@ impl Session {
     }
 
     fn on_op_response(&mut self, now: Instant, endpoint: Endpoint, response: &Response) {
-        let result = match endpoint {
-            Endpoint::Credits => api::parse::<Credits>(response).map(|c| {
-                self.events.push_back(Event::Credits(c));
-                Next::Done
-            }),
-            Endpoint::State => {
-                api::parse_state(response).map(|s| self.on_state(now, s.state.draft))
-            }
-            Endpoint::Upload => api::parse::<api::Uploaded>(response).map(|u| {
-                self.draft = DraftKnowledge::Unknown;
-                self.events.push_back(Event::Uploaded { files: u.files });
-                self.after_upload_part()
-            }),
-            Endpoint::RunSse => return self.on_sse_answer(now, response),
-            Endpoint::RenderSubmit => {
-                api::parse::<api::RenderAccepted>(response).map(|a| self.on_render_accepted(now, a))
-            }
-            Endpoint::RenderStatus => {
-                api::parse_render_status(response).map(|s| self.on_render_status(now, s))
-            }
-            Endpoint::RenderCancel => api::payload(response).map(|_| {
-                if let Some(Op::Cancel { id }) = current_op!(self) {
-                    let id = id.clone();
-                    self.events
-                        .push_back(Event::Note(format!("Render {id} cancelled.")));
-                    self.events.push_back(Event::RenderEnded {
-                        id,
-                        outcome: RenderOutcome::Cancelled,
-                    });
+        let result =
+            match endpoint {
+                Endpoint::Credits => api::parse::<Credits>(response).map(|c| {
+                    self.events.push_back(Event::Credits(c));
+                    Next::Done
+                }),
+                Endpoint::State => {
+                    api::parse_state(response).map(|s| self.on_state(now, s.state.draft))
                 }
-                Next::Done
-            }),
-            Endpoint::ClaimToken => match api::parse::<api::ClaimToken>(response) {
-                Ok(c) => {
-                    self.events.push_back(Event::Link {
-                        kind: LinkKind::Claim,
-                        url: api::claim_link(&self.config.web_url, &c),
-                    });
-                    Ok(Next::Done)
+                Endpoint::Upload => api::parse::<api::Uploaded>(response).map(|u| {
+                    self.draft = DraftKnowledge::Unknown;
+                    self.events.push_back(Event::Uploaded { files: u.files });
+                    self.after_upload_part()
+                }),
+                Endpoint::RunSse => return self.on_sse_answer(now, response),
+                Endpoint::RenderSubmit => api::parse::<api::RenderAccepted>(response)
+                    .map(|a| self.on_render_accepted(now, a)),
+                Endpoint::RenderStatus if response.status == 404 => {
+                    match self.on_render_not_found(now, response) {
+                        Some(next) => Ok(next),
+                        None => api::parse_render_status(response)
+                            .map(|s| self.on_render_status(now, s)),
+                    }
                 }
-                // After an export the link is a bonus: its failure is not the
-                // export's.
-                Err(_) if matches!(current_op!(self), Some(Op::Export(_))) => Ok(Next::Done),
-                Err(e) => Err(e),
-            },
-            Endpoint::Download => {
-                Err(api::payload(response)
-                    .err()
-                    .unwrap_or(ResponseError::Decode {
-                        status: response.status,
-                        message: "the download was refused".into(),
-                        body: String::new(),
-                    }))
-            }
-            Endpoint::AnonymousToken | Endpoint::CreateSession => Ok(Next::Wait),
-        };
+                Endpoint::RenderStatus => {
+                    if let Some(Op::Export(e)) = current_op!(self) {
+                        e.not_found = 0;
+                    }
+                    api::parse_render_status(response).map(|s| self.on_render_status(now, s))
+                }
+                Endpoint::RenderCancel => api::payload(response).map(|_| {
+                    if let Some(Op::Cancel { id }) = current_op!(self) {
+                        let id = id.clone();
+                        self.events
+                            .push_back(Event::Note(format!("Render {id} cancelled.")));
+                        self.events.push_back(Event::RenderEnded {
+                            id,
+                            outcome: RenderOutcome::Cancelled,
+                        });
+                    }
+                    Next::Done
+                }),
+                Endpoint::ClaimToken => match api::parse::<api::ClaimToken>(response) {
+                    Ok(c) => {
+                        self.events.push_back(Event::Link {
+                            kind: LinkKind::Claim,
+                            url: api::claim_link(&self.config.web_url, &c),
+                        });
+                        Ok(Next::Done)
+                    }
+                    // After an export the link is a bonus: its failure is not the
+                    // export's.
+                    Err(_) if matches!(current_op!(self), Some(Op::Export(_))) => Ok(Next::Done),
+                    Err(e) => Err(e),
+                },
+                Endpoint::Download => {
+                    Err(api::payload(response)
+                        .err()
+                        .unwrap_or(ResponseError::Decode {
+                            status: response.status,
+                            message: "the download was refused".into(),
+                            body: String::new(),
+                        }))
+                }
+                Endpoint::AnonymousToken | Endpoint::CreateSession => Ok(Next::Wait),
+            };
         match result {
             Ok(Next::Done) => {
                 self.attempts = Attempts::default();
@@ -1851,19 +1969,65 @@ impl Session {
         }
     }
 
+    /// A 404 to a status poll. Only the API itself, saying so in JSON more
+    /// than once, makes a render unknown: an HTML 404 from a proxy or a
+    /// single answer is waited out like a poll that said nothing. `None`
+    /// lets the answer fail the render as unknown.
+    fn on_render_not_found(&mut self, now: Instant, response: &Response) -> Option<Next> {
+        let policy = self.config.poll;
+        let json = serde_json::from_slice::<serde_json::Value>(&response.body)
+            .is_ok_and(|v| v.is_object());
+        let Some(Op::Export(e)) = current_op!(self) else {
+            return None;
+        };
+        if json {
+            e.not_found += 1;
+            if e.not_found >= NOT_FOUND_CONFIRMATIONS {
+                return None;
+            }
+        }
+        let tracker = e
+            .tracker
+            .get_or_insert_with(|| RenderTracker::new(policy, now));
+        if tracker.expired(now) {
+            return None;
+        }
+        let next_at = tracker.observe(now, None);
+        e.phase = ExportPhase::Poll { next_at };
+        let what = if json {
+            "says it does not know"
+        } else {
+            "answered with a page that is not the API's"
+        };
+        self.events.push_back(Event::Status(format!(
+            "The server {what} render {}; asking again…",
+            e.id
+        )));
+        Some(Next::Wait)
+    }
+
     fn on_render_accepted(&mut self, now: Instant, accepted: api::RenderAccepted) -> Next {
         let policy = self.config.poll;
         let Some(Op::Export(e)) = current_op!(self) else {
             return Next::Done;
         };
         if let Some(server_id) = accepted.id.filter(|id| !id.is_empty() && *id != e.id) {
+            if let Err(why) = crate::ids::check_id("render id", &server_id) {
+                // Never used in a URL or a file name: it cannot be followed.
+                return Next::Fail(NemoError::new(
+                    ErrorKind::Protocol,
+                    format!("The server named the render in a way that cannot be used, so it was not followed: {why}."),
+                ));
+            }
             // The server named the job itself: follow its name.
             let old = std::mem::replace(&mut e.id, server_id.clone());
             let out = e.options.download.then(|| download_path(e));
             let session_id = self.session_id().unwrap_or_default().to_owned();
+            let task_id = self.task_id().map(str::to_owned);
             self.events.push_back(Event::RenderStarting {
                 id: server_id,
                 session_id,
+                task_id,
                 out,
             });
             self.events.push_back(Event::RenderEnded {
@@ -1917,6 +2081,7 @@ impl Session {
                     e.phase = ExportPhase::Download {
                         url: status.output_url.clone(),
                         fallback: status.output_url.is_none(),
+                        size: status.size,
                     };
                     Next::Wait
                 } else {

@@ -107,8 +107,12 @@ impl fmt::Debug for StreamResponse {
 /// How a download should treat the target path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DownloadOptions {
-    /// Replace an existing file at the target. Off by default.
+    /// Replace an existing *regular* file at the target (never a folder, a
+    /// device, a FIFO or a link). Off by default.
     pub overwrite: bool,
+    /// The length the server announced elsewhere (the render status's
+    /// `size`): a body of any other length is refused, never saved.
+    pub expected_size: Option<u64>,
 }
 
 /// How a download ended when the transport itself did not fail.

@@ -294,7 +294,10 @@ async fn an_existing_file_is_kept_unless_overwriting_is_allowed() {
         .download(
             &get_file(&url, "ok"),
             &dest,
-            DownloadOptions { overwrite: true },
+            DownloadOptions {
+                overwrite: true,
+                ..Default::default()
+            },
             None,
         )
         .await
@@ -336,7 +339,10 @@ async fn bad_targets_are_local_errors() {
             .download(
                 &get_file(&url, "ok"),
                 &dest,
-                DownloadOptions { overwrite: true },
+                DownloadOptions {
+                overwrite: true,
+                ..Default::default()
+            },
                 None,
             )
             .await

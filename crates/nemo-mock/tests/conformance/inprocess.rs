@@ -147,7 +147,10 @@ async fn a_whole_session_in_virtual_time() {
         .download(
             &api.download_fallback(&token, "render_1"),
             &dest,
-            DownloadOptions { overwrite: true },
+            DownloadOptions {
+                overwrite: true,
+                ..Default::default()
+            },
             None,
         )
         .await

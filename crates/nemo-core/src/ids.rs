@@ -1,0 +1,212 @@
+//! Values that came from the server, made safe to use.
+//!
+//! Nothing the server sends is trusted as a path, a URL segment or terminal
+//! output. Three checks cover every use:
+//!
+//! - [`check_id`]: an identifier (render, session, task id) that may become
+//!   part of a URL path or a file name: a short run of `A–Z a–z 0–9 _ - . :`
+//!   that is not `.` or `..`. Anything else is refused, not cleaned: a
+//!   cleaned id would name another job.
+//! - [`segment`] / [`query_value`]: percent-encoding for a URL path segment
+//!   or a query value, applied to every id spliced into a URL, checked or not.
+//! - [`printable`]: text for a terminal, with control characters (escape
+//!   sequences, carriage returns, bidi overrides) neutralised.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// The longest identifier accepted from the server.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Checks an identifier (`what` names it in the message, e.g. "render
+/// id"). The message says what a valid one looks like and shows the
+/// offending value neutralised and cut short.
+pub fn check_id(what: &str, id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && !id.chars().all(|c| c == '.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+    if ok {
+        return Ok(());
+    }
+    let mut shown: String = id.chars().take(40).collect();
+    if id.chars().count() > 40 {
+        shown.push('…');
+    }
+    Err(format!(
+        "`{}` is not a valid {what} (1 to {MAX_ID_LEN} letters, digits, `_`, `-`, `.` or `:`, not only dots)",
+        printable_line(&shown)
+    ))
+}
+
+/// True when [`check_id`] accepts `id`.
+pub fn is_safe_id(id: &str) -> bool {
+    check_id("id", id).is_ok()
+}
+
+/// The longest token accepted from the server.
+pub const MAX_TOKEN_LEN: usize = 4096;
+
+/// Checks a bearer token before it is used or kept: it must fit in an HTTP
+/// header as `Bearer <token>` (visible ASCII, no spaces), or every later
+/// request would fail until the cached copy was deleted by hand.
+pub fn check_token(token: &str) -> Result<(), String> {
+    if token.is_empty() {
+        return Err("the token is empty".into());
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(format!(
+            "the token is {} bytes long (at most {MAX_TOKEN_LEN} are accepted)",
+            token.len()
+        ));
+    }
+    if !token.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err("the token holds characters that cannot be sent in an HTTP header".into());
+    }
+    Ok(())
+}
+
+/// Percent-encodes `s` for one URL path segment: everything but RFC 3986's
+/// unreserved characters is encoded, so `/`, `?`, `#` and `%` never change
+/// the URL's structure.
+pub fn segment(s: &str) -> Cow<'_, str> {
+    encode(s)
+}
+
+/// Percent-encodes `s` for a query value (same rules as [`segment`]).
+pub fn query_value(s: &str) -> Cow<'_, str> {
+    encode(s)
+}
+
+// Hand-written: a dozen lines for the one encoding set we need, where the
+// `percent-encoding` crate would add a dependency to the sans-IO core.
+fn encode(s: &str) -> Cow<'_, str> {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    if s.bytes().all(unreserved) && s != "." && s != ".." {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        // A lone `.` or `..` segment is a path step for URL parsers even when
+        // encoded; encoding its dots at least keeps it from being one.
+        if unreserved(b) && !(b == b'.' && s.bytes().all(|c| c == b'.')) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Text from the server made safe for a terminal: C0 and C1 control
+/// characters (ESC, CR, BEL, backspace, CSI …) and Unicode direction
+/// overrides become visible `\u{…}` escapes; tabs and newlines are kept
+/// (`keep_newlines` false turns newlines into spaces, for one-line fields).
+pub fn printable(s: &str) -> Cow<'_, str> {
+    printable_with(s, true)
+}
+
+/// [`printable`] for a one-line field: newlines become spaces too.
+pub fn printable_line(s: &str) -> Cow<'_, str> {
+    printable_with(s, false)
+}
+
+fn printable_with(s: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let bad = |c: char| {
+        (c.is_control() && !(c == '\t' || (keep_newlines && c == '\n')))
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    };
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\n' && !keep_newlines {
+            out.push(' ');
+        } else if c == '\r' && chars.peek() == Some(&'\n') {
+            // A CRLF pair is a line break; a lone CR (which would let the
+            // server overwrite the line) is shown as an escape.
+            continue;
+        } else if bad(c) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in [
+            "render_1795262134520_ab12",
+            "5529798706024415232",
+            "task_1",
+            "a.b",
+            "x:y",
+        ] {
+            assert!(check_id("render id", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../../x",
+            "/etc/passwd",
+            "a/b",
+            "a\\b",
+            "a b",
+            "a\u{1b}[2J",
+            "é",
+            "a%2F..",
+            "a?b",
+            "a#b",
+        ] {
+            assert!(check_id("render id", bad).is_err(), "{bad:?}");
+        }
+        assert!(check_id("id", &"a".repeat(MAX_ID_LEN)).is_ok());
+        assert!(check_id("id", &"a".repeat(MAX_ID_LEN + 1)).is_err());
+        let msg = check_id("render id", "\u{1b}]0;pwned\u{7}").unwrap_err();
+        assert!(!msg.contains('\u{1b}'), "{msg}");
+    }
+
+    #[test]
+    fn tokens() {
+        assert!(check_token("nmv_usr_abc.DEF-123").is_ok());
+        for bad in ["", "nmv usr", "nmv\r\nX-Evil: 1", "nmv_\u{e9}", "a\u{7f}"] {
+            assert!(check_token(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_token(&"a".repeat(MAX_TOKEN_LEN + 1)).is_err());
+        // The message never repeats the token.
+        assert!(!check_token("secret value").unwrap_err().contains("secret"));
+    }
+
+    #[test]
+    fn segments() {
+        assert_eq!(segment("render_1"), "render_1");
+        assert_eq!(segment("../../x"), "..%2F..%2Fx");
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("a b?c#d%"), "a%20b%3Fc%23d%25");
+        assert_eq!(query_value("anon_1&x=y"), "anon_1%26x%3Dy");
+        assert_eq!(segment("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn terminal_text() {
+        assert_eq!(printable("plain\ttext\nok"), "plain\ttext\nok");
+        assert_eq!(printable("\u{1b}[2J"), "\\u{1b}[2J");
+        assert_eq!(printable("a\r\nb"), "a\nb");
+        assert_eq!(printable("fake\rSaved"), "fake\\u{d}Saved");
+        assert_eq!(printable_line("a\nb"), "a b");
+        assert_eq!(printable("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(printable("x\u{202E}y"), "x\\u{202e}y");
+        assert!(matches!(printable("ok"), Cow::Borrowed(_)));
+    }
+}
