@@ -1,8 +1,14 @@
-//! Classification of the agent's stream: ADK `Event` JSON (and the older
-//! shapes) into what a client acts on, and the assembly of partial text so the
-//! user sees each message once.
+//! Classification of the agent's stream — ADK `Event` JSON (camelCase, or the
+//! snake_case some servers write) and the typed dialect of NemoVideo's API
+//! reference (`{"type":"text","content":…}`, `{"type":"tool_call","name","args"}`,
+//! `{"type":"tool_result","name","result"}`, `{"type":"heartbeat"}`) — into
+//! what a client acts on, and the assembly of partial text so the user sees
+//! each message once. Every key is looked up with its aliases through
+//! [`crate::field`].
 
 use serde_json::Value;
+
+use crate::field::{self, Fields};
 
 /// What one stream event means to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,19 +23,24 @@ pub enum AgentEvent {
         /// True for a streamed piece.
         partial: bool,
     },
-    /// The agent called a tool. Internal: never shown.
+    /// The agent called a tool. Internal: never shown as such (see
+    /// [`step_words`] for what may be shown).
     ToolCall {
         /// The call's id.
         id: Option<String>,
         /// The tool's name.
         name: String,
+        /// The call's arguments (`Null` when none were sent).
+        args: Value,
     },
-    /// A tool answered. Internal: never shown.
+    /// A tool answered. Internal: never shown as such (see [`stage_of`]).
     ToolResult {
         /// The call's id.
         id: Option<String>,
         /// The tool's name.
         name: String,
+        /// What it answered (`Null` when nothing was sent).
+        result: Value,
     },
     /// The event carried a state change (`actions.stateDelta`).
     StateChanged,
@@ -51,13 +62,17 @@ pub enum AgentEvent {
     Unknown,
 }
 
-fn str_field(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(|x| match x {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
-}
+const FUNCTION_CALL: &[&str] = &["functionCall", "function_call"];
+const FUNCTION_RESPONSE: &[&str] = &["functionResponse", "function_response"];
+const STATE_DELTA: &[&str] = &["stateDelta", "state_delta"];
+const TURN_COMPLETE: &[&str] = &["turnComplete", "turn_complete"];
+const ERROR_CODE: &[&str] = &["errorCode", "error_code"];
+const ERROR_MESSAGE: &[&str] = &["errorMessage", "error_message"];
+const CALL_ID: &[&str] = &["id", "call_id", "callId", "tool_call_id", "toolCallId"];
+const TOOL_NAME: &[&str] = &["name", "tool", "tool_name", "toolName", "function"];
+const ARGS: &[&str] = &["args", "arguments", "input", "parameters", "params"];
+const RESULT: &[&str] = &["result", "response", "output", "content"];
+const TEXT: &[&str] = &["content", "text", "message", "delta"];
 
 /// Classifies one event's `data`. One ADK event may carry several parts, so
 /// several meanings.
@@ -76,63 +91,64 @@ pub fn classify(data: &str) -> Vec<AgentEvent> {
     if let Some(err) = map.get("error").filter(|e| !e.is_null()) {
         let message = match err {
             Value::String(s) => s.clone(),
-            other => other
-                .get("message")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
+            other => Fields::new(other)
+                .text(field::MESSAGE)
                 .unwrap_or_else(|| other.to_string()),
         };
         return vec![AgentEvent::StreamError { message }];
     }
-    if let Some(kind) = map.get("type").and_then(Value::as_str) {
-        return classify_legacy(kind, &value);
-    }
 
+    if let Some(kind) = map.get("type").and_then(Value::as_str) {
+        return classify_typed(kind, &value);
+    }
+    let f = Fields::of(Some(map));
     let mut out = Vec::new();
-    if let Some(code) = str_field(&value, "errorCode") {
+    if let Some(code) = f.text(ERROR_CODE) {
         out.push(AgentEvent::ModelError {
             code,
-            message: str_field(&value, "errorMessage"),
+            message: f.text(ERROR_MESSAGE),
         });
     }
-    let partial = map.get("partial").and_then(Value::as_bool).unwrap_or(false);
-    if let Some(parts) = value
-        .get("content")
-        .and_then(|c| c.get("parts"))
-        .and_then(Value::as_array)
-    {
-        for part in parts {
-            if part.get("thought").and_then(Value::as_bool) == Some(true) {
-                continue;
-            }
-            if let Some(text) = part.get("text").and_then(Value::as_str) {
-                if !text.is_empty() {
-                    out.push(AgentEvent::Text {
-                        text: text.to_owned(),
-                        partial,
-                    });
-                }
-            } else if let Some(call) = part.get("functionCall") {
-                out.push(AgentEvent::ToolCall {
-                    id: str_field(call, "id"),
-                    name: str_field(call, "name").unwrap_or_default(),
-                });
-            } else if let Some(resp) = part.get("functionResponse") {
-                out.push(AgentEvent::ToolResult {
-                    id: str_field(resp, "id"),
-                    name: str_field(resp, "name").unwrap_or_default(),
+    let partial = f.boolean(&["partial"]).unwrap_or(false);
+    let parts = f
+        .nested(&["content"])
+        .and_then(|c| c.array(&["parts"]))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for part in parts {
+        let p = Fields::new(part);
+        if p.boolean(&["thought"]) == Some(true) {
+            continue;
+        }
+        if let Some(text) = part.get("text").and_then(Value::as_str) {
+            if !text.is_empty() {
+                out.push(AgentEvent::Text {
+                    text: text.to_owned(),
+                    partial,
                 });
             }
+        } else if let Some(call) = p.nested(FUNCTION_CALL) {
+            out.push(AgentEvent::ToolCall {
+                id: call.id(CALL_ID),
+                name: call.text(TOOL_NAME).unwrap_or_default(),
+                args: call.value(ARGS).cloned().unwrap_or(Value::Null),
+            });
+        } else if let Some(resp) = p.nested(FUNCTION_RESPONSE) {
+            out.push(AgentEvent::ToolResult {
+                id: resp.id(CALL_ID),
+                name: resp.text(TOOL_NAME).unwrap_or_default(),
+                result: resp.value(RESULT).cloned().unwrap_or(Value::Null),
+            });
         }
     }
-    let delta = value
-        .get("actions")
-        .and_then(|a| a.get("stateDelta"))
+    let delta = f
+        .nested(&["actions"])
+        .and_then(|a| a.value(STATE_DELTA))
         .and_then(Value::as_object);
     if delta.is_some_and(|d| !d.is_empty()) {
         out.push(AgentEvent::StateChanged);
     }
-    if map.get("turnComplete").and_then(Value::as_bool) == Some(true) {
+    if f.boolean(TURN_COMPLETE) == Some(true) {
         out.push(AgentEvent::TurnComplete);
     }
     if out.is_empty() {
@@ -141,38 +157,134 @@ pub fn classify(data: &str) -> Vec<AgentEvent> {
     out
 }
 
-fn classify_legacy(kind: &str, value: &Value) -> Vec<AgentEvent> {
+/// The typed dialect: `{"type": …}` with the payload beside it (or under
+/// `data`).
+fn classify_typed(kind: &str, value: &Value) -> Vec<AgentEvent> {
+    let f = Fields::new(value);
     let text = || {
-        str_field(value, "content")
-            .or_else(|| str_field(value, "text"))
-            .or_else(|| str_field(value, "message"))
+        f.text(TEXT)
+            .or_else(|| f.nested(TEXT).and_then(|c| c.text(&["text", "content"])))
     };
-    vec![match kind {
-        "heartbeat" | "ping" | "keepalive" | "keep-alive" => AgentEvent::KeepAlive,
-        "text" | "message" => match text() {
-            Some(text) if !text.is_empty() => AgentEvent::Text {
+    let kind = kind.trim().to_ascii_lowercase();
+    vec![match kind.as_str() {
+        "heartbeat" | "ping" | "keepalive" | "keep-alive" | "keep_alive" => AgentEvent::KeepAlive,
+        "text" | "message" | "text_delta" | "delta" => match text() {
+            Some(text) => AgentEvent::Text {
                 text,
-                partial: value
-                    .get("partial")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
+                partial: f.boolean(&["partial"]).unwrap_or(kind.ends_with("delta")),
             },
-            _ => AgentEvent::Unknown,
+            None => AgentEvent::Unknown,
         },
-        "tool_call" | "function_call" => AgentEvent::ToolCall {
-            id: str_field(value, "id"),
-            name: str_field(value, "name").unwrap_or_default(),
+        "tool_call" | "function_call" | "toolcall" | "tool_use" => AgentEvent::ToolCall {
+            id: f.id(CALL_ID),
+            name: f.text(TOOL_NAME).unwrap_or_default(),
+            args: f.value(ARGS).cloned().unwrap_or(Value::Null),
         },
-        "tool_result" | "function_response" => AgentEvent::ToolResult {
-            id: str_field(value, "id"),
-            name: str_field(value, "name").unwrap_or_default(),
-        },
+        "tool_result" | "function_response" | "toolresult" | "tool_response" => {
+            AgentEvent::ToolResult {
+                id: f.id(CALL_ID),
+                name: f.text(TOOL_NAME).unwrap_or_default(),
+                result: f.value(RESULT).cloned().unwrap_or(Value::Null),
+            }
+        }
+        "state" | "state_delta" | "state_changed" => AgentEvent::StateChanged,
         "error" => AgentEvent::StreamError {
-            message: text().unwrap_or_else(|| "the agent failed".into()),
+            message: f
+                .text(&["content", "message", "error", "text"])
+                .unwrap_or_else(|| "the agent failed".into()),
         },
-        "done" | "end" | "turn_complete" => AgentEvent::TurnComplete,
+        "done" | "end" | "turn_complete" | "complete" => AgentEvent::TurnComplete,
         _ => AgentEvent::Unknown,
     }]
+}
+
+/// Where a two-stage generation is, as the stream shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GenerationStage {
+    /// The raw video exists (before music, a title and effects are added).
+    RawVideoReady {
+        /// Its URL, when the tool result gave one.
+        url: Option<String>,
+    },
+    /// Post-production (music, a title, effects the agent adds on its own)
+    /// is done: the timeline is final for this turn.
+    PostProductionDone,
+}
+
+/// The stage a tool result announces, if any: a video-generation tool
+/// (`generate_video`, `text_to_video`, … or a result with
+/// `"stage":"raw_video"`) means the raw video is ready; a post-production
+/// tool (or `"stage":"post_production"`) means post-production is done.
+pub fn stage_of(event: &AgentEvent) -> Option<GenerationStage> {
+    let AgentEvent::ToolResult { name, result, .. } = event else {
+        return None;
+    };
+    let r = Fields::new(result);
+    let inner = r.nested(&["result"]);
+    let pick = |keys: &[&str]| r.text(keys).or_else(|| inner.and_then(|i| i.text(keys)));
+    let status = pick(&["status"]).unwrap_or_default().to_ascii_lowercase();
+    if matches!(status.as_str(), "error" | "failed" | "failure") {
+        return None;
+    }
+    let stage = pick(&["stage", "phase"])
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let name = name.to_ascii_lowercase();
+    let raw = stage.contains("raw")
+        || (stage.is_empty()
+            && (name.contains("generate_video")
+                || name.contains("text_to_video")
+                || name.contains("image_to_video")
+                || name.contains("seedance")));
+    let post = stage.contains("post") || (stage.is_empty() && name.contains("post_produc"));
+    if raw {
+        Some(GenerationStage::RawVideoReady {
+            url: pick(&["video_url", "videoUrl", "url", "output_url"]),
+        })
+    } else if post {
+        Some(GenerationStage::PostProductionDone)
+    } else {
+        None
+    }
+}
+
+/// The words for what the agent is doing, from a tool call's name — for a
+/// status line ("generating the video…"), never the raw call.
+pub fn step_words(event: &AgentEvent) -> Option<&'static str> {
+    let AgentEvent::ToolCall { name, .. } = event else {
+        return None;
+    };
+    let n = name.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| n.contains(w));
+    Some(
+        if has(&[
+            "generate_video",
+            "text_to_video",
+            "image_to_video",
+            "seedance",
+        ]) {
+            "generating the video…"
+        } else if has(&["post_produc"]) {
+            "adding music, a title and effects…"
+        } else if has(&["music", "bgm", "audio", "sound"]) {
+            "adding music…"
+        } else if has(&["text", "title", "caption", "subtitle"]) {
+            "adding text…"
+        } else if has(&["transition"]) {
+            "adding transitions…"
+        } else if has(&["trim", "cut"]) {
+            "trimming the video…"
+        } else if has(&["canvas", "resolution", "resize"]) {
+            "changing the format…"
+        } else if has(&["media", "clip", "import", "fetch", "download"]) {
+            "adding your media…"
+        } else if has(&["effect", "filter"]) {
+            "adding effects…"
+        } else {
+            "working on your video…"
+        },
+    )
 }
 
 /// The old servers' `{"error": "…"}` was written without escaping quotes,
@@ -288,7 +400,8 @@ mod tests {
                 },
                 AgentEvent::ToolCall {
                     id: Some("c1".into()),
-                    name: "add_bgm".into()
+                    name: "add_bgm".into(),
+                    args: serde_json::json!({})
                 },
                 AgentEvent::StateChanged,
             ]
@@ -301,7 +414,8 @@ mod tests {
             vec![
                 AgentEvent::ToolResult {
                     id: Some("c1".into()),
-                    name: "add_bgm".into()
+                    name: "add_bgm".into(),
+                    result: serde_json::json!({"ok": true})
                 },
                 AgentEvent::TurnComplete
             ]

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::draft::Draft;
 use crate::error::{ErrorKind, NemoError};
+use crate::field::{self, Fields};
 use crate::ids;
 use crate::secret::Secret;
 use crate::wire::{
@@ -243,7 +244,10 @@ impl Api {
         self.request(
             Endpoint::Upload,
             Method::Post,
-            format!("/api/upload-video/{APP_NAME}/me/{}", ids::segment(session_id)),
+            format!(
+                "/api/upload-video/{APP_NAME}/me/{}",
+                ids::segment(session_id)
+            ),
             Some(token),
             Body::Multipart(files),
         )
@@ -255,7 +259,10 @@ impl Api {
         self.request(
             Endpoint::Upload,
             Method::Post,
-            format!("/api/upload-video/{APP_NAME}/me/{}", ids::segment(session_id)),
+            format!(
+                "/api/upload-video/{APP_NAME}/me/{}",
+                ids::segment(session_id)
+            ),
             Some(token),
             Body::Json(body.to_string()),
         )
@@ -277,7 +284,10 @@ impl Api {
         self.request(
             Endpoint::State,
             Method::Get,
-            format!("/api/state/{APP_NAME}/me/{}/latest", ids::segment(session_id)),
+            format!(
+                "/api/state/{APP_NAME}/me/{}/latest",
+                ids::segment(session_id)
+            ),
             Some(token),
             Body::Empty,
         )
@@ -340,7 +350,10 @@ impl Api {
         self.request(
             Endpoint::RenderCancel,
             Method::Post,
-            format!("/api/render/proxy/lambda/{}/cancel", ids::segment(render_id)),
+            format!(
+                "/api/render/proxy/lambda/{}/cancel",
+                ids::segment(render_id)
+            ),
             Some(token),
             Body::Empty,
         )
@@ -473,7 +486,7 @@ fn message_of(value: &Value) -> Option<String> {
                 .collect();
             (!parts.is_empty()).then(|| parts.join("; "))
         }
-        Value::Object(map) => ["message", "msg", "error", "detail"]
+        Value::Object(map) => field::MESSAGE
             .iter()
             .find_map(|k| map.get(*k).and_then(message_of)),
         Value::Null => None,
@@ -481,21 +494,42 @@ fn message_of(value: &Value) -> Option<String> {
     }
 }
 
+/// An error code given as a number or a numeric string (`1001`, `"1001"`).
 fn code_of(value: &Value) -> Option<i64> {
     match value {
-        Value::Number(n) => n.as_i64(),
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
+    }
+}
+
+/// The code of an error body: `code` on the body, or inside a FastAPI
+/// `detail` object or an `error` object.
+fn error_code(map: &serde_json::Map<String, Value>) -> Option<i64> {
+    map.get("code").and_then(code_of).or_else(|| {
+        ["detail", "error"]
+            .iter()
+            .filter_map(|k| map.get(*k).and_then(Value::as_object))
+            .find_map(|inner| field::Fields::of(Some(inner)).find_code())
+    })
+}
+
+impl field::Fields<'_> {
+    fn find_code(&self) -> Option<i64> {
+        self.value(field::CODE).and_then(code_of)
     }
 }
 
 /// Splits a response into its payload or the API error it carries.
 ///
 /// On 2xx: `{code:0,data}` → `data`; `{success:true,data}` → `data`;
-/// `code != 0` or `success:false` → an [`ApiError`] even with HTTP 200;
-/// any other JSON object → the object itself (render status shapes b and c
-/// have no envelope). On other statuses: the code and message from whatever
-/// the body holds (`{code,message}`, `{detail}`, `{error}`, or plain text).
+/// `{success:true,…}` without `data` → the object without `success` (render
+/// status shape b as the seeds write it); `code != 0` (a number or a numeric
+/// string, codes ≥ 1000 included) or `success:false` → an [`ApiError`] even
+/// with HTTP 200; any other JSON object → the object itself (render status
+/// shapes b and c without an envelope). On other statuses: the code and
+/// message from whatever the body holds (`{code,message}`, `{detail}`,
+/// `{error}`, an HTML page from a proxy, or plain text).
 pub fn payload(response: &Response) -> Result<Value, ResponseError> {
     let status = response.status;
     let parsed: Option<Value> = serde_json::from_slice(&response.body).ok();
@@ -511,7 +545,7 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
     if !(200..300).contains(&status) {
         let (code, message) = match &parsed {
             Some(Value::Object(map)) => (
-                map.get("code").and_then(code_of).filter(|c| *c != 0),
+                error_code(map).filter(|c| *c != 0),
                 message_of(&Value::Object(map.clone()))
                     .unwrap_or_else(|| body_text(&response.body)),
             ),
@@ -536,23 +570,30 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
             let message = map
                 .get("message")
                 .or_else(|| map.get("msg"))
+                .or_else(|| map.get("error"))
                 .and_then(message_of)
                 .unwrap_or_else(|| format!("error code {code}"));
             return Err(api_error(Some(code), message));
         }
         return Ok(map.remove("data").unwrap_or(Value::Null));
     }
-    if let Some(success) = map.get("success").and_then(Value::as_bool) {
+    if let Some(success) = map.get("success").and_then(field::boolean) {
         if !success {
             let message = map
                 .get("error")
                 .or_else(|| map.get("message"))
                 .and_then(message_of)
                 .unwrap_or_else(|| "the request failed".into());
-            let code = map.get("code").and_then(code_of);
+            let code = error_code(&map);
             return Err(api_error(code, message));
         }
-        return Ok(map.remove("data").unwrap_or(Value::Null));
+        return Ok(match map.remove("data").filter(|d| !d.is_null()) {
+            Some(data) => data,
+            None => {
+                map.remove("success");
+                Value::Object(map)
+            }
+        });
     }
     Ok(Value::Object(map))
 }
@@ -583,46 +624,44 @@ pub fn parse<T: DeserializeOwned>(response: &Response) -> Result<T, ResponseErro
     })
 }
 
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    match Value::deserialize(d)? {
-        Value::String(s) => Ok(s),
-        Value::Number(n) => Ok(n.to_string()),
-        other => Err(D::Error::custom(format!(
-            "expected a string or a number, got {other}"
-        ))),
+/// Reads a value once as JSON, then through [`field::Fields`].
+fn fields_of<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    let value = Value::deserialize(d)?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(D::Error::custom(format!("expected an object, got {value}")))
     }
 }
 
-fn opt_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    match Value::deserialize(d)? {
-        Value::String(s) => Ok(Some(s)),
-        Value::Number(n) => Ok(Some(n.to_string())),
-        _ => Ok(None),
-    }
-}
-
-fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
-}
-
-/// `data` of the anonymous-token call.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `data` of the anonymous-token call: `token` (or `access_token`),
+/// `user_id` (string or number), `expires_at`, `credits` (number or string).
+#[derive(Debug, Clone, PartialEq)]
 pub struct AnonymousToken {
     /// The bearer token (`nmv_usr_…`).
     pub token: Secret,
     /// The anonymous user's id (`anon_…`), used in registration links.
-    #[serde(default, deserialize_with = "opt_string_or_number")]
     pub user_id: Option<String>,
     /// When the token expires (RFC 3339).
-    #[serde(default)]
     pub expires_at: Option<String>,
     /// Free credits that came with it.
-    #[serde(default, deserialize_with = "lenient_f64")]
     pub credits: Option<f64>,
+}
+
+impl<'de> Deserialize<'de> for AnonymousToken {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = fields_of(d)?;
+        let f = Fields::new(&v);
+        let token = f
+            .text(field::TOKEN)
+            .ok_or_else(|| D::Error::missing_field("token"))?;
+        Ok(Self {
+            token: Secret::new(token),
+            user_id: f.id(field::USER_ID),
+            expires_at: f.text(field::EXPIRES_AT),
+            credits: f.num(field::CREDITS),
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for Secret {
@@ -631,64 +670,102 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// `data` of the session call.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `data` of the session call: `session_id` (or `sessionId`; a 19-digit
+/// string or a number), `task_id`, `user_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionCreated {
     /// The task id (`task_…`), needed for claim links.
-    #[serde(default, deserialize_with = "opt_string_or_number")]
     pub task_id: Option<String>,
     /// The session id (a 19-digit string; accepted as a number too).
-    #[serde(deserialize_with = "string_or_number")]
     pub session_id: String,
     /// The user id, when present.
-    #[serde(default, deserialize_with = "opt_string_or_number")]
     pub user_id: Option<String>,
 }
 
+impl<'de> Deserialize<'de> for SessionCreated {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = fields_of(d)?;
+        let f = Fields::new(&v);
+        let session_id = f
+            .id(field::SESSION_ID)
+            .ok_or_else(|| D::Error::missing_field("session_id"))?;
+        Ok(Self {
+            task_id: f.id(field::TASK_ID),
+            session_id,
+            user_id: f.id(field::USER_ID),
+        })
+    }
+}
+
 /// One uploaded file as the server describes it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UploadedFile {
     /// The file's name.
-    #[serde(default)]
     pub filename: String,
     /// `video`, `image` or `audio`.
-    #[serde(default)]
     pub file_type: String,
     /// Where the server keeps it.
-    #[serde(default)]
     pub cdn_url: String,
     /// Duration in seconds (video and audio).
-    #[serde(
-        default,
-        deserialize_with = "lenient_f64",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<f64>,
     /// Width in pixels.
-    #[serde(
-        default,
-        deserialize_with = "lenient_f64",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub width: Option<f64>,
     /// Height in pixels.
-    #[serde(
-        default,
-        deserialize_with = "lenient_f64",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub height: Option<f64>,
 }
 
-/// `data` of the upload call.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+impl UploadedFile {
+    fn read(v: &Value) -> Self {
+        let f = Fields::new(v);
+        Self {
+            filename: f.text(field::FILENAME).unwrap_or_default(),
+            file_type: f.text(field::FILE_TYPE).unwrap_or_default(),
+            cdn_url: f.text(field::CDN_URL).unwrap_or_default(),
+            duration: f.num(field::SECONDS),
+            width: f.num(field::WIDTH),
+            height: f.num(field::HEIGHT),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for UploadedFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self::read(&fields_of(d)?))
+    }
+}
+
+/// `data` of the upload call: `files` (also under `data`), and
+/// `session_state_applied` (a boolean, `"true"` or `1`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Uploaded {
     /// The files, in the order sent.
-    #[serde(default)]
     pub files: Vec<UploadedFile>,
     /// True when the server already put them into the session's draft.
-    #[serde(default)]
     pub session_state_applied: Option<bool>,
+}
+
+impl<'de> Deserialize<'de> for Uploaded {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        // A bare list of files is an answer too.
+        if let Value::Array(items) = &v {
+            return Ok(Self {
+                files: items.iter().map(UploadedFile::read).collect(),
+                session_state_applied: None,
+            });
+        }
+        let f = Fields::new(&v);
+        Ok(Self {
+            files: f
+                .array(field::FILES)
+                .map(|items| items.iter().map(UploadedFile::read).collect())
+                .unwrap_or_default(),
+            session_state_applied: f.boolean(field::APPLIED),
+        })
+    }
 }
 
 /// `data` of the credits call.
@@ -704,24 +781,16 @@ pub struct Credits {
 
 impl<'de> Deserialize<'de> for Credits {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Raw {
-            #[serde(default, deserialize_with = "lenient_f64")]
-            available: Option<f64>,
-            #[serde(default, deserialize_with = "lenient_f64")]
-            frozen: Option<f64>,
-            #[serde(default, deserialize_with = "lenient_f64")]
-            total: Option<f64>,
-        }
-        let raw = Raw::deserialize(d)?;
-        let available = raw
-            .available
+        let v = fields_of(d)?;
+        let f = Fields::new(&v);
+        let available = f
+            .num(field::AVAILABLE)
             .ok_or_else(|| D::Error::missing_field("available"))?;
-        let frozen = raw.frozen.unwrap_or(0.0);
+        let frozen = f.num(field::FROZEN).unwrap_or(0.0);
         Ok(Credits {
             available,
             frozen,
-            total: raw.total.unwrap_or(available + frozen),
+            total: f.num(field::TOTAL).unwrap_or(available + frozen),
         })
     }
 }
@@ -776,17 +845,21 @@ fn opt_draft<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Draft>, D::Error>
     }
 }
 
+fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(field::id(&Value::deserialize(d)?))
+}
+
 /// `data` of the state call.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SessionState {
-    /// The session.
-    #[serde(default, deserialize_with = "opt_string_or_number")]
+    /// The session (`session_id` or `sessionId`, a string or a number).
+    #[serde(default, alias = "sessionId", deserialize_with = "opt_id")]
     pub session_id: Option<String>,
-    /// The task.
-    #[serde(default, deserialize_with = "opt_string_or_number")]
+    /// The task (`task_id` or `taskId`).
+    #[serde(default, alias = "taskId", deserialize_with = "opt_id")]
     pub task_id: Option<String>,
     /// The task's name.
-    #[serde(default)]
+    #[serde(default, alias = "taskName", deserialize_with = "opt_id")]
     pub task_name: Option<String>,
     /// What the session holds.
     #[serde(default)]
@@ -818,17 +891,26 @@ pub fn parse_state(response: &Response) -> Result<SessionState, ResponseError> {
 }
 
 /// `data` of the render submission.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RenderAccepted {
     /// The render id (echoes the one sent).
-    #[serde(default, deserialize_with = "opt_string_or_number")]
     pub id: Option<String>,
     /// Usually `pending`.
-    #[serde(default)]
     pub status: Option<String>,
     /// Usually 5.
-    #[serde(default, deserialize_with = "lenient_f64")]
     pub progress: Option<f64>,
+}
+
+impl<'de> Deserialize<'de> for RenderAccepted {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let f = Fields::new(&v);
+        Ok(Self {
+            id: f.id(field::RENDER_ID),
+            status: f.text(field::STATUS),
+            progress: f.num(field::PROGRESS),
+        })
+    }
 }
 
 /// Where a render is.
@@ -902,8 +984,11 @@ pub struct RenderStatus {
 
 /// Parses a render status in any documented shape:
 /// (a) `data.status`, `data.progress`, `data.outputUrl`;
-/// (b) top-level `status`, URL at `output.url`;
-/// (c) top-level `status`, `progress`, `output:{url,duration,size}`.
+/// (b) top-level `status`, URL at `output.url`, with or without
+/// `"success":true` beside them;
+/// (c) `taskId`, top-level `status`, `progress`, `output:{url,duration,size}`.
+/// Numbers may be numeric strings; the URL may also be `output_url`, `url`,
+/// `downloadUrl` or `videoUrl`.
 pub fn parse_render_status(response: &Response) -> Result<RenderStatus, ResponseError> {
     let value = payload(response)?;
     let decode = |message: String| ResponseError::Decode {
@@ -911,57 +996,59 @@ pub fn parse_render_status(response: &Response) -> Result<RenderStatus, Response
         message,
         body: body_text(&response.body),
     };
-    let obj = value
-        .as_object()
-        .ok_or_else(|| decode("the render status is not an object".into()))?;
-    // An object may nest the useful part once more under `data`.
-    let inner = obj.get("data").and_then(Value::as_object).unwrap_or(obj);
-    let get = |key: &str| inner.get(key).or_else(|| obj.get(key));
-    let status_text = get("status")
-        .and_then(Value::as_str)
+    let f = Fields::new(&value);
+    if !f.is_object() {
+        return Err(decode("the render status is not an object".into()));
+    }
+    let status_text = f
+        .text(field::STATUS)
         .ok_or_else(|| decode("the render status has no `status`".into()))?;
-    let phase = RenderPhase::parse(status_text)
+    let phase = RenderPhase::parse(&status_text)
         .ok_or_else(|| decode(format!("unknown render status `{status_text}`")))?;
-    let output = get("output").and_then(Value::as_object);
-    let str_at = |v: Option<&Value>| {
-        v.and_then(Value::as_str)
-            .map(str::to_owned)
-            .filter(|s| !s.is_empty())
-    };
-    let f64_at = |v: Option<&Value>| {
-        v.and_then(|v| match v {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        })
-    };
-    let output_url = str_at(get("outputUrl"))
-        .or_else(|| str_at(get("output_url")))
-        .or_else(|| str_at(output.and_then(|o| o.get("url"))))
-        .or_else(|| str_at(get("url")))
-        .or_else(|| str_at(get("downloadUrl")));
-    let error = str_at(get("error"))
-        .or_else(|| str_at(get("errorMessage")))
-        .or_else(|| str_at(get("message")).filter(|_| phase == RenderPhase::Failed));
+    let output = f.nested(field::OUTPUT);
+    let output_url = f
+        .text(field::OUTPUT_URL)
+        .or_else(|| output.and_then(|o| o.text(field::OUTPUT_URL)))
+        // `output` may be the URL itself.
+        .or_else(|| f.text(field::OUTPUT).filter(|u| u.contains("://")));
+    let error = f.text(field::ERROR).or_else(|| {
+        f.text(&["message", "msg"])
+            .filter(|_| phase == RenderPhase::Failed)
+    });
     Ok(RenderStatus {
         phase,
-        progress: f64_at(get("progress")).map(|p| p.clamp(0.0, 100.0)),
+        progress: f.num(field::PROGRESS).map(|p| p.clamp(0.0, 100.0)),
         output_url,
-        duration: f64_at(output.and_then(|o| o.get("duration"))),
-        size: f64_at(output.and_then(|o| o.get("size"))).map(|s| s.max(0.0) as u64),
+        duration: output.and_then(|o| o.num(field::SECONDS)),
+        size: output
+            .and_then(|o| o.num(field::SIZE))
+            .map(|s| s.max(0.0) as u64),
         error,
     })
 }
 
 /// `data` of the claim-token call.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClaimToken {
     /// The claim token (`clm_…`). Goes into the browser link, so it is the
     /// one credential that may appear in a URL.
     pub claim_token: Secret,
     /// Seconds until it expires.
-    #[serde(default, deserialize_with = "lenient_f64")]
     pub expires_in: Option<f64>,
+}
+
+impl<'de> Deserialize<'de> for ClaimToken {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = fields_of(d)?;
+        let f = Fields::new(&v);
+        let token = f
+            .text(field::CLAIM_TOKEN)
+            .ok_or_else(|| D::Error::missing_field("claim_token"))?;
+        Ok(Self {
+            claim_token: Secret::new(token),
+            expires_in: f.num(field::EXPIRES_IN),
+        })
+    }
 }
 
 /// The browser link for a claim token: `<web>/workspace/claim?ct=<token>`.

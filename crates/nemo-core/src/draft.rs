@@ -9,23 +9,28 @@
 //!
 //! # Reading segments tolerantly
 //! Track-level keys are published (`t` tracks, `tt` type, `sg` segments, `d`
-//! duration in ms, `m` metadata); segment-level keys are not. The summariser
-//! reads, for each segment, the first key present of:
+//! duration in ms, `m` metadata); segment-level keys are not, and the texts
+//! disagree on where they sit (`../shared/PROTOCOL.md` §10). Every detail is
+//! read through [`crate::field::Fields`]: on the segment first, then under its
+//! `m` (or `metadata`), the first key present of:
 //!
 //! | what | keys, in order |
 //! |---|---|
-//! | label | `n`, `name`, `title`, `label`, `text`, `content`, `txt`, `m.title`, `m.name`; else the file name of `src`, `url`, `path`, `file`, `cdn_url` |
-//! | start (ms) | `st`, `start`, `s`, `b`, `begin`, `from`, `offset` (missing → 0 when a duration is known) |
-//! | end (ms) | `et`, `end`, `e`, `to`; else start + `d`, `dur`, `duration`, `len` |
-//! | volume | `v`, `vol`, `volume`, `gain` (≤ 1 is a fraction, above 1 a percentage) |
+//! | label | `n`, `name`, `title`, `label`, `text`, `content`, `txt`, `caption` (text tracks: `text`, `content`, `txt`, `caption` first); else the file name of `src`, `url`, `path`, `file`, `cdn_url` |
+//! | start (ms) | `st`, `start`, `s`, `b`, `begin`, `from`, `offset`, `start_ms` (missing → 0 when a duration is known) |
+//! | end (ms) | `et`, `end`, `e`, `to`, `end_ms`; else start + `d`, `dur`, `duration`, `len`, `duration_ms` |
+//! | volume | `v`, `vol`, `volume`, `gain` (≤ 1 is a fraction, above 1 a percentage, `"35%"` a percentage) |
 //!
 //! Numbers may be JSON numbers or numeric strings. Anything else is ignored.
-//! `nemo-mock` writes segments with `n`/`text`, `st`, `d` and `v`.
+//! `nemo-mock` writes segments with `n`/`text`, `st`, `d` and `v` on the
+//! segment (dialect `adk`) or inside `m` (dialect `meta`).
 
 use std::fmt;
 
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::field::{self, Fields};
 
 /// The session's draft, exactly as the server sent it.
 #[derive(Clone)]
@@ -151,23 +156,11 @@ pub struct Timeline {
 }
 
 fn num(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
-        _ => None,
-    }
-}
-
-fn first_num(map: &Map<String, Value>, keys: &[&str]) -> Option<f64> {
-    keys.iter().find_map(|k| map.get(*k).and_then(num))
+    field::num(v)
 }
 
 fn text_of(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    field::text(v)
 }
 
 fn file_stem(url: &str) -> Option<String> {
@@ -178,48 +171,38 @@ fn file_stem(url: &str) -> Option<String> {
 }
 
 impl Segment {
-    fn read(value: &Value) -> Segment {
-        let Some(map) = value.as_object() else {
+    /// Reads one segment of a track of this kind: every detail on the
+    /// segment or under its `m`, with the aliases of [`crate::field`].
+    pub fn read(value: &Value, kind: TrackKind) -> Segment {
+        let f = Fields::new(value);
+        if !f.is_object() {
             return Segment {
                 label: text_of(value),
                 start_ms: None,
                 end_ms: None,
                 volume: None,
             };
-        };
-        let meta = map.get("m").and_then(Value::as_object);
-        let label = ["n", "name", "title", "label", "text", "content", "txt"]
-            .iter()
-            .find_map(|k| map.get(*k).and_then(text_of))
-            .or_else(|| {
-                meta.and_then(|m| {
-                    ["title", "name"]
-                        .iter()
-                        .find_map(|k| m.get(*k).and_then(text_of))
-                })
-            })
-            .or_else(|| {
-                ["src", "url", "path", "file", "cdn_url"]
-                    .iter()
-                    .find_map(|k| map.get(*k).and_then(Value::as_str).and_then(file_stem))
-            });
-        let start = first_num(map, &["st", "start", "s", "b", "begin", "from", "offset"]);
-        let duration = first_num(map, &["d", "dur", "duration", "len"]);
-        let end = first_num(map, &["et", "end", "e", "to"])
+        }
+        // A text track's words come before any internal name.
+        let words = (kind == TrackKind::Text)
+            .then(|| f.text(field::WORDS))
+            .flatten();
+        let label = words.or_else(|| f.text(field::LABEL)).or_else(|| {
+            f.value(field::SOURCE)
+                .and_then(Value::as_str)
+                .and_then(file_stem)
+        });
+        let start = f.num(field::START);
+        let duration = f.num(field::DURATION_MS);
+        let end = f
+            .num(field::END)
             .or_else(|| duration.map(|d| start.unwrap_or(0.0) + d));
         let start = start.or(duration.map(|_| 0.0));
-        let volume = first_num(map, &["v", "vol", "volume", "gain"]).map(|v| {
-            if v <= 1.0 {
-                v * 100.0
-            } else {
-                v
-            }
-        });
         Segment {
             label,
             start_ms: start,
             end_ms: end,
-            volume,
+            volume: f.volume(field::VOLUME),
         }
     }
 }
@@ -236,7 +219,9 @@ impl Timeline {
                 tracks
                     .iter()
                     .map(|t| {
-                        let kind = TrackKind::from_tt(t.get("tt").and_then(num).map(|n| n as i64));
+                        let kind = TrackKind::from_tt(
+                            Fields::new(t).num(field::TRACK_TYPE).map(|n| n as i64),
+                        );
                         let name = match kind {
                             TrackKind::Video => "Video".to_owned(),
                             TrackKind::Audio => "BGM".to_owned(),
@@ -249,7 +234,7 @@ impl Timeline {
                         let segments = t
                             .get("sg")
                             .and_then(Value::as_array)
-                            .map(|sg| sg.iter().map(Segment::read).collect())
+                            .map(|sg| sg.iter().map(|s| Segment::read(s, kind)).collect())
                             .unwrap_or_default();
                         Track {
                             kind,

@@ -1,0 +1,336 @@
+//! One way to look up a field in whatever the service sent.
+//!
+//! The published texts disagree on where a value sits and how it is spelt
+//! (`../shared/PROTOCOL.md` §10): on the object itself, under a `data`
+//! envelope, or under a segment's `m` ("metadata"); under one of several
+//! names (`session_id` or `sessionId`, `outputUrl` or `output.url`); as a
+//! JSON number or a numeric string; a volume as a fraction (`0.35`) or a
+//! percent (`35`, `"35%"`). Every reader in `nemo-core` goes through
+//! [`Fields`] with the alias lists below, so a variant accepted in one place
+//! is accepted everywhere.
+//!
+//! ```
+//! use nemo_core::field::{self, Fields};
+//! use serde_json::json;
+//!
+//! let segment = json!({"st": "0", "d": 10000, "m": {"name": "Lo-fi", "volume": 0.35}});
+//! let f = Fields::new(&segment);
+//! assert_eq!(f.text(field::LABEL).as_deref(), Some("Lo-fi"));
+//! assert_eq!(f.num(field::START), Some(0.0));
+//! assert_eq!(f.volume(field::VOLUME), Some(35.0));
+//! ```
+
+use serde_json::{Map, Value};
+
+/// Where a value may sit, in the order it is looked for: the object itself,
+/// then these keys' objects.
+pub const LAYERS: &[&str] = &["data", "m", "metadata", "meta"];
+
+/// A segment's label: what it shows or plays.
+pub const LABEL: &[&str] = &[
+    "n", "name", "title", "label", "text", "content", "txt", "caption",
+];
+/// A text segment's words, read before [`LABEL`] on text tracks (on the
+/// segment and under `m`), so an internal name never hides them.
+pub const WORDS: &[&str] = &["text", "content", "txt", "caption"];
+/// Where a segment's media comes from (its file name is the last resort label).
+pub const SOURCE: &[&str] = &[
+    "src",
+    "url",
+    "path",
+    "file",
+    "cdn_url",
+    "cdnUrl",
+    "source_url",
+];
+/// A segment's start, in ms.
+pub const START: &[&str] = &[
+    "st", "start", "s", "b", "begin", "from", "offset", "start_ms", "startMs",
+];
+/// A segment's end, in ms.
+pub const END: &[&str] = &["et", "end", "e", "to", "end_ms", "endMs"];
+/// A segment's (or draft's) duration, in ms.
+pub const DURATION_MS: &[&str] = &["d", "dur", "duration", "len", "duration_ms", "durationMs"];
+/// A volume: a fraction (≤ 1) or a percent.
+pub const VOLUME: &[&str] = &["v", "vol", "volume", "gain"];
+/// A track's type (`0` video, `1` audio, `7` text).
+pub const TRACK_TYPE: &[&str] = &["tt", "track_type", "trackType"];
+
+/// A session id.
+pub const SESSION_ID: &[&str] = &["session_id", "sessionId", "sid"];
+/// A task id.
+pub const TASK_ID: &[&str] = &["task_id", "taskId"];
+/// A user id.
+pub const USER_ID: &[&str] = &["user_id", "userId", "uid"];
+/// A bearer token.
+pub const TOKEN: &[&str] = &["token", "access_token", "accessToken"];
+/// A token's expiry date.
+pub const EXPIRES_AT: &[&str] = &["expires_at", "expiresAt", "expire_at"];
+/// Seconds until something expires.
+pub const EXPIRES_IN: &[&str] = &["expires_in", "expiresIn"];
+/// A claim token.
+pub const CLAIM_TOKEN: &[&str] = &["claim_token", "claimToken"];
+/// Credits that can be spent now.
+pub const AVAILABLE: &[&str] = &[
+    "available",
+    "available_credits",
+    "availableCredits",
+    "balance",
+];
+/// Credits held by running work.
+pub const FROZEN: &[&str] = &["frozen", "frozen_credits", "frozenCredits"];
+/// All credits.
+pub const TOTAL: &[&str] = &["total", "total_credits", "totalCredits"];
+/// Credits that came with a new token.
+pub const CREDITS: &[&str] = &["credits"];
+/// A render's (or any job's) id.
+pub const RENDER_ID: &[&str] = &["id", "render_id", "renderId", "taskId", "task_id"];
+/// A render's status.
+pub const STATUS: &[&str] = &["status", "state"];
+/// A render's progress, 0–100.
+pub const PROGRESS: &[&str] = &["progress", "percent"];
+/// A render's output object (`{url,duration,size}`).
+pub const OUTPUT: &[&str] = &["output", "result"];
+/// A render's output URL.
+pub const OUTPUT_URL: &[&str] = &[
+    "outputUrl",
+    "output_url",
+    "url",
+    "downloadUrl",
+    "download_url",
+    "videoUrl",
+    "video_url",
+];
+/// An output's size in bytes.
+pub const SIZE: &[&str] = &["size", "bytes", "fileSize", "file_size"];
+/// An output's duration in seconds.
+pub const SECONDS: &[&str] = &["duration", "seconds"];
+/// Why something failed.
+pub const ERROR: &[&str] = &["error", "errorMessage", "error_message", "reason"];
+/// An API error code.
+pub const CODE: &[&str] = &["code", "errorCode", "error_code"];
+/// An API message.
+pub const MESSAGE: &[&str] = &["message", "msg", "error", "detail", "errorMessage"];
+/// Uploaded files.
+pub const FILES: &[&str] = &["files", "items", "uploaded"];
+/// An uploaded file's name.
+pub const FILENAME: &[&str] = &["filename", "file_name", "fileName", "name"];
+/// An uploaded file's kind (`video`, `image`, `audio`).
+pub const FILE_TYPE: &[&str] = &["file_type", "fileType", "type", "media_type", "mediaType"];
+/// Where the server keeps an uploaded file.
+pub const CDN_URL: &[&str] = &["cdn_url", "cdnUrl", "url", "src"];
+/// A width in pixels.
+pub const WIDTH: &[&str] = &["width", "w"];
+/// A height in pixels.
+pub const HEIGHT: &[&str] = &["height", "h"];
+/// True when an upload already went into the draft.
+pub const APPLIED: &[&str] = &["session_state_applied", "sessionStateApplied", "applied"];
+
+/// A number given as a JSON number or a numeric string (`"42"`, `" 7.5 "`,
+/// `"35%"`). Not finite → `None`.
+pub fn num(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()),
+        Value::String(s) => {
+            let t = s.trim();
+            let t = t.strip_suffix('%').unwrap_or(t).trim_end();
+            t.parse::<f64>().ok().filter(|f| f.is_finite())
+        }
+        _ => None,
+    }
+}
+
+/// Text given as a non-empty string (trimmed) or a number.
+pub fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// An identifier given as a string or a number (`5529798706024415232` and
+/// `"5529798706024415232"` are the same id). Empty strings are no id.
+pub fn id(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A boolean given as `true`/`false`, `"true"`/`"false"`, or `1`/`0`.
+pub fn boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_f64().map(|f| f != 0.0),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => Some(true),
+            "false" | "no" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A volume in percent: a fraction (≤ 1) times 100, a larger number as is,
+/// a string with `%` always as a percent.
+pub fn volume(value: &Value) -> Option<f64> {
+    let n = num(value)?;
+    let explicit = value.as_str().is_some_and(|s| s.trim().ends_with('%'));
+    Some(if !explicit && n <= 1.0 { n * 100.0 } else { n })
+}
+
+/// A view of one JSON object and the objects a value may be nested in
+/// ([`LAYERS`]: `data`, `m`, `metadata`, `meta`), read in that order.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a> {
+    layers: [Option<&'a Map<String, Value>>; 5],
+}
+
+impl<'a> Fields<'a> {
+    /// A view of `value` (nothing found when it is not an object).
+    pub fn new(value: &'a Value) -> Self {
+        Self::of(value.as_object())
+    }
+
+    /// A view of an object, if there is one.
+    pub fn of(map: Option<&'a Map<String, Value>>) -> Self {
+        let mut layers = [None; 5];
+        layers[0] = map;
+        if let Some(map) = map {
+            for (slot, key) in layers[1..].iter_mut().zip(LAYERS) {
+                *slot = map.get(*key).and_then(Value::as_object);
+            }
+        }
+        Self { layers }
+    }
+
+    /// True when the value was an object.
+    pub fn is_object(&self) -> bool {
+        self.layers[0].is_some()
+    }
+
+    /// The first present, non-null value under any of `aliases`: every alias
+    /// on the object first, then under `data`, then under `m`, …
+    pub fn value(&self, aliases: &[&str]) -> Option<&'a Value> {
+        self.layers.iter().flatten().find_map(|map| {
+            aliases
+                .iter()
+                .find_map(|k| map.get(*k).filter(|v| !v.is_null()))
+        })
+    }
+
+    /// The first alias that reads as a number ([`num`]).
+    pub fn num(&self, aliases: &[&str]) -> Option<f64> {
+        self.find(aliases, num)
+    }
+
+    /// The first alias that reads as text ([`text`]).
+    pub fn text(&self, aliases: &[&str]) -> Option<String> {
+        self.find(aliases, text)
+    }
+
+    /// The first alias that reads as an identifier ([`id`]).
+    pub fn id(&self, aliases: &[&str]) -> Option<String> {
+        self.find(aliases, id)
+    }
+
+    /// The first alias that reads as a boolean ([`boolean`]).
+    pub fn boolean(&self, aliases: &[&str]) -> Option<bool> {
+        self.find(aliases, boolean)
+    }
+
+    /// The first alias that reads as a volume, in percent ([`volume`]).
+    pub fn volume(&self, aliases: &[&str]) -> Option<f64> {
+        self.find(aliases, volume)
+    }
+
+    /// The first alias holding an object, as a view of its own.
+    pub fn nested(&self, aliases: &[&str]) -> Option<Fields<'a>> {
+        self.find(aliases, |v| v.as_object().map(|m| Fields::of(Some(m))))
+    }
+
+    /// The first alias holding an array.
+    pub fn array(&self, aliases: &[&str]) -> Option<&'a Vec<Value>> {
+        self.find(aliases, Value::as_array)
+    }
+
+    fn find<T>(&self, aliases: &[&str], read: impl Fn(&'a Value) -> Option<T>) -> Option<T> {
+        self.layers
+            .iter()
+            .flatten()
+            .find_map(|map| aliases.iter().find_map(|k| map.get(*k).and_then(&read)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_of_every_spelling() {
+        for (v, want) in [
+            (json!(35), Some(35.0)),
+            (json!(0.35), Some(0.35)),
+            (json!("42"), Some(42.0)),
+            (json!(" 7.5 "), Some(7.5)),
+            (json!("35%"), Some(35.0)),
+            (json!("abc"), None),
+            (json!(null), None),
+            (json!(true), None),
+        ] {
+            assert_eq!(num(&v), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn volumes_as_fraction_or_percent() {
+        for (v, want) in [
+            (json!(0.35), Some(35.0)),
+            (json!("0.35"), Some(35.0)),
+            (json!(35), Some(35.0)),
+            (json!("35%"), Some(35.0)),
+            (json!("1%"), Some(1.0)),
+            (json!(1), Some(100.0)),
+            (json!(0), Some(0.0)),
+        ] {
+            assert_eq!(volume(&v), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn ids_as_numbers_or_strings() {
+        for v in [json!(5529798706024415232u64), json!("5529798706024415232")] {
+            assert_eq!(id(&v).as_deref(), Some("5529798706024415232"), "{v}");
+        }
+        assert_eq!(id(&json!("")), None);
+        assert_eq!(id(&json!({})), None);
+    }
+
+    #[test]
+    fn layers_in_order() {
+        let v = json!({"a": 1, "data": {"a": 2, "b": 3}, "m": {"b": 4, "c": "x"}});
+        let f = Fields::new(&v);
+        assert_eq!(f.num(&["a"]), Some(1.0), "the object first");
+        assert_eq!(f.num(&["b"]), Some(3.0), "then data");
+        assert_eq!(f.text(&["c"]).as_deref(), Some("x"), "then m");
+        assert_eq!(f.num(&["zz", "a"]), Some(1.0), "any alias");
+        let null = json!({"a": null, "data": {"a": 9}});
+        assert_eq!(Fields::new(&null).num(&["a"]), Some(9.0), "null is absent");
+        assert!(!Fields::new(&json!([1])).is_object());
+    }
+
+    #[test]
+    fn booleans() {
+        for (v, want) in [
+            (json!(true), Some(true)),
+            (json!("false"), Some(false)),
+            (json!(1), Some(true)),
+            (json!("maybe"), None),
+        ] {
+            assert_eq!(boolean(&v), want, "{v}");
+        }
+    }
+}
