@@ -20,9 +20,22 @@ pub struct HttpConfig {
     pub connect_timeout: Duration,
     /// How long the transport waits without any progress: between two chunks
     /// of a response body, and for a response head after the last byte of the
-    /// request body went out. Uploads that keep moving never time out.
-    /// Default 60 s.
+    /// request body went out. Default 60 s. Every request also has an
+    /// overall deadline (`request_timeout`, `upload_min_rate`,
+    /// `download_timeout`, `stream_cap`), so a server that keeps sending a
+    /// byte now and then cannot hold a call open for ever.
     pub read_timeout: Duration,
+    /// The longest an API call ([`send`](nemo_core::transport::Transport::send)
+    /// without files) may take, from sending the request to the last byte of
+    /// the answer. Default 2 min.
+    pub request_timeout: Duration,
+    /// The slowest upload rate, in bytes per second, that is waited for: a
+    /// call that sends files may take `request_timeout` plus their size at
+    /// this rate (500 MB at the default 128 KiB/s: about 67 minutes).
+    pub upload_min_rate: u64,
+    /// The longest one [`download`](nemo_core::transport::Transport::download)
+    /// call may take, every resumed attempt included. Default 2 h.
+    pub download_timeout: Duration,
     /// How long an event stream (`/run_sse`) may stay silent (not even a
     /// keep-alive) before it is reported as timed out. Default 5 min.
     pub stream_idle_timeout: Duration,
@@ -32,7 +45,10 @@ pub struct HttpConfig {
     /// The `User-Agent` header. Default `nemo/<version>`.
     pub user_agent: String,
     /// How many times one [`download`](nemo_core::transport::Transport::download)
-    /// call resumes (or restarts) after the connection broke. Default 3.
+    /// call asks again after the connection broke (with `Range`, for the
+    /// rest). Whatever this says, a call restarts from zero at most once (a
+    /// server that ignores `Range`) and never receives more than twice the
+    /// file's size plus 1 MiB in all. Default 3.
     pub download_resume_attempts: u32,
     /// The largest response body [`send`](nemo_core::transport::Transport::send)
     /// reads into memory; a longer one is an error. Default 16 MiB (API
@@ -56,6 +72,9 @@ impl Default for HttpConfig {
             base_url: DEFAULT_API_URL.to_owned(),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(2 * 60),
+            upload_min_rate: 128 * 1024,
+            download_timeout: Duration::from_secs(2 * 60 * 60),
             stream_idle_timeout: Duration::from_secs(5 * 60),
             stream_cap: Duration::from_secs(15 * 60),
             user_agent: concat!("nemo/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -73,6 +92,9 @@ impl fmt::Debug for HttpConfig {
             .field("base_url", &display_url(&self.base_url))
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("upload_min_rate", &self.upload_min_rate)
+            .field("download_timeout", &self.download_timeout)
             .field("stream_idle_timeout", &self.stream_idle_timeout)
             .field("stream_cap", &self.stream_cap)
             .field("user_agent", &self.user_agent)

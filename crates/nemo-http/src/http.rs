@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use nemo_core::transport::{
     DownloadOptions, DownloadOutcome, Progress, ProgressFn, StreamResponse, Transport,
@@ -13,6 +14,7 @@ use nemo_core::transport::{
 use nemo_core::wire::{Body, HeaderValue, Method, Request, Response, Target};
 use reqwest::header::{HeaderMap, HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::config::HttpConfig;
 use crate::error::{display_url, Context};
@@ -170,14 +172,16 @@ impl HttpTransport {
 
     /// Sends a prepared request and waits for the response head.
     ///
-    /// The wait is bounded by inactivity, not by a total: the clock restarts
-    /// whenever a chunk of the request body is handed to the connection, so
-    /// a large upload that keeps moving never times out, and a server that
-    /// does not answer within `head_timeout` after the last byte does.
+    /// Two clocks bound the wait. The idle one restarts whenever a chunk of
+    /// the request body is handed to the connection, so a large upload that
+    /// keeps moving is not cut by it, and a server that does not answer
+    /// within `head_timeout` after the last byte is; the overall `deadline`
+    /// never moves.
     pub(crate) async fn execute(
         &self,
         prepared: Prepared,
         head_timeout: Duration,
+        deadline: Deadline,
         progress: Option<ProgressFn<'_>>,
     ) -> Result<(reqwest::Response, Context), TransportError> {
         let Prepared {
@@ -185,7 +189,7 @@ impl HttpTransport {
             ctx,
             upload,
         } = prepared;
-        let started = tokio::time::Instant::now();
+        let started = Instant::now();
         let (mut sent, total, failure) = match upload {
             Some(u) => (Some(u.sent), u.total, Some(u.failure)),
             None => (None, 0, None),
@@ -198,23 +202,27 @@ impl HttpTransport {
         }
         let response = builder.send();
         tokio::pin!(response);
-        let mut deadline = tokio::time::Instant::now() + head_timeout;
+        let mut last_activity = Instant::now();
         let result = loop {
+            let idle_at = (last_activity + head_timeout).min(deadline.at);
             tokio::select! {
                 result = &mut response => break result,
                 changed = changed(&mut sent) => match changed {
                     Some(done) => {
-                        deadline = tokio::time::Instant::now() + head_timeout;
+                        last_activity = Instant::now();
                         if let Some(report) = progress {
                             report(Progress { done, total: Some(total) });
                         }
                     }
                     None => sent = None,
                 },
-                () = tokio::time::sleep_until(deadline) => {
+                () = tokio::time::sleep_until(idle_at) => {
+                    if deadline.passed() {
+                        return Err(deadline.error(&ctx));
+                    }
                     return Err(ctx.error(
                         TransportErrorKind::Timeout,
-                        format!("no response for {} s", head_timeout.as_secs_f32()),
+                        format!("no response for {}", seconds(last_activity.elapsed())),
                     ));
                 }
             }
@@ -244,36 +252,21 @@ impl HttpTransport {
         }
     }
 
-    /// Reads a whole (small) body, each chunk within the read timeout.
+    /// Reads a whole (small) body: each chunk within the read timeout, all of
+    /// it before `deadline`.
     pub(crate) async fn read_body(
         &self,
         response: reqwest::Response,
         ctx: &Context,
         limit: usize,
+        deadline: Deadline,
     ) -> Result<Vec<u8>, TransportError> {
         let mut body = Vec::new();
         let mut chunks = response.bytes_stream();
         loop {
-            let next = tokio::time::timeout(self.config.read_timeout, chunks.next())
-                .await
-                .map_err(|_| {
-                    ctx.error(
-                        TransportErrorKind::Timeout,
-                        format!(
-                            "the response body stalled for {} s",
-                            self.config.read_timeout.as_secs_f32()
-                        ),
-                    )
-                })?;
-            match next {
+            match next_chunk(&mut chunks, self.config.read_timeout, deadline, ctx).await? {
                 None => return Ok(body),
-                Some(Err(e)) => {
-                    let mut err = ctx.reqwest(e);
-                    if err.kind != TransportErrorKind::Timeout {
-                        err.kind = TransportErrorKind::Interrupted;
-                    }
-                    return Err(err);
-                }
+                Some(Err(err)) => return Err(err),
                 Some(Ok(chunk)) => {
                     if body.len().saturating_add(chunk.len()) > limit {
                         return Err(ctx.error(
@@ -285,6 +278,86 @@ impl HttpTransport {
                 }
             }
         }
+    }
+}
+
+/// The overall deadline of one call, and when the call started, so that a
+/// timeout says how long it really waited.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    started: Instant,
+    pub(crate) at: Instant,
+}
+
+impl Deadline {
+    /// A deadline `limit` from now.
+    pub(crate) fn after(limit: Duration) -> Self {
+        let started = Instant::now();
+        Self {
+            started,
+            at: started + limit,
+        }
+    }
+
+    /// True once the deadline is reached.
+    pub(crate) fn passed(&self) -> bool {
+        Instant::now() >= self.at
+    }
+
+    /// How long the call has been running.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The timeout error for a call that ran out of time.
+    pub(crate) fn error(&self, ctx: &Context) -> TransportError {
+        ctx.error(
+            TransportErrorKind::Timeout,
+            format!("no complete answer within {}", seconds(self.elapsed())),
+        )
+    }
+}
+
+/// The next chunk of a body, within the idle timeout and the deadline.
+/// `Err` for a timeout (idle, or the deadline: then the message is the
+/// deadline's); `Some(Err)` for a broken connection, always `Interrupted`
+/// unless reqwest itself timed out.
+pub(crate) async fn next_chunk<S>(
+    chunks: &mut S,
+    idle: Duration,
+    deadline: Deadline,
+    ctx: &Context,
+) -> Result<Option<Result<Bytes, TransportError>>, TransportError>
+where
+    S: futures_util::Stream<Item = reqwest::Result<Bytes>> + Unpin,
+{
+    let waiting = Instant::now();
+    let at = (waiting + idle).min(deadline.at);
+    match tokio::time::timeout_at(at, chunks.next()).await {
+        Ok(None) => Ok(None),
+        Ok(Some(Ok(chunk))) => Ok(Some(Ok(chunk))),
+        Ok(Some(Err(e))) => {
+            let mut err = ctx.reqwest(e);
+            if err.kind != TransportErrorKind::Timeout {
+                err.kind = TransportErrorKind::Interrupted;
+            }
+            Ok(Some(Err(err)))
+        }
+        Err(_) if deadline.passed() => Err(deadline.error(ctx)),
+        Err(_) => Err(ctx.error(
+            TransportErrorKind::Timeout,
+            format!("no data for {}", seconds(waiting.elapsed())),
+        )),
+    }
+}
+
+/// A duration as people read it in a message: `0.5 s`, `2.0 s`, `120 s`.
+pub(crate) fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 10.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
     }
 }
 
@@ -323,12 +396,19 @@ impl Transport for HttpTransport {
         progress: Option<ProgressFn<'_>>,
     ) -> Result<Response, TransportError> {
         let prepared = self.prepare(request).await?;
+        // Files get time in proportion to their size on top of the usual.
+        let mut limit = self.config.request_timeout;
+        if let Some(upload) = &prepared.upload {
+            let rate = self.config.upload_min_rate.max(1);
+            limit += Duration::from_secs_f64(upload.total as f64 / rate as f64);
+        }
+        let deadline = Deadline::after(limit);
         let (response, ctx) = self
-            .execute(prepared, self.config.read_timeout, progress)
+            .execute(prepared, self.config.read_timeout, deadline, progress)
             .await?;
         let (status, headers) = head(&response);
         let body = self
-            .read_body(response, &ctx, self.config.max_response_bytes)
+            .read_body(response, &ctx, self.config.max_response_bytes, deadline)
             .await?;
         Ok(Response {
             status,
@@ -341,8 +421,9 @@ impl Transport for HttpTransport {
         let mut prepared = self.prepare(request).await?;
         // The cap covers the whole exchange, head and body.
         prepared.builder = prepared.builder.timeout(self.config.stream_cap);
+        let deadline = Deadline::after(self.config.stream_cap);
         let (response, ctx) = self
-            .execute(prepared, self.config.stream_idle_timeout, None)
+            .execute(prepared, self.config.stream_idle_timeout, deadline, None)
             .await?;
         let (status, headers) = head(&response);
         Ok(StreamResponse {

@@ -40,13 +40,17 @@ impl ByteStream for HttpByteStream {
     async fn next_chunk(&mut self) -> Option<Result<Bytes, TransportError>> {
         loop {
             let chunks = self.chunks.as_mut()?;
+            let waiting = tokio::time::Instant::now();
             let next = match tokio::time::timeout(self.idle, chunks.next()).await {
                 Ok(next) => next,
                 Err(_) => {
                     self.chunks = None;
                     return Some(Err(self.ctx.error(
                         TransportErrorKind::Timeout,
-                        format!("the stream was silent for {} s", self.idle.as_secs()),
+                        format!(
+                            "the stream was silent for {}",
+                            crate::http::seconds(waiting.elapsed())
+                        ),
                     )));
                 }
             };

@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path as UrlPath, State};
@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use futures_util::stream;
+use futures_util::{stream, StreamExt};
 use nemo_core::transport::{
     DownloadOptions, DownloadOutcome, Progress, Transport, TransportErrorKind,
 };
@@ -27,20 +27,29 @@ const PIECE: usize = 64 * 1024;
 #[derive(Clone, Default)]
 struct Files {
     journal: Journal,
+    /// Body bytes the server handed to its connections, over all requests.
+    served: Arc<AtomicU64>,
 }
 
 /// A body of `data` in pieces; when `cut_after` is set, the connection is
 /// dropped after that many bytes.
 fn body(data: &[u8], cut_after: Option<usize>) -> Body {
     let keep = cut_after.unwrap_or(data.len()).min(data.len());
-    let mut pieces: Vec<Result<Bytes, std::io::Error>> = data[..keep]
+    let pieces: Vec<Result<Bytes, std::io::Error>> = data[..keep]
         .chunks(PIECE)
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
-    if cut_after.is_some() {
-        pieces.push(Err(std::io::Error::other("connection cut")));
-    }
-    Body::from_stream(stream::iter(pieces))
+    let cut = cut_after.is_some();
+    // The cut comes a moment later, so that what came before it has left
+    // the server's buffers (else the server drops them with the connection).
+    let end = stream::once(async move {
+        if cut {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Err(std::io::Error::other("connection cut"))
+    })
+    .take(usize::from(cut));
+    Body::from_stream(stream::iter(pieces).chain(end))
 }
 
 fn requested_start(headers: &HeaderMap) -> Option<u64> {
@@ -86,6 +95,11 @@ async fn file(
         response
     };
     let range = requested_start(&headers);
+    let served = files.served.clone();
+    let count = move |from: u64, cut: Option<usize>| {
+        let len = (LEN - from) as usize;
+        served.fetch_add(cut.unwrap_or(len).min(len) as u64, Ordering::Relaxed);
+    };
     match mode.as_str() {
         "ok" => whole(None),
         "resume" => match range {
@@ -102,6 +116,28 @@ async fn file(
             Some(_) => partial(0, 0),
             None => whole(half),
         },
+        // Cuts every answer at half and ignores Range.
+        "halfnorange" => {
+            count(0, half);
+            whole(half)
+        }
+        // Honours Range, and cuts every answer after a quarter of the file.
+        "quarters" => {
+            let quarter = LEN as usize / 4;
+            match range {
+                Some(start) if headers.get(header::IF_RANGE).is_some_and(|v| v == "\"v1\"") => {
+                    count(start, Some(quarter));
+                    let mut response = partial(start, start);
+                    let cut = (start as usize + quarter < LEN as usize).then_some(quarter);
+                    *response.body_mut() = body(&data[start as usize..], cut);
+                    response
+                }
+                _ => {
+                    count(0, Some(quarter));
+                    whole(Some(quarter))
+                }
+            }
+        }
         "alwayscut" => match range {
             Some(start) => {
                 let mut response = partial(start, start);
@@ -127,11 +163,27 @@ async fn file_server() -> (String, Journal) {
     (serve(app).await, files.journal)
 }
 
+async fn counting_file_server() -> (String, Journal, Arc<AtomicU64>) {
+    let files = Files::default();
+    let app = Router::new()
+        .route("/out/{mode}", get(file))
+        .with_state(files.clone());
+    (serve(app).await, files.journal, files.served)
+}
+
+/// This call's temporary files for `out.mp4` (`.out.mp4.<random>.part`).
+pub fn temp_files(dir: &Path) -> Vec<String> {
+    leftovers(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(".out.mp4.") && n.ends_with(".part"))
+        .collect()
+}
+
 fn get_file(url: &str, mode: &str) -> Request {
     api().download_url(&format!("{url}/out/{mode}"))
 }
 
-fn leftovers(dir: &Path) -> Vec<String> {
+pub fn leftovers(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -145,11 +197,10 @@ async fn a_broken_download_resumes_with_range() {
     let (url, journal) = file_server().await;
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out.mp4");
-    let temp = dir.path().join(".out.mp4.part");
     let reports = Mutex::new(Vec::<Progress>::new());
     let half_written_under_final_name = AtomicBool::new(false);
     let progress = |p: Progress| {
-        if dest.exists() || !temp.exists() {
+        if dest.exists() || temp_files(dir.path()).len() != 1 {
             half_written_under_final_name.store(true, Ordering::Relaxed);
         }
         reports.lock().unwrap().push(p);
@@ -235,7 +286,11 @@ async fn resuming_gives_up_after_the_configured_attempts_and_cleans_up() {
         .await
         .unwrap_err();
     assert_eq!(err.kind, TransportErrorKind::Interrupted, "{err:?}");
-    assert!(err.message.contains("gave up after 3"), "{}", err.message);
+    assert!(
+        err.message.contains("gave up after 4 attempts") && err.message.contains("bytes received"),
+        "{}",
+        err.message
+    );
     assert_eq!(journal.len(), 4, "one request and three resumes");
     assert!(
         leftovers(dir.path()).is_empty(),
@@ -308,11 +363,13 @@ async fn an_existing_file_is_kept_unless_overwriting_is_allowed() {
 }
 
 #[tokio::test]
-async fn a_stale_temporary_file_is_replaced_not_trusted() {
+async fn a_leftover_temporary_file_is_neither_trusted_nor_touched() {
     let (url, _) = file_server().await;
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out.mp4");
+    // The old fixed name, and a crashed process's (or a running one's) file.
     std::fs::write(dir.path().join(".out.mp4.part"), vec![0xAB; 5000]).unwrap();
+    std::fs::write(dir.path().join(".out.mp4.Xy12zQ.part"), vec![0xCD; 5000]).unwrap();
     transport(&url)
         .download(
             &get_file(&url, "ok"),
@@ -323,6 +380,107 @@ async fn a_stale_temporary_file_is_replaced_not_trusted() {
         .await
         .unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), content(LEN));
+    assert_eq!(
+        leftovers(dir.path()),
+        [".out.mp4.Xy12zQ.part", ".out.mp4.part", "out.mp4"]
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join(".out.mp4.part")).unwrap(),
+        vec![0xAB; 5000]
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join(".out.mp4.Xy12zQ.part")).unwrap(),
+        vec![0xCD; 5000]
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_link_planted_at_the_old_temporary_name_is_not_followed() {
+    let (url, _) = file_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let victim = elsewhere.path().join("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    let planted = dir.path().join(".out.mp4.part");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let dest = dir.path().join("out.mp4");
+    let outcome = transport(&url)
+        .download(
+            &get_file(&url, "ok"),
+            &dest,
+            DownloadOptions::default(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, DownloadOutcome::Complete { bytes: LEN });
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(std::fs::symlink_metadata(&planted)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&dest).unwrap(), content(LEN));
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_range_is_restarted_at_most_once() {
+    let (url, journal, served) = counting_file_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out.mp4");
+    let err = transport(&url)
+        .download(
+            &get_file(&url, "halfnorange"),
+            &dest,
+            DownloadOptions::default(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, TransportErrorKind::Interrupted, "{err:?}");
+    // The first answer, and one restart from zero; no third request.
+    assert_eq!(journal.len(), 2, "{:?}", journal.entries());
+    assert!(journal.entries()[1].header("range").is_some());
+    let served = served.load(Ordering::Relaxed);
+    assert!(served <= 2 * LEN, "{served}");
+    assert!(
+        err.message
+            .contains("gave up after 2 attempts, 1 restarted from zero, ")
+            && err
+                .message
+                .contains(&format!("bytes received for a file of {LEN} bytes"))
+            && err.message.contains("ignores range"),
+        "{}",
+        err.message
+    );
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_honours_range_is_resumed_without_sending_anything_twice() {
+    let (url, journal, served) = counting_file_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out.mp4");
+    let outcome = transport(&url)
+        .download(
+            &get_file(&url, "quarters"),
+            &dest,
+            DownloadOptions {
+                expected_size: Some(LEN),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, DownloadOutcome::Complete { bytes: LEN });
+    assert_eq!(std::fs::read(&dest).unwrap(), content(LEN));
+    assert_eq!(journal.len(), 4, "one request and three resumes");
+    assert_eq!(served.load(Ordering::Relaxed), LEN);
     assert_eq!(leftovers(dir.path()), ["out.mp4"]);
 }
 
@@ -340,9 +498,9 @@ async fn bad_targets_are_local_errors() {
                 &get_file(&url, "ok"),
                 &dest,
                 DownloadOptions {
-                overwrite: true,
-                ..Default::default()
-            },
+                    overwrite: true,
+                    ..Default::default()
+                },
                 None,
             )
             .await
