@@ -15,7 +15,8 @@ use tokio::io::AsyncWriteExt;
 use crate::agent::{self, SessionMedia, TurnInput, TurnKind};
 use crate::body::{Reply, ReplyBody};
 use crate::clock::{rfc3339, wall_clock_ms, SimClock};
-use crate::config::{MockConfig, RenderShape};
+use crate::config::{Dialect, MockConfig, RenderShape};
+use crate::dialect::{self, Answer};
 use crate::faults::{CallKind, FaultAction, FaultState, Hits};
 use crate::journal::{mask, message_text, Journal, JournalEntry};
 use crate::media::{parse_range, MediaSource, RangeRequest, SAMPLE_SECONDS};
@@ -234,6 +235,8 @@ struct World {
     sessions: HashMap<String, Session>,
     renders: HashMap<String, RenderJob>,
     scheduled: Vec<(Duration, Pending)>,
+    /// Answers given so far (the `mixed` dialect picks by it).
+    answers: u64,
 }
 
 /// Why a bearer token was refused.
@@ -422,6 +425,7 @@ impl Backend {
             sessions: HashMap::new(),
             renders: HashMap::new(),
             scheduled: Vec::new(),
+            answers: 0,
         };
         Ok(Self {
             config,
@@ -519,9 +523,21 @@ impl Backend {
             _ => None,
         };
         let token = bearer(&req.headers).map(str::to_owned);
-        let hits = {
+        let answer = match &route {
+            Route::CreateSession => Answer::Session,
+            Route::Credits => Answer::Credits,
+            Route::State(_) => Answer::State,
+            Route::RenderSubmit => Answer::RenderSubmit,
+            Route::RenderStatus(_) => Answer::RenderStatus,
+            Route::DownloadFallback(_) | Route::Media(_) => Answer::Media,
+            _ => Answer::Other,
+        };
+        let (hits, dialect) = {
             let mut w = self.world();
             w.settle(now);
+            w.answers += 1;
+            let dialect =
+                dialect::pick(self.config.dialect, self.config.effective_seed(), w.answers);
             let hits = w.faults.on_request(CallKind {
                 endpoint,
                 authenticated: token.is_some(),
@@ -537,7 +553,7 @@ impl Backend {
                     s.lost = true;
                 }
             }
-            hits
+            (hits, dialect)
         };
         let delay = hits.delay();
         if !delay.is_zero() {
@@ -551,12 +567,13 @@ impl Backend {
             }
             _ => {
                 let req_headers = req.headers;
-                match route {
+                let reply = match route {
                     Route::Upload(sid) => {
                         self.upload(&req_headers, &sid, req.body, json_body).await
                     }
-                    other => self.dispatch(other, &req_headers, json_body, &hits),
-                }
+                    other => self.dispatch(other, &req_headers, json_body, &hits, dialect),
+                };
+                dialect::speak(dialect, answer, reply)
             }
         };
         if let Some(k) = hits.reset() {
@@ -575,6 +592,7 @@ impl Backend {
         headers: &[(String, String)],
         body: Option<Value>,
         hits: &Hits,
+        dialect: Dialect,
     ) -> Reply {
         let now = self.clock.now();
         let mut w = self.world();
@@ -660,7 +678,7 @@ impl Backend {
                     }
                 }
             }
-            Route::RunSse => drop_then(w, || self.run_sse(headers, body, hits)),
+            Route::RunSse => drop_then(w, || self.run_sse(headers, body, hits, dialect)),
             Route::RenderSubmit => self.render_submit(&mut w, headers, body, hits, now),
             Route::RenderStatus(id) => self.render_status(&mut w, headers, &id, now),
             Route::RenderCancel(id) => match w.user(bearer(headers), now) {
@@ -756,7 +774,13 @@ impl Backend {
         }))
     }
 
-    fn run_sse(&self, headers: &[(String, String)], body: Option<Value>, hits: &Hits) -> Reply {
+    fn run_sse(
+        &self,
+        headers: &[(String, String)],
+        body: Option<Value>,
+        hits: &Hits,
+        dialect: Dialect,
+    ) -> Reply {
         let now = self.clock.now();
         let Some(body) = body else {
             return Reply::json(
@@ -900,12 +924,18 @@ impl Backend {
             }
             Some(d)
         };
+        // The state delta carries the draft as the dialect spells it.
+        let spelled = projected.as_ref().map(|d| match dialect {
+            Dialect::Meta => timeline::to_meta(d),
+            _ => d.clone(),
+        });
         let script = ScriptBuilder {
             rng: &mut rng,
             unix_start_ms: self.clock.unix_ms_at(now),
             plan: &plan,
-            final_draft: projected.as_ref(),
+            final_draft: spelled.as_ref(),
             flags,
+            dialect,
         }
         .build();
         match (script.apply_at, projected) {
@@ -1205,7 +1235,12 @@ impl Backend {
         if !has_segments {
             return render_error("The draft has no segments to render");
         }
-        if self.config.strict_draft && session.draft.as_ref() != Some(&draft) {
+        // The draft as any dialect spelt it when the state was read.
+        let same = session
+            .draft
+            .as_ref()
+            .is_some_and(|d| *d == draft || timeline::to_meta(d) == draft);
+        if self.config.strict_draft && !same {
             return render_error("The draft does not match the session's latest state");
         }
         let duration_s = timeline::total_ms(&draft) as f64 / 1000.0;

@@ -32,6 +32,63 @@ impl std::str::FromStr for RenderShape {
     }
 }
 
+/// Which dialect of the wire the simulator speaks (`../shared/PROTOCOL.md`
+/// §10: where the published texts disagree, the real service may send any
+/// of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// ADK events (camelCase, partial text pieces), segment details on the
+    /// segment, the render shape of `render_shape`: what the simulator
+    /// always spoke.
+    #[default]
+    Adk,
+    /// Segment details under `m` (name, text, volume as a fraction), render
+    /// answers with `"success":true` at the top level and no `data`, session
+    /// ids as numbers, credits as numeric strings, error codes as strings,
+    /// ADK events with whole texts only (ADK's default without `streaming`).
+    Meta,
+    /// The typed event dialect (`{"type":"text","content":…}`,
+    /// `tool_call`, `tool_result`, `heartbeat`), whole texts only, and every
+    /// code ≥ 1000 on HTTP 200.
+    Typed,
+    /// Each answer picks one of the others, from the seed.
+    Mixed,
+}
+
+impl Dialect {
+    /// Every dialect, as `--dialect` names it.
+    pub const ALL: [Dialect; 4] = [Dialect::Adk, Dialect::Meta, Dialect::Typed, Dialect::Mixed];
+
+    /// The dialect's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Adk => "adk",
+            Dialect::Meta => "meta",
+            Dialect::Typed => "typed",
+            Dialect::Mixed => "mixed",
+        }
+    }
+}
+
+impl std::fmt::Display for Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Dialect {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.trim().to_ascii_lowercase();
+        Dialect::ALL
+            .into_iter()
+            .find(|d| d.as_str() == name)
+            .ok_or_else(|| format!("unknown dialect `{name}` (expected adk, meta, typed or mixed)"))
+    }
+}
+
 /// How often the scripted agent shows each behaviour clients must survive.
 /// Every rate is a probability in `0.0..=1.0`, drawn from the seed per turn.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +141,8 @@ pub struct MockConfig {
     pub faults: FaultPlan,
     /// The render-status shape.
     pub render_shape: RenderShape,
+    /// The dialect of every answer.
+    pub dialect: Dialect,
     /// Real seconds per simulated second: a 60 s render takes `60 ·
     /// time_scale` real seconds (0.01 → 0.6 s). Applies to renders, agent
     /// turns, keep-alive intervals, fault delays, token lifetimes and
@@ -122,6 +181,7 @@ impl Default for MockConfig {
             seed: 0,
             faults: FaultPlan::default(),
             render_shape: RenderShape::A,
+            dialect: Dialect::Adk,
             time_scale: 1.0,
             render_bytes: None,
             max_upload_bytes: nemo_core::api::MAX_UPLOAD_BYTES,

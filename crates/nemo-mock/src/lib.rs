@@ -35,6 +35,7 @@ mod backend;
 mod body;
 mod clock;
 mod config;
+mod dialect;
 pub mod faults;
 mod inprocess;
 mod journal;
@@ -44,7 +45,7 @@ mod sse;
 mod timeline;
 
 pub use clock::TokioClock;
-pub use config::{AgentBehaviour, MockConfig, RenderShape};
+pub use config::{AgentBehaviour, Dialect, MockConfig, RenderShape};
 pub use faults::{FaultPlan, FaultSpecError};
 pub use inprocess::InProcess;
 pub use journal::{Journal, JournalEntry, MASKED};

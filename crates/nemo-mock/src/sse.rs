@@ -1,8 +1,13 @@
-//! The `/run_sse` stream: ADK events, keep-alives and the ways it can end.
+//! The `/run_sse` stream: ADK events (or the typed dialect), keep-alives and
+//! the ways it can end.
 //!
 //! Framing is ADK's: `data: <compact JSON>\n\n` per event, no `event:` or
 //! `id:` fields, no done marker. Keep-alives are `data: {"type":"heartbeat"}`,
-//! an empty `data:` line, or a `: ping` comment.
+//! an empty `data:` line, or a `: ping` comment. In the `typed` dialect the
+//! events are `{"type":"text","content":…}`, `{"type":"tool_call","id","name","args"}`,
+//! `{"type":"tool_result","id","name","result"}` (whole texts only); in the
+//! `meta` dialect they are ADK's without partial pieces (ADK's default when
+//! the request does not ask for streaming).
 
 use std::time::Duration;
 
@@ -11,6 +16,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::agent::{self, Plan};
+use crate::config::Dialect;
 
 /// The application's name, also the events' `author`.
 pub(crate) const AUTHOR: &str = "nemo_agent";
@@ -147,6 +153,8 @@ pub(crate) struct ScriptBuilder<'a> {
     /// The draft once the edit has landed.
     pub(crate) final_draft: Option<&'a Value>,
     pub(crate) flags: TurnFlags,
+    /// The dialect of this stream (never `Mixed`: picked per answer).
+    pub(crate) dialect: Dialect,
 }
 
 struct Writer<'a, 'r> {
@@ -155,6 +163,7 @@ struct Writer<'a, 'r> {
     invocation: String,
     frames: Vec<Frame>,
     t: Duration,
+    typed: bool,
     _p: std::marker::PhantomData<&'a ()>,
 }
 
@@ -207,8 +216,57 @@ impl Writer<'_, '_> {
     }
 
     fn text(&mut self, text: &str, partial: bool) {
+        if self.typed {
+            self.typed_event("text", json!({"content": text}));
+            return;
+        }
         let content = json!({"parts": [{"text": text}], "role": "model"});
         self.event(Some(content), partial, Map::new(), EventExtra::default());
+    }
+
+    /// `{"type": kind, …rest}`, with `type` first as the API reference
+    /// writes it.
+    fn typed_event(&mut self, kind: &str, rest: Value) {
+        let rest = rest.to_string();
+        let fields = rest
+            .strip_prefix('{')
+            .and_then(|r| r.strip_suffix('}'))
+            .unwrap_or_default();
+        let sep = if fields.is_empty() { "" } else { "," };
+        self.push(data_frame(&format!("{{\"type\":\"{kind}\"{sep}{fields}}}")));
+    }
+
+    /// A tool call, in the stream's dialect.
+    fn call(&mut self, id: &str, name: &str, args: Value) {
+        if self.typed {
+            self.typed_event("tool_call", json!({"id": id, "name": name, "args": args}));
+            return;
+        }
+        let part = json!({"functionCall": {"id": id, "args": args, "name": name}});
+        self.event(
+            Some(json!({"parts": [part], "role": "model"})),
+            false,
+            Map::new(),
+            EventExtra::default(),
+        );
+    }
+
+    /// A tool result (and the state it changed), in the stream's dialect.
+    fn result(&mut self, id: &str, name: &str, result: Value, delta: Map<String, Value>) {
+        if self.typed {
+            self.typed_event(
+                "tool_result",
+                json!({"id": id, "name": name, "result": result}),
+            );
+            return;
+        }
+        let part = json!({"functionResponse": {"id": id, "name": name, "response": result}});
+        self.event(
+            Some(json!({"parts": [part], "role": "user"})),
+            false,
+            delta,
+            EventExtra::default(),
+        );
     }
 
     /// Keep-alives every `every` seconds for `secs` seconds.
@@ -237,7 +295,12 @@ impl ScriptBuilder<'_> {
     pub(crate) fn build(self) -> Script {
         let flags = self.flags;
         let plan = self.plan;
+        let typed = self.dialect == Dialect::Typed;
+        // ADK streams partial pieces only when asked to; the `adk` dialect
+        // shows them, the others send whole texts.
+        let partials = self.dialect == Dialect::Adk;
         let mut w = Writer {
+            typed,
             invocation: format!("e-{}", uuid(self.rng)),
             rng: self.rng,
             unix_start_ms: self.unix_start_ms,
@@ -252,6 +315,19 @@ impl ScriptBuilder<'_> {
         let think = 1.0 + w.rng.f64() * 1.5;
         w.advance(think);
 
+        if flags.error_code && typed {
+            w.typed_event(
+                "error",
+                json!({"content": "The model produced a malformed function call. Please try again."}),
+            );
+            let done_at = w.t;
+            return Script {
+                frames: w.frames,
+                end: StreamEnd::Close,
+                apply_at: None,
+                done_at,
+            };
+        }
         if flags.error_code {
             w.event(
                 None,
@@ -278,14 +354,7 @@ impl ScriptBuilder<'_> {
         let mut calls = Vec::new();
         for op in ops {
             let id = format!("adk-{}", uuid(w.rng));
-            let part =
-                json!({"functionCall": {"id": id, "args": op.args(), "name": op.tool_name()}});
-            w.event(
-                Some(json!({"parts": [part], "role": "model"})),
-                false,
-                Map::new(),
-                EventExtra::default(),
-            );
+            w.call(&id, op.tool_name(), op.args());
             calls.push((id, op.tool_name()));
             w.advance(0.1);
         }
@@ -340,13 +409,8 @@ impl ScriptBuilder<'_> {
                     .and_then(|d| d.get("ver"))
                     .cloned()
                     .unwrap_or(Value::Null);
-                let part = json!({"functionResponse": {"id": id, "name": name, "response": {"result": {"status": "success", "draft_version": version}}}});
-                w.event(
-                    Some(json!({"parts": [part], "role": "user"})),
-                    false,
-                    delta,
-                    EventExtra::default(),
-                );
+                let result = json!({"result": {"status": "success", "draft_version": version}});
+                w.result(id, name, result, delta);
                 if last {
                     apply_at = Some(w.t);
                 }
@@ -364,7 +428,9 @@ impl ScriptBuilder<'_> {
                 reply.push_str(agent::gui_hint(plan.chinese, pick));
             }
             for piece in pieces(&reply, w.rng) {
-                w.text(&piece, true);
+                if partials {
+                    w.text(&piece, true);
+                }
                 let pause = 0.1 + w.rng.f64() * 0.2;
                 w.advance(pause);
             }
@@ -401,7 +467,10 @@ impl ScriptBuilder<'_> {
             // Cut inside the last content event (or the last frame).
             let idx = frames
                 .iter()
-                .rposition(|f| f.bytes.starts_with(b"data: {\"content\""))
+                .rposition(|f| {
+                    f.bytes.starts_with(b"data: {\"content\"")
+                        || f.bytes.starts_with(b"data: {\"type\":\"text\"")
+                })
                 .unwrap_or(frames.len() - 1);
             frames.truncate(idx + 1);
             if let Some(last) = frames.last_mut() {
@@ -475,6 +544,7 @@ mod tests {
             plan: &p,
             final_draft: Some(&draft),
             flags,
+            dialect: Dialect::Adk,
         }
         .build()
     }

@@ -358,6 +358,37 @@ pub(crate) fn canvas_config(draft: Option<&Value>) -> Value {
     json!({"width": get("width", 1920), "height": get("height", 1080), "fps": get("fps", 30), "background": "#000000"})
 }
 
+/// The same draft as the `meta` dialect spells it: each segment's name
+/// (`n` → `m.name`), words (`text` → `m.text`) and volume (`v` →
+/// `m.volume`, a fraction) under the segment's `m`; timing and every other
+/// key stay where they were.
+pub(crate) fn to_meta(draft: &Value) -> Value {
+    let mut out = draft.clone();
+    let Some(list) = tracks(&mut out) else {
+        return out;
+    };
+    for track in list.iter_mut() {
+        let Some(sg) = track.get_mut("sg").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for seg in sg.iter_mut().filter_map(Value::as_object_mut) {
+            let mut m = match seg.remove("m") {
+                Some(Value::Object(m)) => m,
+                _ => Map::new(),
+            };
+            for (from, to) in [("n", "name"), ("text", "text"), ("v", "volume")] {
+                if let Some(v) = seg.remove(from) {
+                    m.insert(to.into(), v);
+                }
+            }
+            if !m.is_empty() {
+                seg.insert("m".into(), Value::Object(m));
+            }
+        }
+    }
+    out
+}
+
 /// Reads a draft's metadata object.
 pub(crate) fn meta(draft: &Value) -> Map<String, Value> {
     draft
@@ -406,6 +437,15 @@ mod tests {
         );
         assert!(summary.contains("BGM: Lo-fi (0-10s, 35%)"), "{summary}");
         assert!(summary.contains("\"Urban Dreams\" (0-3s)"), "{summary}");
+        let meta = Draft::parse(&to_meta(&d).to_string()).unwrap();
+        assert_eq!(
+            meta.timeline().to_string(),
+            summary,
+            "meta spells the same timeline"
+        );
+        assert!(to_meta(&d)
+            .to_string()
+            .contains(r#""m":{"name":"Lo-fi","volume":0.35}"#));
         apply(&mut d, &EditOp::Trim { ms: 8000 }, &mut id);
         assert_eq!(d["d"], 8000);
         assert_eq!(d["ver"], 4);

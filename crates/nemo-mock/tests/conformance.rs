@@ -7,6 +7,7 @@
 mod conformance {
     pub mod codes;
     pub mod concurrency;
+    pub mod dialects;
     pub mod endpoints;
     pub mod faults;
     pub mod inprocess;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use nemo_core::error::{ErrorKind, NemoError};
-use nemo_mock::{FaultPlan, MockConfig, RenderShape};
+use nemo_mock::{Dialect, FaultPlan, MockConfig, RenderShape};
 
 /// Arguments of `nemo mock`.
 #[derive(Debug, clap::Args)]
@@ -22,6 +22,12 @@ pub(crate) struct Args {
     /// Render-status shape: a (data.status, outputUrl), b (top-level status, output.url), c (with size).
     #[arg(long, default_value = "a", value_name = "a|b|c")]
     pub(crate) render_shape: RenderShape,
+    /// The dialect of the wire: adk (ADK events with streamed text pieces), meta (segment
+    /// details under `m`, render answers with `success` at the top, ids as numbers), typed
+    /// (`{"type":"text",…}` events, whole texts, codes ≥ 1000 on HTTP 200), or mixed (each
+    /// answer picks one, from the seed).
+    #[arg(long, default_value = "adk", value_name = "adk|meta|typed|mixed")]
+    pub(crate) dialect: Dialect,
     /// Real seconds per simulated second (0.01: a 30 s render takes 0.3 s).
     #[arg(long, default_value_t = 1.0, value_name = "X")]
     pub(crate) time_scale: f64,
@@ -75,6 +81,7 @@ pub(crate) async fn exec(args: Args) -> Result<(), NemoError> {
         seed: args.seed,
         faults,
         render_shape: args.render_shape,
+        dialect: args.dialect,
         time_scale: args.time_scale,
         render_bytes: args.render_bytes,
         ..MockConfig::default()

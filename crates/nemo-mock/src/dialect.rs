@@ -1,0 +1,191 @@
+//! The dialects of the wire (`../shared/PROTOCOL.md` §10): the backend
+//! answers in its own (`adk`) spelling and [`speak`] rewrites each JSON
+//! answer into the dialect picked for it. The event stream is written in its
+//! dialect from the start (`crate::sse`).
+
+use serde_json::{json, Map, Value};
+
+use crate::body::{Reply, ReplyBody};
+use crate::config::Dialect;
+use crate::timeline;
+
+/// Which answer a reply is, as far as dialects care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    Session,
+    Credits,
+    State,
+    RenderSubmit,
+    RenderStatus,
+    /// A file: never rewritten (an error must not look like a download).
+    Media,
+    Other,
+}
+
+/// The concrete dialect of one answer: `mixed` picks one of the others from
+/// the seed and the answer's number.
+pub(crate) fn pick(dialect: Dialect, seed: u64, answer: u64) -> Dialect {
+    match dialect {
+        Dialect::Mixed => {
+            let mut rng =
+                fastrand::Rng::with_seed(seed ^ answer.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            [Dialect::Adk, Dialect::Meta, Dialect::Typed][rng.usize(..3)]
+        }
+        other => other,
+    }
+}
+
+/// Rewrites a JSON reply into `dialect`. Streams and media pass unchanged.
+pub(crate) fn speak(dialect: Dialect, answer: Answer, mut reply: Reply) -> Reply {
+    if dialect == Dialect::Adk || answer == Answer::Media {
+        return reply;
+    }
+    let ReplyBody::Bytes(bytes) = &reply.body else {
+        return reply;
+    };
+    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(bytes) else {
+        return reply;
+    };
+    let code = body.get("code").and_then(Value::as_u64).unwrap_or(0);
+    if code >= 1000 {
+        match dialect {
+            // Every code ≥ 1000 on HTTP 200.
+            Dialect::Typed => reply.status = 200,
+            // The code as a string.
+            Dialect::Meta => {
+                body.insert("code".into(), json!(code.to_string()));
+            }
+            _ => {}
+        }
+    } else if (200..300).contains(&reply.status) && dialect == Dialect::Meta {
+        rewrite_meta(answer, &mut body);
+    }
+    reply.body = ReplyBody::Bytes(Value::Object(body).to_string().into());
+    reply
+}
+
+fn rewrite_meta(answer: Answer, body: &mut Map<String, Value>) {
+    match answer {
+        Answer::Session => {
+            if let Some(data) = body.get_mut("data") {
+                number_id(data, "session_id");
+            }
+        }
+        Answer::Credits => {
+            if let Some(Value::Object(data)) = body.get_mut("data") {
+                for v in data.values_mut() {
+                    if v.is_number() {
+                        *v = json!(v.to_string());
+                    }
+                }
+            }
+        }
+        Answer::State => {
+            if let Some(data) = body.get_mut("data") {
+                number_id(data, "session_id");
+                if let Some(draft) = data.pointer_mut("/state/draft").filter(|d| !d.is_null()) {
+                    *draft = timeline::to_meta(draft);
+                }
+            }
+        }
+        Answer::RenderSubmit | Answer::RenderStatus => {
+            // The `success` envelope at the top level, no `data`: shape b.
+            if let Some(Value::Object(data)) = body.remove("data") {
+                for (k, v) in data {
+                    match k.as_str() {
+                        "outputUrl" => {
+                            body.insert("output".into(), json!({"url": v}));
+                        }
+                        _ => {
+                            body.insert(k, v);
+                        }
+                    }
+                }
+            }
+            if !body.contains_key("success") {
+                let mut with = Map::new();
+                with.insert("success".into(), json!(true));
+                with.append(body);
+                *body = with;
+            }
+        }
+        Answer::Media | Answer::Other => {}
+    }
+}
+
+/// A session id as a JSON number, when it fits one exactly.
+fn number_id(data: &mut Value, key: &str) {
+    if let Some(v) = data.get_mut(key) {
+        if let Some(n) = v.as_str().and_then(|s| s.parse::<u64>().ok()) {
+            *v = json!(n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(reply: &Reply) -> Value {
+        match &reply.body {
+            ReplyBody::Bytes(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
+            _ => Value::Null,
+        }
+    }
+
+    #[test]
+    fn codes_on_http_200_or_as_strings() {
+        let r = Reply::json(401, &json!({"code": 1001, "message": "Token expired"}));
+        let typed = speak(Dialect::Typed, Answer::Other, r);
+        assert_eq!(
+            (typed.status, body(&typed)["code"].clone()),
+            (200, json!(1001))
+        );
+        let r = Reply::json(200, &json!({"code": 1002, "message": "Session not found"}));
+        assert_eq!(
+            body(&speak(Dialect::Meta, Answer::Other, r))["code"],
+            json!("1002")
+        );
+        let r = Reply::json(429, &json!({"code": 429, "message": "slow down"}));
+        assert_eq!(
+            speak(Dialect::Typed, Answer::Other, r).status,
+            429,
+            "below 1000"
+        );
+    }
+
+    #[test]
+    fn render_answers_with_success_at_the_top() {
+        let a = Reply::json(
+            200,
+            &json!({"success": true, "data": {"id": "r", "status": "completed", "progress": 100, "outputUrl": "u"}}),
+        );
+        assert_eq!(
+            body(&speak(Dialect::Meta, Answer::RenderStatus, a)),
+            json!({"success": true, "id": "r", "status": "completed", "progress": 100, "output": {"url": "u"}})
+        );
+        let c = Reply::json(
+            200,
+            &json!({"status": "processing", "progress": 40, "output": null}),
+        );
+        assert_eq!(
+            body(&speak(Dialect::Meta, Answer::RenderStatus, c))["success"],
+            json!(true)
+        );
+    }
+
+    #[test]
+    fn mixed_picks_every_dialect_reproducibly() {
+        let picks: Vec<Dialect> = (0..30).map(|n| pick(Dialect::Mixed, 7, n)).collect();
+        for d in [Dialect::Adk, Dialect::Meta, Dialect::Typed] {
+            assert!(picks.contains(&d), "{d:?} never picked");
+        }
+        assert_eq!(
+            picks,
+            (0..30)
+                .map(|n| pick(Dialect::Mixed, 7, n))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(pick(Dialect::Meta, 7, 3), Dialect::Meta);
+    }
+}

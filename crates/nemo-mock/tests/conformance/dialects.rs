@@ -1,0 +1,236 @@
+//! Each dialect of `../shared/PROTOCOL.md` §10, spoken in-process in virtual
+//! time: the same session reads the same through `nemo-core`, and the raw
+//! answers are spelt the dialect's way.
+
+use std::time::Duration;
+
+use nemo_core::api::{self, Api, Attribution, RenderPhase};
+use nemo_core::secret::Secret;
+use nemo_core::time::Clock;
+use nemo_core::transport::Transport;
+use nemo_core::wire::{Request, Response};
+use nemo_mock::{Dialect, InProcess, MockConfig, TokioClock};
+use serde_json::Value;
+
+async fn stream(mock: &InProcess, req: &Request) -> String {
+    let mut s = mock.open_stream(req).await.unwrap();
+    let mut body = Vec::new();
+    for _ in 0..100_000 {
+        match s.body.next_chunk().await {
+            Some(Ok(c)) => body.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    String::from_utf8(body).unwrap()
+}
+
+fn json(r: &Response) -> Value {
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+struct Run {
+    mock: InProcess,
+    api: Api,
+    token: Secret,
+    sid: String,
+    session_answer: Response,
+}
+
+async fn session(dialect: Dialect, seed: u64) -> Run {
+    let mock = InProcess::new(MockConfig {
+        dialect,
+        seed,
+        ..MockConfig::fast()
+    })
+    .unwrap();
+    let api = Api::new(Attribution::default());
+    let grant: api::AnonymousToken =
+        api::parse(&mock.send(&api.anonymous_token("cid"), None).await.unwrap()).unwrap();
+    let session_answer = mock
+        .send(&api.create_session(&grant.token, "en"), None)
+        .await
+        .unwrap();
+    let created: api::SessionCreated = api::parse(&session_answer).unwrap();
+    Run {
+        mock,
+        api,
+        token: grant.token,
+        sid: created.session_id,
+        session_answer,
+    }
+}
+
+/// An edit, the timeline, a render to completion: what every dialect must
+/// carry. Returns the stream, the state answer and the last render status.
+async fn edit_and_render(run: &Run) -> (String, Response, Response) {
+    let (mock, api, token, sid) = (&run.mock, &run.api, &run.token, run.sid.as_str());
+    mock.send(
+        &api.upload_urls(
+            token,
+            sid,
+            &["https://example.com/city-timelapse.mp4".into()],
+        ),
+        None,
+    )
+    .await
+    .unwrap();
+    let events = stream(
+        mock,
+        &api.run_sse(
+            token,
+            sid,
+            "add lo-fi music at 35% and the title \"Urban Dreams\"",
+        ),
+    )
+    .await;
+    let state = mock.send(&api.state(token, sid), None).await.unwrap();
+    let draft = api::parse_state(&state).unwrap().state.draft.unwrap();
+    let summary = draft.timeline().to_string();
+    assert!(summary.contains("BGM: Lo-fi (0-"), "{summary}");
+    assert!(summary.contains("35%)"), "{summary}");
+    assert!(
+        summary.contains("Title: \"Urban Dreams\" (0-3s)"),
+        "{summary}"
+    );
+    let accepted = mock
+        .send(&api.render_submit(token, "render_1", sid, &draft), None)
+        .await
+        .unwrap();
+    api::parse::<api::RenderAccepted>(&accepted).unwrap();
+    let clock = TokioClock::new();
+    for _ in 0..200 {
+        clock
+            .sleep_until(clock.now() + Duration::from_secs(2))
+            .await;
+        let r = mock
+            .send(&api.render_status(token, "render_1"), None)
+            .await
+            .unwrap();
+        let s = api::parse_render_status(&r).unwrap();
+        if s.phase == RenderPhase::Completed {
+            assert!(s.output_url.is_some());
+            return (events, state, r);
+        }
+    }
+    panic!("the render never completed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn adk_is_what_the_simulator_always_spoke() {
+    let run = session(Dialect::Adk, 1).await;
+    let (events, state, status) = edit_and_render(&run).await;
+    assert!(events.contains("\"partial\":true"), "{events}");
+    assert!(events.contains("\"functionCall\""), "{events}");
+    assert!(!events.contains("\"type\":\"text\""), "{events}");
+    assert!(json(&run.session_answer)["data"]["session_id"].is_string());
+    assert!(!String::from_utf8_lossy(&state.body).contains("\"m\":{\"name\""));
+    assert!(json(&status)["data"]["outputUrl"].is_string());
+    // run_sse refuses a lost session with a matching HTTP status.
+    let r = run
+        .mock
+        .open_stream(&run.api.run_sse(&run.token, "1", "hi"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test(start_paused = true)]
+async fn meta_puts_segment_details_under_m_and_success_on_top() {
+    let run = session(Dialect::Meta, 1).await;
+    let (events, state, status) = edit_and_render(&run).await;
+    assert!(
+        !events.contains("\"partial\":true"),
+        "whole texts only: {events}"
+    );
+    assert!(events.contains("\"functionCall\""), "{events}");
+    assert!(
+        events.contains("\"m\":{\"name\":\"Lo-fi\""),
+        "state delta spelt meta: {events}"
+    );
+    assert!(json(&run.session_answer)["data"]["session_id"].is_u64());
+    let draft = &json(&state)["data"]["state"]["draft"];
+    let bgm = draft["t"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tt"] == 1)
+        .unwrap();
+    assert_eq!(bgm["sg"][0]["m"]["name"], "Lo-fi");
+    assert_eq!(bgm["sg"][0]["m"]["volume"], 0.35, "a fraction");
+    assert!(bgm["sg"][0].get("n").is_none());
+    let s = json(&status);
+    assert_eq!(s["success"], true);
+    assert!(s.get("data").is_none(), "{s}");
+    assert!(s["output"]["url"].is_string(), "{s}");
+    let credits = run
+        .mock
+        .send(&run.api.credits(&run.token), None)
+        .await
+        .unwrap();
+    assert!(json(&credits)["data"]["available"].is_string());
+    api::parse::<api::Credits>(&credits).unwrap();
+    let lost = run
+        .mock
+        .send(&run.api.state(&run.token, "1"), None)
+        .await
+        .unwrap();
+    assert_eq!(json(&lost)["code"], "1002", "codes as strings");
+}
+
+#[tokio::test(start_paused = true)]
+async fn typed_speaks_typed_events_and_codes_on_http_200() {
+    let run = session(Dialect::Typed, 1).await;
+    let (events, _, _) = edit_and_render(&run).await;
+    assert!(
+        events.contains("data: {\"type\":\"text\",\"content\":"),
+        "{events}"
+    );
+    assert!(
+        events.contains("data: {\"type\":\"tool_call\","),
+        "{events}"
+    );
+    assert!(
+        events.contains("data: {\"type\":\"tool_result\","),
+        "{events}"
+    );
+    assert!(!events.contains("\"parts\""), "{events}");
+    assert!(!events.contains("\"partial\""), "{events}");
+    let r = run
+        .mock
+        .open_stream(&run.api.run_sse(&run.token, "1", "hi"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "1002 on HTTP 200");
+    let lost = run
+        .mock
+        .send(&run.api.state(&run.token, "1"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (lost.status, json(&lost)["code"].clone()),
+        (200, 1002.into())
+    );
+    let bad = run
+        .mock
+        .send(&run.api.credits(&Secret::new("nmv_usr_nope")), None)
+        .await
+        .unwrap();
+    let Err(api::ResponseError::Api(e)) = api::payload(&bad) else {
+        panic!()
+    };
+    assert_eq!((e.status, e.code), (200, Some(1001)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn mixed_answers_in_every_dialect_and_reads_the_same() {
+    let mut seen = [false; 3];
+    for seed in 0..12 {
+        let run = session(Dialect::Mixed, seed).await;
+        let (events, state, status) = edit_and_render(&run).await;
+        seen[0] |= events.contains("\"partial\":true");
+        seen[1] |= String::from_utf8_lossy(&state.body).contains("\"m\":{\"name\"")
+            || json(&status).get("success").is_some() && json(&status).get("data").is_none();
+        seen[2] |= events.contains("{\"type\":\"text\"");
+    }
+    assert_eq!(seen, [true; 3], "adk, meta and typed answers all seen");
+}
