@@ -2,6 +2,7 @@
 //! (`nemo-mock`) over HTTP on 127.0.0.1. One test binary (as in ripgrep).
 
 mod batch;
+mod dialects;
 mod errors;
 mod flow;
 mod help;

@@ -1,0 +1,230 @@
+//! The core scenarios under every dialect of the wire (`nemo mock
+//! --dialect`): the same commands give the same results whether the service
+//! speaks ADK, puts segment details under `m`, speaks the typed event
+//! dialect with codes on HTTP 200, or mixes them answer by answer.
+
+use nemo_mock::{Dialect, FaultPlan, MockConfig, RenderShape};
+
+use crate::support::{ndjson, of_type, text, Sim};
+
+fn sim(dialect: Dialect, faults: &str) -> Sim {
+    Sim::start(MockConfig {
+        dialect,
+        faults: FaultPlan::parse(faults).expect("fault spec"),
+        ..MockConfig::fast()
+    })
+}
+
+#[test]
+fn quick_edit_timeline_export_and_download() {
+    for dialect in Dialect::ALL {
+        let sim = sim(dialect, "");
+        let sample = sim.sample();
+        let out = sim.nemo().arg("upload").arg(&sample).output().expect("run");
+        assert!(out.status.success(), "{dialect}: {}", text(&out.stderr));
+        let out = sim
+            .nemo()
+            .args([
+                "say",
+                "add lo-fi background music at 35% and the title \"Urban Dreams\"",
+            ])
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{dialect}: {}", text(&out.stderr));
+        let said = text(&out.stdout);
+        assert_eq!(
+            said.matches("Lo-fi").count(),
+            1,
+            "{dialect}: shown once: {said}"
+        );
+        let out = sim.nemo().arg("timeline").output().expect("run");
+        assert!(out.status.success(), "{dialect}");
+        let timeline = text(&out.stdout);
+        assert!(
+            timeline.starts_with("Timeline (3 tracks): 1. Video: sample"),
+            "{dialect}: {timeline}"
+        );
+        assert!(
+            timeline.contains("2. BGM: Lo-fi (0-"),
+            "{dialect}: {timeline}"
+        );
+        assert!(timeline.contains("35%)"), "{dialect}: {timeline}");
+        assert!(
+            timeline.contains("3. Title: \"Urban Dreams\" (0-3s)"),
+            "{dialect}: {timeline}"
+        );
+        let out = sim
+            .nemo()
+            .args(["--json", "export", "--out", "edited.mp4"])
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{dialect}: {}", text(&out.stderr));
+        let objects = ndjson(&out.stdout);
+        assert!(
+            of_type(&objects, "render")
+                .iter()
+                .any(|r| r["status"] == "completed"),
+            "{dialect}"
+        );
+        assert_eq!(of_type(&objects, "download").len(), 1, "{dialect}");
+        let video = std::fs::read(sim.work.path().join("edited.mp4")).expect("downloaded");
+        assert_eq!(&video[4..8], b"ftyp", "{dialect}: a playable MP4");
+    }
+}
+
+#[test]
+fn a_silent_edit_says_what_changed_in_words() {
+    for dialect in Dialect::ALL {
+        let sim = sim(dialect, "run_sse:silent");
+        let sample = sim.sample();
+        sim.nemo().arg("upload").arg(&sample).assert().success();
+        let out = sim
+            .nemo()
+            .args(["say", "add lo-fi music at 35% and the title \"Hi\""])
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{dialect}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.starts_with("Changed: "), "{dialect}: {stdout}");
+        assert!(stdout.contains("Lo-fi (0-"), "{dialect}: {stdout}");
+        assert!(stdout.contains("35%"), "{dialect}: {stdout}");
+        assert!(stdout.contains("Title: \"Hi\""), "{dialect}: {stdout}");
+        assert!(!stdout.contains("untitled"), "{dialect}: {stdout}");
+    }
+}
+
+#[test]
+fn every_render_shape_exports_in_every_dialect() {
+    for dialect in Dialect::ALL {
+        for shape in [RenderShape::A, RenderShape::B, RenderShape::C] {
+            let sim = Sim::start(MockConfig {
+                dialect,
+                render_shape: shape,
+                ..MockConfig::fast()
+            });
+            let sample = sim.sample();
+            let out = sim
+                .nemo()
+                .args(["run", "add the title \"Hi\"", "--out", "v.mp4", "--file"])
+                .arg(&sample)
+                .output()
+                .expect("run");
+            assert!(
+                out.status.success(),
+                "{dialect} {shape:?}: {}",
+                text(&out.stderr)
+            );
+            assert!(
+                text(&out.stdout).contains("Saved v.mp4"),
+                "{dialect} {shape:?}"
+            );
+            let video = std::fs::read(sim.work.path().join("v.mp4")).expect("downloaded");
+            assert_eq!(&video[4..8], b"ftyp", "{dialect} {shape:?}");
+        }
+    }
+}
+
+#[test]
+fn an_expired_token_and_a_lost_session_are_recovered() {
+    for dialect in Dialect::ALL {
+        // 1001 on the third authenticated request, then a new token.
+        let sim = sim(dialect, "token:expire@3");
+        let sample = sim.sample();
+        sim.nemo().arg("upload").arg(&sample).assert().success();
+        let out = sim.nemo().arg("timeline").output().expect("run");
+        assert!(
+            out.status.success(),
+            "{dialect} 1001: {}",
+            text(&out.stderr)
+        );
+        let tokens = sim
+            .journal()
+            .iter()
+            .filter(|e| e.path == "/api/auth/anonymous-token")
+            .count();
+        assert_eq!(tokens, 2, "{dialect}: one refresh");
+
+        // 1002 on the second request naming the session, then a new one.
+        let sim = self::sim(dialect, "session:lose@2");
+        sim.nemo().arg("upload").arg(&sample).assert().success();
+        let out = sim.nemo().args(["say", "credits"]).output().expect("run");
+        assert!(out.status.success(), "{dialect}");
+        let out = sim.nemo().arg("timeline").output().expect("run");
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert!(out.status.success(), "{dialect} 1002: {all}");
+        let sessions = sim
+            .journal()
+            .iter()
+            .filter(|e| e.path.starts_with("/api/tasks/me/with-session"))
+            .count();
+        assert_eq!(sessions, 2, "{dialect}: a new session");
+    }
+}
+
+#[test]
+fn out_of_credits_links_to_registration() {
+    for dialect in Dialect::ALL {
+        let sim = Sim::start(MockConfig {
+            dialect,
+            initial_credits: 0,
+            ..MockConfig::fast()
+        });
+        let sample = sim.sample();
+        sim.nemo().arg("upload").arg(&sample).assert().success();
+        let out = sim
+            .nemo()
+            .args(["say", "add lo-fi music at 35%"])
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{dialect}: {}",
+            text(&out.stderr)
+        );
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert!(all.contains("/register?bind="), "{dialect}: {all}");
+    }
+}
+
+#[test]
+fn a_rate_limit_is_waited_out() {
+    for dialect in Dialect::ALL {
+        let sim = sim(dialect, "credits:429=2x1");
+        let out = sim.nemo().arg("credits").output().expect("run");
+        assert!(out.status.success(), "{dialect}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).starts_with("Credits: 100 available"),
+            "{dialect}"
+        );
+        let calls = sim
+            .journal()
+            .iter()
+            .filter(|e| e.path == "/api/credits/balance/simple")
+            .count();
+        assert_eq!(calls, 2, "{dialect}: one wait, one retry");
+    }
+}
+
+#[test]
+fn a_dropped_stream_is_never_resent_and_the_edit_is_found() {
+    for dialect in Dialect::ALL {
+        let sim = sim(dialect, "run_sse:reset=2@1");
+        let sample = sim.sample();
+        sim.nemo().arg("upload").arg(&sample).assert().success();
+        let out = sim
+            .nemo()
+            .args(["say", "add lo-fi music at 35%"])
+            .output()
+            .expect("run");
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{dialect}: {}", text(&out.stderr));
+        assert!(stdout.contains("Lo-fi"), "{dialect}: {stdout}");
+        let sent = sim
+            .journal()
+            .iter()
+            .filter(|e| e.path == "/run_sse")
+            .count();
+        assert_eq!(sent, 1, "{dialect}: never re-sent");
+    }
+}
