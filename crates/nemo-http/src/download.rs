@@ -673,6 +673,7 @@ impl Job<'_> {
                 r.start == self.written
                     && (r.total.is_none() || self.total.is_none() || r.total == self.total)
             });
+        let mut mismatch = None;
         if append {
             self.total = self.total.or(range.and_then(|r| r.total));
         } else {
@@ -691,9 +692,11 @@ impl Job<'_> {
                 (206, Some(r)) => r.total,
                 _ => length,
             };
+            // Reported after a look at the body: an error page is worth
+            // more than its length.
             if let (Some(total), Some(expected)) = (total, self.options.expected_size) {
                 if total != expected {
-                    return Err(self.ctx.error(
+                    mismatch = Some(self.ctx.error(
                         TransportErrorKind::Other,
                         format!(
                             "the server announced {total} bytes, but the render status said \
@@ -754,6 +757,9 @@ impl Job<'_> {
             return self
                 .not_video(kind, status, headers, first, &mut chunks)
                 .await;
+        }
+        if let Some(err) = mismatch {
+            return Err(err);
         }
         if !first.is_empty() {
             self.accept(Bytes::from(first)).await?;
@@ -818,8 +824,8 @@ impl Job<'_> {
             return Err(self.ctx.error(
                 TransportErrorKind::Other,
                 format!(
-                    "the server sent more than the {expected} bytes the render status said; \
-                     not saved"
+                    "the server sent more than the render status said ({expected} bytes); not \
+                     saved"
                 ),
             ));
         }

@@ -10,7 +10,10 @@
 
 mod support;
 
+mod deadlines;
 mod download;
+mod download_checks;
+mod download_targets;
 mod errors;
 mod mock;
 mod send;
