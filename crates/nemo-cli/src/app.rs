@@ -20,7 +20,7 @@ use crate::clock::ScaledClock;
 use crate::output::Output;
 use crate::report::{Persist, Reporter};
 use crate::skill::{self, Skill};
-use crate::store::{self, Store};
+use crate::store::{self, Job, Store};
 
 /// The `--record` file and its recorder, saved when the process ends.
 static RECORDING: OnceLock<(PathBuf, Arc<Recorder<dyn Transport>>)> = OnceLock::new();
@@ -81,7 +81,7 @@ pub(crate) fn exit_code(e: &NemoError) -> u8 {
 }
 
 /// Which session a command works in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SessionChoice {
     /// `--session ID`, else the last one, else a new one.
     ContinueOrNew,
@@ -205,11 +205,6 @@ impl App {
         self
     }
 
-    /// True when a token is at hand (`NEMO_TOKEN` or a cached one).
-    pub(crate) fn has_token(&self) -> bool {
-        self.user_token.is_some() || self.store.token(&self.api_url).is_some()
-    }
-
     /// The session to use, per the global flags and `choice`.
     pub(crate) fn session_ref(
         &self,
@@ -219,6 +214,8 @@ impl App {
             return Ok(None);
         }
         if let Some(id) = &self.global.session {
+            nemo_core::ids::check_id("session id", id)
+                .map_err(|why| NemoError::new(ErrorKind::BadInput, format!("--session: {why}.")))?;
             let task_id = self
                 .store
                 .last_session(&self.api_url)
@@ -262,12 +259,7 @@ impl App {
             .clone()
             .or_else(|| self.store.client_id())
             .unwrap_or_default();
-        let seed = self.seed.unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64 ^ u64::from(std::process::id()))
-                .unwrap_or(0)
-        });
+        let seed = self.seed.unwrap_or_else(os_seed);
         Config {
             attribution: skill::attribution(self.skill),
             client_id,
@@ -293,6 +285,7 @@ impl App {
         if self.out.fancy() {
             driver.on_progress(reporter.progress_sink());
         }
+        driver.on_journal(self.journal());
         Client {
             driver,
             reporter,
@@ -300,8 +293,177 @@ impl App {
         }
     }
 
-    /// A client for the session `choice` picks, remembering it as the last one.
-    pub(crate) fn session_client(&self, choice: SessionChoice) -> Result<Client, NemoError> {
+    /// Writes each render down (and leases it to this process) before its
+    /// submission leaves; an error stops the submission.
+    fn journal(&self) -> nemo_core::driver::JournalFn {
+        let store = self.store.clone();
+        let api_url = self.api_url.clone();
+        Box::new(move |ev| {
+            let Event::RenderStarting {
+                id,
+                session_id,
+                task_id,
+                out,
+            } = ev
+            else {
+                return Ok(());
+            };
+            store.lease(id).map_err(|e| e.message)?;
+            store
+                .add_job(Job {
+                    id: id.clone(),
+                    session_id: session_id.clone(),
+                    task_id: task_id.clone(),
+                    api_url: api_url.clone(),
+                    out: out.as_deref().map(absolute),
+                    created_unix: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0),
+                })
+                .map_err(|e| e.message)
+        })
+    }
+
+    /// Everything an export needs that can be checked before anything is
+    /// spent: the file can be saved at `out` (or here) and the render can
+    /// be journaled. Nothing is sent.
+    pub(crate) fn preflight_export(
+        &self,
+        out: Option<&std::path::Path>,
+        download: bool,
+        overwrite: bool,
+    ) -> Result<(), NemoError> {
+        if download {
+            crate::inputs::check_out(out, overwrite)?;
+        }
+        self.store.check_journal()
+    }
+
+    /// [`App::preflight_export`] for a message that the router turns into
+    /// an export ("export", "导出", "send me the video"): it saves
+    /// `<render id>.mp4` in the current folder.
+    pub(crate) fn preflight_message(
+        &self,
+        input: &nemo_core::route::UserInput,
+    ) -> Result<(), NemoError> {
+        let plan =
+            nemo_core::route::route(input, nemo_core::route::RouteContext { has_draft: true });
+        if plan.steps.contains(&nemo_core::route::Step::Export) {
+            let download = plan.steps.contains(&nemo_core::route::Step::Download);
+            self.preflight_export(None, download, false)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the lease on a recorded render for this process (held until it
+    /// ends). `false` when another live process is already waiting for it.
+    pub(crate) fn take_lease(&self, id: &str) -> Result<bool, NemoError> {
+        self.store.lease(id)
+    }
+
+    /// Makes sure this machine has its identity before anything else is
+    /// sent: the client id and (without `NEMO_TOKEN`) the free token, and,
+    /// with `shared_session`, the session a plain `nemo say` continues. Each
+    /// is created once, under a lock, by whichever process comes first; the
+    /// others wait and reuse them (six first runs in parallel share one
+    /// token and one session). Returns the session this process created,
+    /// if it created one. An unwritable config folder is an error here, not
+    /// a new identity per run.
+    pub(crate) async fn ensure_identity(
+        &self,
+        want: Identity,
+    ) -> Result<Option<SessionRef>, NemoError> {
+        let wants_session = want == Identity::SharedSession
+            && self.global.session.is_none()
+            && !self.global.new_session;
+        let missing = |app: &App| {
+            let token = app.user_token.is_none() && app.store.token(&app.api_url).is_none();
+            let session = wants_session && app.store.last_session(&app.api_url).is_none();
+            let client_id = app.user_token.is_none()
+                && app.client_id_env.is_none()
+                && app.store.client_id().is_none();
+            (client_id, token, session)
+        };
+        if missing(self) == (false, false, false) {
+            return Ok(None);
+        }
+        let _identity = self.store.identity_guard()?;
+        let (client_id, token, session) = missing(self);
+        if client_id {
+            let id = nemo_core::rng::SeededRng::new(os_seed()).uuid_v4();
+            self.store.save_client_id(&id)?;
+        }
+        if !token && !session {
+            return Ok(None);
+        }
+        let persist = Persist {
+            last_session: true,
+            client_id: true,
+        };
+        let created = if session || want == Identity::OwnSession {
+            let mut client = self.client(None, persist);
+            client.run(Command::Connect).await?;
+            client.session_ref()
+        } else {
+            // The token alone: a balance request needs no session.
+            let quiet = self.clone().with_output(Arc::new(self.out.muted()));
+            quiet.client(None, persist).run(Command::Credits).await?;
+            None
+        };
+        if token && !self.has_token() {
+            return Err(self.token_not_saved());
+        }
+        Ok(created)
+    }
+
+    /// True when a token is at hand (`NEMO_TOKEN` or a cached one).
+    pub(crate) fn has_token(&self) -> bool {
+        self.user_token.is_some() || self.store.token(&self.api_url).is_some()
+    }
+
+    /// The error when a fetched free token could not be kept.
+    pub(crate) fn token_not_saved(&self) -> NemoError {
+        NemoError::new(
+            ErrorKind::BadInput,
+            format!(
+                "The free token could not be saved in {}, and this machine gets one a week. Make that folder writable, or set NEMO_CONFIG_DIR to a folder nemo may write to.",
+                self.store.dir().display()
+            ),
+        )
+    }
+
+    /// Holds the identity lock while a first `nemo credits` fetches the free
+    /// token itself (no extra request); `None` when the token is at hand.
+    pub(crate) fn identity_for_token_fetch(
+        &self,
+    ) -> Result<Option<crate::store::IdentityGuard>, NemoError> {
+        let ready = |app: &App| {
+            app.user_token.is_some()
+                || ((app.client_id_env.is_some() || app.store.client_id().is_some())
+                    && app.store.token(&app.api_url).is_some())
+        };
+        if ready(self) {
+            return Ok(None);
+        }
+        let guard = self.store.identity_guard()?;
+        if ready(self) {
+            return Ok(None);
+        }
+        if self.client_id_env.is_none() && self.store.client_id().is_none() {
+            let id = nemo_core::rng::SeededRng::new(os_seed()).uuid_v4();
+            self.store.save_client_id(&id)?;
+        }
+        Ok(Some(guard))
+    }
+
+    /// [`App::session_client`] without making sure of the identity first
+    /// (the MCP server, which must not send anything before its first tool
+    /// call; the session machine then creates what is missing itself).
+    pub(crate) fn session_client_unprepared(
+        &self,
+        choice: SessionChoice,
+    ) -> Result<Client, NemoError> {
         let session = self.session_ref(choice)?;
         Ok(self.client(
             session,
@@ -311,6 +473,68 @@ impl App {
             },
         ))
     }
+
+    /// A client for the session `choice` picks, remembering it as the last
+    /// one. The identity comes first (see [`App::ensure_identity`]).
+    pub(crate) async fn session_client(&self, choice: SessionChoice) -> Result<Client, NemoError> {
+        let want = match choice {
+            SessionChoice::Existing => {
+                // Nothing to show: say so before anything is sent.
+                self.session_ref(choice)?;
+                Identity::TokenOnly
+            }
+            SessionChoice::ContinueOrNew => Identity::SharedSession,
+            SessionChoice::NewUnlessGiven if self.global.session.is_none() => Identity::OwnSession,
+            SessionChoice::NewUnlessGiven | SessionChoice::NotNeeded => Identity::TokenOnly,
+        };
+        let created = self.ensure_identity(want).await?;
+        let session = match self.session_ref(choice)? {
+            Some(s) => Some(s),
+            None if choice != SessionChoice::NotNeeded => created,
+            None => None,
+        };
+        Ok(self.client(
+            session,
+            Persist {
+                last_session: true,
+                client_id: true,
+            },
+        ))
+    }
+}
+
+/// What a command needs of the machine's identity before it starts (see
+/// [`App::ensure_identity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Identity {
+    /// The client id and the token.
+    TokenOnly,
+    /// Those, and the last session (created once, shared by every process
+    /// that continues it).
+    SharedSession,
+    /// Those, and a new session of this process's own (when a token has to
+    /// be fetched anyway, the session comes with it).
+    OwnSession,
+}
+
+/// 64 bits from the OS's randomness (std seeds `RandomState` from it), for
+/// ids that must differ between machines and runs.
+pub(crate) fn os_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// `p` made absolute against the current folder (journal entries must not
+/// depend on where `nemo jobs --resume` runs).
+pub(crate) fn absolute(p: &std::path::Path) -> PathBuf {
+    if p.is_absolute() {
+        return p.to_owned();
+    }
+    std::env::current_dir()
+        .map(|d| d.join(p))
+        .unwrap_or_else(|_| p.to_owned())
 }
 
 /// One session over the transport.
@@ -385,5 +609,14 @@ impl Client {
     /// The session id, when one is chosen or connected.
     pub(crate) fn session_id(&self) -> Option<&str> {
         self.driver.session().session_id()
+    }
+
+    /// The session, when one is chosen or connected.
+    pub(crate) fn session_ref(&self) -> Option<SessionRef> {
+        let s = self.driver.session();
+        s.session_id().map(|id| SessionRef {
+            session_id: id.to_owned(),
+            task_id: s.task_id().map(str::to_owned),
+        })
     }
 }

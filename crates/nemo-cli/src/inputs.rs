@@ -1,8 +1,9 @@
 //! Local checks on what the user hands over, before any request is sent:
 //! files must exist, be regular readable files of an accepted format and at
-//! most 500 MB; URLs must be http(s).
+//! most 500 MB; URLs must be http(s); the place a render will be saved must
+//! be one where it can be saved, checked before anything is spent.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nemo_core::api::file_part;
 use nemo_core::error::{ErrorKind, NemoError};
@@ -95,9 +96,105 @@ pub(crate) fn attachments(
     Ok((files, urls))
 }
 
+/// Checks, before any request that costs anything, that a render can be
+/// saved at `out` (or, without `--out`, in the current folder): the folder
+/// exists and takes new files; an existing `out` is replaced only with
+/// `--overwrite` and only when it is a regular file (never a folder, a
+/// device, a FIFO or a link).
+pub(crate) fn check_out(out: Option<&Path>, overwrite: bool) -> Result<(), NemoError> {
+    let bad = |what: String| NemoError::new(ErrorKind::BadInput, what);
+    let dir = match out {
+        Some(path) => {
+            let shown = path.display();
+            if path.as_os_str().is_empty() || path.file_name().is_none() {
+                return Err(bad(format!(
+                    "`{shown}` is not a file name. Give --out a path such as `video.mp4`."
+                )));
+            }
+            match std::fs::symlink_metadata(path) {
+                Ok(meta) if meta.is_dir() => {
+                    return Err(bad(format!(
+                        "{shown} is a folder. Give --out a file name, e.g. `{}`.",
+                        path.join("video.mp4").display()
+                    )))
+                }
+                Ok(meta) if !meta.file_type().is_file() => {
+                    return Err(bad(format!(
+                        "{shown} is not a regular file (a link, a device or a pipe); nemo does not replace it. Choose another path with --out."
+                    )))
+                }
+                Ok(_) if !overwrite => {
+                    return Err(bad(format!(
+                        "{shown} already exists. Choose another path with --out, or add --overwrite to replace it."
+                    )))
+                }
+                Ok(_) | Err(_) => {}
+            }
+            match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            }
+        }
+        None => PathBuf::from("."),
+    };
+    match std::fs::metadata(&dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(bad(format!(
+                "{} is not a folder. Give --out a path in an existing folder.",
+                dir.display()
+            )))
+        }
+        Err(_) => {
+            return Err(bad(format!(
+                "The folder {} does not exist. Create it first, or give --out a path in an existing folder.",
+                dir.display()
+            )))
+        }
+    }
+    // The only sure test of "may write here" is writing: a probe file,
+    // created exclusively and removed at once.
+    tempfile::Builder::new()
+        .prefix(".nemo-probe-")
+        .tempfile_in(&dir)
+        .map(drop)
+        .map_err(|e| {
+            bad(format!(
+                "Cannot save into {}: {e}. Choose another folder with --out.",
+                dir.display()
+            ))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_paths_are_checked_before_anything_is_spent() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert!(check_out(Some(&d.join("new.mp4")), false).is_ok());
+        std::fs::write(d.join("old.mp4"), "x").unwrap();
+        let e = check_out(Some(&d.join("old.mp4")), false).unwrap_err();
+        assert!(e.message.contains("--overwrite"), "{}", e.message);
+        assert!(!e.message.contains("--force"));
+        assert!(check_out(Some(&d.join("old.mp4")), true).is_ok());
+        assert!(check_out(Some(d), true)
+            .unwrap_err()
+            .message
+            .contains("folder"));
+        let e = check_out(Some(&d.join("missing/x.mp4")), false).unwrap_err();
+        assert!(e.message.contains("does not exist"), "{}", e.message);
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(d.join("old.mp4"), d.join("link.mp4")).unwrap();
+            let e = check_out(Some(&d.join("link.mp4")), true).unwrap_err();
+            assert!(e.message.contains("not a regular file"), "{}", e.message);
+            let e = check_out(Some(Path::new("/dev/null")), true).unwrap_err();
+            assert!(e.message.contains("not a regular file"), "{}", e.message);
+        }
+    }
 
     #[test]
     fn local_checks() {

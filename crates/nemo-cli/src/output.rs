@@ -7,12 +7,18 @@
 //! carries NDJSON only and nothing animates.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use nemo_core::error::NemoError;
+use nemo_core::ids::printable;
 use serde_json::{json, Value};
+
+/// Set once stdout's reader has gone (`nemo … | head -1`): later lines are
+/// dropped, the work goes on and the exit code is the work's.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// What the one progress line shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +107,7 @@ impl Output {
         if self.json {
             return;
         }
+        let text = &*printable(text);
         let speaker = lock(&self.speaker).clone();
         let text = match speaker {
             Some(s) => indent_after(&s, text),
@@ -112,7 +119,7 @@ impl Output {
     /// A raw line on stdout (human mode only), without a speaker.
     pub(crate) fn plain(&self, text: &str) {
         if !self.json {
-            self.stdout_line(text);
+            self.stdout_line(&printable(text));
         }
     }
 
@@ -134,7 +141,7 @@ impl Output {
         } else if self.fancy {
             self.spin(message);
         } else if self.verbose > 0 {
-            self.stderr_line(message);
+            self.stderr_line(&printable(message));
         }
     }
 
@@ -144,14 +151,14 @@ impl Output {
         if self.json {
             self.emit(json!({"type": "status", "message": message}));
         } else {
-            self.stderr_line(message);
+            self.stderr_line(&printable(message));
         }
     }
 
     /// Detail for `-v` only (stderr; never in JSON).
     pub(crate) fn debug(&self, message: &str) {
         if !self.json && self.verbose > 0 {
-            self.stderr_line(message);
+            self.stderr_line(&printable(message));
         }
     }
 
@@ -162,7 +169,7 @@ impl Output {
         } else {
             "warning:"
         };
-        self.stderr_line(&format!("{prefix} {message}"));
+        self.stderr_line(&format!("{prefix} {}", printable(message)));
     }
 
     /// The error that ended the command, printed once: an `error` object in
@@ -185,14 +192,14 @@ impl Output {
             self.emit(v);
         } else if err.kind == nemo_core::error::ErrorKind::Cancelled {
             // Not a failure to alarm anyone with: what stopped, how to go on.
-            self.stderr_line(&err.to_string());
+            self.stderr_line(&printable(&err.to_string()));
         } else {
             let prefix = if self.color {
                 "\x1b[1;31merror:\x1b[0m"
             } else {
                 "error:"
             };
-            self.stderr_line(&format!("{prefix} {err}"));
+            self.stderr_line(&format!("{prefix} {}", printable(&err.to_string())));
         }
     }
 
@@ -201,6 +208,7 @@ impl Output {
         if !self.fancy {
             return;
         }
+        let message = &*nemo_core::ids::printable_line(message);
         let mut slot = lock(&self.bar);
         match &*slot {
             Some((Bar::Spinner, pb)) => pb.set_message(message.to_owned()),
@@ -264,13 +272,15 @@ impl Output {
     }
 
     fn stdout_line(&self, text: &str) {
-        if self.muted {
+        if self.muted || STDOUT_CLOSED.load(Ordering::Relaxed) {
             return;
         }
         self.suspend(|| {
             let mut out = std::io::stdout().lock();
             if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
-                exit_on_closed_pipe(&e);
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    STDOUT_CLOSED.store(true, Ordering::Relaxed);
+                }
             }
         });
     }
@@ -290,15 +300,6 @@ impl Output {
             Some((_, pb)) => pb.suspend(f),
             None => f(),
         }
-    }
-}
-
-/// Ends the process quietly when stdout was closed by the reader (`nemo … |
-/// head`): like ripgrep, a broken pipe is success. Any other write error is
-/// ignored here: there is nowhere left to report it.
-fn exit_on_closed_pipe(e: &std::io::Error) {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        std::process::exit(0);
     }
 }
 
@@ -353,5 +354,13 @@ mod tests {
         assert_eq!(human_bytes(43_792), "43.8 KB");
         assert_eq!(human_bytes(1_500_000), "1.5 MB");
         assert_eq!(indent_after("nemo › ", "a\nb"), "nemo › a\n       b");
+    }
+
+    #[test]
+    fn closed_stdout_is_remembered_not_fatal() {
+        // Writing after the reader has gone must not end the process.
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        Output::new(false, 0).plain("dropped");
+        STDOUT_CLOSED.store(false, Ordering::Relaxed);
     }
 }

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use nemo_core::api::number;
 use nemo_core::driver::{ProgressSink, TransferKind};
@@ -13,7 +12,7 @@ use nemo_core::time::human_duration;
 use serde_json::json;
 
 use crate::output::{human_bytes, Bar, Output};
-use crate::store::{Job, LastSession, Store};
+use crate::store::{LastSession, Store};
 
 /// What the reporter persists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,32 +195,13 @@ impl Reporter {
                     out.content(summary);
                 }
             }
-            Event::RenderStarting {
-                id,
-                session_id,
-                out: dest,
-            } => {
+            Event::RenderStarting { id, .. } => {
+                // Already journaled (and leased) by the driver's journal hook.
                 self.render_id = Some(id.clone());
-                let job = Job {
-                    id: id.clone(),
-                    session_id: session_id.clone(),
-                    task_id: self
-                        .task_id
-                        .clone()
-                        .filter(|_| self.session_id.as_deref() == Some(session_id)),
-                    api_url: self.api_url.clone(),
-                    out: dest.as_ref().map(|p| absolute(p)),
-                    created_unix: SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(0),
-                };
-                match self.store.add_job(job) {
-                    Ok(()) => out.debug(&format!("Render {id} recorded in {}", self.store.dir().join("jobs.json").display())),
-                    Err(e) => out.warn(&format!(
-                        "the render {id} could not be recorded ({e}); if nemo stops before it finishes, it cannot be resumed"
-                    )),
-                }
+                out.debug(&format!(
+                    "Render {id} recorded in {}",
+                    self.store.dir().join("jobs.json").display()
+                ));
                 out.emit(
                     json!({"type": "render", "id": id, "status": "submitting", "progress": null}),
                 );
@@ -266,7 +246,7 @@ impl Reporter {
                 }
             }
             Event::RenderEnded { id, outcome } => {
-                let r = self.store.remove_job(id);
+                let r = self.store.remove_job(id).map(drop);
                 self.saved("The job list", r);
                 match outcome {
                     RenderOutcome::Completed(url) => {
@@ -300,13 +280,4 @@ impl Reporter {
             Event::Finished { .. } => out.clear(),
         }
     }
-}
-
-fn absolute(p: &std::path::Path) -> PathBuf {
-    if p.is_absolute() {
-        return p.to_owned();
-    }
-    std::env::current_dir()
-        .map(|d| d.join(p))
-        .unwrap_or_else(|_| p.to_owned())
 }

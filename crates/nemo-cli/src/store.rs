@@ -11,10 +11,15 @@
 //! | `jobs.json` | render jobs, written *before* the render request is sent |
 //! | `history` | the `nemo chat` line history |
 //! | `.lock` | held (advisory lock) while a file above is read, changed and written back, so concurrent `nemo` processes lose no entry |
+//! | `.identity.lock` | held while the client id and the free token are created, so parallel first runs share one identity |
+//! | `leases/<render id>.lock` | held by the process waiting for that render; the OS releases it when the process dies |
 //!
 //! Every file is written to a temporary file beside it (mode 0600) and
 //! renamed into place, so a crash never leaves half a file; an existing file
-//! readable by others is reported once.
+//! readable by others is reported once. A file that cannot be read as what
+//! it should hold is never overwritten: it is moved aside to
+//! `<name>.corrupt-<unix time>` and reported (for the job journal, as an
+//! error: the renders it held must not be forgotten silently).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -92,6 +97,8 @@ pub(crate) struct Store {
     dir: PathBuf,
     lock: Arc<Mutex<()>>,
     warned: Arc<Mutex<HashSet<PathBuf>>>,
+    /// The leases this process holds, by render id.
+    held: Arc<Mutex<BTreeMap<String, Lease>>>,
 }
 
 /// The config directory `nemo` uses: `NEMO_CONFIG_DIR`, else the platform's.
@@ -125,6 +132,22 @@ struct StoreGuard<'a> {
     _file: Option<fs::File>,
 }
 
+/// Held while the identity (client id, free token, first session) is
+/// created; released on drop. See [`Store::identity_guard`].
+#[derive(Debug)]
+pub(crate) struct IdentityGuard {
+    _file: fs::File,
+}
+
+/// A render this process is waiting for: while it is held, `nemo jobs`
+/// shows the render as running and `nemo jobs --resume` in another terminal
+/// leaves it alone. The OS releases it when the process ends, however it
+/// ends.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    _file: fs::File,
+}
+
 impl Store {
     /// The store in `dir` (created, mode 0700, on first write).
     pub(crate) fn at(dir: PathBuf) -> Store {
@@ -132,6 +155,7 @@ impl Store {
             dir,
             lock: Arc::new(Mutex::new(())),
             warned: Arc::new(Mutex::new(HashSet::new())),
+            held: Arc::default(),
         }
     }
 
@@ -187,9 +211,12 @@ impl Store {
         self.write(&self.dir.join("client_id"), format!("{id}\n").as_bytes())
     }
 
-    /// The cached anonymous token for `api_url`.
+    /// The cached anonymous token for `api_url` (a cached value that could
+    /// not be sent in a header is ignored, as if absent).
     pub(crate) fn token(&self, api_url: &str) -> Option<CachedToken> {
-        self.map::<CachedToken>("tokens.json").remove(api_url)
+        self.map::<CachedToken>("tokens.json")
+            .remove(api_url)
+            .filter(|t| nemo_core::ids::check_token(&t.token).is_ok())
     }
 
     /// Caches an anonymous token for `api_url`.
@@ -200,6 +227,12 @@ impl Store {
         user_id: Option<String>,
         expires_at: Option<String>,
     ) -> Result<(), NemoError> {
+        nemo_core::ids::check_token(token.expose()).map_err(|why| {
+            NemoError::new(
+                ErrorKind::Protocol,
+                format!("The token was not kept: {why}."),
+            )
+        })?;
         let _g = self.guard();
         let mut map = self.map::<CachedToken>("tokens.json");
         map.insert(
@@ -233,51 +266,216 @@ impl Store {
         self.write_json("sessions.json", &map)
     }
 
-    /// Every recorded render job.
-    pub(crate) fn jobs(&self) -> Vec<Job> {
-        self.read_json::<JobFile>("jobs.json")
-            .unwrap_or_default()
-            .jobs
+    /// Every recorded render job. A damaged journal is moved aside and
+    /// reported as an error (never read as empty, never overwritten).
+    pub(crate) fn jobs(&self) -> Result<Vec<Job>, NemoError> {
+        let _g = self.guard();
+        self.job_file().map(|f| f.jobs)
     }
 
-    /// Records a job (replacing one with the same id).
+    fn job_file(&self) -> Result<JobFile, NemoError> {
+        let file: JobFile = self.read_json_strict("jobs.json")?.unwrap_or_default();
+        // An entry whose id could walk out of a URL or a folder is not a
+        // render of ours: the journal was edited by someone else.
+        if let Some(bad) = file
+            .jobs
+            .iter()
+            .find(|j| nemo_core::ids::check_id("render id", &j.id).is_err())
+        {
+            let aside = self.move_aside("jobs.json");
+            return Err(damaged(
+                &self.dir.join("jobs.json"),
+                &nemo_core::ids::check_id("render id", &bad.id).unwrap_err(),
+                aside.as_deref(),
+            ));
+        }
+        Ok(file)
+    }
+
+    /// Records a job (replacing one with the same id). Fails when the
+    /// journal cannot be read or written: the caller must not start a
+    /// render it cannot record.
     pub(crate) fn add_job(&self, job: Job) -> Result<(), NemoError> {
         let _g = self.guard();
-        let mut file = self.read_json::<JobFile>("jobs.json").unwrap_or_default();
+        let mut file = self.job_file()?;
         file.jobs.retain(|j| j.id != job.id);
         file.jobs.push(job);
         self.write_json("jobs.json", &file)
     }
 
-    /// Forgets a job.
-    pub(crate) fn remove_job(&self, id: &str) -> Result<(), NemoError> {
+    /// Forgets a job. `Ok(false)` when there was none with that id.
+    pub(crate) fn remove_job(&self, id: &str) -> Result<bool, NemoError> {
         let _g = self.guard();
-        let mut file = self.read_json::<JobFile>("jobs.json").unwrap_or_default();
+        let mut file = self.job_file()?;
         let before = file.jobs.len();
         file.jobs.retain(|j| j.id != id);
         if file.jobs.len() == before {
-            return Ok(());
+            return Ok(false);
         }
-        self.write_json("jobs.json", &file)
+        self.write_json("jobs.json", &file)?;
+        self.remove_lease_file(id);
+        Ok(true)
+    }
+
+    /// Checks, before anything is spent, that a render could be recorded:
+    /// the journal is readable (or absent) and the folder writable.
+    pub(crate) fn check_journal(&self) -> Result<(), NemoError> {
+        let _g = self.guard();
+        let file = self.job_file()?;
+        self.create_dir()?;
+        let probe = tempfile::Builder::new()
+            .prefix(".nemo-probe-")
+            .tempfile_in(&self.dir)
+            .map_err(|e| local_error(&self.dir.join("jobs.json"), e))?;
+        drop(probe);
+        drop(file);
+        Ok(())
+    }
+
+    /// Takes the lease on render `id` for this process (kept until the job
+    /// is removed or the process ends), unless another process holds it.
+    /// `Ok(false)`: another live process is waiting for that render.
+    pub(crate) fn lease(&self, id: &str) -> Result<bool, NemoError> {
+        nemo_core::ids::check_id("render id", id)
+            .map_err(|why| NemoError::new(ErrorKind::BadInput, format!("{why}.")))?;
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if held.contains_key(id) {
+            return Ok(true);
+        }
+        let dir = self.dir.join("leases");
+        self.create_dir()?;
+        fs::create_dir_all(&dir).map_err(|e| local_error(&dir, e))?;
+        let path = dir.join(format!("{id}.lock"));
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| local_error(&path, e))?;
+        set_private(&path);
+        match file.try_lock() {
+            // A file system without locks: nobody can be told apart, so
+            // behave as before leases existed.
+            Ok(()) | Err(fs::TryLockError::Error(_)) => {
+                held.insert(id.to_owned(), Lease { _file: file });
+                Ok(true)
+            }
+            Err(fs::TryLockError::WouldBlock) => Ok(false),
+        }
+    }
+
+    /// True when another live process holds the lease on render `id`.
+    pub(crate) fn is_leased_elsewhere(&self, id: &str) -> bool {
+        if nemo_core::ids::check_id("render id", id).is_err()
+            || self
+                .held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(id)
+        {
+            return false;
+        }
+        let path = self.dir.join("leases").join(format!("{id}.lock"));
+        let Ok(file) = fs::OpenOptions::new().write(true).open(&path) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
+    }
+
+    fn remove_lease_file(&self, id: &str) {
+        let lease = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        if lease.is_some() && nemo_core::ids::check_id("render id", id).is_ok() {
+            // Only the holder removes the file (then unlocks by dropping).
+            let _ = fs::remove_file(self.dir.join("leases").join(format!("{id}.lock")));
+        }
+    }
+
+    /// Holds the identity lock (blocking while another process holds it):
+    /// whoever comes first creates the client id and the free token; the
+    /// others wait, then find and reuse them. Fails when the config
+    /// directory cannot be created or written: a new identity per run would
+    /// burn the one free token this machine gets per week.
+    pub(crate) fn identity_guard(&self) -> Result<IdentityGuard, NemoError> {
+        self.create_dir()?;
+        let path = self.dir.join(".identity.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| local_error(&path, e))?;
+        set_private(&path);
+        // A file system without locks still gets one identity per run.
+        let _ = file.lock();
+        Ok(IdentityGuard { _file: file })
     }
 
     fn map<T: DeserializeOwned>(&self, name: &str) -> BTreeMap<String, T> {
-        self.read_json(name).unwrap_or_default()
-    }
-
-    fn read_json<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
-        let path = self.dir.join(name);
-        let text = self.read(&path)?;
-        match serde_json::from_str(&text) {
-            Ok(v) => Some(v),
+        match self.read_json_strict(name) {
+            Ok(v) => v.unwrap_or_default(),
             Err(e) => {
-                eprintln!(
-                    "warning: ignoring {} (not valid: {e}); it will be rewritten",
-                    path.display()
-                );
-                None
+                eprintln!("warning: {e}");
+                BTreeMap::new()
             }
         }
+    }
+
+    /// Reads a JSON file: `Ok(None)` when it does not exist; an error (and
+    /// the file moved aside, never to be overwritten) when it is damaged.
+    fn read_json_strict<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, NemoError> {
+        let path = self.dir.join(name);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                let aside = self.move_aside(name);
+                return Err(damaged(&path, "not UTF-8 text", aside.as_deref()));
+            }
+            Err(e) => {
+                return Err(NemoError::new(
+                    ErrorKind::BadInput,
+                    format!(
+                        "Cannot read {}: {e}. Check the folder's permissions, or set NEMO_CONFIG_DIR to another folder.",
+                        path.display()
+                    ),
+                ))
+            }
+        };
+        self.check_mode(&path);
+        match serde_json::from_str(&text) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => {
+                let aside = self.move_aside(name);
+                Err(damaged(&path, &e.to_string(), aside.as_deref()))
+            }
+        }
+    }
+
+    /// Moves a damaged file to `<name>.corrupt-<unix time>`; the new path,
+    /// when the move worked.
+    fn move_aside(&self, name: &str) -> Option<PathBuf> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let from = self.dir.join(name);
+        for n in 0..100u32 {
+            let suffix = if n == 0 {
+                format!("{now}")
+            } else {
+                format!("{now}-{n}")
+            };
+            let to = self.dir.join(format!("{name}.corrupt-{suffix}"));
+            if to.exists() {
+                continue;
+            }
+            return fs::rename(&from, &to).ok().map(|()| to);
+        }
+        None
     }
 
     fn read(&self, path: &Path) -> Option<String> {
@@ -353,6 +551,23 @@ fn set_private(path: &Path) {
     let _ = path;
 }
 
+fn damaged(path: &Path, why: &str, aside: Option<&Path>) -> NemoError {
+    let where_now = match aside {
+        Some(to) => format!(
+            "It was moved to {} so that nothing in it is lost or overwritten",
+            to.display()
+        ),
+        None => "It could not be moved aside and was left as it is".to_owned(),
+    };
+    NemoError::new(
+        ErrorKind::BadInput,
+        format!(
+            "{} is damaged ({why}). {where_now}; look inside it for render ids to finish by hand.",
+            path.display()
+        ),
+    )
+}
+
 fn local_error(path: &Path, e: impl std::fmt::Display) -> NemoError {
     NemoError::new(
         ErrorKind::BadInput,
@@ -391,7 +606,11 @@ mod tests {
                 });
             }
         });
-        assert_eq!(a.jobs().len(), 80, "every job of both writers is kept");
+        assert_eq!(
+            a.jobs().unwrap().len(),
+            80,
+            "every job of both writers is kept"
+        );
     }
 
     #[test]
@@ -425,9 +644,10 @@ mod tests {
             "{shown}"
         );
         assert!(store.token("http://y").is_none());
-        assert_eq!(store.jobs().len(), 1);
-        store.remove_job("render_1").unwrap();
-        assert!(store.jobs().is_empty());
+        assert_eq!(store.jobs().unwrap().len(), 1);
+        assert!(store.remove_job("render_1").unwrap());
+        assert!(!store.remove_job("render_1").unwrap());
+        assert!(store.jobs().unwrap().is_empty());
         #[cfg(unix)]
         for name in ["client_id", "tokens.json", "jobs.json"] {
             use std::os::unix::fs::PermissionsExt;
@@ -438,5 +658,102 @@ mod tests {
                 & 0o777;
             assert_eq!(mode, 0o600, "{name}");
         }
+    }
+
+    fn job(id: &str) -> Job {
+        Job {
+            id: id.into(),
+            session_id: "s".into(),
+            task_id: None,
+            api_url: "http://x".into(),
+            out: None,
+            created_unix: 1,
+        }
+    }
+
+    #[test]
+    fn a_damaged_journal_is_moved_aside_never_overwritten() {
+        for garbage in [
+            "{\"jobs\":[{\"id\":\"render_1\"".as_bytes(),
+            b"\xff\xfe not text",
+            b"[1,2,3]",
+            b"{\"jobs\":[{\"id\":\"../../x\",\"session_id\":\"s\",\"api_url\":\"http://x\"}]}",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::at(dir.path().to_owned());
+            fs::write(dir.path().join("jobs.json"), garbage).unwrap();
+            let e = store.jobs().unwrap_err();
+            assert!(e.message.contains("damaged"), "{}", e.message);
+            // Once it is aside, a new journal starts; the old one is kept.
+            store.add_job(job("render_2")).unwrap();
+            let aside: Vec<_> = fs::read_dir(dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("jobs.json.corrupt-")
+                })
+                .collect();
+            assert_eq!(aside.len(), 1, "moved aside once");
+            assert_eq!(
+                fs::read(aside[0].path()).unwrap(),
+                garbage,
+                "kept byte for byte"
+            );
+        }
+    }
+
+    #[test]
+    fn adding_to_a_damaged_journal_fails_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path().to_owned());
+        fs::write(dir.path().join("jobs.json"), "{not json").unwrap();
+        assert!(store.add_job(job("render_2")).is_err());
+        assert!(!dir.path().join("jobs.json").exists(), "never rewritten");
+        let aside = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("jobs.json.corrupt-")
+            })
+            .unwrap();
+        assert_eq!(fs::read_to_string(aside.path()).unwrap(), "{not json");
+    }
+
+    #[test]
+    fn a_lease_is_exclusive_between_stores_and_released_with_the_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::at(dir.path().to_owned());
+        let b = Store::at(dir.path().to_owned());
+        a.add_job(job("render_1")).unwrap();
+        assert!(a.lease("render_1").unwrap());
+        assert!(a.lease("render_1").unwrap(), "a holder may ask again");
+        assert!(!a.is_leased_elsewhere("render_1"));
+        assert!(b.is_leased_elsewhere("render_1"));
+        assert!(!b.lease("render_1").unwrap(), "the other process keeps off");
+        assert!(a.remove_job("render_1").unwrap());
+        assert!(!b.is_leased_elsewhere("render_1"));
+        assert!(b.lease("render_1").unwrap());
+        assert!(a.lease("../x").is_err());
+    }
+
+    #[test]
+    fn a_token_that_cannot_be_sent_is_never_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path().to_owned());
+        assert!(store
+            .save_token("http://x", &Secret::new("nmv bad\r\n"), None, None)
+            .is_err());
+        assert!(store.token("http://x").is_none());
+        // One written by hand is ignored, not sent.
+        fs::write(
+            dir.path().join("tokens.json"),
+            r#"{"http://x":{"token":"a b"}}"#,
+        )
+        .unwrap();
+        assert!(store.token("http://x").is_none());
     }
 }

@@ -24,7 +24,6 @@ use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
 use nemo_core::error::{ErrorKind, NemoError};
-use nemo_core::machine::Command;
 use nemo_core::wire::FilePart;
 use serde::Deserialize;
 use serde_json::json;
@@ -181,6 +180,7 @@ fn prepare(
         std::fs::create_dir_all(dir)
             .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
     }
+    inputs::check_out(Some(&output), false).map_err(|e| bad(e.message))?;
     Ok(Ready {
         files,
         urls,
@@ -212,18 +212,35 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         })
         .collect();
 
-    // One anonymous token for all items (one per client id is allowed).
-    if !app.has_token() && prepared.iter().any(|(_, r)| r.is_ok()) {
-        let quiet = app.clone().with_output(Arc::new(app.out.muted()));
-        let mut client = quiet.client(
-            None,
-            Persist {
-                last_session: false,
-                client_id: true,
-            },
-        );
-        client.run(Command::Credits).await?;
+    // Every item is checked before the first upload: a batch that cannot
+    // finish spends nothing.
+    let mut seen = std::collections::HashSet::new();
+    let mut problems = Vec::new();
+    for (index, ready) in &prepared {
+        match ready {
+            Ok(r) if !seen.insert(r.output.clone()) => problems.push(format!(
+                "item {index}: {} is the output of an earlier item too",
+                r.output.display()
+            )),
+            Ok(_) => {}
+            Err(e) => problems.push(format!("item {index}: {}", e.message)),
+        }
     }
+    if !problems.is_empty() {
+        return Err(NemoError::new(
+            ErrorKind::BadInput,
+            format!(
+                "Nothing was sent; fix the manifest first:\n  {}",
+                problems.join("\n  ")
+            ),
+        ));
+    }
+    app.store.check_journal()?;
+    // One identity for all items (one free token per client id is allowed).
+    app.clone()
+        .with_output(Arc::new(app.out.muted()))
+        .ensure_identity(crate::app::Identity::TokenOnly)
+        .await?;
 
     app.out.info(&format!(
         "Running {total} item{} ({concurrency} at a time)…",

@@ -112,7 +112,7 @@ pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
         }
         out.plain("Type /help for help, /quit to leave.");
     }
-    let mut client = app.session_client(SessionChoice::ContinueOrNew)?;
+    let mut client = app.session_client(SessionChoice::ContinueOrNew).await?;
     let mut failures = Vec::new();
     let mut turns = 0;
     while let Some(line) = lines.next() {
@@ -133,13 +133,15 @@ pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
         turns += 1;
         let result = match attachments(line) {
             Ok((text, files)) => {
-                client
-                    .run(Command::Message(UserInput {
-                        text,
-                        files,
-                        urls: Vec::new(),
-                    }))
-                    .await
+                let input = UserInput {
+                    text,
+                    files,
+                    urls: Vec::new(),
+                };
+                match app.preflight_message(&input) {
+                    Ok(()) => client.run(Command::Message(input)).await,
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         };

@@ -11,6 +11,13 @@ pub(crate) struct Args {}
 
 /// Runs `nemo credits`.
 pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
-    let mut client = app.session_client(SessionChoice::NotNeeded)?;
-    client.run(Command::Credits).await
+    // On a first run the balance request fetches the free token itself,
+    // under the identity lock, so parallel first runs share one token.
+    let guard = app.identity_for_token_fetch()?;
+    let mut client = app.session_client_unprepared(SessionChoice::NotNeeded)?;
+    let result = client.run(Command::Credits).await;
+    if guard.is_some() && result.is_ok() && !app.has_token() {
+        return Err(app.token_not_saved());
+    }
+    result
 }

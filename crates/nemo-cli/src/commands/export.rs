@@ -18,14 +18,16 @@ pub(crate) struct Args {
     /// Render only; print the file's URL instead of downloading it.
     #[arg(long)]
     pub(crate) no_download: bool,
-    /// Replace the file at --out if it exists.
+    /// Replace the file at --out if it exists (only a regular file).
     #[arg(long)]
     pub(crate) overwrite: bool,
 }
 
 /// Runs `nemo export`.
 pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
-    let mut client = app.session_client(SessionChoice::Existing)?;
+    app.session_ref(SessionChoice::Existing)?;
+    app.preflight_export(args.out.as_deref(), !args.no_download, args.overwrite)?;
+    let mut client = app.session_client(SessionChoice::Existing).await?;
     client
         .run(Command::Export(ExportOptions {
             render_id: None,

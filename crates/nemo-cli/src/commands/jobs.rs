@@ -1,6 +1,9 @@
-//! `nemo jobs [--resume]`: the render jobs recorded locally (each one is
-//! written before its render request is sent); `--resume` waits for each
-//! and downloads it.
+//! `nemo jobs [--resume [--overwrite] [--dir DIR]]`, `nemo jobs forget ID…`:
+//! the render jobs recorded locally (each one is written before its render
+//! request is sent); `--resume` waits for each and downloads it, leaving
+//! alone the ones another live `nemo` process is waiting for.
+
+use std::path::{Path, PathBuf};
 
 use nemo_core::error::{ErrorKind, NemoError};
 use nemo_core::machine::{Command, ExportOptions, SessionRef};
@@ -12,15 +15,40 @@ use crate::store::Job;
 
 /// Arguments of `nemo jobs`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct Args {
     /// Finish every recorded job: wait for the render, then download it.
     #[arg(long)]
     pub(crate) resume: bool,
+    /// With --resume: replace files that already exist where a job saves.
+    #[arg(long, requires = "resume")]
+    pub(crate) overwrite: bool,
+    /// With --resume: save every download into this folder (keeping each
+    /// job's file name) instead of where each job was to save.
+    #[arg(long, value_name = "DIR", requires = "resume")]
+    pub(crate) dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) action: Option<Action>,
+}
+
+/// `nemo jobs forget`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Action {
+    /// Remove render jobs from the journal without finishing them (the
+    /// render, if any, stays on the server).
+    Forget {
+        /// The render ids, as `nemo jobs` lists them.
+        #[arg(value_name = "RENDER_ID", required = true)]
+        ids: Vec<String>,
+    },
 }
 
 /// Runs `nemo jobs`.
 pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
-    let jobs = app.store.jobs();
+    if let Some(Action::Forget { ids }) = &args.action {
+        return forget(app, ids);
+    }
+    let jobs = app.store.jobs()?;
     if !args.resume {
         list(app, &jobs);
         return Ok(());
@@ -29,6 +57,10 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         app.out.info("No render jobs to resume.");
         return Ok(());
     }
+    if let Some(dir) = &args.dir {
+        crate::inputs::check_out(Some(&dir.join("probe.mp4")), true)?;
+    }
+    app.ensure_identity(crate::app::Identity::TokenOnly).await?;
     let mut failures: Vec<NemoError> = Vec::new();
     let mut resumed = 0;
     for job in &jobs {
@@ -39,15 +71,31 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
             ));
             continue;
         }
+        if !app.take_lease(&job.id)? {
+            app.out.info(&format!(
+                "Skipping {}: another nemo process is waiting for it.",
+                job.id
+            ));
+            continue;
+        }
         resumed += 1;
+        let mut job = job.clone();
+        if let (Some(dir), Some(out)) = (&args.dir, &job.out) {
+            job.out = Some(in_folder(dir, out, &job.id));
+        }
+        if let Err(e) = crate::inputs::check_out(job.out.as_deref(), args.overwrite) {
+            app.out.error(&e);
+            failures.push(e);
+            continue;
+        }
         app.out.info(&format!("Resuming {}…", job.id));
-        let mut client = job_client(app, job);
-        let result = client.run(resume_command(job)).await;
+        let mut client = job_client(app, &job);
+        let result = client.run(resume_command(&job, args.overwrite)).await;
         if let Err(e) = result {
             if e.kind == ErrorKind::Cancelled {
                 return Err(e);
             }
-            forget_if_final(app, job, &e);
+            forget_if_final(app, &job, &e);
             app.out.error(&e);
             failures.push(e);
         }
@@ -72,15 +120,56 @@ pub(crate) fn job_client(app: &App, job: &Job) -> Client {
 
 /// The command that finishes a recorded job: wait for the render, then
 /// download it where the job says (if anywhere).
-pub(crate) fn resume_command(job: &Job) -> Command {
+pub(crate) fn resume_command(job: &Job, overwrite: bool) -> Command {
     Command::ResumeRender {
         id: job.id.clone(),
         options: ExportOptions {
             render_id: None,
             download: job.out.is_some(),
             out: job.out.clone(),
-            overwrite: false,
+            overwrite,
         },
+    }
+}
+
+/// `dir/<the job's file name>` (`<render id>.mp4` if it had none).
+fn in_folder(dir: &Path, out: &Path, id: &str) -> PathBuf {
+    match out.file_name() {
+        Some(name) => dir.join(name),
+        None => dir.join(format!("{id}.mp4")),
+    }
+}
+
+fn forget(app: &App, ids: &[String]) -> Result<(), NemoError> {
+    let mut missing = Vec::new();
+    for id in ids {
+        if app.store.is_leased_elsewhere(id) {
+            return Err(NemoError::new(
+                ErrorKind::BadInput,
+                format!(
+                    "Render {id} is being waited for by another nemo process; stop that one first."
+                ),
+            ));
+        }
+        if app.store.remove_job(id)? {
+            app.out
+                .info(&format!("Forgot render {id} (it stays on the server)."));
+            app.out
+                .emit(json!({"type": "render", "id": id, "status": "forgotten", "progress": null}));
+        } else {
+            missing.push(id.as_str());
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(NemoError::new(
+            ErrorKind::BadInput,
+            format!(
+                "No recorded job {}: see `nemo jobs` for the ids.",
+                missing.join(", ")
+            ),
+        ))
     }
 }
 
@@ -97,10 +186,11 @@ pub(crate) fn forget_if_final(app: &App, job: &Job, e: &NemoError) {
 fn list(app: &App, jobs: &[Job]) {
     if app.out.json() {
         for job in jobs {
+            let running = app.store.is_leased_elsewhere(&job.id);
             app.out.emit(json!({
                 "type": "render",
                 "id": job.id,
-                "status": "recorded",
+                "status": if running { "running" } else { "recorded" },
                 "progress": null,
                 "session_id": job.session_id,
                 "out": job.out,
@@ -113,21 +203,24 @@ fn list(app: &App, jobs: &[Job]) {
         app.out.plain("No render jobs recorded.");
         return;
     }
-    app.out.plain(&jobs_table(jobs));
-    app.out.plain("Finish them with `nemo jobs --resume`.");
+    app.out
+        .plain(&jobs_table(jobs, |id| app.store.is_leased_elsewhere(id)));
+    app.out.plain("Finish them with `nemo jobs --resume` (running ones are left to the process waiting for them); drop one with `nemo jobs forget <RENDER>`.");
 }
 
-/// The recorded jobs as an aligned table (render, session, age, output).
-pub(crate) fn jobs_table(jobs: &[Job]) -> String {
+/// The recorded jobs as an aligned table (render, state, session, age,
+/// output); `running` says whether another process waits for a render.
+pub(crate) fn jobs_table(jobs: &[Job], running: impl Fn(&str) -> bool) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let rows: Vec<[String; 4]> = jobs
+    let rows: Vec<[String; 5]> = jobs
         .iter()
         .map(|j| {
             [
                 j.id.clone(),
+                if running(&j.id) { "running" } else { "waiting" }.to_owned(),
                 j.session_id.clone(),
                 nemo_core::time::human_duration(std::time::Duration::from_secs(
                     now.saturating_sub(j.created_unix),
@@ -138,7 +231,7 @@ pub(crate) fn jobs_table(jobs: &[Job]) -> String {
             ]
         })
         .collect();
-    table(["RENDER", "SESSION", "STARTED", "OUTPUT"], &rows)
+    table(["RENDER", "STATE", "SESSION", "STARTED", "OUTPUT"], &rows)
 }
 
 /// Plain aligned columns.

@@ -26,7 +26,7 @@ pub(crate) struct Args {
     /// Where to save the MP4 (default: `<render id>.mp4` here).
     #[arg(long, short, value_name = "PATH")]
     pub(crate) out: Option<PathBuf>,
-    /// Replace the file at --out if it exists.
+    /// Replace the file at --out if it exists (only a regular file).
     #[arg(long)]
     pub(crate) overwrite: bool,
 }
@@ -34,7 +34,8 @@ pub(crate) struct Args {
 /// Runs `nemo run` (in a new session unless `--session` is given).
 pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
     let (files, urls) = inputs::attachments(&args.files, &args.urls)?;
-    let mut client = app.session_client(SessionChoice::NewUnlessGiven)?;
+    app.preflight_export(args.out.as_deref(), true, args.overwrite)?;
+    let mut client = app.session_client(SessionChoice::NewUnlessGiven).await?;
     quick_edit(
         &mut client,
         files,

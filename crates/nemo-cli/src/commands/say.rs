@@ -28,12 +28,12 @@ pub(crate) struct Args {
 /// Runs `nemo say`.
 pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
     let (files, urls) = inputs::attachments(&args.files, &args.urls)?;
-    let mut client = app.session_client(SessionChoice::ContinueOrNew)?;
-    client
-        .run(Command::Message(UserInput {
-            text: args.text,
-            files,
-            urls,
-        }))
-        .await
+    let input = UserInput {
+        text: args.text,
+        files,
+        urls,
+    };
+    app.preflight_message(&input)?;
+    let mut client = app.session_client(SessionChoice::ContinueOrNew).await?;
+    client.run(Command::Message(input)).await
 }

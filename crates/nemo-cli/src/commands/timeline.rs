@@ -12,6 +12,6 @@ pub(crate) struct Args {}
 
 /// Runs `nemo timeline`.
 pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
-    let mut client = app.session_client(SessionChoice::Existing)?;
+    let mut client = app.session_client(SessionChoice::Existing).await?;
     client.run(Command::Timeline).await
 }

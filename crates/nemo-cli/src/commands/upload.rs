@@ -18,6 +18,6 @@ pub(crate) struct Args {
 /// Runs `nemo upload`.
 pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
     let (files, urls) = inputs::paths_or_urls(&args.inputs)?;
-    let mut client = app.session_client(SessionChoice::ContinueOrNew)?;
+    let mut client = app.session_client(SessionChoice::ContinueOrNew).await?;
     client.run(Command::Upload { files, urls }).await
 }

@@ -248,7 +248,7 @@ impl Engine {
     /// last one, else a new one on first use). Nothing is sent yet.
     pub(crate) fn new(app: App) -> Result<Engine, NemoError> {
         let progress: Slot = Arc::new(Mutex::new(None));
-        let mut main = app.session_client(SessionChoice::ContinueOrNew)?;
+        let mut main = app.session_client_unprepared(SessionChoice::ContinueOrNew)?;
         main.on_progress(transfer_sink(&progress));
         Ok(Engine {
             app,

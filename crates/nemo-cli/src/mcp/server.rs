@@ -355,6 +355,13 @@ with `wait: false` returns the render id as soon as the render is submitted.",
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| absolute(std::path::Path::new(s)));
+        // Checked before anything is spent: a render that cannot be saved
+        // where asked would be paid for and never finish.
+        let checked = crate::inputs::check_out(out.as_deref(), args.overwrite)
+            .and_then(|()| self.engine.app.store.check_journal());
+        if let Err(e) = checked {
+            return Ok(failure(&e));
+        }
         let call = Call::new(&ctx, Scale::Render);
         let stop_at = if args.wait {
             StopAt::Never
@@ -385,6 +392,7 @@ with `wait: false` returns the render id as soon as the render is submitted.",
                 .app
                 .store
                 .jobs()
+                .unwrap_or_default()
                 .into_iter()
                 .find(|j| j.id == id)
                 .and_then(|j| j.out);
@@ -452,7 +460,11 @@ its URL) or failed. Does not download: `resume_jobs` does.",
             )));
         }
         let app = &self.engine.app;
-        let job = app.store.jobs().into_iter().find(|j| j.id == id);
+        let jobs = match app.store.jobs() {
+            Ok(jobs) => jobs,
+            Err(e) => return Ok(failure(&e)),
+        };
+        let job = jobs.into_iter().find(|j| j.id == id);
         let command = Command::ResumeRender {
             id: id.clone(),
             options: ExportOptions {
@@ -478,7 +490,11 @@ its URL) or failed. Does not download: `resume_jobs` does.",
         };
         // Reading the status never ends a job that is still to be downloaded.
         if let Some(job) = job.as_ref().filter(|j| j.out.is_some()) {
-            if result.is_ok() && !app.store.jobs().iter().any(|j| j.id == job.id) {
+            let known = app
+                .store
+                .jobs()
+                .map(|jobs| jobs.iter().any(|j| j.id == job.id));
+            if result.is_ok() && known == Ok(false) {
                 let _ = app.store.add_job(job.clone());
             }
         }
@@ -520,14 +536,18 @@ downloaded. `resume_jobs` finishes them.",
     )]
     async fn jobs(&self) -> Result<CallToolResult, ErrorData> {
         let app = &self.engine.app;
-        let jobs = app.store.jobs();
+        let jobs = match app.store.jobs() {
+            Ok(jobs) => jobs,
+            Err(e) => return Ok(failure(&e)),
+        };
         if jobs.is_empty() {
             return Ok(success(
                 "No render jobs recorded.".into(),
                 json!({"jobs": []}),
             ));
         }
-        let mut text = crate::commands::jobs::jobs_table(&jobs);
+        let mut text =
+            crate::commands::jobs::jobs_table(&jobs, |id| app.store.is_leased_elsewhere(id));
         let elsewhere = jobs.iter().filter(|j| j.api_url != app.api_url).count();
         if elsewhere > 0 {
             text.push_str(&format!(
@@ -574,12 +594,13 @@ render and download it where it was meant to go. Use it after an interrupted `ex
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty());
-        let jobs: Vec<_> = app
-            .store
-            .jobs()
-            .into_iter()
-            .filter(|j| wanted.is_none_or(|w| w == j.id))
-            .collect();
+        let jobs: Vec<_> = match app.store.jobs() {
+            Ok(jobs) => jobs,
+            Err(e) => return Ok(failure(&e)),
+        }
+        .into_iter()
+        .filter(|j| wanted.is_none_or(|w| w == j.id))
+        .collect();
         if jobs.is_empty() {
             return Ok(match wanted {
                 Some(id) => failure(&NemoError::new(
@@ -602,11 +623,32 @@ render and download it where it was meant to go. Use it after an interrupted `ex
                 ));
                 continue;
             }
+            match app.take_lease(&job.id) {
+                Ok(true) => {}
+                Ok(false) => {
+                    lines.push(format!(
+                        "Skipped {}: another nemo process is waiting for it.",
+                        job.id
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    lines.push(format!("{}: {e}", job.id));
+                    failures.push(e);
+                    continue;
+                }
+            }
             resumed += 1;
+            if let Err(e) = crate::inputs::check_out(job.out.as_deref(), false) {
+                lines.push(format!("{}: {e}", job.id));
+                results.push(json!({"render_id": job.id, "ok": false, "error": {"code": e.kind, "message": e.message, "retryable": e.is_retryable()}}));
+                failures.push(e);
+                continue;
+            }
             let client = job_client(app, job);
             let (result, outcome) = self
                 .engine
-                .run_other(client, &call, resume_command(job), StopAt::Never)
+                .run_other(client, &call, resume_command(job, false), StopAt::Never)
                 .await;
             match result {
                 Ok(()) => {
