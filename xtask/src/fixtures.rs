@@ -8,6 +8,10 @@
 //! start time and the recorder's clock are fixed, so regenerating gives the
 //! same files byte for byte. Hand-written files there (`browser-*.har`) are
 //! left alone.
+//!
+//! One more session per dialect of the wire (`nemo mock --dialect`) goes to
+//! `fixtures/dialects/`: the same quick edit, timeline and export, as the
+//! service would send it in that dialect.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +22,7 @@ use nemo_core::machine::{Command, Config, ExportOptions, Session};
 use nemo_core::route::UserInput;
 use nemo_core::wire::FilePart;
 use nemo_har::{FixedClock, Recorder};
-use nemo_mock::{AgentBehaviour, FaultPlan, InProcess, MockConfig};
+use nemo_mock::{AgentBehaviour, Dialect, FaultPlan, InProcess, MockConfig};
 
 /// 2026-05-28T20:26:40Z: the simulated wall clock of every fixture.
 const START_UNIX_MS: u64 = 1_780_000_000_000;
@@ -42,6 +46,8 @@ struct Scenario {
     agent: AgentBehaviour,
     tweak: fn(&mut MockConfig),
     turns: Vec<Turn>,
+    /// The dialect the simulator speaks.
+    dialect: Dialect,
 }
 
 fn keep(_: &mut MockConfig) {}
@@ -56,7 +62,36 @@ fn scenario(name: &'static str, source: &'static str, turns: Vec<Turn>) -> Scena
         agent: AgentBehaviour::calm(),
         tweak: keep,
         turns,
+        dialect: Dialect::Adk,
     }
+}
+
+/// The quick edit once per dialect.
+fn dialect_scenarios() -> Vec<Scenario> {
+    use Turn::*;
+    const EDIT: &str = "add lo-fi background music at 35% and the title \"Urban Dreams\"";
+    Dialect::ALL
+        .into_iter()
+        .map(|dialect| Scenario {
+            dialect,
+            ..scenario(
+                match dialect {
+                    Dialect::Adk => "dialect-adk",
+                    Dialect::Meta => "dialect-meta",
+                    Dialect::Typed => "dialect-typed",
+                    _ => "dialect-mixed",
+                },
+                "video-openapi",
+                vec![
+                    Upload(&["city.mp4"], &[]),
+                    Say(EDIT, &[]),
+                    Timeline,
+                    Credits,
+                    Export,
+                ],
+            )
+        })
+        .collect()
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -280,6 +315,7 @@ async fn record(s: &Scenario, out: &Path) -> Result<usize, String> {
         time_scale: 1.0,
         agent: s.agent.clone(),
         start_unix_ms: Some(START_UNIX_MS),
+        dialect: s.dialect,
         ..MockConfig::default()
     };
     (s.tweak)(&mut config);
@@ -313,24 +349,31 @@ async fn record(s: &Scenario, out: &Path) -> Result<usize, String> {
     Ok(n)
 }
 
-/// The workspace's `fixtures/sessions` directory.
-fn sessions_dir() -> PathBuf {
+/// The workspace's `fixtures/<name>` directory.
+fn fixtures_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap_or(Path::new("."))
         .join("fixtures")
-        .join("sessions")
+        .join(name)
 }
 
 /// Regenerates every fixture.
 pub(crate) fn run() -> Result<(), String> {
-    let dir = sessions_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let sessions = fixtures_dir("sessions");
+    let dialects = fixtures_dir("dialects");
+    for dir in [&sessions, &dialects] {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     // A routed message downloads to `<render id>.mp4` in the current
     // directory: keep those files out of the repository.
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
     std::env::set_current_dir(scratch.path()).map_err(|e| e.to_string())?;
-    for s in scenarios() {
+    let all = scenarios()
+        .into_iter()
+        .map(|s| (&sessions, s))
+        .chain(dialect_scenarios().into_iter().map(|s| (&dialects, s)));
+    for (dir, s) in all {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)

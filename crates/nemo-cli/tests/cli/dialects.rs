@@ -228,3 +228,39 @@ fn a_dropped_stream_is_never_resent_and_the_edit_is_found() {
         assert_eq!(sent, 1, "{dialect}: never re-sent");
     }
 }
+
+/// The recorded session of each dialect (`cargo xtask fixtures`) replays
+/// offline, makes the requests it recorded, and shows the same timeline.
+#[test]
+fn each_dialect_recording_replays_to_the_same_timeline() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dialects");
+    for dialect in Dialect::ALL {
+        let har = dir.join(format!("dialect-{dialect}.har"));
+        let work = tempfile::tempdir().expect("tempdir");
+        let out = crate::support::nemo()
+            .current_dir(work.path())
+            .arg("replay")
+            .arg(&har)
+            .arg("--check")
+            .output()
+            .expect("run");
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{dialect}: {stdout}{}",
+            text(&out.stderr)
+        );
+        assert!(
+            stdout.contains(
+                "timeline: Timeline (3 tracks): 1. Video: city (0-4s) 2. BGM: Lo-fi (0-4s, 35%) 3. Title: \"Urban Dreams\" (0-3s)"
+            ),
+            "{dialect}: {stdout}"
+        );
+        assert!(
+            stdout.contains("downloaded: dialect-"),
+            "{dialect}: {stdout}"
+        );
+        let all = stdout.clone() + &text(&out.stderr);
+        assert!(all.contains("check passed"), "{dialect}: {all}");
+    }
+}
