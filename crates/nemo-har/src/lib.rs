@@ -48,6 +48,7 @@ pub mod har;
 mod recorder;
 pub mod redact;
 mod replay;
+mod sink;
 mod transport;
 
 use std::path::Path;

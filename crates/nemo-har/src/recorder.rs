@@ -1,7 +1,7 @@
 //! [`Recorder`]: a transport that records every exchange of the transport it
 //! wraps.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -21,12 +21,43 @@ use crate::har::{
     RecordedError, StreamEvent, Timings,
 };
 use crate::redact::Redactor;
+use crate::sink::FileLog;
 use crate::HarError;
 
 struct State {
-    har: Har,
+    store: Store,
     page: Option<String>,
     redactor: Redactor,
+}
+
+/// Where the entries go.
+enum Store {
+    /// Kept in memory, redacted when read ([`Recorder::new`]).
+    Memory(Box<Har>),
+    /// Written to disk as they complete ([`Recorder::to_file`]).
+    File(Box<FileLog>),
+}
+
+impl Store {
+    fn pages(&mut self) -> &mut Vec<Page> {
+        match self {
+            Store::Memory(har) => &mut har.log.pages,
+            Store::File(f) => &mut f.pages,
+        }
+    }
+}
+
+/// An entry whose request went out.
+struct Begun {
+    start: Instant,
+    slot: Slot,
+}
+
+enum Slot {
+    /// The entry's index in the in-memory log.
+    Memory(usize),
+    /// The entry, written when it completes.
+    File(Box<Entry>),
 }
 
 /// A [`Transport`] that delegates to an inner one and records every
@@ -43,10 +74,28 @@ struct State {
 ///   user turn; later entries carry its `pageref`.
 ///
 /// Secrets are learned as they pass (the bearer token, `X-Client-Id`,
-/// anonymous and claim tokens in bodies) and masked in everything
-/// [`Recorder::har`] and [`Recorder::save`] return, so nothing written to
-/// disk holds one. Times come from the [`Clock`] given: under tokio's paused
-/// clock a recording is reproducible to the millisecond.
+/// anonymous and claim tokens in bodies, decoded) and masked in everything
+/// [`Recorder::har`] and [`Recorder::save`] return and everything
+/// [`Recorder::to_file`] writes, so nothing written to disk holds one (see
+/// [`redact`](crate::redact)). Times come from the [`Clock`] given: under
+/// tokio's paused clock a recording is reproducible to the millisecond.
+///
+/// Two ways to record:
+///
+/// - [`Recorder::new`] keeps the recording in memory (event streams whole)
+///   and redacts it when it is read ([`har`](Recorder::har),
+///   [`save`](Recorder::save)), with every secret learned by then. For
+///   tests and short sessions.
+/// - [`Recorder::to_file`] opens the output at once (a path that cannot be
+///   written fails before any request is sent), writes each entry redacted
+///   as it completes, and event streams chunk by chunk as they arrive, with
+///   memory bounded whatever their size (a line of the stream, one event and
+///   fixed-size buffers). The file is a temporary one beside the target,
+///   renamed into place by [`finish`](Recorder::finish) (or, best effort,
+///   when the recorder is dropped): the target only ever holds a complete
+///   HAR document. A secret is masked from the moment it is learned: add a
+///   secret the transport does not see in the clear (e.g. `NEMO_TOKEN`)
+///   before the first request.
 pub struct Recorder<T: ?Sized> {
     inner: Arc<T>,
     base_url: String,
@@ -243,12 +292,39 @@ impl<T: Transport + ?Sized> Recorder<T> {
     /// transport sends API paths to (for the entries' full URLs); `clock`
     /// gives `startedDateTime` and the timings.
     pub fn new(inner: Arc<T>, base_url: impl Into<String>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_store(inner, base_url.into(), clock, Store::Memory(Box::default()))
+    }
+
+    /// Records `inner`'s exchanges straight to the HAR file `path` (see
+    /// [`Recorder`]): the file is created now, as a temporary file beside
+    /// `path`, and renamed into place by [`finish`](Self::finish).
+    ///
+    /// Fails, before anything is sent, when `path` cannot be written: its
+    /// folder is missing or not writable, or `path` is a folder, a device, a
+    /// link or anything but a regular file (an existing regular file is
+    /// replaced at the end). The error names the path.
+    pub fn to_file(
+        inner: Arc<T>,
+        base_url: impl Into<String>,
+        clock: Arc<dyn Clock>,
+        path: impl AsRef<Path>,
+    ) -> std::io::Result<Self> {
+        let log = FileLog::create(path.as_ref())?;
+        Ok(Self::with_store(
+            inner,
+            base_url.into(),
+            clock,
+            Store::File(Box::new(log)),
+        ))
+    }
+
+    fn with_store(inner: Arc<T>, base_url: String, clock: Arc<dyn Clock>, store: Store) -> Self {
         Self {
             inner,
-            base_url: base_url.into(),
+            base_url,
             clock,
             state: Arc::new(Mutex::new(State {
-                har: Har::new(),
+                store,
                 page: None,
                 redactor: Redactor::new(),
             })),
@@ -286,8 +362,9 @@ impl<T: Transport + ?Sized> Recorder<T> {
     fn push_page(&self, title: String, command: Option<PageCommand>) -> String {
         let started = format_time(self.clock.unix_ms());
         let mut st = lock(&self.state);
-        let id = format!("page_{}", st.har.log.pages.len() + 1);
-        st.har.log.pages.push(Page {
+        let pages = st.store.pages();
+        let id = format!("page_{}", pages.len() + 1);
+        pages.push(Page {
             started_date_time: started,
             id: id.clone(),
             title,
@@ -299,23 +376,48 @@ impl<T: Transport + ?Sized> Recorder<T> {
         id
     }
 
-    /// Everything recorded so far, redacted.
+    /// Everything recorded so far, redacted. A recording made with
+    /// [`to_file`](Self::to_file) keeps only its pages in memory: its
+    /// entries are on disk.
     pub fn har(&self) -> Har {
         let st = lock(&self.state);
-        let mut har = st.har.clone();
-        let mut redactor = st.redactor.clone();
+        let (mut har, mut redactor) = match &st.store {
+            Store::Memory(har) => ((**har).clone(), st.redactor.clone()),
+            Store::File(f) => {
+                let mut har = Har::new();
+                har.log.pages = f.pages.clone();
+                (har, st.redactor.clone())
+            }
+        };
         drop(st);
         redactor.har(&mut har);
         har
     }
 
-    /// Writes the redacted recording to `path` atomically.
+    /// Writes the redacted recording to `path` atomically. A recording made
+    /// with [`to_file`](Self::to_file) is [finished](Self::finish) and, if
+    /// `path` is another file, copied there.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), HarError> {
-        self.har().save(path)
+        let path = path.as_ref();
+        let target = match &lock(&self.state).store {
+            Store::Memory(_) => None,
+            Store::File(f) => Some(f.target().to_path_buf()),
+        };
+        match target {
+            None => self.har().save(path),
+            Some(target) => {
+                self.finish().map_err(|e| HarError::io(&target, e))?;
+                if same_file(&target, path) {
+                    Ok(())
+                } else {
+                    copy_atomic(&target, path)
+                }
+            }
+        }
     }
 
-    /// Starts an entry for `request`; returns its index and start time.
-    fn begin(&self, request: &Request) -> (usize, Instant) {
+    /// Starts an entry for `request`.
+    fn begin(&self, request: &Request) -> Begun {
         let start = self.clock.now();
         let har_req = har_request(&self.base_url, request);
         let started = format_time(self.clock.unix_ms());
@@ -323,9 +425,11 @@ impl<T: Transport + ?Sized> Recorder<T> {
         for h in &request.headers {
             st.redactor.learn_header(h.name, h.value.expose());
         }
-        let pageref = st.page.clone();
-        st.har.log.entries.push(Entry {
-            pageref,
+        if let Body::Json(text) = &request.body {
+            st.redactor.learn_body(text);
+        }
+        let entry = Entry {
+            pageref: st.page.clone(),
             started_date_time: started,
             time: 0.0,
             request: har_req,
@@ -334,20 +438,122 @@ impl<T: Transport + ?Sized> Recorder<T> {
             timings: Timings::default(),
             error: None,
             comment: None,
-        });
-        (st.har.log.entries.len() - 1, start)
+        };
+        let slot = match &mut st.store {
+            Store::Memory(har) => {
+                har.log.entries.push(entry);
+                Slot::Memory(har.log.entries.len() - 1)
+            }
+            Store::File(_) => Slot::File(Box::new(entry)),
+        };
+        Begun { start, slot }
     }
 
-    fn finish(&self, index: usize, start: Instant, f: impl FnOnce(&mut Entry, &mut Redactor)) {
-        let elapsed = ms(self.clock.now() - start);
+    /// Completes an entry: `f` fills in the response.
+    fn complete(&self, begun: Begun, f: impl FnOnce(&mut Entry, &mut Redactor)) {
+        let elapsed = ms(self.clock.now() - begun.start);
         let mut st = lock(&self.state);
-        let State { har, redactor, .. } = &mut *st;
-        if let Some(e) = har.log.entries.get_mut(index) {
+        let State {
+            store, redactor, ..
+        } = &mut *st;
+        let set = |e: &mut Entry, redactor: &mut Redactor| {
             e.time = elapsed;
             e.timings.wait = elapsed;
             f(e, redactor);
+        };
+        match (store, begun.slot) {
+            (Store::Memory(har), Slot::Memory(index)) => {
+                if let Some(e) = har.log.entries.get_mut(index) {
+                    set(e, redactor);
+                }
+            }
+            (Store::File(log), Slot::File(mut e)) => {
+                set(&mut e, redactor);
+                log.write_entry(*e, redactor);
+            }
+            _ => {}
         }
     }
+}
+
+impl<T: ?Sized> Recorder<T> {
+    /// Ends a recording made with [`to_file`](Self::to_file): event streams
+    /// still open are written as interrupted, the document is closed,
+    /// synced and renamed into place. Idempotent: a later call returns the
+    /// first one's result; exchanges after it are not recorded. Without a
+    /// file, does nothing.
+    pub fn finish(&self) -> std::io::Result<()> {
+        let mut st = lock(&self.state);
+        let State {
+            store, redactor, ..
+        } = &mut *st;
+        match store {
+            Store::Memory(_) => Ok(()),
+            Store::File(log) => log.finish(redactor),
+        }
+    }
+
+    /// The file a [`to_file`](Self::to_file) recording ends up in.
+    pub fn path(&self) -> Option<PathBuf> {
+        match &lock(&self.state).store {
+            Store::Memory(_) => None,
+            Store::File(f) => Some(f.target().to_path_buf()),
+        }
+    }
+
+    /// Bytes the recording holds in memory now beyond fixed-size buffers
+    /// (streaming mode: the event streams' held lines and events; 0 in
+    /// memory mode, which holds everything). For tests and benchmarks.
+    #[doc(hidden)]
+    pub fn buffered_bytes(&self) -> usize {
+        match &lock(&self.state).store {
+            Store::Memory(_) => 0,
+            Store::File(f) => f.buffered(),
+        }
+    }
+
+    /// The most [`buffered_bytes`](Self::buffered_bytes) ever was. For tests
+    /// and benchmarks.
+    #[doc(hidden)]
+    pub fn peak_buffered_bytes(&self) -> usize {
+        match &lock(&self.state).store {
+            Store::Memory(_) => 0,
+            Store::File(f) => f.peak_buffered(),
+        }
+    }
+}
+
+impl<T: ?Sized> Drop for Recorder<T> {
+    fn drop(&mut self) {
+        // Best effort: whoever needs the error calls `finish` first.
+        let _ = self.finish();
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
+}
+
+/// Copies `from` to `to` through a temporary file beside `to`.
+fn copy_atomic(from: &Path, to: &Path) -> Result<(), HarError> {
+    let dir = match to.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".nemo-har")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| HarError::io(dir, e))?;
+    let mut src = std::fs::File::open(from).map_err(|e| HarError::io(from, e))?;
+    std::io::copy(&mut src, &mut tmp).map_err(|e| HarError::io(to, e))?;
+    tmp.as_file().sync_all().map_err(|e| HarError::io(to, e))?;
+    tmp.persist(to).map_err(|e| HarError::io(to, e.error))?;
+    Ok(())
 }
 
 #[async_trait]
@@ -357,9 +563,9 @@ impl<T: Transport + ?Sized> Transport for Recorder<T> {
         request: &Request,
         progress: Option<ProgressFn<'_>>,
     ) -> Result<Response, TransportError> {
-        let (index, start) = self.begin(request);
+        let begun = self.begin(request);
         let result = self.inner.send(request, progress).await;
-        self.finish(index, start, |e, redactor| match &result {
+        self.complete(begun, |e, redactor| match &result {
             Ok(response) => {
                 e.response = har_response(response);
                 if let Some(t) = &e.response.content.text {
@@ -372,16 +578,41 @@ impl<T: Transport + ?Sized> Transport for Recorder<T> {
     }
 
     async fn open_stream(&self, request: &Request) -> Result<StreamResponse, TransportError> {
-        let (index, start) = self.begin(request);
+        let begun = self.begin(request);
+        let start = begun.start;
         let result = self.inner.open_stream(request).await;
         match result {
             Ok(stream) => {
-                self.finish(index, start, |e, _| {
-                    e.response = har_head(stream.status, &stream.headers);
-                    e.response.content.text = Some(String::new());
-                    e.response.content.events = Some(Vec::new());
-                    e.response.body_size = 0;
-                });
+                let elapsed = ms(self.clock.now() - start);
+                let mut head = har_head(stream.status, &stream.headers);
+                head.body_size = 0;
+                let mut st = lock(&self.state);
+                let target = match (&mut st.store, begun.slot) {
+                    (Store::Memory(har), Slot::Memory(index)) => {
+                        if let Some(e) = har.log.entries.get_mut(index) {
+                            e.time = elapsed;
+                            e.timings.wait = elapsed;
+                            head.content.text = Some(String::new());
+                            head.content.events = Some(Vec::new());
+                            e.response = head;
+                        }
+                        StreamTarget::Memory {
+                            index,
+                            carry: Vec::new(),
+                        }
+                    }
+                    (Store::File(log), Slot::File(mut e)) => {
+                        e.time = elapsed;
+                        e.timings.wait = elapsed;
+                        e.response = head;
+                        match log.open_stream(*e) {
+                            Some(id) => StreamTarget::File { id },
+                            None => StreamTarget::None,
+                        }
+                    }
+                    _ => StreamTarget::None,
+                };
+                drop(st);
                 Ok(StreamResponse {
                     status: stream.status,
                     headers: stream.headers,
@@ -389,14 +620,13 @@ impl<T: Transport + ?Sized> Transport for Recorder<T> {
                         inner: stream.body,
                         state: self.state.clone(),
                         clock: self.clock.clone(),
-                        index,
                         start,
-                        carry: Vec::new(),
+                        target,
                     }),
                 })
             }
             Err(err) => {
-                self.finish(index, start, |e, _| e.error = Some(recorded_error(&err)));
+                self.complete(begun, |e, _| e.error = Some(recorded_error(&err)));
                 Err(err)
             }
         }
@@ -409,9 +639,9 @@ impl<T: Transport + ?Sized> Transport for Recorder<T> {
         options: DownloadOptions,
         progress: Option<ProgressFn<'_>>,
     ) -> Result<DownloadOutcome, TransportError> {
-        let (index, start) = self.begin(request);
+        let begun = self.begin(request);
         let result = self.inner.download(request, dest, options, progress).await;
-        self.finish(index, start, |e, redactor| match &result {
+        self.complete(begun, |e, redactor| match &result {
             Ok(DownloadOutcome::Complete { bytes }) => {
                 let size = i64::try_from(*bytes).unwrap_or(i64::MAX);
                 e.response = HarResponse {
@@ -441,66 +671,132 @@ impl<T: Transport + ?Sized> Transport for Recorder<T> {
     }
 }
 
+/// Where a stream's chunks are recorded.
+enum StreamTarget {
+    /// Into the in-memory entry at `index`.
+    Memory {
+        index: usize,
+        /// The start of a UTF-8 sequence split across chunks.
+        carry: Vec<u8>,
+    },
+    /// Into the file log's live stream `id`.
+    File { id: u64 },
+    /// Nowhere (the recording is finished or failed).
+    None,
+}
+
 /// Records each chunk of an event stream as it passes to the caller.
 struct RecordingStream {
     inner: Box<dyn ByteStream>,
     state: Arc<Mutex<State>>,
     clock: Arc<dyn Clock>,
-    index: usize,
     start: Instant,
-    /// The start of a UTF-8 sequence split across chunks.
-    carry: Vec<u8>,
+    target: StreamTarget,
 }
 
 impl RecordingStream {
     fn record(&mut self, chunk: Option<&[u8]>, error: Option<&TransportError>) {
         let t = ms(self.clock.now() - self.start);
-        let mut bytes = std::mem::take(&mut self.carry);
-        if let Some(c) = chunk {
-            bytes.extend_from_slice(c);
-        }
-        let text = match std::str::from_utf8(&bytes) {
-            Ok(s) => s.to_owned(),
-            Err(e) if chunk.is_some() && e.error_len().is_none() => {
-                // An incomplete character at the end: keep it for the next chunk.
-                let (good, rest) = bytes.split_at(e.valid_up_to());
-                self.carry = rest.to_vec();
-                String::from_utf8_lossy(good).into_owned()
+        match &mut self.target {
+            StreamTarget::Memory { index, carry } => {
+                record_in_memory(&self.state, *index, carry, t, chunk, error)
             }
-            Err(_) => String::from_utf8_lossy(&bytes).into_owned(),
-        };
-        let mut st = lock(&self.state);
-        let State { har, redactor, .. } = &mut *st;
-        let Some(e) = har.log.entries.get_mut(self.index) else {
-            return;
-        };
-        e.time = t;
-        e.timings.receive = (t - e.timings.wait).max(0.0);
-        if let Some(c) = chunk {
-            let n = i64::try_from(c.len()).unwrap_or(i64::MAX);
-            e.response.content.size += n;
-            e.response.body_size += n;
-        }
-        if !text.is_empty() {
-            e.response
-                .content
-                .text
-                .get_or_insert_with(String::new)
-                .push_str(&text);
-            e.response
-                .content
-                .events
-                .get_or_insert_with(Vec::new)
-                .push(StreamEvent { t, text });
-        }
-        if let Some(err) = error {
-            e.error = Some(recorded_error(err));
-        }
-        if chunk.is_none() {
-            if let Some(body) = &e.response.content.text {
-                if !(200..300).contains(&e.response.status) {
-                    redactor.learn_body(body);
+            StreamTarget::File { id } => {
+                let id = *id;
+                let mut st = lock(&self.state);
+                let State {
+                    store, redactor, ..
+                } = &mut *st;
+                if let Store::File(log) = store {
+                    match chunk {
+                        Some(c) => log.stream_chunk(id, redactor, t, c),
+                        None => {
+                            log.stream_end(id, redactor, Some(t), error.map(recorded_error));
+                        }
+                    }
                 }
+                if chunk.is_none() {
+                    self.target = StreamTarget::None;
+                }
+            }
+            StreamTarget::None => {}
+        }
+    }
+}
+
+impl Drop for RecordingStream {
+    fn drop(&mut self) {
+        // A reader that stops early: the entry holds what was read.
+        if let StreamTarget::File { id } = self.target {
+            let mut st = lock(&self.state);
+            let State {
+                store, redactor, ..
+            } = &mut *st;
+            if let Store::File(log) = store {
+                log.stream_end(id, redactor, None, None);
+            }
+        }
+    }
+}
+
+fn record_in_memory(
+    state: &Mutex<State>,
+    index: usize,
+    carry: &mut Vec<u8>,
+    t: f64,
+    chunk: Option<&[u8]>,
+    error: Option<&TransportError>,
+) {
+    let mut bytes = std::mem::take(carry);
+    if let Some(c) = chunk {
+        bytes.extend_from_slice(c);
+    }
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(s) => s.to_owned(),
+        Err(e) if chunk.is_some() && e.error_len().is_none() => {
+            // An incomplete character at the end: keep it for the next chunk.
+            let (good, rest) = bytes.split_at(e.valid_up_to());
+            *carry = rest.to_vec();
+            String::from_utf8_lossy(good).into_owned()
+        }
+        Err(_) => String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    let mut st = lock(state);
+    let State {
+        store, redactor, ..
+    } = &mut *st;
+    let Store::Memory(har) = store else {
+        return;
+    };
+    let Some(e) = har.log.entries.get_mut(index) else {
+        return;
+    };
+    e.time = t;
+    e.timings.receive = (t - e.timings.wait).max(0.0);
+    if let Some(c) = chunk {
+        let n = i64::try_from(c.len()).unwrap_or(i64::MAX);
+        e.response.content.size += n;
+        e.response.body_size += n;
+    }
+    if !text.is_empty() {
+        e.response
+            .content
+            .text
+            .get_or_insert_with(String::new)
+            .push_str(&text);
+        e.response
+            .content
+            .events
+            .get_or_insert_with(Vec::new)
+            .push(StreamEvent { t, text });
+    }
+    if let Some(err) = error {
+        e.error = Some(recorded_error(err));
+    }
+    if chunk.is_none() {
+        if let Some(body) = &e.response.content.text {
+            if !(200..300).contains(&e.response.status) {
+                redactor.learn_body(body);
             }
         }
     }
