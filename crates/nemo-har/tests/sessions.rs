@@ -267,7 +267,7 @@ fn no_secret_survives_a_recording() {
     assert!(replay
         .transcript
         .iter()
-        .any(|l| l == "link: https://nemovideo.com/workspace/claim?ct=[redacted]"));
+        .any(|l| l == "link: https://nemovideo.com/workspace/claim?ct=%5Bredacted%5D"));
 }
 
 #[test]
