@@ -1,0 +1,824 @@
+//! A hostile server and a hostile machine: one misbehaviour per class of
+//! issue 12 ("Trust under fire"), each against the real `nemo` process.
+//!
+//! The server's lies come from [`Hostile`], a proxy in front of the
+//! simulator that rewrites chosen answers (armed only for the command under
+//! test, so the set-up runs clean). The machine's come from the files:
+//! an output path that cannot take the render, a damaged job journal, a
+//! config folder that cannot be created, a stdout nobody reads.
+//!
+//! Every test here fails on the code before the issue was fixed (235b64d):
+//! each says how in its comment.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nemo_core::wire::Endpoint;
+use nemo_mock::{MockConfig, RenderShape};
+use serde_json::{json, Value};
+
+use crate::hostile_server::{Hostile, Req, Resp};
+use crate::support::{message_problem, Run, Sim};
+
+/// A switch: the proxy lies only once it is on.
+#[derive(Clone, Default)]
+struct Armed(Arc<AtomicBool>);
+
+impl Armed {
+    fn on(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    fn off(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+    fn is_on(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// `nemo ARGS` against the proxy instead of the simulator.
+fn via(sim: &Sim, proxy: &Hostile, args: &[&str]) -> Run {
+    let mut cmd = sim.nemo();
+    cmd.env("NEMO_API_URL", proxy.url()).args(args);
+    Run::of(cmd)
+}
+
+/// Upload the sample and make an edit (through the proxy, unarmed).
+fn edited_session(sim: &Sim, proxy: &Hostile) {
+    sim.sample();
+    for args in [&["upload", "sample.mp4"][..], &["say", "add a title"][..]] {
+        let r = via(sim, proxy, args);
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.both());
+    }
+}
+
+/// The render ids `nemo --json jobs` lists, with their status.
+fn listed_jobs(sim: &Sim, api_url: &str) -> Vec<(String, String)> {
+    let mut cmd = sim.nemo();
+    cmd.env("NEMO_API_URL", api_url).args(["--json", "jobs"]);
+    let r = Run::of(cmd);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    r.stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "render")
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap_or_default().to_owned(),
+                v["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Prints the exit code and the error lines (for the table in
+/// docs/RELIABILITY.md; `-- --nocapture`).
+fn show(r: &Run) {
+    println!("exit {:?}: {}", r.code, r.error_lines().join(" / "));
+}
+
+/// Names in a folder (hidden ones included).
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// [`message_problem`], also accepting the advice these messages give that
+/// the shared list of advice words does not know ("create it first", "give
+/// --out a file name", "choose another path").
+fn advice_problem(r: &Run) -> Option<String> {
+    let problem = message_problem(r)?;
+    let text = r.stderr.to_lowercase();
+    let advice = [
+        "create it",
+        "give --out",
+        "choose another",
+        "make that folder",
+    ];
+    if problem.starts_with("the error does not say what to do")
+        && advice.iter().any(|w| text.contains(w))
+    {
+        return None;
+    }
+    Some(problem)
+}
+
+/// How many requests of these endpoints the simulator saw.
+fn spent(sim: &Sim) -> usize {
+    sim.journal()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.endpoint,
+                Some(Endpoint::Upload | Endpoint::RunSse | Endpoint::RenderSubmit)
+            )
+        })
+        .count()
+}
+
+// ---------------------------------------------------------------------------
+// Server-supplied identifiers
+// ---------------------------------------------------------------------------
+
+/// The render submit is answered with `{"success":true,"data":{"id":"../../x"}}`.
+/// Before: the id was spliced into the status URL (`…/lambda/../../x`, which
+/// URL parsing turns into `/api/render/x`: another endpoint) and became the
+/// default output `../../x.mp4`.
+#[test]
+fn a_render_id_that_is_a_path_is_not_followed() {
+    let sim = Sim::faults("seed=3");
+    let armed = Armed::default();
+    let proxy = Hostile::start(&sim.url(), {
+        let armed = armed.clone();
+        move |req: &Req, mut resp: Resp| {
+            if armed.is_on() && req.kind() == "render" {
+                if let Some(mut v) = resp.json() {
+                    v["data"]["id"] = json!("../../x");
+                    resp.set_json(&v);
+                }
+            }
+            resp
+        }
+    });
+    edited_session(&sim, &proxy);
+    armed.on();
+    // Two folders down, so that `../../x.mp4` would land in the working
+    // folder where it can be seen.
+    let deep = sim.work.path().join("a").join("b");
+    std::fs::create_dir_all(&deep).expect("mkdir");
+    let mut cmd = sim.nemo();
+    cmd.env("NEMO_API_URL", proxy.url())
+        .current_dir(&deep)
+        .arg("export");
+    let r = Run::of(cmd);
+    show(&r);
+    assert_eq!(r.code, Some(1), "{}", r.both());
+    assert!(
+        r.stderr.contains("not followed") && r.stderr.contains("../../x"),
+        "the error names the refused id: {}",
+        r.both()
+    );
+    for s in proxy.seen() {
+        assert!(
+            s.kind != "other" && !s.path.contains("..") && !s.path.ends_with("/x"),
+            "a request outside the API: {} {}",
+            s.method,
+            s.path
+        );
+    }
+    assert!(
+        !sim.work.path().join("x.mp4").exists(),
+        "the render id became a path"
+    );
+    assert!(names(&deep).is_empty(), "{:?}", names(&deep));
+    assert_eq!(names(sim.work.path()), ["a", "sample.mp4"]);
+}
+
+// ---------------------------------------------------------------------------
+// Downloads
+// ---------------------------------------------------------------------------
+
+/// After a refused download: nothing under the final name (nor a temporary
+/// file left behind), the job still listed, and `jobs --resume` finishes it
+/// once the server behaves.
+fn refused_download_keeps_the_job(sim: &Sim, proxy: &Hostile, armed: &Armed, r: &Run) {
+    assert!(
+        matches!(r.code, Some(1 | 2)),
+        "a refused download is a failure: {}",
+        r.both()
+    );
+    assert!(
+        !r.stdout.contains("Saved") && !r.stderr.contains("Saved"),
+        "{}",
+        r.both()
+    );
+    assert!(
+        advice_problem(r).is_none(),
+        "{:?}: {}",
+        advice_problem(r),
+        r.both()
+    );
+    assert_eq!(
+        names(sim.work.path()),
+        ["sample.mp4"],
+        "nothing under the final name, no temporary file left"
+    );
+    let jobs = listed_jobs(sim, proxy.url());
+    assert_eq!(jobs.len(), 1, "the job is kept: {jobs:?}");
+    assert_eq!(jobs[0].1, "recorded", "{jobs:?}");
+    armed.off();
+    let r = via(sim, proxy, &["jobs", "--resume"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    let file = std::fs::read(sim.work.path().join("final.mp4")).expect("resumed");
+    assert_eq!(file, nemo_mock::media::SAMPLE_MP4);
+    assert!(listed_jobs(sim, proxy.url()).is_empty());
+}
+
+/// The download is an HTML "Access denied" page served with 200. Before: it
+/// was saved as `final.mp4`, exit 0, and the job was cleared.
+#[test]
+fn an_html_page_served_as_the_video_is_refused() {
+    let sim = Sim::faults("seed=3");
+    let armed = Armed::default();
+    let proxy = Hostile::start(&sim.url(), {
+        let armed = armed.clone();
+        move |req: &Req, resp: Resp| {
+            if armed.is_on() && req.kind() == "download" {
+                return Resp::new(
+                    200,
+                    "text/html; charset=utf-8",
+                    "<!DOCTYPE html><html><head><title>Access denied</title></head>\
+                     <body><h1>Access denied</h1><p>You do not have permission.</p></body></html>",
+                );
+            }
+            resp
+        }
+    });
+    edited_session(&sim, &proxy);
+    armed.on();
+    let r = via(&sim, &proxy, &["export", "--out", "final.mp4"]);
+    show(&r);
+    assert!(
+        r.stderr.contains("Access denied") || r.stderr.to_lowercase().contains("html"),
+        "the error says what came instead of the video: {}",
+        r.both()
+    );
+    refused_download_keeps_the_job(&sim, &proxy, &armed, &r);
+}
+
+/// The render status reports the file's size (shape C), the download is half
+/// of it with a matching `Content-Length`, and a request for the rest gets
+/// 416 (the server really has only half). Before: the half file was saved
+/// with exit 0 and the job cleared.
+#[test]
+fn a_download_shorter_than_the_reported_size_is_refused() {
+    let sim = Sim::start(MockConfig {
+        render_shape: RenderShape::C,
+        ..MockConfig::fast()
+    });
+    let half = nemo_mock::media::SAMPLE_MP4.len() / 2;
+    let armed = Armed::default();
+    let proxy = Hostile::start(&sim.url(), {
+        let armed = armed.clone();
+        move |req: &Req, mut resp: Resp| {
+            if armed.is_on() && req.kind() == "download" {
+                if req.header("range").is_some() {
+                    let mut r = Resp::new(416, "text/plain", "");
+                    r.set_header("content-range", &format!("bytes */{half}"));
+                    return r;
+                }
+                resp.body.truncate(half);
+            }
+            resp
+        }
+    });
+    edited_session(&sim, &proxy);
+    armed.on();
+    let r = via(&sim, &proxy, &["export", "--out", "final.mp4"]);
+    show(&r);
+    refused_download_keeps_the_job(&sim, &proxy, &armed, &r);
+}
+
+/// One status poll is answered with a proxy's HTML 404 page. Before: the
+/// client forgot the render at once (exit 1, job dropped) though it
+/// completed.
+#[test]
+fn one_html_404_to_a_status_poll_is_waited_out() {
+    let sim = Sim::faults("seed=3");
+    let armed = Armed::default();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let proxy = Hostile::start(&sim.url(), {
+        let (armed, polls) = (armed.clone(), polls.clone());
+        move |req: &Req, resp: Resp| {
+            if armed.is_on() && req.kind() == "status" && polls.fetch_add(1, Ordering::SeqCst) == 0
+            {
+                return Resp::new(
+                    404,
+                    "text/html",
+                    "<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>",
+                );
+            }
+            resp
+        }
+    });
+    edited_session(&sim, &proxy);
+    armed.on();
+    let r = via(&sim, &proxy, &["export", "--out", "final.mp4"]);
+    show(&r);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|s| s.kind == "status" && s.status == 404 && s.tampered),
+        "the 404 was served"
+    );
+    let file = std::fs::read(sim.work.path().join("final.mp4")).expect("saved");
+    assert_eq!(file, nemo_mock::media::SAMPLE_MP4);
+    assert!(sim.local_jobs().is_empty(), "{:?}", sim.local_jobs());
+}
+
+// ---------------------------------------------------------------------------
+// The terminal
+// ---------------------------------------------------------------------------
+
+/// What the hostile agent prepends to every text it sends (JSON-escaped):
+/// set the window title, clear the screen, go back to the start of the line
+/// and forge a "Saved" line.
+const ESCAPES: &str = r"\u001b]0;pwned\u0007\u001b[2J\u001b[31m\rSaved fake.mp4 ";
+
+/// Agent text carrying escape sequences and a carriage return. Before: they
+/// reached the terminal raw (ESC bytes on stdout, a line overwritten with
+/// "Saved fake.mp4").
+#[test]
+fn escape_sequences_from_the_agent_never_reach_the_terminal() {
+    let sim = Sim::faults("seed=3");
+    let armed = Armed::default();
+    let proxy = Hostile::start(&sim.url(), {
+        let armed = armed.clone();
+        move |req: &Req, mut resp: Resp| {
+            if armed.is_on() && req.kind() == "run_sse" {
+                let from = br#"{"text":""#;
+                let to = format!(r#"{{"text":"{ESCAPES}"#);
+                resp.body = crate::hostile_server::replace(&resp.body, from, to.as_bytes());
+            }
+            resp
+        }
+    });
+    sim.sample();
+    let r = via(&sim, &proxy, &["upload", "sample.mp4"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    armed.on();
+    let r = via(&sim, &proxy, &["say", "add a title"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|s| s.kind == "run_sse" && s.tampered),
+        "the hostile text was sent"
+    );
+    assert!(
+        r.stdout.contains("pwned") && r.stdout.contains("fake.mp4"),
+        "the agent's text is shown (neutralised): {}",
+        r.both()
+    );
+    for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        for (c, what) in [('\u{1b}', "ESC"), ('\u{7}', "BEL"), ('\r', "CR")] {
+            assert!(!text.contains(c), "{what} on {name}: {text:?}");
+        }
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with("Saved")),
+            "a forged line start on {name}: {text:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------
+
+/// `nemo credits` on a fresh config folder, the anonymous-token endpoint
+/// answering with a token holding a space, CR and LF.
+fn unusable_token() -> (Sim, Hostile, Run) {
+    let sim = Sim::faults("seed=3");
+    let proxy = Hostile::start(&sim.url(), |req: &Req, mut resp: Resp| {
+        if req.kind() == "token" {
+            if let Some(mut v) = resp.json() {
+                if v["data"]["token"].is_string() {
+                    v["data"]["token"] = json!("nmv_usr_bad token\r\nX-Evil: 1");
+                    resp.set_json(&v);
+                }
+            }
+        }
+        resp
+    });
+    let r = via(&sim, &proxy, &["credits"]);
+    (sim, proxy, r)
+}
+
+/// The anonymous-token endpoint hands out a token with a space, CR and LF.
+/// Before: it was cached in tokens.json and every later run failed until the
+/// file was deleted by hand.
+#[test]
+fn a_token_that_cannot_travel_in_a_header_is_never_cached() {
+    let (sim, proxy, r) = unusable_token();
+    show(&r);
+    assert!(matches!(r.code, Some(1 | 2)), "{}", r.both());
+    let error = r.error_lines().join("\n").to_lowercase();
+    assert!(
+        error.contains("token"),
+        "the error names the token: {}",
+        r.both()
+    );
+    assert_eq!(r.error_lines().len(), 1, "{}", r.both());
+    assert!(!r.stderr.contains("X-Evil"), "{}", r.both());
+    for name in names(&sim.cfg_dir) {
+        let text = std::fs::read_to_string(sim.cfg_dir.join(&name)).unwrap_or_default();
+        assert!(
+            !text.contains("bad token") && !text.contains("X-Evil"),
+            "{name} keeps the bad token: {text}"
+        );
+    }
+    assert!(
+        proxy.seen().iter().all(|s| s.kind == "token"),
+        "nothing was sent with it: {:?}",
+        proxy.seen()
+    );
+}
+
+/// The same refusal, told so that the user knows what to do next (every
+/// failure's one `error:` line says so, docs/RELIABILITY.md).
+#[test]
+#[ignore = "bug: the unusable-token error (\"The server's answer to anonymous-token could not be read: the server issued an unusable token: …\") says nothing about what to do (try again later, or set NEMO_TOKEN)"]
+fn an_unusable_token_error_says_what_to_do() {
+    let (_sim, _proxy, r) = unusable_token();
+    assert!(
+        advice_problem(&r).is_none(),
+        "{:?}: {}",
+        advice_problem(&r),
+        r.both()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Output paths, before anything is spent
+// ---------------------------------------------------------------------------
+
+/// One output path that cannot take the render.
+struct OutCase {
+    name: &'static str,
+    /// Prepares the working folder; returns the arguments after `nemo`
+    /// (`None`: skipped, with the reason printed).
+    prepare: fn(&Sim) -> Option<Vec<String>>,
+    /// Needs an edited session first (the command is `export`).
+    session: bool,
+    says: &'static str,
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn out_cases() -> Vec<OutCase> {
+    vec![
+        OutCase {
+            name: "run: existing file without --overwrite",
+            prepare: |s| {
+                std::fs::write(s.work.path().join("old.mp4"), b"precious").expect("write");
+                Some(strings(&[
+                    "run",
+                    "add a title",
+                    "--file",
+                    "sample.mp4",
+                    "--out",
+                    "old.mp4",
+                ]))
+            },
+            session: false,
+            says: "--overwrite",
+        },
+        OutCase {
+            name: "run: missing folder",
+            prepare: |_| {
+                Some(strings(&[
+                    "run",
+                    "add a title",
+                    "--file",
+                    "sample.mp4",
+                    "--out",
+                    "nope/x.mp4",
+                ]))
+            },
+            session: false,
+            says: "does not exist",
+        },
+        OutCase {
+            name: "run: a folder",
+            prepare: |s| {
+                std::fs::create_dir(s.work.path().join("clips")).expect("mkdir");
+                Some(strings(&[
+                    "run",
+                    "add a title",
+                    "--file",
+                    "sample.mp4",
+                    "--out",
+                    "clips",
+                ]))
+            },
+            session: false,
+            says: "is a folder",
+        },
+        OutCase {
+            name: "run: a FIFO with --overwrite",
+            prepare: |s| {
+                let p = s.work.path().join("pipe.mp4");
+                let made = std::process::Command::new("mkfifo").arg(&p).status();
+                if !made.is_ok_and(|st| st.success()) {
+                    println!("  skipped: mkfifo is not available");
+                    return None;
+                }
+                Some(strings(&[
+                    "run",
+                    "add a title",
+                    "--file",
+                    "sample.mp4",
+                    "--out",
+                    "pipe.mp4",
+                    "--overwrite",
+                ]))
+            },
+            session: false,
+            says: "not a regular file",
+        },
+        OutCase {
+            name: "run: a symlink with --overwrite",
+            prepare: |s| {
+                std::fs::write(s.work.path().join("target.txt"), b"precious").expect("write");
+                #[cfg(unix)]
+                std::os::unix::fs::symlink("target.txt", s.work.path().join("link.mp4"))
+                    .expect("symlink");
+                #[cfg(not(unix))]
+                return None;
+                Some(strings(&[
+                    "run",
+                    "add a title",
+                    "--file",
+                    "sample.mp4",
+                    "--out",
+                    "link.mp4",
+                    "--overwrite",
+                ]))
+            },
+            session: false,
+            says: "not a regular file",
+        },
+        OutCase {
+            name: "export: existing file without --overwrite",
+            prepare: |s| {
+                std::fs::write(s.work.path().join("old.mp4"), b"precious").expect("write");
+                Some(strings(&["export", "--out", "old.mp4"]))
+            },
+            session: true,
+            says: "--overwrite",
+        },
+        OutCase {
+            name: "batch: the second item's output exists",
+            prepare: |s| {
+                std::fs::write(s.work.path().join("old.mp4"), b"precious").expect("write");
+                let manifest = "instruction = \"add a title\"\n\n[[items]]\ninputs = [\"sample.mp4\"]\noutput = \"a.mp4\"\n\n[[items]]\ninputs = [\"sample.mp4\"]\noutput = \"old.mp4\"\n";
+                std::fs::write(s.work.path().join("batch.toml"), manifest).expect("manifest");
+                Some(strings(&["batch", "batch.toml"]))
+            },
+            session: false,
+            says: "nothing was sent",
+        },
+    ]
+}
+
+/// Before: `run`, `export` and `batch` checked the output path only after
+/// the upload, the instruction and the render (credits spent, a job that
+/// could never finish), named a `--force` flag that does not exist, and
+/// `--overwrite` turned a FIFO into a regular file.
+#[test]
+fn an_output_path_that_cannot_take_the_render_is_refused_before_anything_is_spent() {
+    let cases = out_cases();
+    let results = crate::support::parallel(&cases, crate::support::width(), |case| {
+        let sim = Sim::faults("seed=3");
+        sim.sample();
+        if case.session {
+            for args in [&["upload", "sample.mp4"][..], &["say", "add a title"][..]] {
+                let r = sim.run(args);
+                assert_eq!(r.code, Some(0), "{args:?}: {}", r.both());
+            }
+        }
+        let args = (case.prepare)(&sim)?;
+        let before = spent(&sim);
+        let r = sim.run(&args);
+        let mut broken = Vec::new();
+        if r.code != Some(1) {
+            broken.push(format!("exit {:?}", r.code));
+        }
+        if !r.stderr.to_lowercase().contains(&case.says.to_lowercase()) {
+            broken.push(format!("the error does not say `{}`", case.says));
+        }
+        if r.stderr.contains("--force") {
+            broken.push("names --force".into());
+        }
+        if let Some(p) = advice_problem(&r) {
+            broken.push(p);
+        }
+        let sent = spent(&sim) - before;
+        if sent > 0 {
+            broken.push(format!("{sent} upload/run_sse/render requests were sent"));
+        }
+        let untouched =
+            |name: &str| std::fs::read(sim.work.path().join(name)).is_ok_and(|b| b == b"precious");
+        for name in ["old.mp4", "target.txt"] {
+            if sim.work.path().join(name).exists() && !untouched(name) {
+                broken.push(format!("{name} was changed"));
+            }
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            let p = sim.work.path().join("pipe.mp4");
+            if let Ok(m) = std::fs::symlink_metadata(&p) {
+                if !m.file_type().is_fifo() {
+                    broken.push("the FIFO was replaced".into());
+                }
+            }
+            let p = sim.work.path().join("link.mp4");
+            if let Ok(m) = std::fs::symlink_metadata(&p) {
+                if !m.file_type().is_symlink() {
+                    broken.push("the link was replaced".into());
+                }
+            }
+        }
+        let line = r.error_lines().first().map_or("", |l| l).to_owned();
+        Some((broken, line, r))
+    });
+    let mut failures = Vec::new();
+    println!("| output path | exit | sent | message |");
+    for (case, result) in cases.iter().zip(results) {
+        let Some((broken, line, r)) = result else {
+            continue;
+        };
+        println!("| {} | {:?} | 0 | {} |", case.name, r.code, line);
+        if !broken.is_empty() {
+            failures.push(format!(
+                "{}: {}\n{}",
+                case.name,
+                broken.join("; "),
+                r.both()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+// ---------------------------------------------------------------------------
+// The job journal
+// ---------------------------------------------------------------------------
+
+/// The `jobs.json.corrupt-*` files of a config dir, with their bytes.
+fn aside(cfg: &Path) -> Vec<(String, Vec<u8>)> {
+    names(cfg)
+        .into_iter()
+        .filter(|n| n.starts_with("jobs.json.corrupt-"))
+        .map(|n| {
+            let bytes = std::fs::read(cfg.join(&n)).expect("read aside");
+            (n, bytes)
+        })
+        .collect()
+}
+
+/// A truncated `jobs.json`. Before: it was ignored with a warning, then
+/// overwritten by the next export (every render it held forgotten), and
+/// the render was submitted.
+#[test]
+fn a_damaged_journal_is_moved_aside_and_never_overwritten() {
+    let sim = Sim::faults("seed=3");
+    sim.sample();
+    for args in [&["upload", "sample.mp4"][..], &["say", "add a title"][..]] {
+        let r = sim.run(args);
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.both());
+    }
+    let journal = sim.cfg_dir.join("jobs.json");
+    let first: &[u8] =
+        b"{\"jobs\":[{\"id\":\"render_1795262134520_ab12\",\"session_id\":\"s\",\"api_url\":\"http";
+    std::fs::write(&journal, first).expect("write");
+
+    // An export with a damaged journal stops before the render.
+    let submits = |sim: &Sim| {
+        sim.journal()
+            .iter()
+            .filter(|e| e.endpoint == Some(Endpoint::RenderSubmit))
+            .count()
+    };
+    let r = sim.run(&["export", "--out", "final.mp4"]);
+    show(&r);
+    assert_eq!(r.code, Some(1), "{}", r.both());
+    assert!(r.stderr.contains("damaged"), "{}", r.both());
+    assert_eq!(submits(&sim), 0, "no render without a journal");
+    let kept = aside(&sim.cfg_dir);
+    assert_eq!(kept.len(), 1, "{:?}", names(&sim.cfg_dir));
+    assert_eq!(kept[0].1, first, "moved aside byte for byte");
+    assert!(!journal.exists(), "never rewritten in place");
+
+    // `nemo jobs` on a damaged journal: exit 1, "damaged", moved aside.
+    let second: &[u8] = b"\xff\xfe garbage, not even text";
+    std::fs::write(&journal, second).expect("write");
+    let r = sim.run(&["jobs"]);
+    show(&r);
+    assert_eq!(r.code, Some(1), "{}", r.both());
+    assert!(r.stderr.contains("damaged"), "{}", r.both());
+    let kept = aside(&sim.cfg_dir);
+    assert_eq!(kept.len(), 2, "{:?}", names(&sim.cfg_dir));
+    assert!(kept.iter().any(|(_, b)| b == first));
+    assert!(kept.iter().any(|(_, b)| b == second));
+
+    // Then an export starts a new journal and leaves both copies alone.
+    let r = sim.run(&["export", "--out", "final.mp4"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert_eq!(submits(&sim), 1);
+    assert_eq!(
+        aside(&sim.cfg_dir),
+        kept,
+        "the damaged copies are untouched"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Identity
+// ---------------------------------------------------------------------------
+
+/// `NEMO_CONFIG_DIR` below a regular file: it can never be created. Before:
+/// each run fetched a free token it could not keep (one per machine a week).
+#[test]
+fn a_config_dir_that_cannot_be_created_sends_nothing() {
+    let mut sim = Sim::faults("seed=3");
+    sim.sample();
+    let plain = sim.work.path().join("plain");
+    std::fs::write(&plain, b"a file, not a folder").expect("write");
+    sim.cfg_dir = plain.join("nemovideo");
+    for args in [&["credits"][..], &["upload", "sample.mp4"][..]] {
+        let r = sim.run(args);
+        show(&r);
+        assert_eq!(r.code, Some(1), "{args:?}: {}", r.both());
+        assert!(
+            advice_problem(&r).is_none(),
+            "{:?}: {}",
+            advice_problem(&r),
+            r.both()
+        );
+        assert!(r.stderr.contains("NEMO_CONFIG_DIR"), "{}", r.both());
+    }
+    let journal = sim.journal();
+    assert!(
+        journal.is_empty(),
+        "nothing sent, no token fetched: {:?}",
+        journal.iter().map(|e| &e.path).collect::<Vec<_>>()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// A closed stdout
+// ---------------------------------------------------------------------------
+
+/// `nemo run … | head -1` where the reader is gone before the first line.
+/// Before: the first line written to the closed pipe ended the process with
+/// exit 0, in the middle of the work (no file).
+#[test]
+fn a_closed_stdout_does_not_stop_the_work() {
+    let sim = Sim::faults("seed=3");
+    sim.sample();
+    let mut child = sim
+        .nemo()
+        .args([
+            "run",
+            "add a title",
+            "--file",
+            "sample.mp4",
+            "--out",
+            "x.mp4",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Close the reading end at once.
+    drop(child.stdout.take());
+    let mut stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("nemo run did not end in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = reader.join().unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let file = std::fs::read(sim.work.path().join("x.mp4")).expect("the file is saved");
+    assert_eq!(file, nemo_mock::media::SAMPLE_MP4);
+    assert!(sim.local_jobs().is_empty());
+}
