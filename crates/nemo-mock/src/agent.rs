@@ -4,7 +4,10 @@
 //! combine clips and photos with music, generate from an article or YouTube
 //! link, process an uploaded file) and the edits: background music (name and
 //! volume), titles and text overlays (quoted text), transitions, trims and
-//! resolution changes, in English and Chinese.
+//! resolution changes, in English and Chinese. It also generates a video from
+//! a description alone ("generate a 10 second city timelapse", "做一个城市延时视频")
+//! in two stages, as the real service does: the raw video first, then
+//! post-production adds music, a title and effects on its own.
 
 use serde_json::Value;
 
@@ -55,6 +58,22 @@ pub(crate) struct Plan {
     pub(crate) chinese: bool,
     /// Simulated seconds the tools take.
     pub(crate) work_seconds: f64,
+    /// A two-stage generation from a description, when this is one.
+    pub(crate) generation: Option<Generation>,
+}
+
+/// A video generated from a description, in two stages: `ops[..raw_ops]`
+/// make the raw video; the rest is post-production the agent adds on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Generation {
+    /// What the user described.
+    pub(crate) prompt: String,
+    /// The clip's length.
+    pub(crate) duration_ms: u64,
+    /// How many of the plan's ops make the raw video.
+    pub(crate) raw_ops: usize,
+    /// Where the raw clip is.
+    pub(crate) video_url: String,
 }
 
 const MEDIA_EXTS: &[&str] = &[
@@ -391,6 +410,11 @@ pub(crate) fn understand(input: &TurnInput<'_>) -> Plan {
     );
     let resolution = resolution_in(&text);
 
+    // A description alone: generate a video from it, in two stages.
+    if links.is_empty() && !wants_combine && wants_generation(&text) {
+        return generate(input, raw, &text, zh, &quotes, wants_music);
+    }
+
     // Links: save a media file or a video page, or generate from an article.
     for url in &links {
         let ext = extension(url);
@@ -693,6 +717,7 @@ pub(crate) fn understand(input: &TurnInput<'_>) -> Plan {
         reply: lines.join(" "),
         chinese: zh,
         work_seconds: work,
+        generation: None,
     }
 }
 
@@ -704,6 +729,188 @@ fn chat(zh: bool, reply: &str) -> Plan {
         reply: reply.to_owned(),
         chinese: zh,
         work_seconds: 0.0,
+        generation: None,
+    }
+}
+
+/// "generate …", "做一个…视频", or "make/create a … video|clip|timelapse".
+fn wants_generation(text: &str) -> bool {
+    if has_any(
+        text,
+        &[
+            "generate",
+            "生成",
+            "做一个",
+            "做个",
+            "制作一个",
+            "来一个",
+            "text to video",
+        ],
+    ) {
+        return true;
+    }
+    let verb = has_any(
+        text,
+        &[
+            "make a ",
+            "make an ",
+            "create a ",
+            "create an ",
+            "produce a ",
+            "render a ",
+        ],
+    );
+    let noun = has_any(
+        text,
+        &[
+            "video",
+            "clip",
+            "timelapse",
+            "time-lapse",
+            "footage",
+            "animation",
+            "film",
+            "movie",
+            "视频",
+            "短片",
+            "延时",
+            "动画",
+        ],
+    );
+    verb && noun
+}
+
+/// What the description is about: the message without the request's words.
+fn subject(raw: &str, zh: bool) -> String {
+    if zh {
+        let mut s = raw.to_owned();
+        for w in [
+            "帮我",
+            "请",
+            "做一个",
+            "做个",
+            "制作一个",
+            "制作",
+            "生成一个",
+            "生成",
+            "来一个",
+            "一段",
+            "一个",
+            "视频",
+            "短片",
+            "的",
+            "。",
+            "！",
+        ] {
+            s = s.replace(w, "");
+        }
+        let s: String = s
+            .chars()
+            .filter(|c| !c.is_ascii_digit() && *c != '秒' && !c.is_whitespace())
+            .collect();
+        return if s.is_empty() {
+            "我的视频".into()
+        } else {
+            s
+        };
+    }
+    const DROP: &[&str] = &[
+        "please", "generate", "create", "make", "produce", "render", "me", "a", "an", "the",
+        "video", "clip", "of", "showing", "about", "second", "seconds", "sec", "secs", "long",
+        "minute", "minutes", "with", "and", "music", "title", "for", "short",
+    ];
+    let words: Vec<&str> = raw
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | '"' | '“' | '”'))
+        .filter(|w| !w.is_empty())
+        .filter(|w| !w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .filter(|w| !DROP.contains(&w.to_lowercase().as_str()))
+        .collect();
+    if words.is_empty() {
+        "my video".into()
+    } else {
+        words.join(" ").chars().take(60).collect()
+    }
+}
+
+fn title_case(s: &str) -> String {
+    s.split(' ').map(capitalise).collect::<Vec<_>>().join(" ")
+}
+
+/// Generation from a description: the raw clip (`generate_video`), then
+/// post-production the agent adds on its own — music, a title, effects.
+fn generate(
+    input: &TurnInput<'_>,
+    raw: &str,
+    text: &str,
+    zh: bool,
+    quotes: &[String],
+    wants_music: bool,
+) -> Plan {
+    let about = subject(raw, zh);
+    let title = quotes.first().cloned().unwrap_or_else(|| {
+        if zh {
+            about.clone()
+        } else {
+            title_case(&about)
+        }
+    });
+    let seconds = seconds_in(text).unwrap_or(10.0).clamp(3.0, 60.0);
+    let duration_ms = (seconds * 1000.0).round() as u64;
+    let h = fnv64(raw.as_bytes());
+    let video_url = format!("{}/cdn/generated/{h:016x}/raw.mp4", input.base_url);
+    let mut ops = vec![
+        EditOp::Title {
+            title: title.clone(),
+        },
+        EditOp::AddMedia {
+            name: about.clone(),
+            src: video_url.clone(),
+            kind: MediaKind::Video,
+            duration_ms,
+        },
+    ];
+    let raw_ops = ops.len();
+    let music = if wants_music {
+        music_in(text).unwrap_or("Cinematic")
+    } else {
+        ["Cinematic", "Ambient", "Upbeat", "Lo-fi"][(h % 4) as usize]
+    };
+    ops.push(EditOp::Bgm {
+        name: music.into(),
+        src: stock_music_url(input.base_url, music),
+        volume: 0.3,
+    });
+    ops.push(EditOp::Text {
+        text: title.clone(),
+        start_ms: 0,
+        duration_ms: 3000.min(duration_ms),
+    });
+    ops.push(EditOp::Effect {
+        name: "color_grade".into(),
+    });
+    let secs_text = secs(duration_ms);
+    let reply = if zh {
+        format!(
+            "视频「{title}」已生成：{secs_text} 秒的原始视频，后期制作已自动添加背景音乐「{music}」（30%）、标题和调色效果。要保留这些，还是去掉音乐、标题或效果？"
+        )
+    } else {
+        format!(
+            "Your video \"{title}\" is ready: a {secs_text}-second clip, and post-production added the music \"{music}\" at 30%, the title and a colour grade. Keep them, or shall I remove the music, the title or the effects?"
+        )
+    };
+    Plan {
+        kind: TurnKind::Generate,
+        fresh: true,
+        ops,
+        reply,
+        chinese: zh,
+        work_seconds: 0.0,
+        generation: Some(Generation {
+            prompt: raw.trim().to_owned(),
+            duration_ms,
+            raw_ops,
+            video_url,
+        }),
     }
 }
 
@@ -832,6 +1039,55 @@ mod tests {
             urls("see https://a.b/c.mp4, then"),
             vec!["https://a.b/c.mp4"]
         );
+    }
+
+    #[test]
+    fn generates_from_a_description_in_two_stages() {
+        for (message, title, ms) in [
+            (
+                "generate a 10 second city timelapse",
+                "City Timelapse",
+                10_000,
+            ),
+            ("做一个城市延时视频", "城市延时", 10_000),
+            (
+                "make a 6s video of ocean waves at sunset",
+                "Ocean Waves At Sunset",
+                6000,
+            ),
+        ] {
+            let p = plan(message, &[], None);
+            assert_eq!(p.kind, TurnKind::Generate, "{message}");
+            assert!(p.fresh);
+            let g = p.generation.as_ref().expect("two stages");
+            assert_eq!(g.duration_ms, ms, "{message}");
+            assert!(
+                matches!(&p.ops[0], EditOp::Title { title: t } if t == title),
+                "{message}: {:?}",
+                p.ops[0]
+            );
+            assert!(p.ops[..g.raw_ops]
+                .iter()
+                .any(|o| matches!(o, EditOp::AddMedia { .. })));
+            let post = &p.ops[g.raw_ops..];
+            assert!(
+                post.iter().any(|o| matches!(o, EditOp::Bgm { .. })),
+                "{message}"
+            );
+            assert!(
+                post.iter().any(|o| matches!(o, EditOp::Text { .. })),
+                "{message}"
+            );
+            assert!(
+                post.iter().any(|o| matches!(o, EditOp::Effect { .. })),
+                "{message}"
+            );
+        }
+        // Edits of an existing video are not generations.
+        let d = timeline::empty_draft("x");
+        assert!(plan("make the video shorter, trim to 5s", &[], Some(&d))
+            .generation
+            .is_none());
     }
 
     #[test]

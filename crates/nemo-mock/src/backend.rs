@@ -903,6 +903,9 @@ impl Backend {
             flags.silent = false;
         }
         let mut next_seg = session.next_seg;
+        // A two-stage generation lands twice: the raw video, then the rest.
+        let raw_ops = plan.generation.as_ref().map(|g| g.raw_ops);
+        let mut raw_stage: Option<(Value, u64)> = None;
         let projected = if plan.ops.is_empty() {
             None
         } else {
@@ -919,16 +922,21 @@ impl Backend {
                     d["ver"] = ver;
                 }
             }
-            for op in &plan.ops {
+            for (i, op) in plan.ops.iter().enumerate() {
                 timeline::apply(&mut d, op, &mut next_seg);
+                if raw_ops == Some(i + 1) {
+                    raw_stage = Some((d.clone(), next_seg));
+                }
             }
             Some(d)
         };
-        // The state delta carries the draft as the dialect spells it.
-        let spelled = projected.as_ref().map(|d| match dialect {
+        let spell = |d: &Value| match dialect {
             Dialect::Meta => timeline::to_meta(d),
             _ => d.clone(),
-        });
+        };
+        let raw_spelled = raw_stage.as_ref().map(|(d, _)| spell(d));
+        // The state delta carries the draft as the dialect spells it.
+        let spelled = projected.as_ref().map(spell);
         let script = ScriptBuilder {
             rng: &mut rng,
             unix_start_ms: self.clock.unix_ms_at(now),
@@ -936,8 +944,32 @@ impl Backend {
             final_draft: spelled.as_ref(),
             flags,
             dialect,
+            pace: self.config.agent.pace,
+            raw_draft: raw_spelled.as_ref(),
         }
         .build();
+        let mut base_changes = session.changes + pending_count;
+        let mut ops = plan.ops.clone();
+        let mut fresh = plan.fresh;
+        if let (Some(at), Some((raw, raw_next)), Some(n)) = (script.raw_at, raw_stage, raw_ops) {
+            // The raw video first; its credits are settled with the rest.
+            scheduled.push((
+                now + at,
+                Pending::Apply {
+                    session: sid.clone(),
+                    user: user.clone(),
+                    ops: ops.drain(..n.min(ops.len())).collect(),
+                    fresh,
+                    projected: raw,
+                    next_seg: raw_next,
+                    base_changes,
+                    cost: 0,
+                    generated: None,
+                },
+            ));
+            base_changes += 1;
+            fresh = false;
+        }
         match (script.apply_at, projected) {
             (Some(at), Some(projected)) => {
                 let generated = (plan.kind == TurnKind::Generate).then(|| {
@@ -948,11 +980,11 @@ impl Backend {
                     Pending::Apply {
                         session: sid.clone(),
                         user: user.clone(),
-                        ops: plan.ops.clone(),
-                        fresh: plan.fresh,
+                        ops,
+                        fresh,
                         projected,
                         next_seg,
-                        base_changes: session.changes + pending_count,
+                        base_changes,
                         cost,
                         generated,
                     },

@@ -89,6 +89,19 @@ impl std::str::FromStr for Dialect {
     }
 }
 
+/// How long the simulated agent takes (simulated time, under `time_scale`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Pace {
+    /// The service's published durations: a text-only answer 5–15 s, an
+    /// edit 10–30 s, a generation 100–300 s (post-production 10–30 s of it).
+    #[default]
+    Published,
+    /// Quick turns (a few seconds; a generation 20–30 s), for tests that
+    /// look at one behaviour at a time.
+    Brisk,
+}
+
 /// How often the scripted agent shows each behaviour clients must survive.
 /// Every rate is a probability in `0.0..=1.0`, drawn from the seed per turn.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +116,8 @@ pub struct AgentBehaviour {
     pub gui_rate: f64,
     /// Turns that end with an `errorCode` event instead of an edit.
     pub error_code_rate: f64,
+    /// How long turns take.
+    pub pace: Pace,
 }
 
 impl Default for AgentBehaviour {
@@ -113,13 +128,15 @@ impl Default for AgentBehaviour {
             temporary_issue_rate: 0.1,
             gui_rate: 0.5,
             error_code_rate: 0.0,
+            pace: Pace::Published,
         }
     }
 }
 
 impl AgentBehaviour {
-    /// An agent that always answers with text, quickly, and never fails:
-    /// for tests that want to look at one behaviour at a time.
+    /// An agent that always answers with text, quickly ([`Pace::Brisk`]),
+    /// and never fails: for tests that want to look at one behaviour at a
+    /// time.
     pub fn calm() -> Self {
         Self {
             silent_rate: 0.0,
@@ -127,6 +144,7 @@ impl AgentBehaviour {
             temporary_issue_rate: 0.0,
             gui_rate: 0.0,
             error_code_rate: 0.0,
+            pace: Pace::Brisk,
         }
     }
 }

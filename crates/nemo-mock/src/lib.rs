@@ -45,7 +45,7 @@ mod sse;
 mod timeline;
 
 pub use clock::TokioClock;
-pub use config::{AgentBehaviour, Dialect, MockConfig, RenderShape};
+pub use config::{AgentBehaviour, Dialect, MockConfig, Pace, RenderShape};
 pub use faults::{FaultPlan, FaultSpecError};
 pub use inprocess::InProcess;
 pub use journal::{Journal, JournalEntry, MASKED};

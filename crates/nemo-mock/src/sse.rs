@@ -15,8 +15,9 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::agent::TurnKind;
 use crate::agent::{self, Plan};
-use crate::config::Dialect;
+use crate::config::{Dialect, Pace};
 
 /// The application's name, also the events' `author`.
 pub(crate) const AUTHOR: &str = "nemo_agent";
@@ -79,6 +80,9 @@ pub(crate) struct Script {
     pub(crate) apply_at: Option<Duration>,
     /// When the turn is over on the server.
     pub(crate) done_at: Duration,
+    /// A two-stage generation: when the raw video lands on the server
+    /// (before post-production; `apply_at` is when the whole edit lands).
+    pub(crate) raw_at: Option<Duration>,
 }
 
 /// Behaviours chosen for this turn, by seed and by fault plan.
@@ -155,6 +159,10 @@ pub(crate) struct ScriptBuilder<'a> {
     pub(crate) flags: TurnFlags,
     /// The dialect of this stream (never `Mixed`: picked per answer).
     pub(crate) dialect: Dialect,
+    /// How long the agent takes.
+    pub(crate) pace: Pace,
+    /// A two-stage generation: the draft once the raw video has landed.
+    pub(crate) raw_draft: Option<&'a Value>,
 }
 
 struct Writer<'a, 'r> {
@@ -251,6 +259,24 @@ impl Writer<'_, '_> {
         );
     }
 
+    /// A long-running tool call (ADK lists it in `longRunningToolIds`).
+    fn call_long_running(&mut self, id: &str, name: &str, args: Value) {
+        if self.typed {
+            self.call(id, name, args);
+            return;
+        }
+        let part = json!({"functionCall": {"id": id, "args": args, "name": name}});
+        self.event(
+            Some(json!({"parts": [part], "role": "model"})),
+            false,
+            Map::new(),
+            EventExtra {
+                long_running: Some(vec![id.to_owned()]),
+                ..EventExtra::default()
+            },
+        );
+    }
+
     /// A tool result (and the state it changed), in the stream's dialect.
     fn result(&mut self, id: &str, name: &str, result: Value, delta: Map<String, Value>) {
         if self.typed {
@@ -290,11 +316,109 @@ struct EventExtra<'a> {
     long_running: Option<Vec<String>>,
 }
 
+/// What the two stages of a generation need from the builder.
+#[derive(Clone, Copy)]
+struct Stages<'a> {
+    pace: Pace,
+    plan: &'a Plan,
+    raw_draft: Option<&'a Value>,
+    final_draft: Option<&'a Value>,
+}
+
+/// A generation from a description, as the real service does it: the
+/// raw clip (`generate_video`, a long-running tool), its result with the
+/// raw draft in the state delta, then post-production the agent starts on
+/// its own (music, a title, effects) and its results with the final
+/// draft. Returns when the raw video and the whole edit land.
+fn two_stages(
+    w: &mut Writer<'_, '_>,
+    g: &crate::agent::Generation,
+    long_work: bool,
+    stage: Stages<'_>,
+) -> (Duration, Duration) {
+    let r = w.rng.f64();
+    let (raw_secs, post_secs) = match stage.pace {
+        // Generation 100–300 s in all, post-production 10–30 s of it.
+        Pace::Published => {
+            let post = 10.0 + r * 20.0;
+            (100.0 + r * 200.0 - post, post)
+        }
+        Pace::Brisk => (15.0 + r * 10.0, 3.0 + r * 3.0),
+    };
+    let raw_secs = if long_work {
+        raw_secs + 150.0
+    } else {
+        raw_secs
+    };
+    let version = |d: Option<&Value>| d.and_then(|d| d.get("ver")).cloned().unwrap_or(Value::Null);
+    // Stage 1: the raw video.
+    let id = format!("adk-{}", uuid(w.rng));
+    let args = json!({
+        "prompt": g.prompt,
+        "duration_seconds": g.duration_ms as f64 / 1000.0,
+        "model": "seedance-1.0",
+        "resolution": "1080p",
+    });
+    w.call_long_running(&id, "generate_video", args);
+    w.wait(raw_secs, 15.0);
+    let mut delta = Map::new();
+    if let Some(d) = stage.raw_draft {
+        delta.insert("draft".into(), d.clone());
+    }
+    delta.insert("generation_stage".into(), json!("raw_video"));
+    let result = json!({"result": {
+        "status": "success",
+        "stage": "raw_video",
+        "video_url": g.video_url,
+        "duration_seconds": g.duration_ms as f64 / 1000.0,
+        "draft_version": version(stage.raw_draft),
+    }});
+    w.result(&id, "generate_video", result, delta);
+    let raw_at = w.t;
+
+    // Stage 2: post-production, on the agent's own initiative.
+    w.advance(0.5);
+    let post_ops = &stage.plan.ops[g.raw_ops.min(stage.plan.ops.len())..];
+    let mut calls = Vec::new();
+    for op in post_ops {
+        let id = format!("adk-{}", uuid(w.rng));
+        w.call(&id, op.tool_name(), op.args());
+        calls.push((id, op.tool_name()));
+        w.advance(0.1);
+    }
+    w.wait(post_secs, 5.0);
+    let mut done_at = w.t;
+    for (i, (id, name)) in calls.iter().enumerate() {
+        let last = i + 1 == calls.len();
+        let mut delta = Map::new();
+        let mut result = json!({"status": "success", "draft_version": version(stage.final_draft)});
+        if last {
+            if let Some(d) = stage.final_draft {
+                delta.insert("draft".into(), d.clone());
+            }
+            delta.insert("generation_stage".into(), json!("post_production"));
+            result["stage"] = json!("post_production");
+            result["added"] = json!(["music", "title", "effects"]);
+        }
+        w.result(id, name, json!({ "result": result }), delta);
+        done_at = w.t;
+        w.advance(0.05);
+    }
+    w.advance(0.5);
+    (raw_at, done_at)
+}
+
 impl ScriptBuilder<'_> {
     /// Decides every frame of the turn.
     pub(crate) fn build(self) -> Script {
         let flags = self.flags;
         let plan = self.plan;
+        let stages = Stages {
+            pace: self.pace,
+            plan: self.plan,
+            raw_draft: self.raw_draft,
+            final_draft: self.final_draft,
+        };
         let typed = self.dialect == Dialect::Typed;
         // ADK streams partial pieces only when asked to; the `adk` dialect
         // shows them, the others send whole texts.
@@ -309,10 +433,16 @@ impl ScriptBuilder<'_> {
             _p: std::marker::PhantomData,
         };
         let mut apply_at = None;
+        let mut raw_at = None;
         // The gateway's first keep-alive, then the model thinks.
         w.advance(0.2);
         w.push(keepalive(0));
-        let think = 1.0 + w.rng.f64() * 1.5;
+        let r = w.rng.f64();
+        let think = match stages.pace {
+            // A text-only answer takes 5–15 s in all.
+            Pace::Published if plan.ops.is_empty() => 5.0 + r * 10.0,
+            _ => 1.0 + r * 1.5,
+        };
         w.advance(think);
 
         if flags.error_code && typed {
@@ -326,6 +456,7 @@ impl ScriptBuilder<'_> {
                 end: StreamEnd::Close,
                 apply_at: None,
                 done_at,
+                raw_at: None,
             };
         }
         if flags.error_code {
@@ -347,11 +478,18 @@ impl ScriptBuilder<'_> {
                 end: StreamEnd::Close,
                 apply_at: None,
                 done_at,
+                raw_at: None,
             };
         }
 
         let ops = &plan.ops;
         let mut calls = Vec::new();
+        if let Some(g) = &plan.generation {
+            let (raw, done) = two_stages(&mut w, g, flags.long_work, stages);
+            raw_at = Some(raw);
+            apply_at = Some(done);
+        }
+        let ops: &[crate::timeline::EditOp] = if plan.generation.is_some() { &[] } else { ops };
         for op in ops {
             let id = format!("adk-{}", uuid(w.rng));
             w.call(&id, op.tool_name(), op.args());
@@ -359,7 +497,14 @@ impl ScriptBuilder<'_> {
             w.advance(0.1);
         }
         if !ops.is_empty() {
-            let mut work = plan.work_seconds * (0.75 + w.rng.f64() * 0.5);
+            let r = w.rng.f64();
+            let mut work = match (stages.pace, plan.kind) {
+                // Published: editing 10–30 s, generation 100–300 s, in all.
+                (Pace::Published, TurnKind::Generate) => 100.0 + r * 200.0 - think,
+                (Pace::Published, _) => 10.0 + r * 20.0 - think,
+                _ => plan.work_seconds * (0.75 + r * 0.5),
+            }
+            .max(0.5);
             if flags.long_work {
                 work += 150.0 + w.rng.f64() * 150.0;
             }
@@ -393,6 +538,7 @@ impl ScriptBuilder<'_> {
                     end: StreamEnd::Close,
                     apply_at: None,
                     done_at,
+                    raw_at: None,
                 };
             }
             w.wait(work, every);
@@ -420,7 +566,7 @@ impl ScriptBuilder<'_> {
             w.advance(pause);
         }
 
-        let silent = flags.silent && !ops.is_empty();
+        let silent = flags.silent && !plan.ops.is_empty();
         if !silent {
             let mut reply = plan.reply.clone();
             if let Some(pick) = flags.gui_hint {
@@ -488,6 +634,7 @@ impl ScriptBuilder<'_> {
             end,
             apply_at,
             done_at,
+            raw_at,
         }
     }
 }
@@ -531,6 +678,7 @@ mod tests {
             reply: "Trimmed the video to 8 seconds.".into(),
             chinese: false,
             work_seconds: 4.0,
+            generation: None,
         }
     }
 
@@ -545,6 +693,8 @@ mod tests {
             final_draft: Some(&draft),
             flags,
             dialect: Dialect::Adk,
+            pace: Pace::Brisk,
+            raw_draft: None,
         }
         .build()
     }

@@ -79,6 +79,8 @@ pub(crate) enum EditOp {
     Canvas { width: u32, height: u32 },
     /// Set the project's title.
     Title { title: String },
+    /// An effect on every video segment (`fx`): not shown in the timeline.
+    Effect { name: String },
 }
 
 impl EditOp {
@@ -92,6 +94,7 @@ impl EditOp {
             EditOp::Trim { .. } => "trim_timeline",
             EditOp::Canvas { .. } => "set_canvas",
             EditOp::Title { .. } => "set_project_title",
+            EditOp::Effect { .. } => "apply_effects",
         }
     }
 
@@ -120,6 +123,7 @@ impl EditOp {
             EditOp::Trim { ms } => json!({"target_duration_ms": ms}),
             EditOp::Canvas { width, height } => json!({"width": width, "height": height}),
             EditOp::Title { title } => json!({"title": title}),
+            EditOp::Effect { name } => json!({"effect": name, "target": "video"}),
         }
     }
 }
@@ -256,6 +260,13 @@ pub(crate) fn apply(draft: &mut Value, op: &EditOp, next_id: &mut u64) {
                     if i + 1 < n {
                         s["tr"] = json!({"type": kind, "d": 500});
                     }
+                }
+            }
+        }
+        EditOp::Effect { name } => {
+            if let Some(sg) = segments(draft, VIDEO) {
+                for s in sg.iter_mut() {
+                    s["fx"] = json!([{"type": name, "preset": "vivid", "strength": 0.6}]);
                 }
             }
         }

@@ -10,6 +10,7 @@ mod conformance {
     pub mod dialects;
     pub mod endpoints;
     pub mod faults;
+    pub mod generation;
     pub mod inprocess;
     pub mod raw;
     pub mod render;
