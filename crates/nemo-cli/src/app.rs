@@ -46,8 +46,9 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
     // Background tasks (a simulator, a progress tick) end with the runtime.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     if let Some((path, recorder)) = RECORDING.get() {
-        // Whatever happened, the exchanges so far are saved (redacted).
-        match recorder.save(path) {
+        // Whatever happened, the exchanges so far are saved (redacted; they
+        // were streamed to a temporary file beside `path` as they happened).
+        match recorder.finish() {
             Ok(()) => out.info(&format!("Recorded the session to {}", path.display())),
             Err(e) => {
                 out.error(&NemoError::new(
@@ -157,11 +158,24 @@ impl App {
         let mut transport: Arc<dyn Transport> = Arc::new(transport);
         let mut recorder = None;
         if let Some(path) = &global.record {
-            let rec: Arc<Recorder<dyn Transport>> = Arc::new(Recorder::new(
-                transport.clone(),
-                api_url.clone(),
-                Arc::new(nemo_http::SystemClock::new()),
-            ));
+            // Opened now, before anything is sent: a path that cannot take
+            // the recording fails the command before anything is spent.
+            let rec: Arc<Recorder<dyn Transport>> = Arc::new(
+                Recorder::to_file(
+                    transport.clone(),
+                    api_url.clone(),
+                    Arc::new(nemo_http::SystemClock::new()),
+                    path,
+                )
+                .map_err(|e| {
+                    NemoError::new(
+                        ErrorKind::BadInput,
+                        format!(
+                            "Cannot record to {e}. Give --record a file path in a folder you may write to.",
+                        ),
+                    )
+                })?,
+            );
             if let Some(token) = &user_token {
                 rec.add_secret(token.expose());
             }

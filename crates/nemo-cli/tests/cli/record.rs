@@ -109,3 +109,27 @@ fn a_corrupt_recording_is_a_clear_error() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_recording_path_that_cannot_be_written_fails_before_anything_is_sent() {
+    let sim = Sim::fast();
+    let sample = sim.sample();
+    for bad in ["missing/session.har", "."] {
+        let out = sim
+            .nemo()
+            .arg("--record")
+            .arg(bad)
+            .args(["run", "add a title", "--out", "final.mp4", "--file"])
+            .arg(&sample)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "{bad}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("--record"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert!(sim.journal().is_empty(), "{bad}: nothing was sent");
+        assert!(!sim.work.path().join("final.mp4").exists());
+    }
+}
