@@ -188,10 +188,19 @@ fn a_render_id_that_is_a_path_is_not_followed() {
 // Downloads
 // ---------------------------------------------------------------------------
 
+/// How a test ends a job whose download was refused.
+#[derive(Clone, Copy)]
+enum Then {
+    /// `nemo jobs --resume` once the server behaves: the file arrives.
+    Resume,
+    /// `nemo jobs forget <ID>`: the job goes (and an unknown id is an error).
+    Forget,
+}
+
 /// After a refused download: nothing under the final name (nor a temporary
-/// file left behind), the job still listed, and `jobs --resume` finishes it
-/// once the server behaves.
-fn refused_download_keeps_the_job(sim: &Sim, proxy: &Hostile, armed: &Armed, r: &Run) {
+/// file left behind), a bounded number of download requests, the job still
+/// listed; then it is resumed or forgotten.
+fn refused_download_keeps_the_job(sim: &Sim, proxy: &Hostile, armed: &Armed, r: &Run, then: Then) {
     assert!(
         matches!(r.code, Some(1 | 2)),
         "a refused download is a failure: {}",
@@ -213,14 +222,36 @@ fn refused_download_keeps_the_job(sim: &Sim, proxy: &Hostile, armed: &Armed, r: 
         ["sample.mp4"],
         "nothing under the final name, no temporary file left"
     );
+    let downloads = proxy.seen().iter().filter(|s| s.kind == "download").count();
+    println!("download requests: {downloads}");
+    assert!(
+        (1..=6).contains(&downloads),
+        "{downloads} download requests"
+    );
     let jobs = listed_jobs(sim, proxy.url());
     assert_eq!(jobs.len(), 1, "the job is kept: {jobs:?}");
     assert_eq!(jobs[0].1, "recorded", "{jobs:?}");
     armed.off();
-    let r = via(sim, proxy, &["jobs", "--resume"]);
-    assert_eq!(r.code, Some(0), "{}", r.both());
-    let file = std::fs::read(sim.work.path().join("final.mp4")).expect("resumed");
-    assert_eq!(file, nemo_mock::media::SAMPLE_MP4);
+    match then {
+        Then::Resume => {
+            let r = via(sim, proxy, &["jobs", "--resume"]);
+            assert_eq!(r.code, Some(0), "{}", r.both());
+            let file = std::fs::read(sim.work.path().join("final.mp4")).expect("resumed");
+            assert_eq!(file, nemo_mock::media::SAMPLE_MP4);
+        }
+        Then::Forget => {
+            let r = via(sim, proxy, &["jobs", "forget", "render_0_nope"]);
+            assert_eq!(r.code, Some(1), "an unknown id: {}", r.both());
+            let r = via(sim, proxy, &["jobs", "forget", &jobs[0].0]);
+            assert_eq!(r.code, Some(0), "{}", r.both());
+            assert!(
+                r.stderr.contains("Forgot") || r.stdout.contains("Forgot"),
+                "{}",
+                r.both()
+            );
+            assert!(!sim.work.path().join("final.mp4").exists());
+        }
+    }
     assert!(listed_jobs(sim, proxy.url()).is_empty());
 }
 
@@ -253,7 +284,7 @@ fn an_html_page_served_as_the_video_is_refused() {
         "the error says what came instead of the video: {}",
         r.both()
     );
-    refused_download_keeps_the_job(&sim, &proxy, &armed, &r);
+    refused_download_keeps_the_job(&sim, &proxy, &armed, &r, Then::Resume);
 }
 
 /// The render status reports the file's size (shape C), the download is half
@@ -286,7 +317,7 @@ fn a_download_shorter_than_the_reported_size_is_refused() {
     armed.on();
     let r = via(&sim, &proxy, &["export", "--out", "final.mp4"]);
     show(&r);
-    refused_download_keeps_the_job(&sim, &proxy, &armed, &r);
+    refused_download_keeps_the_job(&sim, &proxy, &armed, &r, Then::Forget);
 }
 
 /// One status poll is answered with a proxy's HTML 404 page. Before: the
@@ -352,6 +383,11 @@ fn escape_sequences_from_the_agent_never_reach_the_terminal() {
                 let to = format!(r#"{{"text":"{ESCAPES}"#);
                 resp.body = crate::hostile_server::replace(&resp.body, from, to.as_bytes());
             }
+            if armed.is_on() && req.kind() == "state" {
+                // Every text of the draft (the title's, the clip's name).
+                let to = format!("My Video{ESCAPES}");
+                resp.body = crate::hostile_server::replace(&resp.body, b"My Video", to.as_bytes());
+            }
             resp
         }
     });
@@ -373,6 +409,21 @@ fn escape_sequences_from_the_agent_never_reach_the_terminal() {
         "the agent's text is shown (neutralised): {}",
         r.both()
     );
+    assert_neutralised(&r);
+    // The timeline's labels come from the server too.
+    let r = via(&sim, &proxy, &["timeline"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert!(
+        proxy.seen().iter().any(|s| s.kind == "state" && s.tampered),
+        "the hostile draft was sent"
+    );
+    assert!(r.stdout.contains("pwned"), "{}", r.both());
+    assert_neutralised(&r);
+}
+
+/// No ESC, BEL or lone CR in the output, and no line that starts with a
+/// forged "Saved".
+fn assert_neutralised(r: &Run) {
     for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
         for (c, what) in [('\u{1b}', "ESC"), ('\u{7}', "BEL"), ('\r', "CR")] {
             assert!(!text.contains(c), "{what} on {name}: {text:?}");
@@ -683,9 +734,10 @@ fn aside(cfg: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// A truncated `jobs.json`. Before: it was ignored with a warning, then
-/// overwritten by the next export (every render it held forgotten), and
-/// the render was submitted.
+/// A truncated `jobs.json`, then one that is not text, then one of the
+/// wrong shape, met by `export`, `jobs` and an export routed from `say`.
+/// Before: it was ignored with a warning, then overwritten by the next
+/// export (every render it held forgotten), and the render was submitted.
 #[test]
 fn a_damaged_journal_is_moved_aside_and_never_overwritten() {
     let sim = Sim::faults("seed=3");
@@ -728,7 +780,19 @@ fn a_damaged_journal_is_moved_aside_and_never_overwritten() {
     assert!(kept.iter().any(|(_, b)| b == first));
     assert!(kept.iter().any(|(_, b)| b == second));
 
-    // Then an export starts a new journal and leaves both copies alone.
+    // An export routed from `say` stops before the render too.
+    let third: &[u8] = b"[1, 2, 3]";
+    std::fs::write(&journal, third).expect("write");
+    let r = sim.run(&["say", "export"]);
+    show(&r);
+    assert_eq!(r.code, Some(1), "{}", r.both());
+    assert!(r.stderr.contains("damaged"), "{}", r.both());
+    assert_eq!(submits(&sim), 0, "no render without a journal");
+    let kept = aside(&sim.cfg_dir);
+    assert_eq!(kept.len(), 3, "{:?}", names(&sim.cfg_dir));
+    assert!(kept.iter().any(|(_, b)| b == third));
+
+    // Then an export starts a new journal and leaves the copies alone.
     let r = sim.run(&["export", "--out", "final.mp4"]);
     assert_eq!(r.code, Some(0), "{}", r.both());
     assert_eq!(submits(&sim), 1);
