@@ -249,6 +249,9 @@ pub fn stage_of(event: &AgentEvent) -> Option<GenerationStage> {
     }
 }
 
+/// The step words of a video-generation tool call.
+pub const GENERATING: &str = "generating the video…";
+
 /// The words for what the agent is doing, from a tool call's name — for a
 /// status line ("generating the video…"), never the raw call.
 pub fn step_words(event: &AgentEvent) -> Option<&'static str> {

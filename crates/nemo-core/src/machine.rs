@@ -216,6 +216,19 @@ pub enum RenderOutcome {
     Cancelled,
 }
 
+/// Suggested next messages after post-production added music, a title and
+/// effects on its own.
+pub const POST_PRODUCTION_CHOICES: &str = "Post-production added music, a title and effects. Keep them, or say: \"remove the music\", \"remove the title\" or \"remove the effects\".";
+
+/// "generating the video…" → "Generating the video…".
+fn capitalised(words: &str) -> String {
+    let mut c = words.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 /// What the machine tells the frontend.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -392,6 +405,14 @@ struct Instruct {
     next_still_working: Instant,
     model_error: Option<(String, Option<String>)>,
     stream_error: Option<String>,
+    /// The words of the agent's last step shown as a status line.
+    last_step: Option<&'static str>,
+    /// The agent is generating a video (its steps are shown).
+    generating: bool,
+    /// A two-stage generation: the raw video was announced ready.
+    raw_video_ready: bool,
+    /// A two-stage generation: post-production finished.
+    post_production_done: bool,
 }
 
 #[derive(Debug)]
@@ -734,6 +755,10 @@ impl Session {
             next_still_working: Instant::ZERO,
             model_error: None,
             stream_error: None,
+            last_step: None,
+            generating: false,
+            raw_video_ready: false,
+            post_production_done: false,
         }))
     }
 
@@ -1703,9 +1728,35 @@ impl Session {
                         }
                     }
                 }
-                AgentEvent::ToolCall { .. }
-                | AgentEvent::ToolResult { .. }
-                | AgentEvent::StateChanged => {
+                AgentEvent::ToolCall { .. } => {
+                    i.last_activity = now;
+                    // During a generation (minutes of work), each step in
+                    // words, never the raw call; once per step. Quick edits
+                    // keep the one "The agent is working…" line.
+                    if let Some(words) = adk::step_words(&ev) {
+                        i.generating |= words == adk::GENERATING;
+                        if i.generating && i.last_step != Some(words) {
+                            i.last_step = Some(words);
+                            out.push(Event::Status(capitalised(words)));
+                        }
+                    }
+                }
+                AgentEvent::ToolResult { .. } => {
+                    i.last_activity = now;
+                    match adk::stage_of(&ev) {
+                        Some(adk::GenerationStage::RawVideoReady { .. }) if !i.raw_video_ready => {
+                            i.raw_video_ready = true;
+                            out.push(Event::Note(
+                                "The raw video is ready. The agent is now adding music, a title and effects on its own.".into(),
+                            ));
+                        }
+                        Some(adk::GenerationStage::PostProductionDone) => {
+                            i.post_production_done = true;
+                        }
+                        _ => {}
+                    }
+                }
+                AgentEvent::StateChanged => {
                     i.last_activity = now;
                 }
                 AgentEvent::ModelError { code, message } => {
@@ -1895,6 +1946,19 @@ impl Session {
                         events.push(Event::Change {
                             summary: change.summary(),
                         });
+                    }
+                    // After a two-stage generation: every track, and what
+                    // to say to keep or strip what post-production added.
+                    if let (true, Some(d)) =
+                        (i.raw_video_ready || i.post_production_done, &new_draft)
+                    {
+                        events.push(Event::Timeline {
+                            summary: d.timeline().to_string(),
+                            ready_for_export: d.is_ready_for_export(),
+                        });
+                        if i.post_production_done {
+                            events.push(Event::Note(POST_PRODUCTION_CHOICES.into()));
+                        }
                     }
                     let outcome = if let Some(message) = stream_error {
                         Next::Fail(NemoError::new(

@@ -240,3 +240,86 @@ async fn out_of_credits_and_failed_renders_are_final_and_helpful() {
         .iter()
         .any(|e| matches!(e, Event::RenderEnded { .. })));
 }
+
+/// A generation from a description, told as it happens: the steps in words,
+/// the raw video as soon as it is ready (before post-production and the
+/// agent's answer), then every track and the choice to keep or strip what
+/// post-production added. In every event dialect, at the published pace.
+#[tokio::test(start_paused = true)]
+async fn two_stage_generation_is_reported_as_it_happens() {
+    for dialect in [
+        nemo_mock::Dialect::Adk,
+        nemo_mock::Dialect::Typed,
+        nemo_mock::Dialect::Meta,
+    ] {
+        let mut run = Run::new(MockConfig {
+            dialect,
+            agent: AgentBehaviour {
+                pace: nemo_mock::Pace::Published,
+                ..AgentBehaviour::calm()
+            },
+            ..MockConfig::default()
+        });
+        run.say("generate a 10 second city timelapse")
+            .await
+            .unwrap();
+        let shown: Vec<String> = run
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Status(s) => Some(format!("status: {s}")),
+                Event::Note(s) => Some(format!("note: {s}")),
+                Event::AgentText { text, .. } => Some(format!("text: {text}")),
+                Event::Timeline { summary, .. } => Some(format!("timeline: {summary}")),
+                _ => None,
+            })
+            .collect();
+        let at = |needle: &str| {
+            shown
+                .iter()
+                .position(|s| s.starts_with(needle))
+                .unwrap_or_else(|| panic!("{dialect}: no `{needle}` in {shown:#?}"))
+        };
+        let generating = at("status: Generating the video…");
+        let raw = at("note: The raw video is ready.");
+        let music = at("status: Adding music…");
+        let answer = at("text: Your video \"City Timelapse\" is ready");
+        let timeline =
+            at("timeline: Timeline (3 tracks): 1. Video: city timelapse (0-10s) 2. BGM: ");
+        let choices =
+            at("note: Post-production added music, a title and effects. Keep them, or say:");
+        assert!(
+            generating < raw
+                && raw < music
+                && music < answer
+                && answer < timeline
+                && timeline < choices,
+            "{dialect}: {shown:#?}"
+        );
+        assert!(
+            shown[timeline].contains("3. Title: \"City Timelapse\" (0-3s)"),
+            "{dialect}"
+        );
+        for line in &shown {
+            for raw_name in [
+                "generate_video",
+                "add_background_music",
+                "apply_effects",
+                "functionCall",
+            ] {
+                assert!(
+                    !line.contains(raw_name),
+                    "{dialect}: a raw tool call was shown: {line}"
+                );
+            }
+        }
+        // A quick edit afterwards shows no step lines (one "working" line).
+        let before = run.events.len();
+        run.say("add the title \"Hi\"").await.unwrap();
+        let steps = run.events[before..]
+            .iter()
+            .filter(|e| matches!(e, Event::Status(s) if s.starts_with("Adding")))
+            .count();
+        assert_eq!(steps, 0, "{dialect}");
+    }
+}

@@ -264,3 +264,53 @@ fn each_dialect_recording_replays_to_the_same_timeline() {
         assert!(all.contains("check passed"), "{dialect}: {all}");
     }
 }
+
+/// A video from a description alone, in two stages, in every dialect: the
+/// steps and the raw video reported before the answer, then every track and
+/// the choice to keep or strip what post-production added.
+#[test]
+fn a_description_becomes_a_video_in_two_stages() {
+    for dialect in Dialect::ALL {
+        let sim = sim(dialect, "");
+        let out = sim
+            .nemo()
+            .args(["--json", "say", "generate a 10 second city timelapse"])
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{dialect}: {}", text(&out.stderr));
+        let objects = ndjson(&out.stdout);
+        let index = |pred: &dyn Fn(&serde_json::Value) -> bool, what: &str| {
+            objects
+                .iter()
+                .position(pred)
+                .unwrap_or_else(|| panic!("{dialect}: no {what} in {objects:#?}"))
+        };
+        let message = |v: &serde_json::Value, start: &str| {
+            v["type"] == "status" && v["message"].as_str().is_some_and(|m| m.starts_with(start))
+        };
+        let generating = index(&|v| message(v, "Generating the video…"), "step");
+        let raw = index(&|v| message(v, "The raw video is ready."), "raw video");
+        let answer = index(&|v| v["type"] == "text", "answer");
+        let timeline = index(
+            &|v| {
+                v["type"] == "timeline"
+                    && v["summary"].as_str().is_some_and(|s| {
+                        s.starts_with(
+                            "Timeline (3 tracks): 1. Video: city timelapse (0-10s) 2. BGM: ",
+                        )
+                    })
+            },
+            "timeline",
+        );
+        let choices = index(&|v| message(v, "Post-production added music"), "choices");
+        assert!(
+            generating < raw && raw < answer && answer < timeline && timeline < choices,
+            "{dialect}: {objects:#?}"
+        );
+        let all = text(&out.stdout);
+        assert!(
+            !all.contains("generate_video"),
+            "{dialect}: a raw tool call was shown"
+        );
+    }
+}
