@@ -255,6 +255,100 @@ fn refused_download_keeps_the_job(sim: &Sim, proxy: &Hostile, armed: &Armed, r: 
     assert!(listed_jobs(sim, proxy.url()).is_empty());
 }
 
+/// A link planted at the temporary name the old client used
+/// (`.final.mp4.part`) pointing at another file. Before: the download
+/// opened that name with create + truncate, followed the link and wrote the
+/// video over the other file.
+#[cfg(unix)]
+#[test]
+fn a_link_planted_at_the_old_temporary_name_is_not_followed() {
+    let sim = Sim::faults("seed=3");
+    sim.sample();
+    for args in [&["upload", "sample.mp4"][..], &["say", "add a title"][..]] {
+        let r = sim.run(args);
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.both());
+    }
+    let victim = sim.work.path().join("victim.txt");
+    std::fs::write(&victim, b"precious").expect("write");
+    let planted = sim.work.path().join(".final.mp4.part");
+    std::os::unix::fs::symlink("victim.txt", &planted).expect("symlink");
+    let r = sim.run(&["export", "--out", "final.mp4"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert_eq!(std::fs::read(&victim).expect("victim"), b"precious");
+    assert!(std::fs::symlink_metadata(&planted)
+        .expect("still there")
+        .file_type()
+        .is_symlink());
+    let file = std::fs::read(sim.work.path().join("final.mp4")).expect("saved");
+    assert_eq!(file, nemo_mock::media::SAMPLE_MP4);
+}
+
+/// Every download answer breaks after 256 KiB of a 4 MiB file (resumed
+/// requests too). Before: a broken download was restarted from zero again
+/// and again (4.8 GB received for one 200 MB export). Now: resumed with
+/// `Range`, given up within a bounded number of requests and bytes, the
+/// job kept for `nemo jobs --resume`.
+#[test]
+fn a_download_that_always_breaks_is_given_up_within_bounds() {
+    const SIZE: usize = 4 << 20;
+    const CUT: usize = 256 << 10;
+    let sim = Sim::start(MockConfig {
+        render_bytes: Some(SIZE as u64),
+        ..MockConfig::fast()
+    });
+    let armed = Armed::default();
+    let proxy = Hostile::start(&sim.url(), {
+        let armed = armed.clone();
+        move |req: &Req, mut resp: Resp| {
+            if armed.is_on() && req.kind() == "download" && resp.body.len() > CUT {
+                resp.cut = Some(CUT);
+            }
+            resp
+        }
+    });
+    edited_session(&sim, &proxy);
+    armed.on();
+    let r = via(&sim, &proxy, &["export", "--out", "final.mp4"]);
+    show(&r);
+    assert!(matches!(r.code, Some(1 | 2)), "{}", r.both());
+    assert!(
+        advice_problem(&r).is_none(),
+        "{:?}: {}",
+        advice_problem(&r),
+        r.both()
+    );
+    let downloads: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.kind == "download")
+        .collect();
+    let bytes: usize = downloads.iter().map(|s| s.sent).sum();
+    println!(
+        "download requests: {}, bytes received: {bytes} of a {SIZE}-byte file",
+        downloads.len()
+    );
+    assert!(
+        downloads.len() <= 12,
+        "{} download requests",
+        downloads.len()
+    );
+    assert!(bytes <= 2 * SIZE + (1 << 20), "{bytes} bytes received");
+    assert_eq!(
+        names(sim.work.path()),
+        ["sample.mp4"],
+        "nothing under the final name, no temporary file left"
+    );
+    assert_eq!(sim.local_jobs().len(), 1, "the job is kept");
+    armed.off();
+    let r = via(&sim, &proxy, &["jobs", "--resume"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    let file = std::fs::read(sim.work.path().join("final.mp4")).expect("resumed");
+    assert_eq!(file.len(), SIZE);
+    for off in [0, SIZE / 2, SIZE - 1] {
+        assert_eq!(file[off], nemo_mock::media::generated_byte(off as u64));
+    }
+}
+
 /// The download is an HTML "Access denied" page served with 200. Before: it
 /// was saved as `final.mp4`, exit 0, and the job was cleared.
 #[test]

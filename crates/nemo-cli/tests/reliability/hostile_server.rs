@@ -96,6 +96,9 @@ pub(crate) struct Resp {
     pub(crate) headers: Vec<(String, String)>,
     /// The whole body.
     pub(crate) body: Vec<u8>,
+    /// Send only this many bytes of the body (announcing all of it in
+    /// `Content-Length`), then close the connection: a broken download.
+    pub(crate) cut: Option<usize>,
 }
 
 impl Resp {
@@ -105,6 +108,7 @@ impl Resp {
             status,
             headers: vec![("content-type".into(), content_type.into())],
             body: body.into(),
+            cut: None,
         }
     }
 
@@ -139,6 +143,8 @@ pub(crate) struct Seen {
     pub(crate) status: u16,
     /// True when `tamper` changed the answer.
     pub(crate) tampered: bool,
+    /// Bytes of body sent.
+    pub(crate) sent: usize,
 }
 
 /// Changes an answer (or not). Called once per request, in arrival order
@@ -241,13 +247,18 @@ fn serve(
     }
     let before = (resp.status, resp.body.clone());
     let resp = tamper(&req, resp);
-    let tampered = before != (resp.status, resp.body.clone());
+    let tampered = before != (resp.status, resp.body.clone()) || resp.cut.is_some();
+    let body = match resp.cut {
+        Some(n) => &resp.body[..n.min(resp.body.len())],
+        None => &resp.body[..],
+    };
     seen.lock().unwrap_or_else(|p| p.into_inner()).push(Seen {
         kind: kind(&req.method, &req.path),
         method: req.method.clone(),
         path: req.path.clone(),
         status: resp.status,
         tampered,
+        sent: body.len(),
     });
     let mut conn = conn;
     let mut head = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
@@ -260,7 +271,7 @@ fn serve(
     ));
     let _ = conn
         .write_all(head.as_bytes())
-        .and_then(|()| conn.write_all(&resp.body))
+        .and_then(|()| conn.write_all(body))
         .and_then(|()| conn.flush());
     let _ = conn.shutdown(std::net::Shutdown::Both);
     Some(())
@@ -318,6 +329,7 @@ fn forward(upstream: &str, req: &Req) -> Option<Resp> {
         status,
         headers,
         body,
+        cut: None,
     })
 }
 
