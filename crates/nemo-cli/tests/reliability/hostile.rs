@@ -184,6 +184,46 @@ fn a_render_id_that_is_a_path_is_not_followed() {
     assert_eq!(names(sim.work.path()), ["a", "sample.mp4"]);
 }
 
+/// The session-create answer names the session `../../x`. Before: it was
+/// kept as the last session and spliced into every later URL
+/// (`/api/upload-video/nemo_agent/me/../../x`, which URL parsing turns into
+/// another endpoint).
+#[test]
+fn a_session_id_that_is_a_path_is_not_used() {
+    let sim = Sim::faults("seed=3");
+    let proxy = Hostile::start(&sim.url(), |req: &Req, mut resp: Resp| {
+        if req.kind() == "session" {
+            if let Some(mut v) = resp.json() {
+                if v["data"]["session_id"].is_string() {
+                    v["data"]["session_id"] = json!("../../x");
+                    resp.set_json(&v);
+                }
+            }
+        }
+        resp
+    });
+    sim.sample();
+    let r = via(&sim, &proxy, &["upload", "sample.mp4"]);
+    show(&r);
+    assert!(matches!(r.code, Some(1 | 2)), "{}", r.both());
+    assert!(r.stderr.contains("session id"), "{}", r.both());
+    let seen = proxy.seen();
+    for s in &seen {
+        assert!(
+            s.kind != "other" && !s.path.contains(".."),
+            "a request outside the API: {} {}",
+            s.method,
+            s.path
+        );
+    }
+    assert!(
+        !seen.iter().any(|s| s.kind == "upload"),
+        "nothing uploaded into it"
+    );
+    let sessions = std::fs::read_to_string(sim.cfg_dir.join("sessions.json")).unwrap_or_default();
+    assert!(!sessions.contains("../"), "kept: {sessions}");
+}
+
 // ---------------------------------------------------------------------------
 // Downloads
 // ---------------------------------------------------------------------------
@@ -594,6 +634,53 @@ fn an_unusable_token_error_says_what_to_do() {
         advice_problem(&r),
         r.both()
     );
+}
+
+/// The token answer spells the token with JSON escapes (`\u005f` for each
+/// `_`): the same token, legal JSON. Before: `--record` redacted only the
+/// literal spelling, so the HAR file kept the token.
+#[test]
+fn a_json_escaped_token_is_redacted_in_the_recording() {
+    let sim = Sim::faults("seed=3");
+    let proxy = Hostile::start(&sim.url(), |req: &Req, mut resp: Resp| {
+        if req.kind() == "token" {
+            let text = String::from_utf8_lossy(&resp.body).into_owned();
+            // `"token":"nmv_usr_<hex>"` → `"token":"nmv\u005fusr\u005f<hex>"`.
+            if let Some(i) = text.find("\"nmv_usr_") {
+                let escaped = format!(
+                    "{}\"nmv\\u005fusr\\u005f{}",
+                    &text[..i],
+                    &text[i + "\"nmv_usr_".len()..]
+                );
+                resp.body = escaped.into_bytes();
+            }
+        }
+        resp
+    });
+    sim.sample();
+    let r = via(
+        &sim,
+        &proxy,
+        &["--record", "session.har", "upload", "sample.mp4"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert!(
+        proxy.seen().iter().any(|s| s.kind == "token" && s.tampered),
+        "the escaped token was served"
+    );
+    let token = sim
+        .secrets()
+        .into_iter()
+        .find(|s| s.starts_with("nmv_usr_"))
+        .expect("the token was kept (unescaped)");
+    let tail = &token["nmv_usr_".len()..];
+    let har = std::fs::read_to_string(sim.work.path().join("session.har")).expect("har");
+    assert!(
+        !har.contains(tail),
+        "the token (…{}) is in the recording",
+        &tail[tail.len() - 4..]
+    );
+    assert!(har.contains("anonymous-token"), "the exchange was recorded");
 }
 
 // ---------------------------------------------------------------------------
