@@ -10,8 +10,10 @@
 //! calls downloading to the same target never share one. It only ever gets
 //! the final name once it is complete, checked, synced to disk, so a
 //! half-written file never sits under the final name. The bytes go to disk on
-//! a thread of the call's own, in large writes, through a short bounded queue:
-//! memory stays at a few MiB whatever the file's size.
+//! a thread of the call's own, in 256 KiB writes, through a short bounded
+//! queue: memory stays at a few MiB whatever the file's size. Another thread
+//! has the kernel write the file back every 16 MiB while the download goes
+//! on, so the final `fsync` has little left to do.
 //!
 //! # What is checked before it gets the final name
 //!
@@ -86,13 +88,20 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::Context;
 use crate::http::{head, next_chunk, seconds, Deadline, HttpTransport};
 
-/// Bytes gathered before each write to disk.
-const WRITE_BUFFER: usize = 1024 * 1024;
+/// Bytes gathered before each write to disk. Measured on 500 MiB over
+/// loopback: 256 KiB writes beat 1 MiB and 2 MiB ones (the bytes are still
+/// in the CPU's cache when the kernel copies them), and are few enough.
+const WRITE_BUFFER: usize = 256 * 1024;
 
-/// Full buffers waiting for the disk: bounds memory (`WRITE_BUFFER` times
-/// this, plus the one being filled and the one being written) while letting
-/// the network run ahead of a slow disk for a moment.
-const WRITE_QUEUE: usize = 4;
+/// Full buffers waiting for the disk: bounds memory (this many chunks of
+/// `WRITE_BUFFER` or one body chunk, plus the one being filled) while
+/// letting the network run ahead of a slow disk for a moment.
+const WRITE_QUEUE: usize = 8;
+
+/// Bytes written between two write-backs during the download (see
+/// [`Syncer`]): with them, the final `fsync` of a 500 MiB file waits for
+/// the last few MiB instead of all of it.
+const SYNC_EVERY: usize = 16 * 1024 * 1024;
 
 /// How many first bytes of a body are looked at to tell an error page.
 const SNIFF: usize = 64;
@@ -374,10 +383,21 @@ impl Writer {
             .name("nemo-download".into())
             .spawn(move || {
                 let mut temp = temp;
+                let syncer = Syncer::start(temp.as_file());
+                let mut unsynced = 0usize;
                 let mut work = || -> io::Result<()> {
                     while let Some(op) = rx.blocking_recv() {
                         match op {
-                            Op::Write(bytes) => temp.write_all(&bytes)?,
+                            Op::Write(bytes) => {
+                                temp.write_all(&bytes)?;
+                                unsynced += bytes.len();
+                                if unsynced >= SYNC_EVERY {
+                                    unsynced = 0;
+                                    if let Some(syncer) = &syncer {
+                                        syncer.nudge();
+                                    }
+                                }
+                            }
                             Op::Restart => {
                                 temp.as_file().set_len(0)?;
                                 temp.as_file_mut().rewind()?;
@@ -386,8 +406,12 @@ impl Writer {
                     }
                     Ok(())
                 };
-                let result = work();
+                let mut result = work();
                 drop(rx);
+                if let Some(syncer) = syncer {
+                    let synced = syncer.stop();
+                    result = result.and(synced);
+                }
                 // If nobody waits any more, the file is dropped (removed) here.
                 let _ = done_tx.send((temp, result));
             })
@@ -476,6 +500,50 @@ impl Writer {
         let (temp, result) = done.await.map_err(|_| stopped())?;
         result?;
         Ok(temp)
+    }
+}
+
+/// Starts writing the file back to disk while the download goes on, so
+/// that the final `fsync` has little left to do: a thread of its own calls
+/// `fdatasync` whenever the writer nudges it (every `SYNC_EVERY` bytes),
+/// never holding the writer up.
+struct Syncer {
+    nudge: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<io::Result<()>>,
+}
+
+impl Syncer {
+    /// `None` when the file cannot be shared with a thread: then the final
+    /// `fsync` does all the work.
+    fn start(file: &std::fs::File) -> Option<Self> {
+        let file = file.try_clone().ok()?;
+        let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("nemo-download-sync".into())
+            .spawn(move || {
+                // The descriptor is shared with the writer's: an error seen
+                // here is not reported again to the final `fsync`, so it is
+                // kept and returned.
+                while nudged.recv().is_ok() {
+                    file.sync_data()?;
+                }
+                Ok(())
+            })
+            .ok()?;
+        Some(Self { nudge, thread })
+    }
+
+    /// Asks for a write-back, unless one is already waiting.
+    fn nudge(&self) {
+        let _ = self.nudge.try_send(());
+    }
+
+    /// Waits for the thread; the first error it met, if any.
+    fn stop(self) -> io::Result<()> {
+        drop(self.nudge);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the sync thread stopped")))
     }
 }
 
