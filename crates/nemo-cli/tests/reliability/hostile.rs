@@ -683,6 +683,34 @@ fn a_json_escaped_token_is_redacted_in_the_recording() {
     assert!(har.contains("anonymous-token"), "the exchange was recorded");
 }
 
+/// `--record` into a folder that does not exist. Before: the path was tried
+/// only at the end, after the upload, the edit and the render were paid for.
+#[test]
+fn a_record_path_that_cannot_be_written_is_refused_before_anything_is_sent() {
+    let sim = Sim::faults("seed=3");
+    sim.sample();
+    let r = sim.run(&[
+        "--record",
+        "nope/session.har",
+        "run",
+        "add a title",
+        "--file",
+        "sample.mp4",
+        "--out",
+        "x.mp4",
+    ]);
+    show(&r);
+    assert_eq!(r.code, Some(1), "{}", r.both());
+    assert!(r.stderr.contains("nope"), "{}", r.both());
+    let journal = sim.journal();
+    assert!(
+        journal.is_empty(),
+        "sent before the recording could be kept: {:?}",
+        journal.iter().map(|e| &e.path).collect::<Vec<_>>()
+    );
+    assert!(!sim.work.path().join("x.mp4").exists());
+}
+
 // ---------------------------------------------------------------------------
 // Output paths, before anything is spent
 // ---------------------------------------------------------------------------
