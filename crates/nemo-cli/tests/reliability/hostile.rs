@@ -927,6 +927,85 @@ fn an_output_path_that_cannot_take_the_render_is_refused_before_anything_is_spen
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// The MCP `export` tool with an `out` that exists and no `overwrite`.
+/// Before: the render was submitted and paid for, then the download was
+/// refused. Spoken as newline-delimited JSON-RPC over the real process's
+/// stdio, each answer waited for at most 30 s.
+#[test]
+fn the_mcp_export_tool_checks_its_output_before_anything_is_spent() {
+    use std::io::{BufRead, Write};
+    let sim = Sim::faults("seed=3");
+    let old = sim.work.path().join("old.mp4");
+    std::fs::write(&old, b"precious").expect("write");
+    let mut child = sim
+        .nemo()
+        .arg("mcp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nemo mcp");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let mut send = |v: Value| {
+        writeln!(stdin, "{v}")
+            .and_then(|()| stdin.flush())
+            .expect("write to nemo mcp");
+    };
+    let answer = |id: u64| -> Value {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(v) if v["id"] == id => return v,
+                Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("no answer to request {id}");
+    };
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-03-26", "capabilities": {},
+        "clientInfo": {"name": "hostile-test", "version": "1"}}}),
+    );
+    assert!(answer(1)["result"].is_object(), "initialized");
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "export", "arguments": {"out": old.to_string_lossy()}}}),
+    );
+    let v = answer(2);
+    let _ = child.kill();
+    let _ = child.wait();
+    let result = &v["result"];
+    println!(
+        "mcp export: {}",
+        result["structuredContent"]["error"]["message"]
+    );
+    assert_eq!(result["isError"], true, "{v}");
+    let text = result.to_string();
+    assert!(text.contains("already exists"), "{v}");
+    assert!(!text.contains("--force"), "{v}");
+    assert_eq!(std::fs::read(&old).expect("old"), b"precious");
+    let journal = sim.journal();
+    assert!(
+        journal.is_empty(),
+        "sent: {:?}",
+        journal.iter().map(|e| &e.path).collect::<Vec<_>>()
+    );
+}
+
 // ---------------------------------------------------------------------------
 // The job journal
 // ---------------------------------------------------------------------------
