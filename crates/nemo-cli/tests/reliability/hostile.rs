@@ -555,6 +555,41 @@ fn escape_sequences_from_the_agent_never_reach_the_terminal() {
     assert_neutralised(&r);
 }
 
+/// The finished render's URL and the claim token carry escape sequences.
+/// Before: `export --no-download` printed the URL raw ("Rendered: …").
+#[test]
+fn escape_sequences_in_urls_never_reach_the_terminal() {
+    let sim = Sim::faults("seed=3");
+    let armed = Armed::default();
+    let proxy = Hostile::start(&sim.url(), {
+        let armed = armed.clone();
+        move |req: &Req, mut resp: Resp| {
+            if armed.is_on() && matches!(req.kind(), "status" | "claim") {
+                let text = String::from_utf8_lossy(&resp.body).into_owned();
+                let text = text
+                    .replace(".mp4\"", &format!(".mp4{ESCAPES}\""))
+                    .replace("\"clm_", &format!("\"clm_{ESCAPES}"));
+                resp.body = text.into_bytes();
+            }
+            resp
+        }
+    });
+    edited_session(&sim, &proxy);
+    armed.on();
+    let r = via(&sim, &proxy, &["export", "--no-download"]);
+    show(&r);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|s| s.kind == "status" && s.tampered),
+        "the hostile URL was sent"
+    );
+    assert!(r.stdout.contains("pwned"), "the URL is shown: {}", r.both());
+    assert_neutralised(&r);
+}
+
 /// No ESC, BEL or lone CR in the output, and no line that starts with a
 /// forged "Saved".
 fn assert_neutralised(r: &Run) {
