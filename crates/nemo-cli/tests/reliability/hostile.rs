@@ -1126,6 +1126,51 @@ fn a_damaged_journal_is_moved_aside_and_never_overwritten() {
     );
 }
 
+/// `jobs.json` cannot be written (here: a folder took its name, which stops
+/// root as well as anyone). Before: `export` warned and submitted a render
+/// it could not record.
+#[test]
+fn a_journal_that_cannot_be_written_stops_the_export_before_the_render() {
+    let sim = Sim::faults("seed=3");
+    sim.sample();
+    for args in [&["upload", "sample.mp4"][..], &["say", "add a title"][..]] {
+        let r = sim.run(args);
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.both());
+    }
+    std::fs::create_dir(sim.cfg_dir.join("jobs.json")).expect("mkdir");
+    for args in [
+        &["export", "--out", "final.mp4"][..],
+        &[
+            "run",
+            "add a title",
+            "--file",
+            "sample.mp4",
+            "--out",
+            "final.mp4",
+        ][..],
+    ] {
+        let before = spent(&sim);
+        let r = sim.run(args);
+        show(&r);
+        assert_eq!(r.code, Some(1), "{args:?}: {}", r.both());
+        assert!(r.stderr.contains("jobs.json"), "{}", r.both());
+        assert!(
+            advice_problem(&r).is_none(),
+            "{:?}: {}",
+            advice_problem(&r),
+            r.both()
+        );
+        assert_eq!(spent(&sim), before, "{args:?}: nothing spent");
+    }
+    let submits = sim
+        .journal()
+        .iter()
+        .filter(|e| e.endpoint == Some(Endpoint::RenderSubmit))
+        .count();
+    assert_eq!(submits, 0);
+    assert!(!sim.work.path().join("final.mp4").exists());
+}
+
 // ---------------------------------------------------------------------------
 // Identity
 // ---------------------------------------------------------------------------
