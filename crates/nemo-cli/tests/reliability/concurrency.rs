@@ -234,8 +234,9 @@ fn wait_for(sim: &Sim, endpoint: Endpoint) -> bool {
 #[test]
 fn a_render_another_process_waits_for_is_left_alone() {
     let sim = Sim::start(MockConfig {
-        // 300 simulated seconds: 3 s real at the fast time scale.
-        render_seconds: 300.0,
+        // 500 simulated seconds: 5 s real at the fast time scale, ample
+        // for the other processes to look at it while it runs.
+        render_seconds: 500.0,
         faults: FaultPlan::parse("seed=5").expect("plan"),
         ..MockConfig::fast()
     });
@@ -284,6 +285,10 @@ fn a_render_another_process_waits_for_is_left_alone() {
     );
 
     // `nemo jobs --resume` in another process leaves it alone.
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "the export ended before --resume ran (make the render slower)"
+    );
     let r = sim.run(&["jobs", "--resume"]);
     assert_eq!(r.code, Some(0), "{}", r.both());
     assert!(
