@@ -3,12 +3,20 @@
 //!
 //! The server's lies come from [`Hostile`], a proxy in front of the
 //! simulator that rewrites chosen answers (armed only for the command under
-//! test, so the set-up runs clean). The machine's come from the files:
-//! an output path that cannot take the render, a damaged job journal, a
-//! config folder that cannot be created, a stdout nobody reads.
+//! test, so the set-up runs clean): render and session ids that are paths,
+//! an HTML page or a short body as the video, a download that always
+//! breaks, an HTML 404 to a status poll, escape sequences in the agent's
+//! text, the timeline, a URL and a claim token, a token that cannot travel
+//! in a header, a token spelt with JSON escapes under `--record`. The
+//! machine's come from the files: output paths that cannot take the render
+//! (for `run`, `export`, `batch` and the MCP `export` tool), a link planted
+//! at the old temporary name, a damaged or unwritable job journal, a config
+//! folder that cannot be created, a `--record` path that cannot be written,
+//! a stdout nobody reads.
 //!
 //! Every test here fails on the code before the issue was fixed (235b64d):
-//! each says how in its comment.
+//! each says how in its comment. The tests marked `#[ignore = "bug: …"]`
+//! fail today, on messages.
 
 use std::path::Path;
 use std::process::Stdio;
