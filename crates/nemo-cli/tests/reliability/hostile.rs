@@ -1179,6 +1179,23 @@ fn a_journal_that_cannot_be_written_stops_the_export_before_the_render() {
     assert!(!sim.work.path().join("final.mp4").exists());
 }
 
+/// A damaged `tokens.json` or `sessions.json` is moved aside like the
+/// journal, and the warning fits the file: they hold no render ids.
+#[test]
+#[ignore = "bug: a damaged tokens.json or sessions.json is reported as \"… is damaged (…). It was moved to … so that nothing in it is lost or overwritten; look inside it for render ids to finish by hand.\" — those files hold no render ids (nemo-cli store.rs, `damaged()` is the journal's message); bad_input::corrupt_config_files_are_reported_and_rewritten also fails on this change (it expects \"warning: ignoring\")"]
+fn a_damaged_token_cache_is_reported_in_its_own_words() {
+    let sim = Sim::faults("seed=3");
+    sim.sample();
+    std::fs::create_dir_all(&sim.cfg_dir).expect("mkdir");
+    for name in ["tokens.json", "sessions.json"] {
+        std::fs::write(sim.cfg_dir.join(name), b"{not json").expect("write");
+    }
+    let r = sim.run(&["upload", "sample.mp4"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert!(r.stderr.contains("tokens.json is damaged"), "{}", r.both());
+    assert!(!r.stderr.contains("render ids"), "{}", r.both());
+}
+
 // ---------------------------------------------------------------------------
 // Identity
 // ---------------------------------------------------------------------------
