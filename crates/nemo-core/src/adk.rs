@@ -260,6 +260,17 @@ pub fn step_words(event: &AgentEvent) -> Option<&'static str> {
     };
     let n = name.to_ascii_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| n.contains(w));
+    if has(&["remove", "delete", "strip"]) {
+        return Some(if has(&["music", "bgm", "audio"]) {
+            "removing the music…"
+        } else if has(&["text", "title", "caption"]) {
+            "removing the text…"
+        } else if has(&["effect", "filter"]) {
+            "removing the effects…"
+        } else {
+            "removing what you asked…"
+        });
+    }
     Some(
         if has(&[
             "generate_video",

@@ -11,7 +11,7 @@
 
 use serde_json::Value;
 
-use crate::timeline::{self, EditOp, MediaKind};
+use crate::timeline::{self, EditOp, MediaKind, Removal};
 
 /// Media the session holds, from uploads.
 #[derive(Debug, Clone, PartialEq)]
@@ -410,6 +410,13 @@ pub(crate) fn understand(input: &TurnInput<'_>) -> Plan {
     );
     let resolution = resolution_in(&text);
 
+    // Keep or strip what post-production added.
+    if has_draft && links.is_empty() {
+        if let Some(plan) = strip_or_keep(&text, zh) {
+            return plan;
+        }
+    }
+
     // A description alone: generate a video from it, in two stages.
     if links.is_empty() && !wants_combine && wants_generation(&text) {
         return generate(input, raw, &text, zh, &quotes, wants_music);
@@ -731,6 +738,92 @@ fn chat(zh: bool, reply: &str) -> Plan {
         work_seconds: 0.0,
         generation: None,
     }
+}
+
+/// "remove the music", "去掉标题", "keep them": the answers to the choice
+/// offered after post-production.
+fn strip_or_keep(text: &str, zh: bool) -> Option<Plan> {
+    let remove = has_any(
+        text,
+        &[
+            "remove",
+            "delete",
+            "strip",
+            "take out",
+            "get rid of",
+            "去掉",
+            "删除",
+            "移除",
+            "不要",
+        ],
+    );
+    if !remove {
+        let keep = has_any(
+            text,
+            &[
+                "keep them",
+                "keep it",
+                "keep everything",
+                "keep all",
+                "保留",
+            ],
+        );
+        return keep.then(|| {
+            chat(
+                zh,
+                if zh {
+                    "好的，全部保留。"
+                } else {
+                    "Keeping everything as it is."
+                },
+            )
+        });
+    }
+    let mut ops = Vec::new();
+    let mut what = Vec::new();
+    for (words, removal, en, cn) in [
+        (
+            &["music", "bgm", "soundtrack", "song", "音乐", "配乐"][..],
+            Removal::Music,
+            "the music",
+            "音乐",
+        ),
+        (
+            &["title", "text", "caption", "标题", "文字", "字幕"][..],
+            Removal::Titles,
+            "the title",
+            "标题",
+        ),
+        (
+            &[
+                "effect", "filter", "colour", "color", "grade", "效果", "调色", "滤镜",
+            ][..],
+            Removal::Effects,
+            "the effects",
+            "效果",
+        ),
+    ] {
+        if has_any(text, words) {
+            ops.push(EditOp::Remove { what: removal });
+            what.push(if zh { cn } else { en });
+        }
+    }
+    if ops.is_empty() {
+        return None;
+    }
+    Some(Plan {
+        kind: TurnKind::Edit,
+        fresh: false,
+        ops,
+        reply: if zh {
+            format!("已去掉{}。", what.join("、"))
+        } else {
+            format!("Removed {}.", what.join(" and "))
+        },
+        chinese: zh,
+        work_seconds: 4.0,
+        generation: None,
+    })
 }
 
 /// "generate …", "做一个…视频", or "make/create a … video|clip|timelapse".
@@ -1083,6 +1176,37 @@ mod tests {
                 "{message}"
             );
         }
+        // Keep or strip what post-production added.
+        let mut d = timeline::empty_draft("x");
+        let mut id = 0;
+        for op in &plan("generate a 10 second city timelapse", &[], None).ops {
+            timeline::apply(&mut d, op, &mut id);
+        }
+        let p = plan("remove the music and the effects", &[], Some(&d));
+        assert_eq!(
+            p.ops,
+            vec![
+                EditOp::Remove {
+                    what: Removal::Music
+                },
+                EditOp::Remove {
+                    what: Removal::Effects
+                }
+            ]
+        );
+        for op in &p.ops {
+            timeline::apply(&mut d, op, &mut id);
+        }
+        assert_eq!(timeline::segment_count(&d, timeline::AUDIO), 0);
+        assert_eq!(timeline::segment_count(&d, timeline::TEXT), 1);
+        assert!(!d.to_string().contains("\"fx\""));
+        assert_eq!(plan("keep them", &[], Some(&d)).kind, TurnKind::Chat);
+        assert_eq!(
+            plan("去掉标题", &[], Some(&d)).ops,
+            vec![EditOp::Remove {
+                what: Removal::Titles
+            }]
+        );
         // Edits of an existing video are not generations.
         let d = timeline::empty_draft("x");
         assert!(plan("make the video shorter, trim to 5s", &[], Some(&d))

@@ -293,6 +293,21 @@ impl Route {
     }
 }
 
+/// The path with `me` where a user id stood (`/api/state/nemo_agent/<user>/…`,
+/// `/api/upload-video/nemo_agent/<user>/…`), and that user id.
+fn me_path(path: &str) -> (String, Option<String>) {
+    for prefix in ["/api/state/nemo_agent/", "/api/upload-video/nemo_agent/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            if let Some((user, tail)) = rest.split_once('/') {
+                if user != "me" && !user.is_empty() {
+                    return (format!("{prefix}me/{tail}"), Some(user.to_owned()));
+                }
+            }
+        }
+    }
+    (path.to_owned(), None)
+}
+
 /// Finds the route; `Err(true)` = known path, wrong method.
 fn route(method: &str, path: &str) -> Result<Route, bool> {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
@@ -463,7 +478,29 @@ impl Backend {
     /// Handles one request.
     pub(crate) async fn handle(&self, req: Incoming<'_>) -> Reply {
         let now = self.clock.now();
-        let routed = route(&req.method, &req.path);
+        // The path may carry the real user id where the client writes `me`
+        // (PROTOCOL.md §10): it must be the token's user.
+        let (path, other_user) = me_path(&req.path);
+        if let Some(user) = other_user {
+            let w = self.world();
+            if w.user(bearer(&req.headers), now).is_ok_and(|u| u != user) {
+                drop(w);
+                let seq = self.journal.push(JournalEntry {
+                    seq: 0,
+                    at: now,
+                    method: req.method.clone(),
+                    path: req.path.clone(),
+                    endpoint: None,
+                    headers: Vec::new(),
+                    body: String::new(),
+                    status: 0,
+                    faults: Vec::new(),
+                });
+                self.journal.set_status(seq, 403, &[]);
+                return detail(403, "This session belongs to another user");
+            }
+        }
+        let routed = route(&req.method, &path);
         let endpoint = routed.as_ref().ok().and_then(Route::endpoint);
         let body_summary = match &req.body {
             IncomingBody::Empty => String::new(),
@@ -526,6 +563,7 @@ impl Backend {
         let answer = match &route {
             Route::CreateSession => Answer::Session,
             Route::Credits => Answer::Credits,
+            Route::Upload(_) => Answer::Upload,
             Route::State(_) => Answer::State,
             Route::RenderSubmit => Answer::RenderSubmit,
             Route::RenderStatus(_) => Answer::RenderStatus,

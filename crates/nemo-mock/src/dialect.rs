@@ -14,6 +14,7 @@ use crate::timeline;
 pub(crate) enum Answer {
     Session,
     Credits,
+    Upload,
     State,
     RenderSubmit,
     RenderStatus,
@@ -75,6 +76,20 @@ fn rewrite_meta(answer: Answer, body: &mut Map<String, Value>) {
             if let Some(Value::Object(data)) = body.get_mut("data") {
                 for v in data.values_mut() {
                     if v.is_number() {
+                        *v = json!(v.to_string());
+                    }
+                }
+            }
+        }
+        Answer::Upload => {
+            // Media numbers as numeric strings.
+            let files = body
+                .get_mut("data")
+                .and_then(|d| d.get_mut("files"))
+                .and_then(Value::as_array_mut);
+            for file in files.into_iter().flatten().filter_map(Value::as_object_mut) {
+                for key in ["duration", "width", "height", "fps"] {
+                    if let Some(v) = file.get_mut(key).filter(|v| v.is_number()) {
                         *v = json!(v.to_string());
                     }
                 }

@@ -81,6 +81,19 @@ pub(crate) enum EditOp {
     Title { title: String },
     /// An effect on every video segment (`fx`): not shown in the timeline.
     Effect { name: String },
+    /// Strip what post-production added.
+    Remove { what: Removal },
+}
+
+/// What a removal strips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// The audio tracks.
+    Music,
+    /// The text tracks.
+    Titles,
+    /// The video segments' effects.
+    Effects,
 }
 
 impl EditOp {
@@ -95,6 +108,15 @@ impl EditOp {
             EditOp::Canvas { .. } => "set_canvas",
             EditOp::Title { .. } => "set_project_title",
             EditOp::Effect { .. } => "apply_effects",
+            EditOp::Remove {
+                what: Removal::Music,
+            } => "remove_background_music",
+            EditOp::Remove {
+                what: Removal::Titles,
+            } => "remove_text_overlays",
+            EditOp::Remove {
+                what: Removal::Effects,
+            } => "remove_effects",
         }
     }
 
@@ -124,6 +146,7 @@ impl EditOp {
             EditOp::Canvas { width, height } => json!({"width": width, "height": height}),
             EditOp::Title { title } => json!({"title": title}),
             EditOp::Effect { name } => json!({"effect": name, "target": "video"}),
+            EditOp::Remove { .. } => json!({"all": true}),
         }
     }
 }
@@ -267,6 +290,32 @@ pub(crate) fn apply(draft: &mut Value, op: &EditOp, next_id: &mut u64) {
             if let Some(sg) = segments(draft, VIDEO) {
                 for s in sg.iter_mut() {
                     s["fx"] = json!([{"type": name, "preset": "vivid", "strength": 0.6}]);
+                }
+            }
+        }
+        EditOp::Remove { what } => {
+            if let Some(list) = tracks(draft) {
+                match what {
+                    Removal::Music => {
+                        list.retain(|t| t.get("tt").and_then(Value::as_u64) != Some(AUDIO));
+                    }
+                    Removal::Titles => {
+                        list.retain(|t| t.get("tt").and_then(Value::as_u64) != Some(TEXT));
+                    }
+                    Removal::Effects => {
+                        for t in list.iter_mut() {
+                            for s in t
+                                .get_mut("sg")
+                                .and_then(Value::as_array_mut)
+                                .into_iter()
+                                .flatten()
+                            {
+                                if let Some(s) = s.as_object_mut() {
+                                    s.remove("fx");
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }

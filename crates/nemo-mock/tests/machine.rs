@@ -313,6 +313,13 @@ async fn two_stage_generation_is_reported_as_it_happens() {
                 );
             }
         }
+        // The offered choice works: strip the music.
+        run.say("remove the music").await.unwrap();
+        let summary = run.timeline().await;
+        assert!(
+            summary.starts_with("Timeline (2 tracks): 1. Video: city timelapse (0-10s) 2. Title: "),
+            "{dialect}: {summary}"
+        );
         // A quick edit afterwards shows no step lines (one "working" line).
         let before = run.events.len();
         run.say("add the title \"Hi\"").await.unwrap();

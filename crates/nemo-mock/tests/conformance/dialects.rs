@@ -64,16 +64,19 @@ async fn session(dialect: Dialect, seed: u64) -> Run {
 /// carry. Returns the stream, the state answer and the last render status.
 async fn edit_and_render(run: &Run) -> (String, Response, Response) {
     let (mock, api, token, sid) = (&run.mock, &run.api, &run.token, run.sid.as_str());
-    mock.send(
-        &api.upload_urls(
-            token,
-            sid,
-            &["https://example.com/city-timelapse.mp4".into()],
-        ),
-        None,
-    )
-    .await
-    .unwrap();
+    let uploaded = mock
+        .send(
+            &api.upload_urls(
+                token,
+                sid,
+                &["https://example.com/city-timelapse.mp4".into()],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    let files = api::parse::<api::Uploaded>(&uploaded).unwrap().files;
+    assert!(files[0].duration.is_some_and(|d| d > 0.0), "{files:?}");
     let events = stream(
         mock,
         &api.run_sse(
@@ -168,6 +171,19 @@ async fn meta_puts_segment_details_under_m_and_success_on_top() {
         .await
         .unwrap();
     assert!(json(&credits)["data"]["available"].is_string());
+    let up = run
+        .mock
+        .send(
+            &run.api
+                .upload_urls(&run.token, &run.sid, &["https://example.com/b.mp4".into()]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(
+        json(&up)["data"]["files"][0]["duration"].is_string(),
+        "numbers as strings"
+    );
     api::parse::<api::Credits>(&credits).unwrap();
     let lost = run
         .mock
@@ -233,4 +249,22 @@ async fn mixed_answers_in_every_dialect_and_reads_the_same() {
         seen[2] |= events.contains("{\"type\":\"text\"");
     }
     assert_eq!(seen, [true; 3], "adk, meta and typed answers all seen");
+}
+
+/// The path may carry the real user id instead of `me`; another user's id
+/// is refused.
+#[tokio::test(start_paused = true)]
+async fn paths_with_the_real_user_id() {
+    let run = session(Dialect::Adk, 1).await;
+    let user = json(&run.session_answer)["data"]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut req = run.api.state(&run.token, &run.sid);
+    for (who, status) in [(user.as_str(), 200), ("anon_someone_else", 403)] {
+        req.target =
+            nemo_core::wire::Target::Api(format!("/api/state/nemo_agent/{who}/{}/latest", run.sid));
+        let r = run.mock.send(&req, None).await.unwrap();
+        assert_eq!(r.status, status, "{who}");
+    }
 }
