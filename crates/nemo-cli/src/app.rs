@@ -347,9 +347,10 @@ impl App {
         out: Option<&std::path::Path>,
         download: bool,
         overwrite: bool,
+        asker: crate::inputs::Asker,
     ) -> Result<(), NemoError> {
         if download {
-            crate::inputs::check_out(out, overwrite)?;
+            crate::inputs::check_out(out, overwrite, asker)?;
         }
         self.store.check_journal()
     }
@@ -365,7 +366,7 @@ impl App {
             nemo_core::route::route(input, nemo_core::route::RouteContext { has_draft: true });
         if plan.steps.contains(&nemo_core::route::Step::Export) {
             let download = plan.steps.contains(&nemo_core::route::Step::Download);
-            self.preflight_export(None, download, false)?;
+            self.preflight_export(None, download, false, crate::inputs::Asker::Command)?;
         }
         Ok(())
     }

@@ -101,31 +101,31 @@ pub(crate) fn attachments(
 /// exists and takes new files; an existing `out` is replaced only with
 /// `--overwrite` and only when it is a regular file (never a folder, a
 /// device, a FIFO or a link).
-pub(crate) fn check_out(out: Option<&Path>, overwrite: bool) -> Result<(), NemoError> {
+pub(crate) fn check_out(
+    out: Option<&Path>,
+    overwrite: bool,
+    asker: Asker,
+) -> Result<(), NemoError> {
     let bad = |what: String| NemoError::new(ErrorKind::BadInput, what);
+    let (elsewhere, replace) = asker.words();
     let dir = match out {
         Some(path) => {
             let shown = path.display();
             if path.as_os_str().is_empty() || path.file_name().is_none() {
-                return Err(bad(format!(
-                    "`{shown}` is not a file name. Give --out a path such as `video.mp4`."
-                )));
+                return Err(bad(format!("`{shown}` is not a file name. {elsewhere}.")));
             }
             match std::fs::symlink_metadata(path) {
                 Ok(meta) if meta.is_dir() => {
-                    return Err(bad(format!(
-                        "{shown} is a folder. Give --out a file name, e.g. `{}`.",
-                        path.join("video.mp4").display()
-                    )))
+                    return Err(bad(format!("{shown} is a folder. {elsewhere}.")))
                 }
                 Ok(meta) if !meta.file_type().is_file() => {
                     return Err(bad(format!(
-                        "{shown} is not a regular file (a link, a device or a pipe); nemo does not replace it. Choose another path with --out."
+                        "{shown} is not a regular file (a link, a device or a pipe); nemo does not replace it. {elsewhere}."
                     )))
                 }
                 Ok(_) if !overwrite => {
                     return Err(bad(format!(
-                        "{shown} already exists. Choose another path with --out, or add --overwrite to replace it."
+                        "{shown} already exists. {elsewhere}, or {replace} to replace it."
                     )))
                 }
                 Ok(_) | Err(_) => {}
@@ -141,14 +141,15 @@ pub(crate) fn check_out(out: Option<&Path>, overwrite: bool) -> Result<(), NemoE
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => {
             return Err(bad(format!(
-                "{} is not a folder. Give --out a path in an existing folder.",
+                "{} is not a folder. {elsewhere}.",
                 dir.display()
             )))
         }
         Err(_) => {
             return Err(bad(format!(
-                "The folder {} does not exist. Create it first, or give --out a path in an existing folder.",
-                dir.display()
+                "The folder {} does not exist. Create it first, or save elsewhere: {}.",
+                dir.display(),
+                elsewhere.to_lowercase()
             )))
         }
     }
@@ -160,10 +161,38 @@ pub(crate) fn check_out(out: Option<&Path>, overwrite: bool) -> Result<(), NemoE
         .map(drop)
         .map_err(|e| {
             bad(format!(
-                "Cannot save into {}: {e}. Choose another folder with --out.",
+                "Cannot save into {}: {e}. {elsewhere}.",
                 dir.display()
             ))
         })
+}
+
+/// Who asks for a place to save, so the advice names their own options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Asker {
+    /// `export` / `run` / `say`: `--out`, `--overwrite`.
+    Command,
+    /// `jobs --resume`: `--dir`, `--overwrite`.
+    Jobs,
+    /// A `batch` manifest item: its `output`.
+    Batch,
+    /// The MCP tools: the `out` and `overwrite` arguments.
+    Mcp,
+}
+
+impl Asker {
+    /// (how to save elsewhere, how to allow replacing)
+    fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Asker::Command => ("Choose another path with --out", "add --overwrite"),
+            Asker::Jobs => ("Save into another folder with --dir DIR", "add --overwrite"),
+            Asker::Batch => (
+                "Give the item another `output` in the manifest",
+                "remove the file",
+            ),
+            Asker::Mcp => ("Give another `out` path", "set `overwrite: true`"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -174,24 +203,32 @@ mod tests {
     fn output_paths_are_checked_before_anything_is_spent() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        assert!(check_out(Some(&d.join("new.mp4")), false).is_ok());
+        assert!(check_out(Some(&d.join("new.mp4")), false, Asker::Command).is_ok());
         std::fs::write(d.join("old.mp4"), "x").unwrap();
-        let e = check_out(Some(&d.join("old.mp4")), false).unwrap_err();
+        let e = check_out(Some(&d.join("old.mp4")), false, Asker::Command).unwrap_err();
         assert!(e.message.contains("--overwrite"), "{}", e.message);
         assert!(!e.message.contains("--force"));
-        assert!(check_out(Some(&d.join("old.mp4")), true).is_ok());
-        assert!(check_out(Some(d), true)
+        let e = check_out(Some(&d.join("old.mp4")), false, Asker::Jobs).unwrap_err();
+        assert!(
+            e.message.contains("--dir") && !e.message.contains("--out"),
+            "{}",
+            e.message
+        );
+        let e = check_out(Some(&d.join("old.mp4")), false, Asker::Mcp).unwrap_err();
+        assert!(!e.message.contains("--"), "{}", e.message);
+        assert!(check_out(Some(&d.join("old.mp4")), true, Asker::Command).is_ok());
+        assert!(check_out(Some(d), true, Asker::Command)
             .unwrap_err()
             .message
             .contains("folder"));
-        let e = check_out(Some(&d.join("missing/x.mp4")), false).unwrap_err();
+        let e = check_out(Some(&d.join("missing/x.mp4")), false, Asker::Command).unwrap_err();
         assert!(e.message.contains("does not exist"), "{}", e.message);
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink(d.join("old.mp4"), d.join("link.mp4")).unwrap();
-            let e = check_out(Some(&d.join("link.mp4")), true).unwrap_err();
+            let e = check_out(Some(&d.join("link.mp4")), true, Asker::Command).unwrap_err();
             assert!(e.message.contains("not a regular file"), "{}", e.message);
-            let e = check_out(Some(Path::new("/dev/null")), true).unwrap_err();
+            let e = check_out(Some(Path::new("/dev/null")), true, Asker::Command).unwrap_err();
             assert!(e.message.contains("not a regular file"), "{}", e.message);
         }
     }

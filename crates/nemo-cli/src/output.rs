@@ -189,6 +189,9 @@ impl Output {
             if let Some(link) = &err.link {
                 v["link"] = json!(link);
             }
+            if let Some(hint) = hint(err) {
+                v["hint"] = json!(hint);
+            }
             self.emit(v);
         } else if err.kind == nemo_core::error::ErrorKind::Cancelled {
             // Not a failure to alarm anyone with: what stopped, how to go on.
@@ -200,6 +203,9 @@ impl Output {
                 "error:"
             };
             self.stderr_line(&format!("{prefix} {}", printable(&err.to_string())));
+            if let Some(hint) = hint(err) {
+                self.stderr_line(&format!("hint: {hint}"));
+            }
         }
     }
 
@@ -300,6 +306,17 @@ impl Output {
             Some((_, pb)) => pb.suspend(f),
             None => f(),
         }
+    }
+}
+
+/// What to do next, in this command line's words, for the failures whose
+/// core message (frontend-neutral) cannot name a command.
+fn hint(err: &NemoError) -> Option<&'static str> {
+    match err.kind {
+        nemo_core::error::ErrorKind::OutputExists => Some(
+            "the render is kept in the job list: save it elsewhere with `nemo jobs --resume --dir DIR`, or replace the file with `nemo jobs --resume --overwrite`.",
+        ),
+        _ => None,
     }
 }
 

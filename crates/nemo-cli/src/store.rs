@@ -198,11 +198,28 @@ impl Store {
     }
 
     /// The persisted client id, if any.
+    /// A damaged file (not text, or not a value that fits in a header) is
+    /// moved aside with a warning and reads as absent.
     pub(crate) fn client_id(&self) -> Option<String> {
         let path = self.dir.join("client_id");
-        let text = self.read(&path)?;
-        let id = text.trim();
-        (!id.is_empty()).then(|| id.to_owned())
+        let bytes = fs::read(&path).ok()?;
+        self.check_mode(&path);
+        let id = std::str::from_utf8(&bytes).map(str::trim).unwrap_or("");
+        if !id.is_empty() && nemo_core::ids::check_token(id).is_ok() {
+            return Some(id.to_owned());
+        }
+        let _g = self.guard();
+        if fs::read(&path).ok()? != bytes {
+            // Rewritten by another process meanwhile: read it again.
+            drop(_g);
+            return self.client_id();
+        }
+        let aside = self.move_aside("client_id");
+        eprintln!(
+            "warning: {}",
+            damaged("client_id", &path, "not a client id", aside.as_deref())
+        );
+        None
     }
 
     /// Persists the client id.
@@ -284,6 +301,7 @@ impl Store {
         {
             let aside = self.move_aside("jobs.json");
             return Err(damaged(
+                "jobs.json",
                 &self.dir.join("jobs.json"),
                 &nemo_core::ids::check_id("render id", &bad.id).unwrap_err(),
                 aside.as_deref(),
@@ -433,7 +451,7 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 let aside = self.move_aside(name);
-                return Err(damaged(&path, "not UTF-8 text", aside.as_deref()));
+                return Err(damaged(name, &path, "not UTF-8 text", aside.as_deref()));
             }
             Err(e) => {
                 return Err(NemoError::new(
@@ -450,7 +468,7 @@ impl Store {
             Ok(v) => Ok(Some(v)),
             Err(e) => {
                 let aside = self.move_aside(name);
-                Err(damaged(&path, &e.to_string(), aside.as_deref()))
+                Err(damaged(name, &path, &e.to_string(), aside.as_deref()))
             }
         }
     }
@@ -476,12 +494,6 @@ impl Store {
             return fs::rename(&from, &to).ok().map(|()| to);
         }
         None
-    }
-
-    fn read(&self, path: &Path) -> Option<String> {
-        let text = fs::read_to_string(path).ok()?;
-        self.check_mode(path);
-        Some(text)
     }
 
     fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), NemoError> {
@@ -551,7 +563,8 @@ fn set_private(path: &Path) {
     let _ = path;
 }
 
-fn damaged(path: &Path, why: &str, aside: Option<&Path>) -> NemoError {
+/// The error for the damaged file `name` at `path`, moved to `aside`.
+fn damaged(name: &str, path: &Path, why: &str, aside: Option<&Path>) -> NemoError {
     let where_now = match aside {
         Some(to) => format!(
             "It was moved to {} so that nothing in it is lost or overwritten",
@@ -559,12 +572,16 @@ fn damaged(path: &Path, why: &str, aside: Option<&Path>) -> NemoError {
         ),
         None => "It could not be moved aside and was left as it is".to_owned(),
     };
+    let next = match name {
+        "jobs.json" => "; look inside it for render ids to finish by hand (`nemo jobs` starts a new journal).",
+        "tokens.json" => "; a new free token is fetched if the service allows one (one a week per machine); if it refuses, copy the token back from that file by hand.",
+        "sessions.json" => "; the session ids in it can still be used with --session ID.",
+        "client_id" => "; a new client id is made (a new free token may then be refused for a week).",
+        _ => ".",
+    };
     NemoError::new(
         ErrorKind::BadInput,
-        format!(
-            "{} is damaged ({why}). {where_now}; look inside it for render ids to finish by hand.",
-            path.display()
-        ),
+        format!("{} is damaged ({why}). {where_now}{next}", path.display()),
     )
 }
 

@@ -32,6 +32,10 @@ pub enum ErrorKind {
     NothingToExport,
     /// The input was wrong before anything was sent (missing file, bad URL…).
     BadInput,
+    /// A finished render was not saved: a file is at the output path (it
+    /// was there, or appeared during the download) and replacing it was not
+    /// allowed. The render stays recorded and can be saved again.
+    OutputExists,
     /// The network failed (connect, reset, timeout) and retries ran out.
     Network,
     /// The server failed (5xx) and retries ran out.

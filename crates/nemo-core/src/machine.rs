@@ -1010,10 +1010,10 @@ impl Session {
             }
             Err(err) if err.kind == TransportErrorKind::Exists => {
                 let e = NemoError::new(
-                    ErrorKind::BadInput,
+                    ErrorKind::OutputExists,
                     format!(
-                        "{} The render is finished on the server and stays recorded: save it to another path, or allow replacing the file.",
-                        err.message.trim_end_matches('.')
+                        "{}. The render is finished on the server and stays recorded: it can be saved to another path, or over the file.",
+                        err.message.trim_end().trim_end_matches('.')
                     ),
                 );
                 self.fail_task(e);
@@ -1367,12 +1367,15 @@ impl Session {
                 // Never kept, never sent: a token that cannot travel in a
                 // header would fail every later request.
                 let why = crate::ids::check_token(t.token.expose()).unwrap_err();
-                self.on_auth_failure(
-                    now,
-                    Endpoint::AnonymousToken,
-                    Failure::Decode,
-                    &format!("the server issued an unusable token: {why}"),
-                );
+                // Asking again would be refused (one free token per client
+                // id per week): say so and stop.
+                self.auth_attempts = Attempts::default();
+                self.fail_task(NemoError::new(
+                    ErrorKind::AuthFailed,
+                    format!(
+                        "The service issued a free token that cannot be used ({why}); it was not kept. Try again later, or set NEMO_TOKEN to a token of your account."
+                    ),
+                ));
             }
             Ok(t) => {
                 // The auth budget is kept until a session exists: a server

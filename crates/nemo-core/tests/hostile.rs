@@ -210,8 +210,9 @@ fn an_unusable_token_is_never_kept_or_sent() {
     // the answer is a clear error, and the bad token was never sent.
     assert_eq!(requests(&h, "/api/credits"), 0);
     let (kind, message) = failure(&h).unwrap();
-    assert_eq!(kind, ErrorKind::Protocol);
-    assert!(message.contains("unusable token"), "{message}");
+    assert_eq!(kind, ErrorKind::AuthFailed);
+    assert!(message.contains("cannot be used"), "{message}");
+    assert!(message.contains("Try again later"), "{message}");
     assert!(!message.contains("nmv_usr"), "{message}");
 }
 

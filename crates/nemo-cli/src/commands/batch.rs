@@ -180,7 +180,7 @@ fn prepare(
         std::fs::create_dir_all(dir)
             .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
     }
-    inputs::check_out(Some(&output), false).map_err(|e| bad(e.message))?;
+    inputs::check_out(Some(&output), false, inputs::Asker::Batch).map_err(|e| bad(e.message))?;
     Ok(Ready {
         files,
         urls,

@@ -26,7 +26,12 @@ pub(crate) struct Args {
 /// Runs `nemo export`.
 pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
     app.session_ref(SessionChoice::Existing)?;
-    app.preflight_export(args.out.as_deref(), !args.no_download, args.overwrite)?;
+    app.preflight_export(
+        args.out.as_deref(),
+        !args.no_download,
+        args.overwrite,
+        crate::inputs::Asker::Command,
+    )?;
     let mut client = app.session_client(SessionChoice::Existing).await?;
     client
         .run(Command::Export(ExportOptions {

@@ -58,7 +58,11 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         return Ok(());
     }
     if let Some(dir) = &args.dir {
-        crate::inputs::check_out(Some(&dir.join("probe.mp4")), true)?;
+        crate::inputs::check_out(
+            Some(&dir.join("probe.mp4")),
+            true,
+            crate::inputs::Asker::Jobs,
+        )?;
     }
     app.ensure_identity(crate::app::Identity::TokenOnly).await?;
     let mut failures: Vec<NemoError> = Vec::new();
@@ -83,7 +87,11 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         if let (Some(dir), Some(out)) = (&args.dir, &job.out) {
             job.out = Some(in_folder(dir, out, &job.id));
         }
-        if let Err(e) = crate::inputs::check_out(job.out.as_deref(), args.overwrite) {
+        if let Err(e) = crate::inputs::check_out(
+            job.out.as_deref(),
+            args.overwrite,
+            crate::inputs::Asker::Jobs,
+        ) {
             app.out.error(&e);
             failures.push(e);
             continue;

@@ -34,7 +34,12 @@ pub(crate) struct Args {
 /// Runs `nemo run` (in a new session unless `--session` is given).
 pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
     let (files, urls) = inputs::attachments(&args.files, &args.urls)?;
-    app.preflight_export(args.out.as_deref(), true, args.overwrite)?;
+    app.preflight_export(
+        args.out.as_deref(),
+        true,
+        args.overwrite,
+        inputs::Asker::Command,
+    )?;
     let mut client = app.session_client(SessionChoice::NewUnlessGiven).await?;
     quick_edit(
         &mut client,

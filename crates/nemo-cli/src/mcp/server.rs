@@ -357,8 +357,9 @@ with `wait: false` returns the render id as soon as the render is submitted.",
             .map(|s| absolute(std::path::Path::new(s)));
         // Checked before anything is spent: a render that cannot be saved
         // where asked would be paid for and never finish.
-        let checked = crate::inputs::check_out(out.as_deref(), args.overwrite)
-            .and_then(|()| self.engine.app.store.check_journal());
+        let checked =
+            crate::inputs::check_out(out.as_deref(), args.overwrite, crate::inputs::Asker::Mcp)
+                .and_then(|()| self.engine.app.store.check_journal());
         if let Err(e) = checked {
             return Ok(failure(&e));
         }
@@ -639,7 +640,9 @@ render and download it where it was meant to go. Use it after an interrupted `ex
                 }
             }
             resumed += 1;
-            if let Err(e) = crate::inputs::check_out(job.out.as_deref(), false) {
+            if let Err(e) =
+                crate::inputs::check_out(job.out.as_deref(), false, crate::inputs::Asker::Mcp)
+            {
                 lines.push(format!("{}: {e}", job.id));
                 results.push(json!({"render_id": job.id, "ok": false, "error": {"code": e.kind, "message": e.message, "retryable": e.is_retryable()}}));
                 failures.push(e);

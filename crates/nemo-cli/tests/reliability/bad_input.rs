@@ -294,10 +294,10 @@ fn cases() -> Vec<Case> {
     v
 }
 
-/// Corrupt files in a config dir that exists: tolerated with a warning
-/// (the file is rewritten), never a crash and never a lost job.
+/// Damaged files in a config dir that exists: moved aside (kept byte for
+/// byte, never overwritten) with a warning that names them, never a crash.
 #[test]
-fn corrupt_config_files_are_reported_and_rewritten() {
+fn corrupt_config_files_are_reported_and_moved_aside() {
     let sim = Sim::faults("");
     sim.sample();
     std::fs::create_dir_all(sim.cfg.path()).expect("mkdir");
@@ -307,14 +307,30 @@ fn corrupt_config_files_are_reported_and_rewritten() {
     std::fs::write(sim.cfg.path().join("client_id"), b"\xff\xfe\n").expect("write");
     let r = sim.run(&["upload", "sample.mp4"]);
     assert_eq!(r.code, Some(0), "{}", r.both());
-    assert!(r.stderr.contains("warning: ignoring"), "{}", r.both());
+    for name in ["tokens.json", "sessions.json", "client_id"] {
+        assert!(
+            r.stderr.contains(&format!("{name} is damaged")),
+            "{name}: {}",
+            r.both()
+        );
+        let aside = std::fs::read_dir(sim.cfg.path())
+            .expect("ls")
+            .filter_map(Result::ok)
+            .find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{name}.corrupt-"))
+            })
+            .unwrap_or_else(|| panic!("{name} moved aside"));
+        let kept = std::fs::read(aside.path()).expect("read");
+        assert!(
+            kept == b"{not json" || kept == b"\xff\xfe\n",
+            "{name} kept as it was"
+        );
+    }
     let r = sim.run(&["credits"]);
     assert_eq!(r.code, Some(0), "{}", r.both());
-    assert!(
-        !r.stderr.contains("warning: ignoring"),
-        "rewritten: {}",
-        r.both()
-    );
+    assert!(!r.stderr.contains("damaged"), "rewritten: {}", r.both());
 }
 
 #[test]

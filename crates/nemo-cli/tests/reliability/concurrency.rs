@@ -203,15 +203,20 @@ fn two_exports_to_one_file_one_wins_the_other_says_so() {
 /// save the render elsewhere (`nemo jobs --resume --dir DIR`) or over the
 /// file (`--overwrite`).
 #[test]
-#[ignore = "bug: the loser says \"same.mp4 appeared during the download; not replaced The render is finished on the server and stays recorded: save it to another path, or allow replacing the file.\" (no full stop before \"The\"; no real command or flag named; nemo-core machine.rs, TransportErrorKind::Exists)"]
 fn the_loser_of_a_race_is_told_what_to_do() {
     let (_sim, _proxy, runs) = race_two_exports();
     let loser = runs.iter().find(|r| r.code != Some(0)).expect("a loser");
     let error = loser.error_lines().join(" ");
     assert!(!error.contains("replaced The"), "{error}");
+    // The CLI's own advice follows the error on a `hint:` line.
+    let hint = loser
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hint:"))
+        .unwrap_or_default();
     assert!(
-        error.contains("nemo jobs --resume") || error.contains("--overwrite"),
-        "{error}"
+        hint.contains("nemo jobs --resume --dir") && hint.contains("--overwrite"),
+        "{error}\n{hint}"
     );
 }
 
@@ -332,7 +337,7 @@ fn a_render_another_process_waits_for_is_left_alone() {
 /// `nemo jobs --resume` to a file that exists names the flags `jobs` has
 /// (`--overwrite`, `--dir`), not `export`'s `--out`.
 #[test]
-#[ignore = "bug: `nemo jobs --resume` to an existing file says \"Choose another path with --out, or add --overwrite\", but `jobs` has no --out (it has --dir); nemo-cli jobs.rs calls inputs::check_out, whose message is export's"]
+
 fn resuming_into_a_taken_file_names_the_flags_of_jobs() {
     let (sim, proxy, _runs) = race_two_exports();
     let mut cmd = sim.nemo();

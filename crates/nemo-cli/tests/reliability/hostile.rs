@@ -15,8 +15,7 @@
 //! a stdout nobody reads.
 //!
 //! Every test here fails on the code before the issue was fixed (235b64d):
-//! each says how in its comment. The tests marked `#[ignore = "bug: …"]`
-//! fail today, on messages.
+//! each says how in its comment.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -668,7 +667,6 @@ fn a_token_that_cannot_travel_in_a_header_is_never_cached() {
 /// The same refusal, told so that the user knows what to do next (every
 /// failure's one `error:` line says so, docs/RELIABILITY.md).
 #[test]
-#[ignore = "bug: the unusable-token error (\"The server's answer to anonymous-token could not be read: the server issued an unusable token: …\") says nothing about what to do (try again later, or set NEMO_TOKEN)"]
 fn an_unusable_token_error_says_what_to_do() {
     let (_sim, _proxy, r) = unusable_token();
     assert!(
@@ -1182,7 +1180,6 @@ fn a_journal_that_cannot_be_written_stops_the_export_before_the_render() {
 /// A damaged `tokens.json` or `sessions.json` is moved aside like the
 /// journal, and the warning fits the file: they hold no render ids.
 #[test]
-#[ignore = "bug: a damaged tokens.json or sessions.json is reported as \"… is damaged (…). It was moved to … so that nothing in it is lost or overwritten; look inside it for render ids to finish by hand.\" — those files hold no render ids (nemo-cli store.rs, `damaged()` is the journal's message); bad_input::corrupt_config_files_are_reported_and_rewritten also fails on this change (it expects \"warning: ignoring\")"]
 fn a_damaged_token_cache_is_reported_in_its_own_words() {
     let sim = Sim::faults("seed=3");
     sim.sample();
