@@ -6,8 +6,11 @@
 //! crate only moves bytes:
 //!
 //! - **one pooled client** (HTTP/1.1 and HTTP/2, rustls) with a connect
-//!   timeout, an inactivity ("read") timeout, and the 15-minute cap on
-//!   `/run_sse` streams ([`HttpConfig`]);
+//!   timeout, an inactivity ("read") timeout, and an overall deadline on
+//!   every request: 2 minutes for an API call, more for an upload in
+//!   proportion to its size, 2 hours for a download, the 15-minute cap on
+//!   `/run_sse` streams ([`HttpConfig`]). A timeout's message says how long
+//!   it really waited;
 //! - **each request is sent exactly once** and rebuilt from the core's
 //!   [`Request`](nemo_core::wire::Request) on every call — multipart bodies
 //!   reopen their files. Retrying is the core's recovery policy's decision;
@@ -17,11 +20,14 @@
 //!   time as the connection takes it, with progress callbacks;
 //! - **event streams** hand each body chunk to the caller as it arrives; a
 //!   dropped connection is an `Interrupted` error, the normal end is `None`;
-//! - **downloads** go to a hidden `.name.part` file beside the target, resume
-//!   with `Range` after a broken connection, are length-checked, synced and
-//!   renamed into place; an existing target is never replaced unless asked
-//!   (see the [`Transport::download`](nemo_core::transport::Transport::download)
-//!   notes on [`HttpTransport`]);
+//! - **downloads** go to a hidden temporary file of their own beside the
+//!   target (`.name.<random>.part`, created exclusively, never through a
+//!   link), resume with `Range` after a broken connection (within a bounded
+//!   number of attempts and bytes), are checked (length against the server's
+//!   and the render status's, and not an error page served with `200`),
+//!   synced and renamed into place; an existing target is never replaced
+//!   unless asked, and then only a regular file, and only the one that was
+//!   there when the download started;
 //! - **errors** are [`TransportError`](nemo_core::transport::TransportError)s
 //!   with a kind (`Connect`, `Timeout`, `Tls`, `Interrupted`, `Local`,
 //!   `Exists`, `Other`) and a message that names the endpoint and the URL
