@@ -41,6 +41,9 @@ pub const MASK: &str = nemo_core::secret::MASK;
 /// ordinary words); header and key rules still apply to them.
 const MIN_SECRET: usize = 6;
 
+/// How many secrets bodies can teach (a session has a handful).
+const MAX_LEARNED: usize = 64;
+
 /// The longest stream line held whole (and redacted as JSON when it is a
 /// `data:` line); a longer one is redacted textually through a window.
 pub const LINE_CAP: usize = 1024 * 1024;
@@ -111,6 +114,17 @@ impl Redactor {
             .unwrap_or(0);
     }
 
+    /// Adds a secret found in a body (a token key's value, a claim token).
+    /// Past [`MAX_LEARNED`] secrets, none is added: each one makes every
+    /// later search longer. Values found that way stay masked where they
+    /// stand (token keys, `ct=`), and secrets given by [`add`](Self::add) or
+    /// headers are always added.
+    fn learn(&mut self, secret: &str) {
+        if self.secrets.len() < MAX_LEARNED {
+            self.add(secret);
+        }
+    }
+
     /// Learns the secrets a request header carries.
     pub fn learn_header(&mut self, name: &str, value: &str) {
         let name = name.to_ascii_lowercase();
@@ -130,7 +144,7 @@ impl Redactor {
             let mut found = Vec::new();
             collect_secret_values(&value, &mut found);
             for s in found {
-                self.add(&s);
+                self.learn(&s);
             }
         } else {
             self.learn_claims(text);
@@ -139,7 +153,7 @@ impl Redactor {
 
     fn learn_claims(&mut self, text: &str) {
         for (start, end) in claim_params(text) {
-            self.add(&text[start..end]);
+            self.learn(&text[start..end]);
         }
     }
 
@@ -299,26 +313,55 @@ impl Redactor {
         if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
             return None;
         }
-        // Learn first, so a secret echoed before its key is masked too.
-        for_each_string(text, |s, under_secret_key| {
-            if under_secret_key {
-                self.add(s);
+        if self.untouched(text) {
+            return Some(text.to_owned());
+        }
+        let known = self.secrets.len();
+        let masked = for_each_string(text, |s, under_secret_key| {
+            if under_secret_key && !s.is_empty() && s != MASK {
+                self.learn(s);
+                return Some(MASK.to_owned());
             }
             if s.contains("ct=") {
                 self.learn_claims(s);
-            }
-            None
-        });
-        let masked = for_each_string(text, |s, under_secret_key| {
-            if under_secret_key && !s.is_empty() && s != MASK {
-                return Some(MASK.to_owned());
             }
             match self.text_cow(s) {
                 Cow::Owned(m) => Some(m),
                 Cow::Borrowed(_) => None,
             }
         });
+        if self.secrets.len() != known {
+            // A secret learned on the way: mask it where it came earlier.
+            let again = for_each_string(text, |s, under_secret_key| {
+                if under_secret_key && !s.is_empty() && s != MASK {
+                    return Some(MASK.to_owned());
+                }
+                match self.text_cow(s) {
+                    Cow::Owned(m) => Some(m),
+                    Cow::Borrowed(_) => None,
+                }
+            });
+            return Some(again.unwrap_or_else(|| text.to_owned()));
+        }
         Some(masked.unwrap_or_else(|| text.to_owned()))
+    }
+
+    /// True when no rule can change `text` and nothing can be learned from
+    /// it: no escape, no token key, no `ct=`, no known secret in any
+    /// spelling.
+    fn untouched(&self, text: &str) -> bool {
+        static TRIGGERS: std::sync::LazyLock<Option<Regex>> = std::sync::LazyLock::new(|| {
+            let keys = SECRET_KEYS.join("|");
+            Regex::new(&format!(r"(?i:{keys})|ct=|\\")).ok()
+        });
+        let Some(triggers) = TRIGGERS.as_ref() else {
+            return false;
+        };
+        !triggers.is_match(text)
+            && match &self.forms {
+                Some(re) => !re.is_match(text),
+                None => !self.secrets.iter().any(|s| text.contains(s.as_str())),
+            }
     }
 
     /// Masks a recorded event stream: the chunks' texts as they would have
@@ -341,12 +384,19 @@ impl Redactor {
     /// than [`LINE_CAP`], all but a window at its end.
     pub fn stream(&mut self, state: &mut StreamRedaction, chunk: &[u8]) -> String {
         let mut out = String::new();
+        let before = state.pending.len();
         state.pending.extend_from_slice(chunk);
-        if let Some(last) = memchr::memrchr(b'\n', &state.pending) {
+        // Only the new bytes can complete a line.
+        if let Some(last) = memchr::memrchr(b'\n', chunk).map(|at| before + at) {
             let rest = state.pending.split_off(last + 1);
             let complete = std::mem::replace(&mut state.pending, rest);
-            for line in complete.split_inclusive(|b| *b == b'\n') {
-                out.push_str(&self.line(&String::from_utf8_lossy(line)));
+            let block = String::from_utf8_lossy(&complete);
+            if self.untouched(&block) {
+                out.push_str(&block);
+            } else {
+                for line in block.split_inclusive('\n') {
+                    out.push_str(&self.line(line));
+                }
             }
         }
         if state.pending.len() > LINE_CAP {
@@ -369,6 +419,9 @@ impl Redactor {
 
     /// One line of a stream (with its line end, if any).
     fn line(&mut self, line: &str) -> String {
+        if self.untouched(line) {
+            return line.to_owned();
+        }
         let body = line.trim_end_matches(['\n', '\r']);
         let end = &line[body.len()..];
         let (prefix, payload) = match body.strip_prefix("data:") {
@@ -697,5 +750,128 @@ mod tests {
             r.body(body),
             r#"{"code":0,"data":{"token":"[redacted]","claim_token":"[redacted]","n":1}}"#
         );
+    }
+
+    const SECRET: &str = "nmv/usr_5f3a9c0d7e1b";
+
+    fn spellings(t: &str) -> Vec<String> {
+        vec![
+            t.to_owned(),
+            t.replace('/', "\\/"),
+            t.replace('_', "\\u005f"),
+            t.chars().map(|c| format!("\\u{:04x}", c as u32)).collect(),
+            t.chars().map(|c| format!("\\u{:04X}", c as u32)).collect(),
+            t.bytes().map(|b| format!("%{b:02X}")).collect(),
+            t.bytes().map(|b| format!("%{b:02x}")).collect(),
+            "5f3a9c0d7e1b".into(),
+        ]
+    }
+
+    fn assert_clean(case: &str, text: &str) {
+        for s in spellings(SECRET) {
+            assert!(!text.contains(&s), "{case}: {s} survived in {text}");
+        }
+    }
+
+    /// A token written with any JSON escaping in the anonymous-token answer
+    /// is learned decoded, and masked in every spelling wherever it comes
+    /// back: a stream event escaped otherwise, fed a few bytes at a time, a
+    /// percent-encoded URL, plain text.
+    #[test]
+    fn escaped_tokens_are_learned_decoded_and_masked_in_every_spelling() {
+        let forms = spellings(SECRET);
+        for (i, answer) in forms.iter().take(5).enumerate() {
+            for (j, echo) in forms.iter().take(7).enumerate() {
+                let case = format!("answer {i}, echo {j}");
+                let mut r = Redactor::new();
+                let body = format!(r#"{{"code":0,"data":{{"token":"{answer}","n":1.50}}}}"#);
+                let masked = r.body(&body);
+                assert_eq!(
+                    masked, r#"{"code":0,"data":{"token":"[redacted]","n":1.50}}"#,
+                    "{case}"
+                );
+                assert!(
+                    r.secrets.iter().any(|s| s == SECRET),
+                    "{case}: learned decoded"
+                );
+                let stream = format!(
+                    "event: message\ndata: {{\"echo\":\"{echo}\",\"url\":\"https://x/?t={}\"}}\n\n: {echo}\ndata: {echo}\n",
+                    forms[5]
+                );
+                let mut state = StreamRedaction::default();
+                let mut out = String::new();
+                for chunk in stream.as_bytes().chunks(7) {
+                    out.push_str(&r.stream(&mut state, chunk));
+                }
+                out.push_str(&r.stream_end(&mut state));
+                assert_clean(&case, &out);
+                assert!(
+                    out.starts_with("event: message\ndata: {\"echo\":\"[redacted]\""),
+                    "{case}: {out}"
+                );
+            }
+        }
+    }
+
+    /// JSON keeps its bytes where there is no secret (escapes, number
+    /// spellings, spacing); a key escaped (`\u0074oken`) still marks its
+    /// value secret; a claim link with an escaped `&` is learned and masked.
+    #[test]
+    fn json_is_redacted_on_decoded_values_and_keeps_its_bytes() {
+        let mut r = Redactor::new();
+        let plain = "{ \"a\" : 1.0e3, \"b\": [\"x\\/y\", \"\\u00e9\", null],\n \"c\": {} }";
+        assert_eq!(r.body(plain), plain);
+        let key = r#"{"\u0074oken": "abc", "TOKEN":"xyz123456", "other":"abc"}"#;
+        assert_eq!(
+            r.body(key),
+            r#"{"\u0074oken": "[redacted]", "TOKEN":"[redacted]", "other":"abc"}"#
+        );
+        let claim =
+            r#"{"text":"open https:\/\/nemovideo.com\/claim?a=1\u0026ct=clm_0123456789 now"}"#;
+        let masked = r.body(claim);
+        assert!(!masked.contains("clm_0123456789"), "{masked}");
+        assert!(masked.contains("ct=[redacted] now"), "{masked}");
+        assert!(r.text("clm_0123456789 again").starts_with(MASK));
+        // A secret echoed before the key that reveals it goes too.
+        let mut r = Redactor::new();
+        let before = r#"{"echo":"tok\u005fabcdef","data":{"token":"tok_abcdef"}}"#;
+        assert_eq!(
+            r.body(before),
+            r#"{"echo":"[redacted]","data":{"token":"[redacted]"}}"#
+        );
+    }
+
+    /// A line longer than the cap is released through a window: a secret
+    /// (in any spelling) straddling any window boundary, and a claim value
+    /// cut anywhere, are still masked; what is held stays small.
+    #[test]
+    fn an_endless_line_is_masked_through_a_window() {
+        let mut r = Redactor::new();
+        r.add(SECRET);
+        let forms = spellings(SECRET);
+        let mut line = String::new();
+        let mut n = 0;
+        while line.len() < 3 * LINE_CAP {
+            line.push_str(&"x".repeat(n % 977));
+            line.push_str(&forms[n % 7]);
+            line.push_str(" &ct=clm_");
+            line.push_str(&"c".repeat(n % 300));
+            line.push(' ');
+            n += 1;
+        }
+        for chunk_len in [1000, 65_536, 300_001] {
+            let mut state = StreamRedaction::default();
+            let mut out = String::new();
+            let mut peak = 0;
+            for chunk in line.as_bytes().chunks(chunk_len) {
+                out.push_str(&r.stream(&mut state, chunk));
+                peak = peak.max(state.buffered());
+            }
+            out.push_str(&r.stream_end(&mut state));
+            assert_clean(&format!("chunks of {chunk_len}"), &out);
+            assert!(!out.contains("clm_c"), "a claim value survived");
+            assert_eq!(out.matches("ct=[redacted]").count(), n);
+            assert!(peak < 2 * LINE_CAP + 2 * chunk_len, "{peak}");
+        }
     }
 }

@@ -336,6 +336,11 @@ pub fn event_line(event: &Event) -> Option<String> {
             }
         }
         Event::Note(n) => format!("note: {n}"),
+        Event::Generation { message, .. } => format!("generation: {message}"),
+        Event::Suggestions {
+            message,
+            suggestions,
+        } => format!("suggestions: {message} {}", suggestions.join(" · ")),
         Event::AgentText { text, actions } => {
             let mut s = format!("nemo › {text}");
             for a in actions {

@@ -300,12 +300,10 @@ fn memory_stays_bounded_on_an_endless_line() {
 }
 
 fn assert_valid_json_without_token(path: &Path) {
-    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
-    serde_json::from_reader::<_, serde::de::IgnoredAny>(file).expect("valid JSON");
     let bytes = std::fs::read(path).unwrap();
-    let token = Synthetic::TOKEN.as_bytes();
+    serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).expect("valid JSON");
     assert!(
-        !bytes.windows(token.len()).any(|w| w == token),
+        memchr::memmem::find(&bytes, Synthetic::TOKEN.as_bytes()).is_none(),
         "the token is in the file"
     );
 }
