@@ -121,6 +121,34 @@ impl Reporter {
                 }
             }
             Event::Note(note) => out.info(note),
+            Event::Generation {
+                stage,
+                url,
+                message,
+            } => {
+                if out.json() {
+                    out.emit(json!({"type": "generation", "stage": stage, "url": url, "message": message}));
+                } else {
+                    out.clear();
+                    match url {
+                        Some(url) => out.content(&format!("{message} ({url})")),
+                        None => out.content(message),
+                    }
+                }
+            }
+            Event::Suggestions {
+                message,
+                suggestions,
+            } => {
+                if out.json() {
+                    out.emit(json!({"type": "suggestions", "message": message, "suggestions": suggestions}));
+                } else {
+                    out.clear();
+                    let said: Vec<String> =
+                        suggestions.iter().map(|s| format!("\"{s}\"")).collect();
+                    out.content(&format!("{message} {}", said.join(", ")));
+                }
+            }
             Event::AgentText { text, actions } => {
                 out.clear();
                 let text = text.trim();

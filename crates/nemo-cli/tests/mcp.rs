@@ -288,9 +288,16 @@ async fn the_quick_edit_workflow_end_to_end() {
             .is_some_and(|l| l.contains("/workspace/claim?ct=")));
         // Progress notifications came with the render, in order, ending at 100.
         let progress = rig.take_progress();
+        // (The client may still be handing over the upload's last
+        // notifications: only the export's count here.)
         let values: Vec<f64> = progress
             .iter()
             .filter(|p| p.total == Some(100.0))
+            .filter(|p| {
+                p.message.as_deref().is_some_and(|m| {
+                    ["Render", "Download"].iter().any(|w| m.starts_with(w))
+                })
+            })
             .map(|p| p.progress)
             .collect();
         assert!(!values.is_empty(), "no progress: {progress:?}");

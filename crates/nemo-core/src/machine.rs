@@ -216,9 +216,30 @@ pub enum RenderOutcome {
     Cancelled,
 }
 
-/// Suggested next messages after post-production added music, a title and
-/// effects on its own.
-pub const POST_PRODUCTION_CHOICES: &str = "Post-production added music, a title and effects. Keep them, or say: \"remove the music\", \"remove the title\" or \"remove the effects\".";
+/// What is said after post-production added music, a title and effects on
+/// its own (the [`Event::Suggestions`] that follow carry the messages).
+pub const POST_PRODUCTION_CHOICES: &str =
+    "Post-production added music, a title and effects. Keep them, or remove what you do not want:";
+
+/// The next messages offered after post-production: keep everything, or
+/// strip one addition.
+pub const POST_PRODUCTION_SUGGESTIONS: [&str; 4] = [
+    "keep them",
+    "remove the music",
+    "remove the title",
+    "remove the effects",
+];
+
+/// How far a two-stage generation (the raw video, then post-production on
+/// the service's own initiative) has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GenerationStage {
+    /// The raw video exists; music, a title and effects are being added.
+    RawVideoReady,
+    /// Post-production is done: the timeline that follows is this turn's.
+    PostProductionDone,
+}
 
 /// "generating the video…" → "Generating the video…".
 fn capitalised(words: &str) -> String {
@@ -337,6 +358,24 @@ pub enum Event {
         kind: LinkKind,
         /// The URL (never carries the bearer token).
         url: String,
+    },
+    /// A two-stage generation moved on: told as soon as it happens, before
+    /// the agent's stream ends.
+    Generation {
+        /// Which stage was reached.
+        stage: GenerationStage,
+        /// The raw video's URL, when the service gave one.
+        url: Option<String>,
+        /// What happened, in words.
+        message: String,
+    },
+    /// Messages the user may send next (e.g. keep or strip what
+    /// post-production added).
+    Suggestions {
+        /// What the choice is about, in words.
+        message: String,
+        /// The messages, ready to send as they are.
+        suggestions: Vec<String>,
     },
     /// A command finished.
     Finished {
@@ -1747,11 +1786,13 @@ impl Session {
                 AgentEvent::ToolResult { .. } => {
                     i.last_activity = now;
                     match adk::stage_of(&ev) {
-                        Some(adk::GenerationStage::RawVideoReady { .. }) if !i.raw_video_ready => {
+                        Some(adk::GenerationStage::RawVideoReady { url }) if !i.raw_video_ready => {
                             i.raw_video_ready = true;
-                            out.push(Event::Note(
-                                "The raw video is ready. The agent is now adding music, a title and effects on its own.".into(),
-                            ));
+                            out.push(Event::Generation {
+                                stage: GenerationStage::RawVideoReady,
+                                url,
+                                message: "The raw video is ready. The agent is now adding music, a title and effects on its own.".into(),
+                            });
                         }
                         Some(adk::GenerationStage::PostProductionDone) => {
                             i.post_production_done = true;
@@ -1955,12 +1996,25 @@ impl Session {
                     if let (true, Some(d)) =
                         (i.raw_video_ready || i.post_production_done, &new_draft)
                     {
+                        if i.post_production_done {
+                            events.push(Event::Generation {
+                                stage: GenerationStage::PostProductionDone,
+                                url: None,
+                                message: "Post-production is done; every track:".into(),
+                            });
+                        }
                         events.push(Event::Timeline {
                             summary: d.timeline().to_string(),
                             ready_for_export: d.is_ready_for_export(),
                         });
                         if i.post_production_done {
-                            events.push(Event::Note(POST_PRODUCTION_CHOICES.into()));
+                            events.push(Event::Suggestions {
+                                message: POST_PRODUCTION_CHOICES.into(),
+                                suggestions: POST_PRODUCTION_SUGGESTIONS
+                                    .iter()
+                                    .map(|s| (*s).to_owned())
+                                    .collect(),
+                            });
                         }
                     }
                     let outcome = if let Some(message) = stream_error {

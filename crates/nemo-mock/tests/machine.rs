@@ -269,6 +269,14 @@ async fn two_stage_generation_is_reported_as_it_happens() {
             .filter_map(|e| match e {
                 Event::Status(s) => Some(format!("status: {s}")),
                 Event::Note(s) => Some(format!("note: {s}")),
+                Event::Generation { message, .. } => Some(format!("generation: {message}")),
+                Event::Suggestions {
+                    message,
+                    suggestions,
+                } => Some(format!(
+                    "suggestions: {message} {}",
+                    suggestions.join(" | ")
+                )),
                 Event::AgentText { text, .. } => Some(format!("text: {text}")),
                 Event::Timeline { summary, .. } => Some(format!("timeline: {summary}")),
                 _ => None,
@@ -281,13 +289,12 @@ async fn two_stage_generation_is_reported_as_it_happens() {
                 .unwrap_or_else(|| panic!("{dialect}: no `{needle}` in {shown:#?}"))
         };
         let generating = at("status: Generating the video…");
-        let raw = at("note: The raw video is ready.");
+        let raw = at("generation: The raw video is ready.");
         let music = at("status: Adding music…");
         let answer = at("text: Your video \"City Timelapse\" is ready");
         let timeline =
             at("timeline: Timeline (3 tracks): 1. Video: city timelapse (0-10s) 2. BGM: ");
-        let choices =
-            at("note: Post-production added music, a title and effects. Keep them, or say:");
+        let choices = at("suggestions: Post-production added music, a title and effects. Keep them, or remove what you do not want: keep them | remove the music | remove the title | remove the effects");
         assert!(
             generating < raw
                 && raw < music

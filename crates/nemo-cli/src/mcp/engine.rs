@@ -44,6 +44,9 @@ pub(crate) struct Outcome {
     pub(crate) downloaded: Option<(PathBuf, u64)>,
     /// Links worth passing on (claim, register).
     pub(crate) links: Vec<(LinkKind, String)>,
+    /// Messages the user may send next (keep or strip what post-production
+    /// added).
+    pub(crate) suggestions: Vec<String>,
 }
 
 impl Outcome {
@@ -63,6 +66,17 @@ impl Outcome {
             }
             Event::Change { summary } => self.changes.push(summary.clone()),
             Event::Note(note) => self.notes.push(note.clone()),
+            Event::Generation { message, url, .. } => self.notes.push(match url {
+                Some(url) => format!("{message} ({url})"),
+                None => message.clone(),
+            }),
+            Event::Suggestions {
+                message,
+                suggestions,
+            } => {
+                self.notes.push(message.clone());
+                self.suggestions.extend(suggestions.iter().cloned());
+            }
             Event::Uploaded { files } => self.uploaded.extend(files.iter().cloned()),
             Event::Credits(c) => self.credits = Some(*c),
             Event::Timeline {

@@ -269,8 +269,19 @@ even when the connection drops.",
         if parts.is_empty() {
             parts.push("The agent finished without a reply.".into());
         }
+        if let Some((summary, _)) = &outcome.timeline {
+            parts.push(summary.clone());
+        }
         let mut text = parts.join("\n\n");
         notes(&mut text, &outcome);
+        if !outcome.suggestions.is_empty() {
+            let said: Vec<String> = outcome
+                .suggestions
+                .iter()
+                .map(|s| format!("\"{s}\""))
+                .collect();
+            text.push_str(&format!("\nSuggested next messages: {}", said.join(", ")));
+        }
         for action in &outcome.actions {
             text.push('\n');
             text.push_str(hint(*action));
@@ -282,6 +293,8 @@ even when the connection drops.",
                 "changes": outcome.changes,
                 "actions": outcome.actions,
                 "notes": outcome.notes,
+                "timeline": outcome.timeline.as_ref().map(|(s, _)| s),
+                "suggestions": outcome.suggestions,
             }),
         ))
     }

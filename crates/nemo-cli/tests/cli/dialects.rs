@@ -289,7 +289,10 @@ fn a_description_becomes_a_video_in_two_stages() {
             v["type"] == "status" && v["message"].as_str().is_some_and(|m| m.starts_with(start))
         };
         let generating = index(&|v| message(v, "Generating the video…"), "step");
-        let raw = index(&|v| message(v, "The raw video is ready."), "raw video");
+        let raw = index(
+            &|v| v["type"] == "generation" && v["stage"] == "raw_video_ready",
+            "raw video",
+        );
         let answer = index(&|v| v["type"] == "text", "answer");
         let timeline = index(
             &|v| {
@@ -302,7 +305,20 @@ fn a_description_becomes_a_video_in_two_stages() {
             },
             "timeline",
         );
-        let choices = index(&|v| message(v, "Post-production added music"), "choices");
+        let choices = index(
+            &|v| {
+                v["type"] == "suggestions"
+                    && v["suggestions"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|s| s == "remove the music"))
+            },
+            "choices",
+        );
+        let done = index(
+            &|v| v["type"] == "generation" && v["stage"] == "post_production_done",
+            "post-production",
+        );
+        assert!(answer < done && done < timeline, "{dialect}: {objects:#?}");
         assert!(
             generating < raw && raw < answer && answer < timeline && timeline < choices,
             "{dialect}: {objects:#?}"

@@ -189,6 +189,21 @@ pub(crate) fn ndjson(stdout: &[u8]) -> Vec<Value> {
                 is_str("message");
                 assert!(field(&v, "retryable", raw).is_boolean(), "{raw}");
             }
+            "generation" => {
+                is_str("stage");
+                is_str("message");
+                let url = field(&v, "url", raw);
+                assert!(url.is_string() || url.is_null(), "{raw}");
+            }
+            "suggestions" => {
+                is_str("message");
+                let list = field(&v, "suggestions", raw);
+                assert!(
+                    list.as_array()
+                        .is_some_and(|a| a.iter().all(Value::is_string)),
+                    "{raw}"
+                );
+            }
             other => panic!("unknown type `{other}`: {raw}"),
         }
         objects.push(v);

@@ -311,6 +311,11 @@ fn show(ev: &Event) -> String {
             ..
         } => format!("connected: session {session_id} (created: {created})"),
         Event::Note(n) => format!("note: {n}"),
+        Event::Generation { message, .. } => format!("generation: {message}"),
+        Event::Suggestions {
+            message,
+            suggestions,
+        } => format!("suggestions: {message} {suggestions:?}"),
         Event::AgentText { text, actions } => {
             if actions.is_empty() {
                 format!("agent: {text}")
