@@ -5,7 +5,12 @@
 //!   and records every exchange: requests and responses, event streams whole
 //!   plus each chunk's arrival time (`_events`), the user's turns as pages
 //!   (`_command`). Secrets are masked before anything is written
-//!   ([`redact`]).
+//!   ([`redact`]), on decoded values: a token the server writes JSON-escaped
+//!   or percent-encoded goes too. [`Recorder::new`] records in memory;
+//!   [`Recorder::to_file`] streams the recording to disk as it happens, in
+//!   bounded memory whatever the streams' size, and renames it into place
+//!   at [`Recorder::finish`] (a path that cannot be written fails before
+//!   the first request).
 //! - [`ReplayTransport`] answers requests from a recording, in recorded time
 //!   (virtual under a paused tokio runtime).
 //! - [`replay`] runs the core's driver over it, issuing each recorded turn
@@ -37,6 +42,32 @@
 //! let played = replay(&har, &ReplayOptions { check: true, ..Default::default() }).await?;
 //! assert_eq!(played.transcript[0], "you › nemo credits");
 //! assert!(played.passed(), "{}", played.report());
+//! # Ok(()) }
+//! ```
+//!
+//! Streaming to a file, as `nemo --record` does:
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use nemo_core::driver::Driver;
+//! # use nemo_core::machine::{Command, Config, Session};
+//! # use nemo_har::{FixedClock, Har, Recorder};
+//! # use nemo_mock::{InProcess, MockConfig};
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("session.har");
+//! let clock = FixedClock::new(1_777_000_000_000);
+//! let mock = Arc::new(InProcess::new(MockConfig::fast())?);
+//! // Fails here, before anything is sent, if `path` cannot be written.
+//! let recorder = Arc::new(Recorder::to_file(mock, InProcess::BASE_URL, Arc::new(clock.clone()), &path)?);
+//! let session = Session::new(Config { client_id: "client-1".into(), ..Config::default() });
+//! let mut driver = Driver::new(session, recorder.clone(), clock);
+//! recorder.start_command(&Command::Credits);
+//! driver.run(Command::Credits, &mut |_| {}).await?;
+//! assert!(!path.exists(), "written beside it until finished");
+//! recorder.finish()?;
+//! assert_eq!(Har::load(&path)?.log.pages[0].title, "nemo credits");
 //! # Ok(()) }
 //! ```
 

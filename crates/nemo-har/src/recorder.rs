@@ -95,7 +95,9 @@ enum Slot {
 ///   when the recorder is dropped): the target only ever holds a complete
 ///   HAR document. A secret is masked from the moment it is learned: add a
 ///   secret the transport does not see in the clear (e.g. `NEMO_TOKEN`)
-///   before the first request.
+///   before the first request. Entries are written in the order they
+///   complete (the order they were sent, for a client that sends one request
+///   at a time, as the driver does).
 pub struct Recorder<T: ?Sized> {
     inner: Arc<T>,
     base_url: String,

@@ -17,7 +17,8 @@
 //! and re-encoded only when it held a secret, so a token written with JSON
 //! escapes (`\/`, `\u005f`, …) goes too, and the rest of the body keeps its
 //! bytes (the draft inside a state answer stays byte for byte). Secrets are
-//! learned from decoded values as well. Other text is masked textually, and
+//! learned from decoded values as well (at most 64 from bodies; those past
+//! that stay masked where they stand). Other text is masked textually, and
 //! that pass also catches a known secret written percent-encoded or
 //! JSON-escaped, character by character in any mix.
 //!
