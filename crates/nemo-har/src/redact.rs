@@ -387,15 +387,16 @@ impl Redactor {
         let mut out = String::new();
         let before = state.pending.len();
         state.pending.extend_from_slice(chunk);
-        // Only the new bytes can complete a line.
-        if let Some(last) = memchr::memrchr(b'\n', chunk).map(|at| before + at) {
+        // Only the new bytes can complete a line (ended by LF, CR or both,
+        // as event streams allow).
+        if let Some(last) = memchr::memrchr2(b'\n', b'\r', chunk).map(|at| before + at) {
             let rest = state.pending.split_off(last + 1);
             let complete = std::mem::replace(&mut state.pending, rest);
             let block = String::from_utf8_lossy(&complete);
             if self.untouched(&block) {
                 out.push_str(&block);
             } else {
-                for line in block.split_inclusive('\n') {
+                for line in block.split_inclusive(['\n', '\r']) {
                     out.push_str(&self.line(line));
                 }
             }
@@ -874,5 +875,23 @@ mod tests {
             assert_eq!(out.matches("ct=[redacted]").count(), n);
             assert!(peak < 2 * LINE_CAP + 2 * chunk_len, "{peak}");
         }
+    }
+
+    /// Event streams may end lines with CR alone: each line is still one
+    /// JSON value to walk.
+    #[test]
+    fn lines_ended_by_cr_alone_are_lines() {
+        let mut r = Redactor::new();
+        let stream = "data: {\"token\":\"abc_defgh\"}\rdata: {\"x\":\"abc\\u005fdefgh\"}\r\r";
+        let mut state = StreamRedaction::default();
+        let mut out = String::new();
+        for chunk in stream.as_bytes().chunks(5) {
+            out.push_str(&r.stream(&mut state, chunk));
+        }
+        out.push_str(&r.stream_end(&mut state));
+        assert_eq!(
+            out,
+            "data: {\"token\":\"[redacted]\"}\rdata: {\"x\":\"[redacted]\"}\r\r"
+        );
     }
 }
