@@ -725,3 +725,22 @@ fn redacting_the_fixtures_again_changes_nothing() {
     }
     assert!(seen > 10);
 }
+
+/// A failure at the end (the folder went away) is returned by `finish`, and
+/// by every later call; nothing is left under the target name.
+#[test]
+fn a_failure_to_finish_is_reported_and_sticky() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let path = sub.join("session.har");
+    let clock = Arc::new(FixedClock::new(START_MS));
+    let recorder = Recorder::to_file(mock(), InProcess::BASE_URL, clock, &path).unwrap();
+    recorder.start_page("a turn");
+    std::fs::remove_dir_all(&sub).unwrap();
+    let first = recorder.finish().expect_err("the folder is gone");
+    let second = recorder.finish().expect_err("sticky");
+    assert_eq!(first.to_string(), second.to_string());
+    assert!(first.to_string().contains("session.har"), "{first}");
+    assert!(!path.exists());
+}
