@@ -199,9 +199,19 @@ async fn a_broken_download_resumes_with_range() {
     let dest = dir.path().join("out.mp4");
     let reports = Mutex::new(Vec::<Progress>::new());
     let half_written_under_final_name = AtomicBool::new(false);
+    // Every temporary file seen while the download ran: one, kept across
+    // the resume.
+    let temps = Mutex::new(Vec::<String>::new());
     let progress = |p: Progress| {
-        if dest.exists() || temp_files(dir.path()).len() != 1 {
+        let now = temp_files(dir.path());
+        if dest.exists() || now.len() != 1 {
             half_written_under_final_name.store(true, Ordering::Relaxed);
+        }
+        let mut seen = temps.lock().unwrap();
+        for name in now {
+            if !seen.contains(&name) {
+                seen.push(name);
+            }
         }
         reports.lock().unwrap().push(p);
     };
@@ -218,6 +228,7 @@ async fn a_broken_download_resumes_with_range() {
     assert_eq!(std::fs::read(&dest).unwrap(), content(LEN));
     assert_eq!(leftovers(dir.path()), ["out.mp4"]);
     assert!(!half_written_under_final_name.load(Ordering::Relaxed));
+    assert_eq!(temps.into_inner().unwrap().len(), 1);
 
     let seen = journal.entries();
     assert_eq!(seen.len(), 2, "{seen:?}");
