@@ -4,7 +4,7 @@
 //!
 //! Writes `docs/BENCHMARKS.md` and `docs/benchmarks.json`. With
 //! `--only NAME[,NAME…]` (`sse`, `credits`, `upload`, `download`,
-//! `download-alone`, `polling`, `load`) runs just those and prints the
+//! `download-alone`, `polling`, `load`, `record`) runs just those and prints the
 //! report without writing either file.
 //!
 //! Whole-process comparisons alternate A and B, several runs each, and
@@ -55,7 +55,7 @@ fn sizes(quick: bool) -> Sizes {
     }
 }
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
@@ -77,7 +77,7 @@ fn run_ok(name: &str, cmd: &mut Command) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn peak_rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -530,6 +530,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ));
     }
 
+    // 7. `--record` of a long event stream: memory.
+    if wants("record") {
+        results.push(crate::bench_record::measure(quick)?);
+    }
+
     if only.is_some() {
         // A partial run: shown, never written over the full report.
         println!("{}", report(&results, quick));
@@ -736,6 +741,17 @@ const DOWNLOAD_ALONE_LIMITS: &str = "Both sides read the same bytes from the sam
 fn summary(r: &Value) -> String {
     let f = &r["figures"];
     let num = |v: &Value| v.as_f64().map_or("?".into(), |x| format!("{x:.2}"));
+    if f.get("stream_mb").is_some() {
+        return format!(
+            "{} MB stream recorded with a peak RSS of {} MiB ({} MiB per stream MB); in memory (before): {} MiB on {} MB ({} MiB per MB)",
+            f["stream_mb"],
+            num(&f["ours_peak_rss_mib"]),
+            num(&f["ours"]["peak_rss_mib_per_stream_mb"]),
+            num(&f["baseline"]["peak_rss_mib"]),
+            f["baseline_stream_mb"],
+            num(&f["baseline"]["peak_rss_mib_per_stream_mb"]),
+        );
+    }
     if f.get("ratio_vs_plain").is_some() {
         return format!(
             "{} MiB/s vs curl + sync {} MiB/s = {}×, vs curl {} MiB/s = {}×; peak RSS {} MiB (curl {} MiB)",

@@ -8,31 +8,17 @@
 //! seven times the stream: at full size it would need gigabytes); both are
 //! reported with the MiB per stream MB.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::bench::{peak_rss_kib, root};
 use crate::cargo;
 
 /// The target: a 300 MB stream recorded in at most this much memory.
 const TARGET_PEAK_MIB: f64 = 64.0;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-// Copied from `bench.rs` (`peak_rss_kib` and the sampling loop of
-// `measure`); the lead dedupes them by making those pub(crate).
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
 
 /// Reads a child's pipe to its end on a thread.
 fn drain<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {

@@ -9,6 +9,7 @@
 //!   `fixtures/sessions/` from the simulator (see `docs/FIXTURES.md`).
 
 mod bench;
+mod bench_record;
 mod fixtures;
 mod fuzz;
 
