@@ -1,0 +1,661 @@
+//! [`FileStore`]: a [`Store`] in a folder, shared safely by processes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use nemo_core::secret::Secret;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{
+    check_id, check_token, CachedToken, IdentityGuard, Job, LastSession, Store, StoreError,
+    StoreFile, StoreWarning,
+};
+
+/// How warnings reach the frontend (see [`FileStore::on_warning`]).
+pub type WarningFn = Arc<dyn Fn(&StoreWarning) + Send + Sync>;
+
+/// A [`Store`] in a folder (the one the `nemo` command uses). Files:
+///
+/// | file | what |
+/// |---|---|
+/// | `client_id` | the `X-Client-Id` for anonymous tokens (plain text) |
+/// | `tokens.json` | anonymous tokens, per API base URL |
+/// | `sessions.json` | the last session, per API base URL |
+/// | `jobs.json` | render jobs, written *before* the render request is sent |
+/// | `.lock` | held (advisory lock) while a file above is read, changed and written back, so concurrent processes lose no entry |
+/// | `.identity.lock` | held while the client id and the free token are created, so parallel first runs share one identity |
+/// | `leases/<render id>.lock` | held by the process waiting for that render; the OS releases it when the process dies |
+///
+/// The folder is created with mode 0700. Every file is written to a
+/// temporary file beside it (mode 0600), synced and renamed into place, so a
+/// crash never leaves half a file; an existing file readable by others is
+/// reported once ([`StoreWarning::Exposed`]). A file that cannot be read as
+/// what it should hold is never overwritten: it is moved aside to
+/// `<name>.corrupt-<unix time>` and reported (for the job journal, as an
+/// error: the renders it held must not be forgotten silently).
+///
+/// Cheap to clone; clones share the in-process lock and the leases held.
+/// Two `FileStore`s made with [`FileStore::at`] on one folder behave as two
+/// processes.
+#[derive(Clone)]
+pub struct FileStore {
+    dir: PathBuf,
+    lock: Arc<Mutex<()>>,
+    warned: Arc<Mutex<HashSet<PathBuf>>>,
+    /// The leases this store holds, by render id.
+    held: Arc<Mutex<BTreeMap<String, fs::File>>>,
+    warn: WarningFn,
+}
+
+impl fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileStore")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct JobFile {
+    jobs: Vec<Job>,
+}
+
+/// See [`FileStore::guard`]; both locks are released on drop.
+struct StoreGuard<'a> {
+    _local: std::sync::MutexGuard<'a, ()>,
+    _file: Option<fs::File>,
+}
+
+impl FileStore {
+    /// The store in `dir` (created, mode 0700, on first write). Warnings go
+    /// to standard error as `warning: …` until [`FileStore::on_warning`]
+    /// says otherwise.
+    pub fn at(dir: impl Into<PathBuf>) -> FileStore {
+        FileStore {
+            dir: dir.into(),
+            lock: Arc::new(Mutex::new(())),
+            warned: Arc::new(Mutex::new(HashSet::new())),
+            held: Arc::default(),
+            warn: Arc::new(|w| eprintln!("warning: {w}")),
+        }
+    }
+
+    /// The platform's folder for this user (`~/.config/nemovideo` on
+    /// Linux), when it has one.
+    pub fn default_dir() -> Option<PathBuf> {
+        dirs::config_dir().map(|d| d.join("nemovideo"))
+    }
+
+    /// Sends warnings to `warn` instead of standard error.
+    pub fn on_warning(mut self, warn: impl Fn(&StoreWarning) + Send + Sync + 'static) -> Self {
+        self.warn = Arc::new(warn);
+        self
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where `file` lives.
+    pub fn path_of(&self, file: StoreFile) -> PathBuf {
+        self.dir.join(file.file_name())
+    }
+
+    /// Holds the store for one read-modify-write: a mutex for this process
+    /// and an advisory lock on `.lock` in the folder for the others (an
+    /// export in one terminal and a resume in another must not lose each
+    /// other's journal entries).
+    fn guard(&self) -> StoreGuard<'_> {
+        // A panic while holding the lock poisons it; the data is in files,
+        // so the lock itself carries nothing to distrust.
+        let local = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let file = self.create_dir().ok().and_then(|()| {
+            let path = self.dir.join(".lock");
+            let file = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .ok()?;
+            set_private(&path);
+            // Best effort: a file system without locks still gets the
+            // in-process mutex and atomic renames.
+            file.lock().ok()?;
+            Some(file)
+        });
+        StoreGuard {
+            _local: local,
+            _file: file,
+        }
+    }
+
+    fn job_file(&self) -> Result<JobFile, StoreError> {
+        let file: JobFile = self.read_json_strict(StoreFile::Jobs)?.unwrap_or_default();
+        // An entry whose id could walk out of a URL or a folder is not a
+        // render of ours: the journal was edited by someone else.
+        if let Some(reason) = file
+            .jobs
+            .iter()
+            .find_map(|j| nemo_core::ids::check_id("render id", &j.id).err())
+        {
+            return Err(self.damaged(StoreFile::Jobs, reason));
+        }
+        Ok(file)
+    }
+
+    fn remove_lease_file(&self, id: &str) {
+        let lease = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        if lease.is_some() && check_id(id).is_ok() {
+            // Only the holder removes the file (then unlocks by dropping).
+            let _ = fs::remove_file(self.dir.join("leases").join(format!("{id}.lock")));
+        }
+    }
+
+    fn map<T: DeserializeOwned>(&self, file: StoreFile) -> BTreeMap<String, T> {
+        match self.read_json_strict(file) {
+            Ok(v) => v.unwrap_or_default(),
+            Err(e) => {
+                (self.warn)(&StoreWarning::Unreadable(e));
+                BTreeMap::new()
+            }
+        }
+    }
+
+    /// Reads a JSON file: `Ok(None)` when it does not exist; an error (and
+    /// the file moved aside, never to be overwritten) when it is damaged.
+    fn read_json_strict<T: DeserializeOwned>(
+        &self,
+        file: StoreFile,
+    ) -> Result<Option<T>, StoreError> {
+        let path = self.path_of(file);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(self.damaged(file, "not UTF-8 text".into()));
+            }
+            Err(source) => return Err(StoreError::Read { path, source }),
+        };
+        self.check_mode(&path);
+        match serde_json::from_str(&text) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => Err(self.damaged(file, e.to_string())),
+        }
+    }
+
+    /// Moves the damaged `file` aside and says so.
+    fn damaged(&self, file: StoreFile, reason: String) -> StoreError {
+        StoreError::Damaged {
+            file,
+            path: self.path_of(file),
+            reason,
+            moved_to: self.move_aside(file.file_name()),
+        }
+    }
+
+    /// Moves a damaged file to `<name>.corrupt-<unix time>`; the new path,
+    /// when the move worked.
+    fn move_aside(&self, name: &str) -> Option<PathBuf> {
+        let now = unix_now();
+        let from = self.dir.join(name);
+        for n in 0..100u32 {
+            let suffix = if n == 0 {
+                format!("{now}")
+            } else {
+                format!("{now}-{n}")
+            };
+            let to = self.dir.join(format!("{name}.corrupt-{suffix}"));
+            if to.exists() {
+                continue;
+            }
+            return fs::rename(&from, &to).ok().map(|()| to);
+        }
+        None
+    }
+
+    fn write_json<T: Serialize>(&self, file: StoreFile, value: &T) -> Result<(), StoreError> {
+        let path = self.path_of(file);
+        let mut text = serde_json::to_string_pretty(value).map_err(|e| StoreError::Write {
+            path: path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        text.push('\n');
+        self.write(&path, text.as_bytes())
+    }
+
+    /// Writes `bytes` to `path` through a 0600 temporary file, a sync and a
+    /// rename.
+    fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let failed = |source| StoreError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        self.create_dir()?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".nemo-")
+            .tempfile_in(&self.dir)
+            .map_err(failed)?;
+        set_private(tmp.path());
+        tmp.write_all(bytes).map_err(failed)?;
+        tmp.as_file().sync_all().map_err(failed)?;
+        tmp.persist(path).map_err(|e| failed(e.error))?;
+        Ok(())
+    }
+
+    fn create_dir(&self) -> Result<(), StoreError> {
+        if self.dir.is_dir() {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.dir).map_err(|source| StoreError::Write {
+            path: self.dir.clone(),
+            source,
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700));
+        }
+        Ok(())
+    }
+
+    /// Opens (creating, 0600) a lock file.
+    fn lock_file(&self, path: &Path) -> Result<fs::File, StoreError> {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|source| StoreError::Write {
+                path: path.to_owned(),
+                source,
+            })?;
+        set_private(path);
+        Ok(file)
+    }
+
+    /// Warns (once per file) when a state file is readable by others.
+    fn check_mode(&self, path: &Path) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let Ok(meta) = fs::metadata(path) else { return };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                let first = self
+                    .warned
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(path.to_owned());
+                if first {
+                    (self.warn)(&StoreWarning::Exposed {
+                        path: path.to_owned(),
+                        mode,
+                    });
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = path;
+    }
+}
+
+impl Store for FileStore {
+    /// A damaged file (not text, or not a value that fits in a header) is
+    /// moved aside with a warning and reads as absent.
+    fn client_id(&self) -> Option<String> {
+        let path = self.path_of(StoreFile::ClientId);
+        let bytes = fs::read(&path).ok()?;
+        self.check_mode(&path);
+        let id = std::str::from_utf8(&bytes).map(str::trim).unwrap_or("");
+        if !id.is_empty() && nemo_core::ids::check_token(id).is_ok() {
+            return Some(id.to_owned());
+        }
+        let g = self.guard();
+        if fs::read(&path).ok()? != bytes {
+            // Rewritten by another process meanwhile: read it again.
+            drop(g);
+            return self.client_id();
+        }
+        let e = self.damaged(StoreFile::ClientId, "not a client id".into());
+        (self.warn)(&StoreWarning::Unreadable(e));
+        None
+    }
+
+    fn save_client_id(&self, id: &str) -> Result<(), StoreError> {
+        let _g = self.guard();
+        self.write(
+            &self.path_of(StoreFile::ClientId),
+            format!("{id}\n").as_bytes(),
+        )
+    }
+
+    /// A damaged cache is moved aside with a warning and reads as empty.
+    fn token(&self, api_url: &str) -> Option<CachedToken> {
+        self.map::<CachedToken>(StoreFile::Tokens)
+            .remove(api_url)
+            .filter(|t| nemo_core::ids::check_token(&t.token).is_ok())
+    }
+
+    fn save_token(
+        &self,
+        api_url: &str,
+        token: &Secret,
+        user_id: Option<String>,
+        expires_at: Option<String>,
+    ) -> Result<(), StoreError> {
+        check_token(token)?;
+        let _g = self.guard();
+        let mut map = self.map::<CachedToken>(StoreFile::Tokens);
+        map.insert(
+            api_url.to_owned(),
+            CachedToken {
+                token: token.expose().to_owned(),
+                user_id,
+                expires_at,
+            },
+        );
+        self.write_json(StoreFile::Tokens, &map)
+    }
+
+    fn last_session(&self, api_url: &str) -> Option<LastSession> {
+        self.map::<LastSession>(StoreFile::Sessions).remove(api_url)
+    }
+
+    fn save_last_session(&self, api_url: &str, session: LastSession) -> Result<(), StoreError> {
+        let _g = self.guard();
+        let mut map = self.map::<LastSession>(StoreFile::Sessions);
+        if map.get(api_url) == Some(&session) {
+            return Ok(());
+        }
+        map.insert(api_url.to_owned(), session);
+        self.write_json(StoreFile::Sessions, &map)
+    }
+
+    /// A damaged journal is moved aside and reported as an error (never
+    /// read as empty, never overwritten).
+    fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let _g = self.guard();
+        self.job_file().map(|f| f.jobs)
+    }
+
+    fn add_job(&self, job: Job) -> Result<(), StoreError> {
+        let _g = self.guard();
+        let mut file = self.job_file()?;
+        file.jobs.retain(|j| j.id != job.id);
+        file.jobs.push(job);
+        self.write_json(StoreFile::Jobs, &file)
+    }
+
+    fn remove_job(&self, id: &str) -> Result<bool, StoreError> {
+        let _g = self.guard();
+        let mut file = self.job_file()?;
+        let before = file.jobs.len();
+        file.jobs.retain(|j| j.id != id);
+        if file.jobs.len() == before {
+            return Ok(false);
+        }
+        self.write_json(StoreFile::Jobs, &file)?;
+        self.remove_lease_file(id);
+        Ok(true)
+    }
+
+    /// The journal is readable (or absent) and the folder writable.
+    fn check_journal(&self) -> Result<(), StoreError> {
+        let _g = self.guard();
+        let file = self.job_file()?;
+        self.create_dir()?;
+        let probe = tempfile::Builder::new()
+            .prefix(".nemo-probe-")
+            .tempfile_in(&self.dir)
+            .map_err(|source| StoreError::Write {
+                path: self.path_of(StoreFile::Jobs),
+                source,
+            })?;
+        drop(probe);
+        drop(file);
+        Ok(())
+    }
+
+    /// An OS lock on `leases/<id>.lock`, released when the process ends,
+    /// however it ends.
+    fn lease(&self, id: &str) -> Result<bool, StoreError> {
+        check_id(id)?;
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if held.contains_key(id) {
+            return Ok(true);
+        }
+        let dir = self.dir.join("leases");
+        self.create_dir()?;
+        fs::create_dir_all(&dir).map_err(|source| StoreError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        let file = self.lock_file(&dir.join(format!("{id}.lock")))?;
+        match file.try_lock() {
+            // A file system without locks: nobody can be told apart, so
+            // behave as before leases existed.
+            Ok(()) | Err(fs::TryLockError::Error(_)) => {
+                held.insert(id.to_owned(), file);
+                Ok(true)
+            }
+            Err(fs::TryLockError::WouldBlock) => Ok(false),
+        }
+    }
+
+    fn is_leased_elsewhere(&self, id: &str) -> bool {
+        if check_id(id).is_err()
+            || self
+                .held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(id)
+        {
+            return false;
+        }
+        let path = self.dir.join("leases").join(format!("{id}.lock"));
+        let Ok(file) = fs::OpenOptions::new().write(true).open(&path) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
+    }
+
+    /// An OS lock on `.identity.lock`. Fails when the folder cannot be
+    /// created or written: a new identity per run would burn the one free
+    /// token a machine gets per week.
+    fn identity_guard(&self) -> Result<IdentityGuard, StoreError> {
+        self.create_dir()?;
+        let file = self.lock_file(&self.dir.join(".identity.lock"))?;
+        // A file system without locks still gets one identity per run.
+        let _ = file.lock();
+        Ok(IdentityGuard::new(file))
+    }
+}
+
+fn set_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str) -> Job {
+        Job {
+            id: id.into(),
+            session_id: "s".into(),
+            task_id: None,
+            api_url: "http://x".into(),
+            out: None,
+            created_unix: 1,
+        }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::at(dir.path().join("cfg"));
+        store.save_client_id("abc").unwrap();
+        store
+            .save_token("http://x", &Secret::new("nmv_usr_1"), None, None)
+            .unwrap();
+        store.add_job(job("render_1")).unwrap();
+        for name in ["client_id", "tokens.json", "jobs.json"] {
+            let mode = fs::metadata(store.dir().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600, "{name}");
+        }
+        let mode = fs::metadata(store.dir()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the folder");
+    }
+
+    #[test]
+    fn a_damaged_journal_is_moved_aside_never_overwritten() {
+        for garbage in [
+            "{\"jobs\":[{\"id\":\"render_1\"".as_bytes(),
+            b"\xff\xfe not text",
+            b"[1,2,3]",
+            b"{\"jobs\":[{\"id\":\"../../x\",\"session_id\":\"s\",\"api_url\":\"http://x\"}]}",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = FileStore::at(dir.path());
+            fs::write(dir.path().join("jobs.json"), garbage).unwrap();
+            let e = store.jobs().unwrap_err();
+            assert!(
+                matches!(
+                    &e,
+                    StoreError::Damaged {
+                        file: StoreFile::Jobs,
+                        moved_to: Some(_),
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert!(e.to_string().contains("damaged"), "{e}");
+            // Once it is aside, a new journal starts; the old one is kept.
+            store.add_job(job("render_2")).unwrap();
+            let aside: Vec<_> = fs::read_dir(dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("jobs.json.corrupt-")
+                })
+                .collect();
+            assert_eq!(aside.len(), 1, "moved aside once");
+            assert_eq!(
+                fs::read(aside[0].path()).unwrap(),
+                garbage,
+                "kept byte for byte"
+            );
+        }
+    }
+
+    #[test]
+    fn adding_to_a_damaged_journal_fails_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::at(dir.path());
+        fs::write(dir.path().join("jobs.json"), "{not json").unwrap();
+        assert!(store.add_job(job("render_2")).is_err());
+        assert!(!dir.path().join("jobs.json").exists(), "never rewritten");
+        let aside = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("jobs.json.corrupt-")
+            })
+            .unwrap();
+        assert_eq!(fs::read_to_string(aside.path()).unwrap(), "{not json");
+    }
+
+    #[test]
+    fn a_token_written_by_hand_that_cannot_be_sent_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::at(dir.path());
+        fs::write(
+            dir.path().join("tokens.json"),
+            r#"{"http://x":{"token":"a b"}}"#,
+        )
+        .unwrap();
+        assert!(store.token("http://x").is_none());
+    }
+
+    #[test]
+    fn a_damaged_cache_warns_reads_as_absent_and_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let store =
+            FileStore::at(dir.path()).on_warning(move |w| log.lock().unwrap().push(w.to_string()));
+        fs::write(dir.path().join("tokens.json"), "{oops").unwrap();
+        fs::write(dir.path().join("client_id"), "a b\n").unwrap();
+        assert!(store.token("http://x").is_none());
+        assert!(store.client_id().is_none());
+        let seen: Vec<_> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|w| !w.contains("readable by other users"))
+            .cloned()
+            .collect();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(seen[0].contains("tokens.json is damaged"), "{}", seen[0]);
+        assert!(seen[1].contains("client_id is damaged"), "{}", seen[1]);
+        assert!(!dir.path().join("tokens.json").exists());
+        assert!(!dir.path().join("client_id").exists());
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_file_others_may_read_is_reported_once() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let store =
+            FileStore::at(dir.path()).on_warning(move |w| log.lock().unwrap().push(w.to_string()));
+        store.save_client_id("abc").unwrap();
+        let path = dir.path().join("client_id");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(store.client_id().as_deref(), Some("abc"));
+        assert_eq!(store.client_id().as_deref(), Some("abc"));
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(
+            seen[0].contains("readable by other users (mode 644)") && seen[0].contains("chmod 600"),
+            "{}",
+            seen[0]
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! What every NemoVideo frontend builds on, around the sans-IO
+//! [`nemo_core`]: what is remembered between runs, and the rules for it.
+//!
+//! - [`Store`] is persistence as a trait: the client id (`X-Client-Id`), the
+//!   anonymous token and the last session per API URL, and the render-job
+//!   journal with leases. [`FileStore`] keeps it in a folder shared safely
+//!   by processes (the `nemo` command's); [`MemoryStore`] keeps it in
+//!   memory, with the same rules.
+//! - [`ensure_identity`] applies the identity rules (one client id per
+//!   machine, one free token per client id per week, one shared first
+//!   session, each created once by whichever process comes first), and
+//!   [`journal`] is the driver hook that records each render before it is
+//!   submitted.
+//!
+//! ```
+//! use nemo_client::{Job, MemoryStore, Store};
+//!
+//! let store = MemoryStore::new();
+//! let other_process = store.sibling();
+//! store
+//!     .add_job(Job {
+//!         id: "render_1".into(),
+//!         session_id: "sess_1".into(),
+//!         task_id: None,
+//!         api_url: "https://example.com".into(),
+//!         out: None,
+//!         created_unix: 0,
+//!     })
+//!     .unwrap();
+//! assert!(store.lease("render_1").unwrap());
+//! // Another process sees the job, and leaves it alone while it is leased.
+//! assert_eq!(other_process.jobs().unwrap().len(), 1);
+//! assert!(other_process.is_leased_elsewhere("render_1"));
+//! assert!(!other_process.lease("render_1").unwrap());
+//! // Removing the job releases its lease.
+//! assert!(store.remove_job("render_1").unwrap());
+//! assert!(other_process.lease("render_1").unwrap());
+//! ```
+
+mod file;
+mod identity;
+mod memory;
+mod store;
+
+pub use file::{FileStore, WarningFn};
+pub use identity::{
+    absolute, ensure_identity, has_token, identity_for_token_fetch, journal, journal_with,
+    new_client_id, random_seed, IdentityError, IdentityNeed, IdentitySetup,
+};
+pub use memory::MemoryStore;
+pub use store::{
+    CachedToken, IdentityGuard, Job, LastSession, Store, StoreError, StoreFile, StoreWarning,
+};
+
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn client_id(&self) -> Option<String> {
+        (**self).client_id()
+    }
+    fn save_client_id(&self, id: &str) -> Result<(), StoreError> {
+        (**self).save_client_id(id)
+    }
+    fn token(&self, api_url: &str) -> Option<CachedToken> {
+        (**self).token(api_url)
+    }
+    fn save_token(
+        &self,
+        api_url: &str,
+        token: &nemo_core::secret::Secret,
+        user_id: Option<String>,
+        expires_at: Option<String>,
+    ) -> Result<(), StoreError> {
+        (**self).save_token(api_url, token, user_id, expires_at)
+    }
+    fn last_session(&self, api_url: &str) -> Option<LastSession> {
+        (**self).last_session(api_url)
+    }
+    fn save_last_session(&self, api_url: &str, session: LastSession) -> Result<(), StoreError> {
+        (**self).save_last_session(api_url, session)
+    }
+    fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+        (**self).jobs()
+    }
+    fn add_job(&self, job: Job) -> Result<(), StoreError> {
+        (**self).add_job(job)
+    }
+    fn remove_job(&self, id: &str) -> Result<bool, StoreError> {
+        (**self).remove_job(id)
+    }
+    fn check_journal(&self) -> Result<(), StoreError> {
+        (**self).check_journal()
+    }
+    fn lease(&self, id: &str) -> Result<bool, StoreError> {
+        (**self).lease(id)
+    }
+    fn is_leased_elsewhere(&self, id: &str) -> bool {
+        (**self).is_leased_elsewhere(id)
+    }
+    fn identity_guard(&self) -> Result<IdentityGuard, StoreError> {
+        (**self).identity_guard()
+    }
+}

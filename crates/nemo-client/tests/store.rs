@@ -1,0 +1,312 @@
+//! One suite for the `Store` rules, run against every implementation: each
+//! test takes a pair of stores over the same data that stand for two
+//! processes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use nemo_client::{
+    ensure_identity, journal, FileStore, IdentityError, IdentityNeed, IdentitySetup, Job,
+    LastSession, MemoryStore, Store, StoreError,
+};
+use nemo_core::machine::{Command, Event, SessionRef};
+use nemo_core::secret::Secret;
+
+/// Runs `test` against two file stores on one folder, then two memory
+/// stores over one set of data.
+fn each(test: impl Fn(&dyn Store, &dyn Store)) {
+    let dir = tempfile::tempdir().unwrap();
+    let a = FileStore::at(dir.path().join("cfg"));
+    let b = FileStore::at(dir.path().join("cfg"));
+    test(&a, &b);
+    let a = MemoryStore::new();
+    let b = a.sibling();
+    test(&a, &b);
+}
+
+fn job(id: &str) -> Job {
+    Job {
+        id: id.into(),
+        session_id: "s".into(),
+        task_id: None,
+        api_url: "http://x".into(),
+        out: None,
+        created_unix: 1,
+    }
+}
+
+#[test]
+fn everything_round_trips_and_is_seen_by_the_other_process() {
+    each(|a, b| {
+        assert_eq!(a.client_id(), None);
+        a.save_client_id("abc").unwrap();
+        assert_eq!(b.client_id().as_deref(), Some("abc"));
+
+        a.save_token(
+            "http://x",
+            &Secret::new("nmv_usr_1"),
+            Some("anon_1".into()),
+            None,
+        )
+        .unwrap();
+        let t = b.token("http://x").unwrap();
+        assert_eq!(
+            (t.token.as_str(), t.user_id.as_deref()),
+            ("nmv_usr_1", Some("anon_1"))
+        );
+        let shown = format!("{t:?}");
+        assert!(
+            !shown.contains("nmv_usr_1") && shown.contains("redacted"),
+            "{shown}"
+        );
+        assert!(b.token("http://y").is_none(), "per API URL");
+
+        let s = LastSession {
+            session_id: "sess_1".into(),
+            task_id: Some("task_1".into()),
+        };
+        a.save_last_session("http://x", s.clone()).unwrap();
+        assert_eq!(b.last_session("http://x"), Some(s));
+        assert_eq!(b.last_session("http://y"), None);
+
+        a.check_journal().unwrap();
+        a.add_job(job("render_1")).unwrap();
+        let mut again = job("render_1");
+        again.session_id = "s2".into();
+        b.add_job(again.clone()).unwrap();
+        assert_eq!(a.jobs().unwrap(), vec![again], "replaced, not doubled");
+        assert!(b.remove_job("render_1").unwrap());
+        assert!(!a.remove_job("render_1").unwrap());
+        assert!(a.jobs().unwrap().is_empty());
+    });
+}
+
+#[test]
+fn a_token_that_cannot_be_sent_is_never_cached() {
+    each(|a, _| {
+        let e = a
+            .save_token("http://x", &Secret::new("nmv bad\r\n"), None, None)
+            .unwrap_err();
+        assert!(matches!(e, StoreError::TokenRejected { .. }), "{e:?}");
+        assert!(e.to_string().starts_with("The token was not kept: "), "{e}");
+        assert!(a.token("http://x").is_none());
+    });
+}
+
+#[test]
+fn two_writers_lose_no_job() {
+    each(|a, b| {
+        std::thread::scope(|scope| {
+            for (name, store) in [("a", a), ("b", b)] {
+                scope.spawn(move || {
+                    for i in 0..40 {
+                        store.add_job(job(&format!("render_{name}{i}"))).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            a.jobs().unwrap().len(),
+            80,
+            "every job of both writers is kept"
+        );
+    });
+}
+
+#[test]
+fn a_lease_is_exclusive_and_released_with_the_job() {
+    each(|a, b| {
+        a.add_job(job("render_1")).unwrap();
+        assert!(a.lease("render_1").unwrap());
+        assert!(a.lease("render_1").unwrap(), "a holder may ask again");
+        assert!(!a.is_leased_elsewhere("render_1"));
+        assert!(b.is_leased_elsewhere("render_1"));
+        assert!(!b.lease("render_1").unwrap(), "the other process keeps off");
+        assert!(a.remove_job("render_1").unwrap());
+        assert!(!b.is_leased_elsewhere("render_1"));
+        assert!(b.lease("render_1").unwrap());
+        assert!(matches!(a.lease("../x"), Err(StoreError::BadId { .. })));
+        assert!(!a.is_leased_elsewhere("../x"));
+    });
+}
+
+#[test]
+fn the_identity_lock_lets_one_holder_in_at_a_time() {
+    each(|a, b| {
+        let inside = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for store in [a, b, a, b] {
+                let (inside, most) = (&inside, &most);
+                scope.spawn(move || {
+                    for _ in 0..5 {
+                        let _g = store.identity_guard().unwrap();
+                        let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(most.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn the_journal_hook_leases_and_records_a_render_before_it_starts() {
+    let store = MemoryStore::new();
+    let mut hook = journal(store.clone(), "http://x");
+    let starting = Event::RenderStarting {
+        id: "render_9".into(),
+        session_id: "s".into(),
+        task_id: Some("t".into()),
+        out: Some("out.mp4".into()),
+    };
+    hook(&starting).unwrap();
+    let jobs = store.jobs().unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].api_url, "http://x");
+    assert!(jobs[0].out.as_ref().unwrap().is_absolute());
+    assert!(store.sibling().is_leased_elsewhere("render_9"));
+    // A render id that may not name a lease: the submission is refused.
+    let mut other = journal(store.sibling(), "http://x");
+    let bad = Event::RenderStarting {
+        id: "../x".into(),
+        session_id: "s".into(),
+        task_id: None,
+        out: None,
+    };
+    assert!(other(&bad).is_err());
+    assert!(
+        hook(&Event::Status("hi".into())).is_ok(),
+        "other events pass"
+    );
+}
+
+fn setup(user_token: bool) -> IdentitySetup<'static> {
+    IdentitySetup {
+        api_url: "http://x",
+        user_token,
+        fixed_client_id: false,
+    }
+}
+
+/// A stand-in for a session: "issues" a token and a session into `store`
+/// and logs the commands it was asked to run.
+fn fake_run(
+    store: MemoryStore,
+    log: Arc<Mutex<Vec<&'static str>>>,
+    keep_token: bool,
+) -> impl FnOnce(Command) -> std::future::Ready<Result<Option<SessionRef>, nemo_core::error::NemoError>>
+{
+    move |command| {
+        if keep_token {
+            store
+                .save_token("http://x", &Secret::new("nmv_usr_1"), None, None)
+                .unwrap();
+        }
+        let made = match command {
+            Command::Connect => {
+                log.lock().unwrap().push("connect");
+                let s = SessionRef {
+                    session_id: "sess_1".into(),
+                    task_id: None,
+                };
+                store
+                    .save_last_session(
+                        "http://x",
+                        LastSession {
+                            session_id: s.session_id.clone(),
+                            task_id: None,
+                        },
+                    )
+                    .unwrap();
+                Some(s)
+            }
+            Command::Credits => {
+                log.lock().unwrap().push("credits");
+                None
+            }
+            _ => unreachable!("only Connect and Credits"),
+        };
+        std::future::ready(Ok(made))
+    }
+}
+
+#[tokio::test]
+async fn the_identity_is_created_once_and_then_reused() {
+    let store = MemoryStore::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let made = ensure_identity(
+        &store,
+        setup(false),
+        IdentityNeed::SharedSession,
+        fake_run(store.clone(), log.clone(), true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(made.unwrap().session_id, "sess_1");
+    let id = store.client_id().expect("a client id was made");
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    // Everything is at hand now: nothing is run again.
+    let again = ensure_identity(
+        &store,
+        setup(false),
+        IdentityNeed::SharedSession,
+        fake_run(store.clone(), log.clone(), true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, None);
+    assert_eq!(*log.lock().unwrap(), vec!["connect"]);
+    assert_eq!(store.client_id(), Some(id));
+}
+
+#[tokio::test]
+async fn a_token_alone_is_fetched_with_a_balance_request() {
+    let store = MemoryStore::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let made = ensure_identity(
+        &store,
+        setup(false),
+        IdentityNeed::TokenOnly,
+        fake_run(store.clone(), log.clone(), true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(made, None);
+    assert_eq!(*log.lock().unwrap(), vec!["credits"]);
+}
+
+#[tokio::test]
+async fn a_user_token_needs_no_client_id_and_no_request() {
+    let store = MemoryStore::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let made = ensure_identity(
+        &store,
+        setup(true),
+        IdentityNeed::TokenOnly,
+        fake_run(store.clone(), log.clone(), false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(made, None);
+    assert!(log.lock().unwrap().is_empty());
+    assert_eq!(store.client_id(), None);
+}
+
+#[tokio::test]
+async fn a_token_issued_but_not_kept_is_an_error() {
+    let store = MemoryStore::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let e = ensure_identity(
+        &store,
+        setup(false),
+        IdentityNeed::TokenOnly,
+        fake_run(store.clone(), log, false),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, IdentityError::TokenNotSaved), "{e:?}");
+}
