@@ -128,7 +128,11 @@ pub(crate) fn check_out(
                         "{shown} already exists. {elsewhere}, or {replace} to replace it."
                     )))
                 }
-                Ok(_) | Err(_) => {}
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // A name too long, a component that is a file, no
+                // permission to look: it could not be saved there either.
+                Err(e) => return Err(bad(format!("Cannot save as {shown}: {e}. {elsewhere}."))),
             }
             match path.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -221,6 +225,9 @@ mod tests {
             .unwrap_err()
             .message
             .contains("folder"));
+        let long = d.join(format!("{}.mp4", "a".repeat(300)));
+        let e = check_out(Some(&long), false, Asker::Command).unwrap_err();
+        assert!(e.message.contains("Cannot save as"), "{}", e.message);
         let e = check_out(Some(&d.join("missing/x.mp4")), false, Asker::Command).unwrap_err();
         assert!(e.message.contains("does not exist"), "{}", e.message);
         #[cfg(unix)]

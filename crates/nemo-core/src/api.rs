@@ -1020,9 +1020,13 @@ pub fn parse_render_status(response: &Response) -> Result<RenderStatus, Response
         progress: f.num(field::PROGRESS).map(|p| p.clamp(0.0, 100.0)),
         output_url,
         duration: output.and_then(|o| o.num(field::SECONDS)),
+        // A size that cannot be a file's length (zero, negative, a
+        // fraction, beyond 2^53) is no size at all: a download is never
+        // held against it.
         size: output
             .and_then(|o| o.num(field::SIZE))
-            .map(|s| s.max(0.0) as u64),
+            .filter(|s| *s >= 1.0 && s.fract() == 0.0 && *s <= 9_007_199_254_740_992.0)
+            .map(|s| s as u64),
         error,
     })
 }
@@ -1220,6 +1224,13 @@ mod tests {
         }
         let s = parse_render_status(&c).unwrap();
         assert_eq!((s.duration, s.size), (Some(10.5), Some(12345)));
+        for nonsense in ["0", "-5", "43.8", "1e300", "\"x\""] {
+            let body = format!(
+                r#"{{"status":"completed","output":{{"url":"https://cdn/x.mp4","size":{nonsense}}}}}"#
+            );
+            let s = parse_render_status(&resp(200, &body)).unwrap();
+            assert_eq!(s.size, None, "{nonsense}");
+        }
         let p = resp(
             200,
             r#"{"code":0,"data":{"status":"processing","progress":"42"}}"#,

@@ -187,15 +187,21 @@ impl Segment {
         let words = (kind == TrackKind::Text)
             .then(|| f.text(field::WORDS))
             .flatten();
-        let label = words.or_else(|| f.text(field::LABEL)).or_else(|| {
-            f.value(field::SOURCE)
-                .and_then(Value::as_str)
-                .and_then(file_stem)
-        });
-        let start = f.num(field::START);
-        let duration = f.num(field::DURATION_MS);
+        let label = words
+            .or_else(|| f.text(field::LABEL))
+            .or_else(|| {
+                f.value(field::SOURCE)
+                    .and_then(Value::as_str)
+                    .and_then(file_stem)
+            })
+            .map(|l| one_line(&l));
+        // Times a timeline can show: not negative, not beyond a day.
+        let sane = |ms: f64| ms.is_finite() && (0.0..=86_400_000.0).contains(&ms);
+        let start = f.num(field::START).filter(|v| sane(*v));
+        let duration = f.num(field::DURATION_MS).filter(|v| sane(*v));
         let end = f
             .num(field::END)
+            .filter(|v| sane(*v))
             .or_else(|| duration.map(|d| start.unwrap_or(0.0) + d));
         let start = start.or(duration.map(|_| 0.0));
         Segment {
@@ -205,6 +211,24 @@ impl Segment {
             volume: f.volume(field::VOLUME),
         }
     }
+}
+
+/// A label from the server as one line of plain text: control characters
+/// (newlines, escape sequences, direction overrides, line separators)
+/// become spaces, so no label can start a line of its own in a summary.
+fn one_line(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            let bad = c.is_control()
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}');
+            if bad {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 impl Timeline {
@@ -496,6 +520,26 @@ mod tests {
             r#"Timeline (3 tracks): 1. Video: city timelapse (0-10s) 2. BGM: Lo-fi (0-10s, 35%) 3. Title: "Urban Dreams" (0-3s)"#
         );
         assert!(d.is_ready_for_export());
+    }
+
+    #[test]
+    fn hostile_labels_and_times_cannot_forge_lines_or_absurd_spans() {
+        let d = Draft::parse(
+            r#"{"t":[{"tt":0,"sg":[{"n":"clip\nSaved /home/you/final.mp4 (48.2 MB)\u001b[2J","st":0,"d":-5000}]},
+                     {"tt":1,"sg":[{"n":"Lo-fi","st":0,"d":1e300}]}]}"#,
+        )
+        .unwrap();
+        let summary = d.timeline().to_string();
+        assert!(
+            !summary.contains('\n') && !summary.contains('\u{1b}'),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("clip Saved /home/you/final.mp4"),
+            "{summary}"
+        );
+        assert!(!summary.contains("--"), "no negative span: {summary}");
+        assert!(summary.len() < 200, "no 300-digit span: {summary}");
     }
 
     #[test]

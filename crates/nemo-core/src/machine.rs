@@ -480,13 +480,19 @@ struct Export {
     phase: ExportPhase,
     tracker: Option<RenderTracker>,
     reported: Option<(RenderPhase, Option<i64>)>,
-    /// JSON "not found" answers to status polls in a row.
+    /// The API's "not found" answers to status polls in a row.
     not_found: u32,
+    /// When the first of them came.
+    not_found_since: Option<Instant>,
 }
 
-/// How many JSON "not found" answers in a row make a render unknown (and
-/// forgotten).
+/// How many of the API's "not found" answers in a row make a render unknown
+/// (and forgotten)…
 const NOT_FOUND_CONFIRMATIONS: u32 = 2;
+
+/// …and over how long at least (a render just submitted may not be visible
+/// to every server behind the gateway yet).
+const NOT_FOUND_SPAN: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 enum Op {
@@ -825,6 +831,7 @@ impl Session {
             tracker: None,
             reported: None,
             not_found: 0,
+            not_found_since: None,
         }))
     }
 
@@ -1856,6 +1863,7 @@ impl Session {
                 Endpoint::RenderStatus => {
                     if let Some(Op::Export(e)) = current_op!(self) {
                         e.not_found = 0;
+                        e.not_found_since = None;
                     }
                     api::parse_render_status(response).map(|s| self.on_render_status(now, s))
                 }
@@ -2090,20 +2098,31 @@ impl Session {
         }
     }
 
-    /// A 404 to a status poll. Only the API itself, saying so in JSON more
-    /// than once, makes a render unknown: an HTML 404 from a proxy or a
-    /// single answer is waited out like a poll that said nothing. `None`
-    /// lets the answer fail the render as unknown.
+    /// A 404 to a status poll. Only the API itself (its envelope: a `code`,
+    /// or `success: false`), saying so again and again over
+    /// [`NOT_FOUND_SPAN`], makes a render unknown: an HTML page or a bare
+    /// JSON `{"message":"Not Found"}` from a gateway, or a single answer, is
+    /// waited out like a poll that said nothing. `None` lets the answer fail
+    /// the render as unknown (and forgotten).
     fn on_render_not_found(&mut self, now: Instant, response: &Response) -> Option<Next> {
         let policy = self.config.poll;
-        let json = serde_json::from_slice::<serde_json::Value>(&response.body)
-            .is_ok_and(|v| v.is_object());
+        let api = serde_json::from_slice::<serde_json::Value>(&response.body)
+            .ok()
+            .and_then(|v| match v {
+                serde_json::Value::Object(map) => Some(map),
+                _ => None,
+            })
+            .is_some_and(|map| {
+                map.contains_key("code")
+                    || map.get("success") == Some(&serde_json::Value::Bool(false))
+            });
         let Some(Op::Export(e)) = current_op!(self) else {
             return None;
         };
-        if json {
+        if api {
+            let since = *e.not_found_since.get_or_insert(now);
             e.not_found += 1;
-            if e.not_found >= NOT_FOUND_CONFIRMATIONS {
+            if e.not_found >= NOT_FOUND_CONFIRMATIONS && now - since >= NOT_FOUND_SPAN {
                 return None;
             }
         }
@@ -2111,11 +2130,19 @@ impl Session {
             .tracker
             .get_or_insert_with(|| RenderTracker::new(policy, now));
         if tracker.expired(now) {
-            return None;
+            // Out of time, but nothing proved the render gone: it stays
+            // recorded.
+            return Some(Next::Fail(NemoError::new(
+                ErrorKind::Unconfirmed,
+                format!(
+                    "The render {} could not be confirmed: the server kept answering \"not found\" without saying so as the API does. It stays recorded; try again later.",
+                    e.id
+                ),
+            )));
         }
         let next_at = tracker.observe(now, None);
         e.phase = ExportPhase::Poll { next_at };
-        let what = if json {
+        let what = if api {
             "says it does not know"
         } else {
             "answered with a page that is not the API's"

@@ -88,9 +88,9 @@ fn one_json_404_is_asked_again() {
 }
 
 #[test]
-fn a_render_is_forgotten_only_after_the_api_says_twice_in_json_that_it_is_unknown() {
+fn a_render_is_forgotten_only_after_the_api_says_again_and_again_that_it_is_unknown() {
     let mut h = Harness::new(Config::default());
-    // Unknown to the backend: every status poll is a JSON 404.
+    // Unknown to the backend: every status poll is the API's 404.
     assert!(!h.run(Command::ResumeRender {
         id: "render_1".into(),
         options: ExportOptions {
@@ -98,7 +98,12 @@ fn a_render_is_forgotten_only_after_the_api_says_twice_in_json_that_it_is_unknow
             ..ExportOptions::default()
         },
     }));
-    assert_eq!(requests(&h, "/api/render/proxy/lambda/render_1"), 2);
+    assert!(requests(&h, "/api/render/proxy/lambda/render_1") >= 3);
+    assert!(
+        h.now.since_origin() >= std::time::Duration::from_secs(30),
+        "over at least 30 s:\n{}",
+        h.transcript
+    );
     assert!(h.events.iter().any(|e| matches!(
         e,
         Event::RenderEnded {
@@ -107,6 +112,26 @@ fn a_render_is_forgotten_only_after_the_api_says_twice_in_json_that_it_is_unknow
         }
     )));
     assert_eq!(failure(&h).unwrap().0, ErrorKind::RenderFailed);
+}
+
+#[test]
+fn a_gateways_json_404s_never_forget_a_render() {
+    let mut h = Harness::new(Config::default());
+    for _ in 0..2_000 {
+        h.backend.fault(
+            Endpoint::RenderStatus,
+            Reply::Response(Response::json(404, &json!({"message": "Not Found"}))),
+        );
+    }
+    assert!(!h.run(Command::ResumeRender {
+        id: "render_1".into(),
+        options: ExportOptions::default(),
+    }));
+    assert!(!h
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::RenderEnded { .. })));
+    assert_eq!(failure(&h).unwrap().0, ErrorKind::Unconfirmed);
 }
 
 #[test]

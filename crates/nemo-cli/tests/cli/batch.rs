@@ -40,9 +40,10 @@ output = "taken.mp4"
     assert!(stderr.contains("Nothing was sent"), "{stderr}");
     assert!(stderr.contains("item 2"), "{stderr}");
     assert!(
-        stderr.contains("item 3") && stderr.contains("--overwrite"),
+        stderr.contains("item 3") && stderr.contains("already exists"),
         "{stderr}"
     );
+    assert!(stderr.contains("`output`"), "batch advice: {stderr}");
     assert!(!sim.work.path().join("out/one.mp4").exists());
     assert_eq!(
         std::fs::read_to_string(sim.work.path().join("taken.mp4")).unwrap(),
