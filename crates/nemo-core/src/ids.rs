@@ -116,7 +116,16 @@ pub fn printable_line(s: &str) -> Cow<'_, str> {
 fn printable_with(s: &str, keep_newlines: bool) -> Cow<'_, str> {
     let bad = |c: char| {
         (c.is_control() && !(c == '\t' || (keep_newlines && c == '\n')))
-            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+            || matches!(
+                c,
+                '\u{202A}'..='\u{202E}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{200B}'..='\u{200F}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{061C}'
+                    | '\u{FEFF}'
+            )
     };
     if !s.chars().any(bad) {
         return Cow::Borrowed(s);
@@ -207,6 +216,8 @@ mod tests {
         assert_eq!(printable_line("a\nb"), "a b");
         assert_eq!(printable("\u{9b}31m"), "\\u{9b}31m");
         assert_eq!(printable("x\u{202E}y"), "x\\u{202e}y");
+        assert_eq!(printable("a\u{2028}b"), "a\\u{2028}b");
+        assert_eq!(printable("a\u{200B}b\u{61C}"), "a\\u{200b}b\\u{61c}");
         assert!(matches!(printable("ok"), Cow::Borrowed(_)));
     }
 }
