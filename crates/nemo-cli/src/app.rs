@@ -20,7 +20,8 @@ use crate::clock::ScaledClock;
 use crate::output::Output;
 use crate::report::{Persist, Reporter};
 use crate::skill::{self, Skill};
-use crate::store::{self, Job, Store};
+use crate::store;
+use nemo_client::{FileStore, IdentityError, IdentitySetup, Store};
 
 /// The `--record` file and its recorder, saved when the process ends.
 static RECORDING: OnceLock<(PathBuf, Arc<Recorder<dyn Transport>>)> = OnceLock::new();
@@ -101,8 +102,10 @@ pub(crate) struct App {
     pub(crate) global: Global,
     /// The printer.
     pub(crate) out: Arc<Output>,
-    /// The config directory.
-    pub(crate) store: Store,
+    /// The config directory. Concrete, not `Arc<dyn Store>`: the CLI's
+    /// messages name its folder (and `nemo chat` keeps its history there);
+    /// everything in `nemo_client` it is handed to is generic over `Store`.
+    pub(crate) store: FileStore,
     /// The skill flavour.
     pub(crate) skill: Skill,
     /// `NEMO_API_URL`.
@@ -129,7 +132,7 @@ impl App {
     /// The app for the real service (or whatever `NEMO_API_URL` names).
     pub(crate) fn from_env(global: &Global, out: Arc<Output>) -> Result<App, NemoError> {
         let api_url = env("NEMO_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned());
-        let store = Store::at(store::default_dir()?);
+        let store = store::open(store::default_dir()?);
         Self::build(global, out, store, api_url)
     }
 
@@ -137,7 +140,7 @@ impl App {
     pub(crate) fn build(
         global: &Global,
         out: Arc<Output>,
-        store: Store,
+        store: FileStore,
         api_url: String,
     ) -> Result<App, NemoError> {
         let skill = skill::find(global.skill.as_deref())?;
@@ -273,7 +276,7 @@ impl App {
             .clone()
             .or_else(|| self.store.client_id())
             .unwrap_or_default();
-        let seed = self.seed.unwrap_or_else(os_seed);
+        let seed = self.seed.unwrap_or_else(nemo_client::random_seed);
         Config {
             attribution: skill::attribution(self.skill),
             client_id,
@@ -310,32 +313,8 @@ impl App {
     /// Writes each render down (and leases it to this process) before its
     /// submission leaves; an error stops the submission.
     fn journal(&self) -> nemo_core::driver::JournalFn {
-        let store = self.store.clone();
-        let api_url = self.api_url.clone();
-        Box::new(move |ev| {
-            let Event::RenderStarting {
-                id,
-                session_id,
-                task_id,
-                out,
-            } = ev
-            else {
-                return Ok(());
-            };
-            store.lease(id).map_err(|e| e.message)?;
-            store
-                .add_job(Job {
-                    id: id.clone(),
-                    session_id: session_id.clone(),
-                    task_id: task_id.clone(),
-                    api_url: api_url.clone(),
-                    out: out.as_deref().map(absolute),
-                    created_unix: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(0),
-                })
-                .map_err(|e| e.message)
+        nemo_client::journal_with(self.store.clone(), &self.api_url, |e| {
+            store::error(e).message
         })
     }
 
@@ -352,7 +331,7 @@ impl App {
         if download {
             crate::inputs::check_out(out, overwrite, asker)?;
         }
-        self.store.check_journal()
+        self.store.check_journal().map_err(store::error)
     }
 
     /// [`App::preflight_export`] for a message that the router turns into
@@ -374,7 +353,7 @@ impl App {
     /// Takes the lease on a recorded render for this process (held until it
     /// ends). `false` when another live process is already waiting for it.
     pub(crate) fn take_lease(&self, id: &str) -> Result<bool, NemoError> {
-        self.store.lease(id)
+        self.store.lease(id).map_err(store::error)
     }
 
     /// Makes sure this machine has its identity before anything else is
@@ -389,52 +368,51 @@ impl App {
         &self,
         want: Identity,
     ) -> Result<Option<SessionRef>, NemoError> {
-        let wants_session = want == Identity::SharedSession
-            && self.global.session.is_none()
-            && !self.global.new_session;
-        let missing = |app: &App| {
-            let token = app.user_token.is_none() && app.store.token(&app.api_url).is_none();
-            let session = wants_session && app.store.last_session(&app.api_url).is_none();
-            let client_id = app.user_token.is_none()
-                && app.client_id_env.is_none()
-                && app.store.client_id().is_none();
-            (client_id, token, session)
+        let need = match want {
+            Identity::SharedSession
+                if self.global.session.is_none() && !self.global.new_session =>
+            {
+                nemo_client::IdentityNeed::SharedSession
+            }
+            Identity::OwnSession => nemo_client::IdentityNeed::OwnSession,
+            _ => nemo_client::IdentityNeed::TokenOnly,
         };
-        if missing(self) == (false, false, false) {
-            return Ok(None);
-        }
-        let _identity = self.store.identity_guard()?;
-        let (client_id, token, session) = missing(self);
-        if client_id {
-            let id = nemo_core::rng::SeededRng::new(os_seed()).uuid_v4();
-            self.store.save_client_id(&id)?;
-        }
-        if !token && !session {
-            return Ok(None);
-        }
         let persist = Persist {
             last_session: true,
             client_id: true,
         };
-        let created = if session || want == Identity::OwnSession {
+        let run = |command: Command| async move {
+            if matches!(command, Command::Credits) {
+                // The token alone, quietly: a balance request needs no session.
+                let quiet = self.clone().with_output(Arc::new(self.out.muted()));
+                quiet.client(None, persist).run(command).await?;
+                return Ok(None);
+            }
             let mut client = self.client(None, persist);
-            client.run(Command::Connect).await?;
-            client.session_ref()
-        } else {
-            // The token alone: a balance request needs no session.
-            let quiet = self.clone().with_output(Arc::new(self.out.muted()));
-            quiet.client(None, persist).run(Command::Credits).await?;
-            None
+            client.run(command).await?;
+            Ok(client.session_ref())
         };
-        if token && !self.has_token() {
-            return Err(self.token_not_saved());
+        nemo_client::ensure_identity(&self.store, self.identity_setup(), need, run)
+            .await
+            .map_err(|e| match e {
+                IdentityError::Store(e) => store::error(e),
+                IdentityError::Session(e) => e,
+                _ => self.token_not_saved(),
+            })
+    }
+
+    /// What the identity rules need to know of this run.
+    fn identity_setup(&self) -> IdentitySetup<'_> {
+        IdentitySetup {
+            api_url: &self.api_url,
+            user_token: self.user_token.is_some(),
+            fixed_client_id: self.client_id_env.is_some(),
         }
-        Ok(created)
     }
 
     /// True when a token is at hand (`NEMO_TOKEN` or a cached one).
     pub(crate) fn has_token(&self) -> bool {
-        self.user_token.is_some() || self.store.token(&self.api_url).is_some()
+        nemo_client::has_token(&self.store, self.identity_setup())
     }
 
     /// The error when a fetched free token could not be kept.
@@ -452,24 +430,9 @@ impl App {
     /// token itself (no extra request); `None` when the token is at hand.
     pub(crate) fn identity_for_token_fetch(
         &self,
-    ) -> Result<Option<crate::store::IdentityGuard>, NemoError> {
-        let ready = |app: &App| {
-            app.user_token.is_some()
-                || ((app.client_id_env.is_some() || app.store.client_id().is_some())
-                    && app.store.token(&app.api_url).is_some())
-        };
-        if ready(self) {
-            return Ok(None);
-        }
-        let guard = self.store.identity_guard()?;
-        if ready(self) {
-            return Ok(None);
-        }
-        if self.client_id_env.is_none() && self.store.client_id().is_none() {
-            let id = nemo_core::rng::SeededRng::new(os_seed()).uuid_v4();
-            self.store.save_client_id(&id)?;
-        }
-        Ok(Some(guard))
+    ) -> Result<Option<nemo_client::IdentityGuard>, NemoError> {
+        nemo_client::identity_for_token_fetch(&self.store, self.identity_setup())
+            .map_err(store::error)
     }
 
     /// [`App::session_client`] without making sure of the identity first
@@ -530,26 +493,6 @@ pub(crate) enum Identity {
     /// Those, and a new session of this process's own (when a token has to
     /// be fetched anyway, the session comes with it).
     OwnSession,
-}
-
-/// 64 bits from the OS's randomness (std seeds `RandomState` from it), for
-/// ids that must differ between machines and runs.
-pub(crate) fn os_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.finish()
-}
-
-/// `p` made absolute against the current folder (journal entries must not
-/// depend on where `nemo jobs --resume` runs).
-pub(crate) fn absolute(p: &std::path::Path) -> PathBuf {
-    if p.is_absolute() {
-        return p.to_owned();
-    }
-    std::env::current_dir()
-        .map(|d| d.join(p))
-        .unwrap_or_else(|_| p.to_owned())
 }
 
 /// One session over the transport.

@@ -12,7 +12,7 @@ use nemo_core::time::human_duration;
 use serde_json::json;
 
 use crate::output::{human_bytes, Bar, Output};
-use crate::store::{LastSession, Store};
+use nemo_client::{FileStore, LastSession, Store};
 
 /// What the reporter persists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub(crate) struct Persist {
 #[derive(Debug)]
 pub(crate) struct Reporter {
     out: Arc<Output>,
-    store: Store,
+    store: FileStore,
     api_url: String,
     persist: Persist,
     session_id: Option<String>,
@@ -40,7 +40,12 @@ pub(crate) struct Reporter {
 
 impl Reporter {
     /// A reporter printing to `out` and remembering in `store` (keyed by `api_url`).
-    pub(crate) fn new(out: Arc<Output>, store: Store, api_url: &str, persist: Persist) -> Reporter {
+    pub(crate) fn new(
+        out: Arc<Output>,
+        store: FileStore,
+        api_url: &str,
+        persist: Persist,
+    ) -> Reporter {
         Reporter {
             out,
             store,
@@ -65,8 +70,9 @@ impl Reporter {
         })
     }
 
-    fn saved(&self, what: &str, result: Result<(), NemoError>) {
+    fn saved(&self, what: &str, result: Result<(), nemo_client::StoreError>) {
         if let Err(e) = result {
+            let e: NemoError = crate::store::error(e);
             self.out.warn(&format!("{what} was not saved: {e}"));
         }
     }

@@ -235,7 +235,7 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
             ),
         ));
     }
-    app.store.check_journal()?;
+    nemo_client::Store::check_journal(&app.store).map_err(crate::store::error)?;
     // One identity for all items (one free token per client id is allowed).
     app.clone()
         .with_output(Arc::new(app.out.muted()))

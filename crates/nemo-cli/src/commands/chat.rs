@@ -35,7 +35,7 @@ impl Lines {
     fn open(app: &App) -> Lines {
         if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
             if let Ok(mut editor) = rustyline::DefaultEditor::new() {
-                let history = app.store.history_path();
+                let history = crate::store::history_path(&app.store);
                 let _ = editor.load_history(&history);
                 return Lines::Editor(Box::new(editor), history);
             }

@@ -19,7 +19,6 @@ use crate::cli::Global;
 use crate::inputs;
 use crate::output::Output;
 use crate::report::Persist;
-use crate::store::Store;
 
 /// Arguments of `nemo demo`.
 #[derive(Debug, clap::Args)]
@@ -75,7 +74,7 @@ async fn conversation(
     std::fs::write(&sample, nemo_mock::media::SAMPLE_MP4)
         .map_err(|e| failed("write the sample clip", e))?;
     let file = inputs::file(&sample)?;
-    let store = Store::at(scratch.path().join("config"));
+    let store = crate::store::open(scratch.path().join("config"));
     let mut global = global.clone();
     global.session = None;
     global.new_session = true;

@@ -11,7 +11,8 @@ use serde_json::json;
 
 use crate::app::{App, Client};
 use crate::report::Persist;
-use crate::store::Job;
+use crate::store;
+use nemo_client::{Job, Store};
 
 /// Arguments of `nemo jobs`.
 #[derive(Debug, clap::Args)]
@@ -48,7 +49,7 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
     if let Some(Action::Forget { ids }) = &args.action {
         return forget(app, ids);
     }
-    let jobs = app.store.jobs()?;
+    let jobs = app.store.jobs().map_err(store::error)?;
     if !args.resume {
         list(app, &jobs);
         return Ok(());
@@ -159,7 +160,7 @@ fn forget(app: &App, ids: &[String]) -> Result<(), NemoError> {
                 ),
             ));
         }
-        if app.store.remove_job(id)? {
+        if app.store.remove_job(id).map_err(store::error)? {
             app.out
                 .info(&format!("Forgot render {id} (it stays on the server)."));
             app.out

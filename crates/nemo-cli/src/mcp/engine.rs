@@ -114,15 +114,9 @@ impl Outcome {
     }
 }
 
-/// `p` made absolute against the working directory.
-pub(crate) fn absolute(p: &std::path::Path) -> PathBuf {
-    if p.is_absolute() {
-        return p.to_owned();
-    }
-    std::env::current_dir()
-        .map(|d| d.join(p))
-        .unwrap_or_else(|_| p.to_owned())
-}
+/// `p` made absolute against the working directory (as the journal
+/// records it).
+pub(crate) use nemo_client::absolute;
 
 /// How a tool wants its command to end early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

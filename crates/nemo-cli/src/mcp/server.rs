@@ -25,6 +25,7 @@ use crate::app::App;
 use crate::commands::jobs::{forget_if_final, job_client, resume_command, summarise};
 use crate::inputs;
 use crate::output::human_bytes;
+use nemo_client::Store;
 
 /// The URI of the timeline resource.
 pub(crate) const TIMELINE_URI: &str = "nemo://timeline";
@@ -372,7 +373,13 @@ with `wait: false` returns the render id as soon as the render is submitted.",
         // where asked would be paid for and never finish.
         let checked =
             crate::inputs::check_out(out.as_deref(), args.overwrite, crate::inputs::Asker::Mcp)
-                .and_then(|()| self.engine.app.store.check_journal());
+                .and_then(|()| {
+                    self.engine
+                        .app
+                        .store
+                        .check_journal()
+                        .map_err(crate::store::error)
+                });
         if let Err(e) = checked {
             return Ok(failure(&e));
         }
@@ -474,7 +481,7 @@ its URL) or failed. Does not download: `resume_jobs` does.",
             )));
         }
         let app = &self.engine.app;
-        let jobs = match app.store.jobs() {
+        let jobs = match app.store.jobs().map_err(crate::store::error) {
             Ok(jobs) => jobs,
             Err(e) => return Ok(failure(&e)),
         };
@@ -508,7 +515,7 @@ its URL) or failed. Does not download: `resume_jobs` does.",
                 .store
                 .jobs()
                 .map(|jobs| jobs.iter().any(|j| j.id == job.id));
-            if result.is_ok() && known == Ok(false) {
+            if result.is_ok() && matches!(known, Ok(false)) {
                 let _ = app.store.add_job(job.clone());
             }
         }
@@ -550,7 +557,7 @@ downloaded. `resume_jobs` finishes them.",
     )]
     async fn jobs(&self) -> Result<CallToolResult, ErrorData> {
         let app = &self.engine.app;
-        let jobs = match app.store.jobs() {
+        let jobs = match app.store.jobs().map_err(crate::store::error) {
             Ok(jobs) => jobs,
             Err(e) => return Ok(failure(&e)),
         };
@@ -608,7 +615,7 @@ render and download it where it was meant to go. Use it after an interrupted `ex
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty());
-        let jobs: Vec<_> = match app.store.jobs() {
+        let jobs: Vec<_> = match app.store.jobs().map_err(crate::store::error) {
             Ok(jobs) => jobs,
             Err(e) => return Ok(failure(&e)),
         }
