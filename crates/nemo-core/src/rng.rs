@@ -15,7 +15,10 @@ impl SeededRng {
         Self(seed)
     }
 
-    /// The next 64 random bits.
+    /// The next 64 random bits. (`SeededRng::new(x).next_u64()` is
+    /// SplitMix64's mix of `x`: a pure hash, for bytes derived from a
+    /// position.)
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -33,17 +36,24 @@ impl SeededRng {
     pub fn uuid_v4(&mut self) -> String {
         let a = self.next_u64();
         let b = self.next_u64();
-        let a = (a & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
-        let b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xFFFF,
-            a & 0xFFFF,
-            b >> 48,
-            b & 0xFFFF_FFFF_FFFF
-        )
+        format_uuid_v4(a, b)
     }
+}
+
+/// A version 4 UUID in its text form from 128 random bits (`hi`, then `lo`):
+/// the version and variant bits are set here, whatever the source of the
+/// others.
+pub fn format_uuid_v4(hi: u64, lo: u64) -> String {
+    let a = (hi & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
+    let b = (lo & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xFFFF,
+        a & 0xFFFF,
+        b >> 48,
+        b & 0xFFFF_FFFF_FFFF
+    )
 }
 
 #[cfg(test)]
@@ -59,6 +69,10 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
         assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        assert_eq!(
+            format_uuid_v4(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210),
+            "01234567-89ab-4def-bedc-ba9876543210"
+        );
         let f = a.next_f64();
         assert!((0.0..1.0).contains(&f));
     }
