@@ -20,8 +20,9 @@ use nemo_core::api::{file_part, Attribution};
 use nemo_core::driver::Driver;
 use nemo_core::machine::{Command, Config, ExportOptions, Session};
 use nemo_core::route::UserInput;
+use nemo_core::time::TokioClock;
 use nemo_core::wire::FilePart;
-use nemo_har::{FixedClock, Recorder};
+use nemo_har::Recorder;
 use nemo_mock::{AgentBehaviour, Dialect, FaultPlan, InProcess, MockConfig};
 
 /// 2026-05-28T20:26:40Z: the simulated wall clock of every fixture.
@@ -320,12 +321,8 @@ async fn record(s: &Scenario, out: &Path) -> Result<usize, String> {
     };
     (s.tweak)(&mut config);
     let mock = Arc::new(InProcess::new(config).map_err(|e| e.to_string())?);
-    let clock = FixedClock::new(START_UNIX_MS);
-    let recorder = Arc::new(Recorder::new(
-        mock,
-        InProcess::BASE_URL,
-        Arc::new(clock.clone()),
-    ));
+    let clock = TokioClock::new().starting_at(START_UNIX_MS);
+    let recorder = Arc::new(Recorder::new(mock, InProcess::BASE_URL, Arc::new(clock)));
     let session = Session::new(Config {
         client_id: CLIENT_ID.into(),
         attribution: Attribution {

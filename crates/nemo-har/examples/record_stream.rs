@@ -17,12 +17,13 @@ use std::time::Instant;
 use async_trait::async_trait;
 use bytes::Bytes;
 use nemo_core::secret::Secret;
+use nemo_core::time::TokioClock;
 use nemo_core::transport::{
     ByteStream, DownloadOptions, DownloadOutcome, ProgressFn, StreamResponse, Transport,
     TransportError, TransportErrorKind,
 };
 use nemo_core::wire::{Body, Endpoint, Header, HeaderValue, Method, Request, Response, Target};
-use nemo_har::{FixedClock, Recorder};
+use nemo_har::Recorder;
 
 const TOKEN: &str = "nmv_usr_5f3a9c0d7e1b2468ace0bdf13579beef";
 const CHUNK: usize = 64 * 1024;
@@ -61,7 +62,7 @@ async fn record(
     in_memory: bool,
 ) -> Result<usize, Box<dyn std::error::Error>> {
     let transport = Arc::new(Synthetic { total });
-    let clock = Arc::new(FixedClock::new(1_780_000_000_000));
+    let clock = Arc::new(TokioClock::new().starting_at(1_780_000_000_000));
     let recorder = if in_memory {
         Recorder::new(transport, "https://api.example", clock)
     } else {

@@ -10,9 +10,10 @@
 
 use std::fmt;
 
+use nemo_core::time::parse_rfc3339;
 use serde_json::Value;
 
-use crate::har::{parse_time, Entry, HarRequest};
+use crate::har::{Entry, HarRequest};
 use crate::redact::Redactor;
 use crate::transport::{is_render_id, route_key, SentRequest};
 
@@ -111,7 +112,7 @@ pub(crate) fn normalise(value: &Value, key: Option<&str>) -> Value {
                 Value::String("render_<id>".into())
             } else if is_uuid(s) {
                 Value::String("<uuid>".into())
-            } else if s.len() >= 19 && s.contains('T') && parse_time(s).is_some() {
+            } else if s.len() >= 19 && s.contains('T') && parse_rfc3339(s).is_some() {
                 Value::String("<time>".into())
             } else {
                 value.clone()

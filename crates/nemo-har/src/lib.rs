@@ -24,14 +24,15 @@
 //! use std::sync::Arc;
 //! use nemo_core::driver::Driver;
 //! use nemo_core::machine::{Command, Config, Session};
-//! use nemo_har::{replay, FixedClock, Recorder, ReplayOptions};
+//! use nemo_core::time::TokioClock;
+//! use nemo_har::{replay, Recorder, ReplayOptions};
 //! use nemo_mock::{InProcess, MockConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let clock = FixedClock::new(1_777_000_000_000);
+//! let clock = TokioClock::new().starting_at(1_777_000_000_000);
 //! let mock = Arc::new(InProcess::new(MockConfig::fast())?);
-//! let recorder = Arc::new(Recorder::new(mock, InProcess::BASE_URL, Arc::new(clock.clone())));
+//! let recorder = Arc::new(Recorder::new(mock, InProcess::BASE_URL, Arc::new(clock)));
 //! let session = Session::new(Config { client_id: "client-1".into(), ..Config::default() });
 //! let mut driver = Driver::new(session, recorder.clone(), clock);
 //! recorder.start_command(&Command::Credits);
@@ -51,16 +52,17 @@
 //! # use std::sync::Arc;
 //! # use nemo_core::driver::Driver;
 //! # use nemo_core::machine::{Command, Config, Session};
-//! # use nemo_har::{FixedClock, Har, Recorder};
+//! # use nemo_core::time::TokioClock;
+//! # use nemo_har::{Har, Recorder};
 //! # use nemo_mock::{InProcess, MockConfig};
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("session.har");
-//! let clock = FixedClock::new(1_777_000_000_000);
+//! let clock = TokioClock::new().starting_at(1_777_000_000_000);
 //! let mock = Arc::new(InProcess::new(MockConfig::fast())?);
 //! // Fails here, before anything is sent, if `path` cannot be written.
-//! let recorder = Arc::new(Recorder::to_file(mock, InProcess::BASE_URL, Arc::new(clock.clone()), &path)?);
+//! let recorder = Arc::new(Recorder::to_file(mock, InProcess::BASE_URL, Arc::new(clock), &path)?);
 //! let session = Session::new(Config { client_id: "client-1".into(), ..Config::default() });
 //! let mut driver = Driver::new(session, recorder.clone(), clock);
 //! recorder.start_command(&Command::Credits);
@@ -71,9 +73,7 @@
 //! # Ok(()) }
 //! ```
 
-mod base64;
 mod check;
-mod clock;
 mod command;
 pub mod har;
 mod recorder;
@@ -85,7 +85,6 @@ mod transport;
 use std::path::Path;
 
 pub use check::{Difference, DifferenceKind};
-pub use clock::FixedClock;
 pub use command::{PageCommand, RecordedFile};
 pub use har::Har;
 pub use recorder::Recorder;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use nemo_core::machine::Command;
-use nemo_core::time::{Clock, Instant};
+use nemo_core::time::{rfc3339_millis, Clock, Instant};
 use nemo_core::transport::{
     ByteStream, DownloadOptions, DownloadOutcome, ProgressFn, StreamResponse, Transport,
     TransportError, TransportErrorKind,
@@ -17,8 +17,8 @@ use nemo_core::wire::{Body, Request, Response, Target};
 
 use crate::command::PageCommand;
 use crate::har::{
-    format_time, Content, Entry, Har, HarRequest, HarResponse, NameValue, Page, Param, PostData,
-    RecordedError, StreamEvent, Timings,
+    Content, Entry, Har, HarRequest, HarResponse, NameValue, Page, Param, PostData, RecordedError,
+    StreamEvent, Timings,
 };
 use crate::redact::Redactor;
 use crate::sink::FileLog;
@@ -282,7 +282,9 @@ pub(crate) fn har_response(response: &Response) -> HarResponse {
     match std::str::from_utf8(&response.body) {
         Ok(text) => head.content.text = Some(text.to_owned()),
         Err(_) => {
-            head.content.text = Some(crate::base64::encode(&response.body));
+            use base64::Engine as _;
+            let text = base64::engine::general_purpose::STANDARD.encode(&response.body);
+            head.content.text = Some(text);
             head.content.encoding = Some("base64".into());
         }
     }
@@ -362,7 +364,7 @@ impl<T: Transport + ?Sized> Recorder<T> {
     }
 
     fn push_page(&self, title: String, command: Option<PageCommand>) -> String {
-        let started = format_time(self.clock.unix_ms());
+        let started = rfc3339_millis(self.clock.unix_ms());
         let mut st = lock(&self.state);
         let pages = st.store.pages();
         let id = format!("page_{}", pages.len() + 1);
@@ -422,7 +424,7 @@ impl<T: Transport + ?Sized> Recorder<T> {
     fn begin(&self, request: &Request) -> Begun {
         let start = self.clock.now();
         let har_req = har_request(&self.base_url, request);
-        let started = format_time(self.clock.unix_ms());
+        let started = rfc3339_millis(self.clock.unix_ms());
         let mut st = lock(&self.state);
         for h in &request.headers {
             st.redactor.learn_header(h.name, h.value.expose());

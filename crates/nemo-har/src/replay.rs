@@ -12,12 +12,12 @@ use nemo_core::secret::Secret;
 use serde_json::Value;
 
 use crate::check::{compare, Difference};
-use crate::clock::FixedClock;
 use crate::command::{PageCommand, RecordedFile};
-use crate::har::{parse_time, Entry, Har};
+use crate::har::{Entry, Har};
 use crate::redact::MASK;
 use crate::transport::{route_key, ReplayTransport};
 use crate::HarError;
+use nemo_core::time::{parse_rfc3339, TokioClock};
 
 /// How to replay.
 #[derive(Debug, Clone, Default)]
@@ -434,11 +434,15 @@ pub async fn replay(har: &Har, options: &ReplayOptions) -> Result<Replay, HarErr
         .first()
         .map(|e| e.started_date_time.as_str())
         .or_else(|| har.log.pages.first().map(|p| p.started_date_time.as_str()))
-        .and_then(parse_time)
+        .and_then(parse_rfc3339)
         .unwrap_or(0);
     let transport = Arc::new(ReplayTransport::new(har).with_download_dir(&dir));
     let session = Session::new(config_for(har, options));
-    let mut driver = Driver::new(session, transport.clone(), FixedClock::new(unix));
+    let mut driver = Driver::new(
+        session,
+        transport.clone(),
+        TokioClock::new().starting_at(unix),
+    );
     let mut transcript = Vec::new();
     // Lines name files by their names, not by the replay's directory.
     let prefix = format!("{}{}", dir.display(), std::path::MAIN_SEPARATOR);

@@ -155,11 +155,42 @@ fn body_bytes(entry: &Entry) -> Vec<u8> {
     let content = &entry.response.content;
     match (&content.text, content.encoding.as_deref()) {
         (Some(t), Some(enc)) if enc.eq_ignore_ascii_case("base64") => {
-            crate::base64::decode(t).unwrap_or_else(|| t.as_bytes().to_vec())
+            decode_base64(t).unwrap_or_else(|| t.as_bytes().to_vec())
         }
         (Some(t), _) => t.as_bytes().to_vec(),
         (None, _) => Vec::new(),
     }
+}
+
+/// Base64 as recordings carry it: the standard or the URL-safe alphabet,
+/// padded or not, broken into lines or not. `None` on any other character.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine as _;
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let mut standard: Vec<u8> = text
+        .bytes()
+        .filter(|b| !matches!(b, b'=' | b' ' | b'\n' | b'\r' | b'\t'))
+        .map(|b| match b {
+            b'-' => b'+',
+            b'_' => b'/',
+            b => b,
+        })
+        .collect();
+    if standard.len() % 4 == 1
+        && standard
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/'))
+    {
+        // A lone last character holds no whole byte: dropped.
+        standard.pop();
+    }
+    LENIENT.decode(standard).ok()
 }
 
 fn response_of(entry: &Entry) -> Response {
@@ -474,6 +505,32 @@ impl Transport for ReplayTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_in_every_form_a_recording_may_hold() {
+        use base64::Engine as _;
+        for bytes in [
+            &b""[..],
+            b"f",
+            b"fo",
+            b"foo",
+            b"foob",
+            b"\x00\xff\x10binary\xfb\xff",
+        ] {
+            let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+            assert_eq!(decode_base64(&text).as_deref(), Some(bytes), "{text}");
+            let url_safe = text.replace('+', "-").replace('/', "_");
+            let bare = url_safe.trim_end_matches('=');
+            assert_eq!(decode_base64(bare).as_deref(), Some(bytes), "{bare}");
+        }
+        assert_eq!(
+            decode_base64("Zm9v\r\nYmFy").as_deref(),
+            Some(&b"foobar"[..])
+        );
+        assert_eq!(decode_base64("Zm9vY").as_deref(), Some(&b"foo"[..]));
+        assert_eq!(decode_base64("Zm9v!"), None);
+        assert_eq!(decode_base64("Zm9vY!"), None);
+    }
 
     #[test]
     fn keys_ignore_host_query_and_render_ids() {

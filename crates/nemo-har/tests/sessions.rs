@@ -8,9 +8,9 @@ use std::sync::Arc;
 use nemo_core::driver::Driver;
 use nemo_core::machine::{Command, Config, Event, ExportOptions, LinkKind, Session};
 use nemo_core::route::UserInput;
+use nemo_core::time::TokioClock;
 use nemo_har::{
-    replay_blocking, DifferenceKind, FixedClock, Har, HarError, PageCommand, Recorder, Replay,
-    ReplayOptions,
+    replay_blocking, DifferenceKind, Har, HarError, PageCommand, Recorder, Replay, ReplayOptions,
 };
 use nemo_mock::{AgentBehaviour, InProcess, MockConfig};
 
@@ -194,12 +194,8 @@ fn no_secret_survives_a_recording() {
             })
             .unwrap(),
         );
-        let clock = FixedClock::new(1_780_000_000_000);
-        let recorder = Arc::new(Recorder::new(
-            mock,
-            InProcess::BASE_URL,
-            Arc::new(clock.clone()),
-        ));
+        let clock = TokioClock::new().starting_at(1_780_000_000_000);
+        let recorder = Arc::new(Recorder::new(mock, InProcess::BASE_URL, Arc::new(clock)));
         let session = Session::new(Config {
             client_id: CLIENT_ID.into(),
             ..Config::default()

@@ -14,12 +14,13 @@ use nemo_core::driver::Driver;
 use nemo_core::machine::{Command, Config, Event, ExportOptions, Session};
 use nemo_core::route::UserInput;
 use nemo_core::secret::Secret;
+use nemo_core::time::TokioClock;
 use nemo_core::transport::{
     ByteStream, DownloadOptions, DownloadOutcome, ProgressFn, StreamResponse, Transport,
     TransportError, TransportErrorKind,
 };
 use nemo_core::wire::{Body, Endpoint, Header, HeaderValue, Method, Request, Response, Target};
-use nemo_har::{replay_blocking, FixedClock, Har, Recorder, ReplayOptions};
+use nemo_har::{replay_blocking, Har, Recorder, ReplayOptions};
 use nemo_mock::{AgentBehaviour, InProcess, MockConfig};
 
 const CLIENT_ID: &str = "0f7c2a9e-5d41-4b6e-8c2d-a1b2c3d4e5f6";
@@ -48,7 +49,7 @@ fn checked(har: &Har) -> nemo_har::Replay {
 /// claim link) over `transport` wrapped in `recorder`.
 async fn session<T: Transport + ?Sized + 'static>(
     recorder: Arc<Recorder<T>>,
-    clock: FixedClock,
+    clock: TokioClock,
     dir: &Path,
 ) -> Vec<Event> {
     let session = Session::new(Config {
@@ -103,20 +104,16 @@ fn a_streamed_recording_is_the_in_memory_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("streamed.har");
     let in_memory = paused_runtime().block_on(async {
-        let clock = FixedClock::new(START_MS);
-        let recorder = Arc::new(Recorder::new(
-            mock(),
-            InProcess::BASE_URL,
-            Arc::new(clock.clone()),
-        ));
+        let clock = TokioClock::new().starting_at(START_MS);
+        let recorder = Arc::new(Recorder::new(mock(), InProcess::BASE_URL, Arc::new(clock)));
         let out = tempfile::tempdir().unwrap();
         session(recorder.clone(), clock, out.path()).await;
         recorder.har()
     });
     paused_runtime().block_on(async {
-        let clock = FixedClock::new(START_MS);
+        let clock = TokioClock::new().starting_at(START_MS);
         let recorder = Arc::new(
-            Recorder::to_file(mock(), InProcess::BASE_URL, Arc::new(clock.clone()), &path).unwrap(),
+            Recorder::to_file(mock(), InProcess::BASE_URL, Arc::new(clock), &path).unwrap(),
         );
         session(recorder.clone(), clock, dir.path()).await;
         assert!(!path.exists(), "the target is written only when finished");
@@ -176,7 +173,7 @@ fn a_bad_path_fails_before_the_first_request() {
         bad.push("/proc/nemo-session.har".into());
     }
     for path in bad {
-        let clock = Arc::new(FixedClock::new(START_MS));
+        let clock = Arc::new(TokioClock::new().starting_at(START_MS));
         let err = Recorder::to_file(mock(), InProcess::BASE_URL, clock, &path)
             .expect_err(&path.display().to_string());
         assert!(
@@ -206,7 +203,7 @@ fn the_target_only_ever_holds_a_complete_document() {
     std::fs::write(&path, "old").unwrap();
     paused_runtime().block_on(async {
         let transport = Arc::new(Synthetic::new(256 * 1024));
-        let clock = Arc::new(FixedClock::new(START_MS));
+        let clock = Arc::new(TokioClock::new().starting_at(START_MS));
         let recorder = Recorder::to_file(transport, "https://api.example", clock, &path).unwrap();
         recorder.start_command(&Command::Credits);
         recorder
@@ -246,7 +243,7 @@ fn memory_stays_bounded_on_a_large_stream() {
     let path = dir.path().join("large.har");
     let peak = paused_runtime().block_on(async {
         let transport = Arc::new(Synthetic::new(TOTAL));
-        let clock = Arc::new(FixedClock::new(START_MS));
+        let clock = Arc::new(TokioClock::new().starting_at(START_MS));
         let recorder = Recorder::to_file(transport, "https://api.example", clock, &path).unwrap();
         let mut stream = recorder
             .open_stream(&request(Endpoint::RunSse))
@@ -279,7 +276,7 @@ fn memory_stays_bounded_on_an_endless_line() {
         let mut synthetic = Synthetic::new(TOTAL);
         synthetic.no_newline = true;
         let transport = Arc::new(synthetic);
-        let clock = Arc::new(FixedClock::new(START_MS));
+        let clock = Arc::new(TokioClock::new().starting_at(START_MS));
         let recorder = Recorder::to_file(transport, "https://api.example", clock, &path).unwrap();
         let mut stream = recorder
             .open_stream(&request(Endpoint::RunSse))
@@ -639,17 +636,12 @@ fn no_spelling_of_an_escaped_token_reaches_the_file() {
                     echo: *echo,
                     tokens: Mutex::new(None),
                 });
-                let clock = FixedClock::new(START_MS);
+                let clock = TokioClock::new().starting_at(START_MS);
                 let recorder = Arc::new(if streamed {
-                    Recorder::to_file(
-                        transport,
-                        InProcess::BASE_URL,
-                        Arc::new(clock.clone()),
-                        &path,
-                    )
-                    .unwrap()
+                    Recorder::to_file(transport, InProcess::BASE_URL, Arc::new(clock), &path)
+                        .unwrap()
                 } else {
-                    Recorder::new(transport, InProcess::BASE_URL, Arc::new(clock.clone()))
+                    Recorder::new(transport, InProcess::BASE_URL, Arc::new(clock))
                 });
                 let events = session(recorder.clone(), clock, dir.path()).await;
                 recorder.save(&path).unwrap();
@@ -734,7 +726,7 @@ fn a_failure_to_finish_is_reported_and_sticky() {
     let sub = dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
     let path = sub.join("session.har");
-    let clock = Arc::new(FixedClock::new(START_MS));
+    let clock = Arc::new(TokioClock::new().starting_at(START_MS));
     let recorder = Recorder::to_file(mock(), InProcess::BASE_URL, clock, &path).unwrap();
     recorder.start_page("a turn");
     std::fs::remove_dir_all(&sub).unwrap();
