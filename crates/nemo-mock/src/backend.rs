@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use nemo_core::time::rfc3339;
 use nemo_core::wire::Endpoint;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use crate::agent::{self, SessionMedia, TurnInput, TurnKind};
 use crate::body::{Reply, ReplyBody};
-use crate::clock::{rfc3339, wall_clock_ms, SimClock};
+use crate::clock::SimClock;
 use crate::config::{Dialect, MockConfig, RenderShape};
 use crate::dialect::{self, Answer};
 use crate::faults::{CallKind, FaultAction, FaultState, Hits};
@@ -428,8 +429,7 @@ pub(crate) struct Backend {
 impl Backend {
     pub(crate) fn new(config: MockConfig, base_url: String) -> std::io::Result<Self> {
         let seed = config.effective_seed();
-        let unix = config.start_unix_ms.unwrap_or_else(wall_clock_ms);
-        let clock = SimClock::new(config.time_scale, unix);
+        let clock = SimClock::new(config.time_scale, config.start_unix_ms);
         let world = World {
             rng: fastrand::Rng::with_seed(seed),
             faults: FaultState::new(config.faults.clone(), seed),

@@ -44,9 +44,11 @@ mod server;
 mod sse;
 mod timeline;
 
-pub use clock::TokioClock;
 pub use config::{AgentBehaviour, Dialect, MockConfig, Pace, RenderShape};
 pub use faults::{FaultPlan, FaultSpecError};
 pub use inprocess::InProcess;
 pub use journal::{Journal, JournalEntry, MASKED};
+/// The core's tokio clock, for drivers against the simulator (kept at this
+/// path for existing users).
+pub use nemo_core::time::TokioClock;
 pub use server::{run, MockServer};
