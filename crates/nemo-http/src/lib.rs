@@ -35,8 +35,9 @@
 //!   the client id) are masked in messages, never logged, and marked
 //!   sensitive on the wire; `Debug` shows no secret.
 //!
-//! [`SystemClock`] is the matching [`Clock`](nemo_core::time::Clock) for the
-//! core's driver.
+//! [`SystemClock`] (the core's [`TokioClock`](nemo_core::time::TokioClock)
+//! under the name this crate has always given it) is the matching
+//! [`Clock`](nemo_core::time::Clock) for the core's driver.
 //!
 //! # Example
 //!
@@ -57,7 +58,6 @@
 //! # }
 //! ```
 
-mod clock;
 mod config;
 mod download;
 mod error;
@@ -65,6 +65,8 @@ mod http;
 mod stream;
 mod upload;
 
-pub use clock::SystemClock;
+/// The core's tokio clock: real time, or sped up against a simulator
+/// ([`TokioClock::scaled`](nemo_core::time::TokioClock::scaled)).
+pub use nemo_core::time::TokioClock as SystemClock;
 pub use config::HttpConfig;
 pub use http::HttpTransport;
