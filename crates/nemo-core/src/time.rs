@@ -102,26 +102,13 @@ pub fn human_duration(d: Duration) -> String {
 /// Formats Unix milliseconds as an RFC 3339 UTC date-time to the second
 /// (`2026-05-01T12:00:00Z`).
 pub fn rfc3339(unix_ms: u64) -> String {
-    let (date, rem) = civil_date(unix_ms);
-    format!(
-        "{date}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{}Z", date_time(unix_ms))
 }
 
 /// Formats Unix milliseconds as an RFC 3339 UTC date-time with milliseconds
 /// (`2026-05-01T12:00:00.000Z`), as HAR's `startedDateTime` has it.
 pub fn rfc3339_millis(unix_ms: u64) -> String {
-    let (date, rem) = civil_date(unix_ms);
-    format!(
-        "{date}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        unix_ms % 1000
-    )
+    format!("{}.{:03}Z", date_time(unix_ms), unix_ms % 1000)
 }
 
 /// Parses an RFC 3339 date-time (`Z` or a `±hh:mm` offset, any fraction, to
@@ -168,11 +155,17 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
     u64::try_from(secs * 1000 + ms).ok()
 }
 
-/// `YYYY-MM-DD` of Unix milliseconds, and the seconds into that day.
-fn civil_date(unix_ms: u64) -> (String, u64) {
+/// `YYYY-MM-DDThh:mm:ss` (UTC) of Unix milliseconds.
+fn date_time(unix_ms: u64) -> String {
     let secs = unix_ms / 1000;
     let (y, m, d) = civil_from_days(i64::try_from(secs / 86_400).unwrap_or(0));
-    (format!("{y:04}-{m:02}-{d:02}"), secs % 86_400)
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's
