@@ -65,8 +65,8 @@ mod http;
 mod stream;
 mod upload;
 
+pub use config::HttpConfig;
+pub use http::HttpTransport;
 /// The core's tokio clock: real time, or sped up against a simulator
 /// ([`TokioClock::scaled`](nemo_core::time::TokioClock::scaled)).
 pub use nemo_core::time::TokioClock as SystemClock;
-pub use config::HttpConfig;
-pub use http::HttpTransport;
