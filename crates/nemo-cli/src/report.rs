@@ -12,16 +12,10 @@ use nemo_core::time::human_duration;
 use serde_json::json;
 
 use crate::output::{human_bytes, Bar, Output};
-use nemo_client::{FileStore, LastSession, Store};
+use nemo_client::FileStore;
 
-/// What the reporter persists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Persist {
-    /// Remember the session as the last one (not for batch items).
-    pub(crate) last_session: bool,
-    /// Remember a generated client id.
-    pub(crate) client_id: bool,
-}
+/// What the reporter persists (the token and the journal always).
+pub(crate) type Persist = nemo_client::Remember;
 
 /// Handles every event of one session.
 #[derive(Debug)]
@@ -70,38 +64,18 @@ impl Reporter {
         })
     }
 
-    fn saved(&self, what: &str, result: Result<(), nemo_client::StoreError>) {
-        if let Err(e) = result {
-            let e: NemoError = crate::store::error(e);
-            self.out.warn(&format!("{what} was not saved: {e}"));
-        }
-    }
-
     /// Handles one event.
     pub(crate) fn handle(&mut self, event: &Event) {
         let out = self.out.clone();
+        if let Err(e) = nemo_client::remember(&self.store, &self.api_url, self.persist, event) {
+            let what = e.what();
+            let e: NemoError = crate::store::error(e.error);
+            out.warn(&format!("{what} was not saved: {e}"));
+        }
         match event {
             Event::Status(message) => out.status(message),
-            Event::TokenIssued {
-                token,
-                user_id,
-                expires_at,
-            } => {
-                out.debug("Got a free starter token.");
-                let r = self.store.save_token(
-                    &self.api_url,
-                    token,
-                    user_id.clone(),
-                    expires_at.clone(),
-                );
-                self.saved("The token", r);
-            }
-            Event::ClientIdGenerated(id) => {
-                if self.persist.client_id {
-                    let r = self.store.save_client_id(id);
-                    self.saved("The client id", r);
-                }
-            }
+            Event::TokenIssued { .. } => out.debug("Got a free starter token."),
+            Event::ClientIdGenerated(_) => {}
             Event::Connected {
                 session_id,
                 task_id,
@@ -109,16 +83,6 @@ impl Reporter {
             } => {
                 self.session_id = Some(session_id.clone());
                 self.task_id = task_id.clone();
-                if self.persist.last_session {
-                    let r = self.store.save_last_session(
-                        &self.api_url,
-                        LastSession {
-                            session_id: session_id.clone(),
-                            task_id: task_id.clone(),
-                        },
-                    );
-                    self.saved("The session", r);
-                }
                 let verb = if *created { "Started" } else { "Continuing" };
                 if out.json() {
                     out.emit(json!({"type": "status", "message": format!("{verb} session {session_id}"), "session_id": session_id}));
@@ -280,8 +244,6 @@ impl Reporter {
                 }
             }
             Event::RenderEnded { id, outcome } => {
-                let r = self.store.remove_job(id).map(drop);
-                self.saved("The job list", r);
                 match outcome {
                     RenderOutcome::Completed(url) => {
                         if out.json() {

@@ -10,7 +10,9 @@
 //!   machine, one free token per client id per week, one shared first
 //!   session, each created once by whichever process comes first), and
 //!   [`journal`] is the driver hook that records each render before it is
-//!   submitted.
+//!   submitted; [`remember`] applies the rest of the store's rules to a
+//!   session's events (token issued, client id made, session connected,
+//!   render ended).
 //!
 //! ```
 //! use nemo_client::{Job, MemoryStore, Store};
@@ -40,6 +42,7 @@
 mod file;
 mod identity;
 mod memory;
+mod remember;
 mod store;
 
 pub use file::{FileStore, WarningFn};
@@ -48,6 +51,7 @@ pub use identity::{
     new_client_id, random_seed, IdentityError, IdentityNeed, IdentitySetup,
 };
 pub use memory::MemoryStore;
+pub use remember::{remember, NotSaved, Remember};
 pub use store::{
     CachedToken, IdentityGuard, Job, LastSession, Store, StoreError, StoreFile, StoreWarning,
 };

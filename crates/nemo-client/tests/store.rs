@@ -310,3 +310,59 @@ async fn a_token_issued_but_not_kept_is_an_error() {
     .unwrap_err();
     assert!(matches!(e, IdentityError::TokenNotSaved), "{e:?}");
 }
+
+#[test]
+fn a_sessions_events_leave_what_they_should_in_the_store() {
+    use nemo_client::{remember, Remember};
+    each(|a, b| {
+        let all = Remember {
+            last_session: true,
+            client_id: true,
+        };
+        let none = Remember {
+            last_session: false,
+            client_id: false,
+        };
+        let connected = Event::Connected {
+            session_id: "sess_1".into(),
+            task_id: None,
+            created: true,
+        };
+        let issued = Event::TokenIssued {
+            token: Secret::new("nmv_usr_1"),
+            user_id: None,
+            expires_at: None,
+        };
+        // A batch item: its session and made-up client id are its own.
+        remember(a, "http://x", none, &connected).unwrap();
+        remember(a, "http://x", none, &Event::ClientIdGenerated("c1".into())).unwrap();
+        assert_eq!((b.last_session("http://x"), b.client_id()), (None, None));
+        // The token is always kept.
+        remember(a, "http://x", none, &issued).unwrap();
+        assert!(b.token("http://x").is_some());
+        remember(a, "http://x", all, &connected).unwrap();
+        remember(a, "http://x", all, &Event::ClientIdGenerated("c1".into())).unwrap();
+        assert_eq!(b.last_session("http://x").unwrap().session_id, "sess_1");
+        assert_eq!(b.client_id().as_deref(), Some("c1"));
+        // A render that ended leaves the journal.
+        a.add_job(job("render_1")).unwrap();
+        let ended = Event::RenderEnded {
+            id: "render_1".into(),
+            outcome: nemo_core::machine::RenderOutcome::Failed,
+        };
+        remember(a, "http://x", none, &ended).unwrap();
+        assert!(b.jobs().unwrap().is_empty());
+        // A token that cannot be sent is reported, not kept.
+        let bad = Event::TokenIssued {
+            token: Secret::new("a b"),
+            user_id: None,
+            expires_at: None,
+        };
+        let e = remember(a, "http://y", all, &bad).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("The token was not saved: The token was not kept"),
+            "{e}"
+        );
+    });
+}
