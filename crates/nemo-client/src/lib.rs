@@ -13,6 +13,12 @@
 //!   submitted; [`remember`] applies the rest of the store's rules to a
 //!   session's events (token issued, client id made, session connected,
 //!   render ended).
+//! - [`Client`] (built by [`Client::builder`], with safe defaults: a client
+//!   id and a seed from the OS's randomness, never shared by accident) is
+//!   one session over tokio and `nemo-http` that applies those rules itself,
+//!   with typed calls ([`Client::credits`], [`Client::timeline`]). With the
+//!   `mock` feature, `ClientBuilder::simulator` points it at the in-process
+//!   simulator; `examples/credits.rs` runs against it.
 //!
 //! ```
 //! use nemo_client::{Job, MemoryStore, Store};
@@ -39,12 +45,14 @@
 //! assert!(other_process.lease("render_1").unwrap());
 //! ```
 
+mod client;
 mod file;
 mod identity;
 mod memory;
 mod remember;
 mod store;
 
+pub use client::{Client, ClientBuilder, Timeline};
 pub use file::{FileStore, WarningFn};
 pub use identity::{
     absolute, ensure_identity, has_token, identity_for_token_fetch, journal, journal_with,
