@@ -179,8 +179,16 @@ impl App {
                     )
                 })?,
             );
+            // Every credential known now is masked from the first byte, even
+            // in a body recorded before the request that would reveal it.
             if let Some(token) = &user_token {
                 rec.add_secret(token.expose());
+            }
+            if let Some(id) = env("NEMO_CLIENT_ID").or_else(|| store.client_id()) {
+                rec.add_secret(&id);
+            }
+            if let Some(cached) = store.token(&api_url) {
+                rec.add_secret(&cached.token);
             }
             // The first recorder of the process is the one saved at exit.
             let _ = RECORDING.set((path.clone(), rec.clone()));
@@ -302,11 +310,25 @@ impl App {
         if self.out.fancy() {
             driver.on_progress(reporter.progress_sink());
         }
-        driver.on_journal(self.journal());
+        let leased: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let mut journal = self.journal();
+        let taken = leased.clone();
+        driver.on_journal(Box::new(move |ev| {
+            journal(ev)?;
+            if let Event::RenderStarting { id, .. } = ev {
+                taken
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(id.clone());
+            }
+            Ok(())
+        }));
         Client {
             driver,
             reporter,
             recorder: self.recorder.clone(),
+            store: self.store.clone(),
+            leased,
         }
     }
 
@@ -502,6 +524,11 @@ pub(crate) struct Client {
     pub(crate) reporter: Reporter,
     /// With `--record`: each command starts a page of the recording.
     recorder: Option<Arc<Recorder<dyn Transport>>>,
+    /// The journal, for the leases below.
+    store: FileStore,
+    /// Renders this client leased while a command waited for them: released
+    /// when that command ends (the job stays recorded for a resume).
+    leased: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Client {
@@ -521,6 +548,23 @@ impl Client {
     /// request in flight (a render keeps going on the server and stays in the
     /// job list) and ends with a [`ErrorKind::Cancelled`] error.
     pub(crate) async fn run_until(
+        &mut self,
+        command: Command,
+        watch: &mut (dyn FnMut(&Event) + Send),
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), NemoError> {
+        let result = self.run_inner(command, watch, stop).await;
+        // Nothing waits for them any more: another process (or a later
+        // `jobs --resume` in this one) may finish them.
+        let leased: Vec<String> =
+            std::mem::take(&mut *self.leased.lock().unwrap_or_else(|p| p.into_inner()));
+        for id in leased {
+            self.store.release(&id);
+        }
+        result
+    }
+
+    async fn run_inner(
         &mut self,
         command: Command,
         watch: &mut (dyn FnMut(&Event) + Send),

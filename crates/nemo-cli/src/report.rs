@@ -101,7 +101,7 @@ impl Reporter {
                 } else {
                     out.clear();
                     match url {
-                        Some(url) => out.content(&format!("{message} ({url})")),
+                        Some(url) => out.content(&format!("{message} ({})", line(url))),
                         None => out.content(message),
                     }
                 }
@@ -170,7 +170,11 @@ impl Reporter {
                         }
                         let detail: Vec<String> =
                             detail.into_iter().filter(|s| !s.is_empty()).collect();
-                        out.content(&format!("Uploaded {} ({})", f.filename, detail.join(", ")));
+                        out.content(&format!(
+                            "Uploaded {} ({})",
+                            line(&f.filename),
+                            line(&detail.join(", "))
+                        ));
                     }
                 }
             }
@@ -227,7 +231,7 @@ impl Reporter {
                 if out.json() {
                     out.emit(json!({"type": "render", "id": id, "status": "completed", "progress": 100, "url": url}));
                 } else {
-                    out.debug(&format!("Render {id} completed: {url}"));
+                    out.debug(&format!("Render {id} completed: {}", line(url)));
                 }
             }
             Event::Downloaded { id: _, path, bytes } => {
@@ -249,7 +253,7 @@ impl Reporter {
                         if out.json() {
                             // The `render … completed` object already carries the URL.
                         } else {
-                            out.content(&format!("Rendered: {url}"));
+                            out.content(&format!("Rendered: {}", line(url)));
                         }
                     }
                     RenderOutcome::Failed => {
@@ -266,9 +270,11 @@ impl Reporter {
                     out.emit(json!({"type": "link", "kind": kind, "url": url}));
                 } else {
                     match kind {
-                        LinkKind::Claim => out.content(&format!("Open in the browser: {url}")),
+                        LinkKind::Claim => {
+                            out.content(&format!("Open in the browser: {}", line(url)))
+                        }
                         LinkKind::Register => {
-                            out.content(&format!("Register to keep going: {url}"))
+                            out.content(&format!("Register to keep going: {}", line(url)))
                         }
                     }
                 }
@@ -276,4 +282,10 @@ impl Reporter {
             Event::Finished { .. } => out.clear(),
         }
     }
+}
+
+/// A one-line field from the server (a file name, a URL): no control
+/// character and no line break, so it cannot start a line of its own.
+fn line(text: &str) -> std::borrow::Cow<'_, str> {
+    nemo_core::ids::printable_line(text)
 }

@@ -116,14 +116,7 @@ impl FileStore {
         // so the lock itself carries nothing to distrust.
         let local = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let file = self.create_dir().ok().and_then(|()| {
-            let path = self.dir.join(".lock");
-            let file = fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .ok()?;
-            set_private(&path);
+            let file = self.lock_file(&self.dir.join(".lock")).ok()?;
             // Best effort: a file system without locks still gets the
             // in-process mutex and atomic renames.
             file.lock().ok()?;
@@ -270,6 +263,16 @@ impl FileStore {
 
     /// Opens (creating, 0600) a lock file.
     fn lock_file(&self, path: &Path) -> Result<fs::File, StoreError> {
+        // Never through a link planted in the folder: opening it would
+        // create or re-mode another file.
+        if fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
+            return Err(StoreError::Write {
+                path: path.to_owned(),
+                source: std::io::Error::other(
+                    "not a regular file (a link or a folder); nemo does not follow it",
+                ),
+            });
+        }
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -450,6 +453,15 @@ impl Store for FileStore {
             }
             Err(fs::TryLockError::WouldBlock) => Ok(false),
         }
+    }
+
+    /// Unlocks (the file stays: deleting it under another process that
+    /// has just opened it would let two processes hold one render).
+    fn release(&self, id: &str) {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     fn is_leased_elsewhere(&self, id: &str) -> bool {

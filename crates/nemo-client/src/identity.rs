@@ -179,7 +179,13 @@ where
         else {
             return Ok(());
         };
-        store.lease(id).map_err(&word)?;
+        if !store.lease(id).map_err(&word)? {
+            // Another process waits for a render of this very id (a server
+            // that renamed ours after another job): never take its entry.
+            return Err(format!(
+                "another process is already waiting for a render named {id}"
+            ));
+        }
         store
             .add_job(Job {
                 id: id.clone(),

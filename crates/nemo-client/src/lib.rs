@@ -104,6 +104,10 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn lease(&self, id: &str) -> Result<bool, StoreError> {
         (**self).lease(id)
     }
+    fn release(&self, id: &str) {
+        (**self).release(id)
+    }
+
     fn is_leased_elsewhere(&self, id: &str) -> bool {
         (**self).is_leased_elsewhere(id)
     }

@@ -187,6 +187,14 @@ impl Store for MemoryStore {
         }
     }
 
+    fn release(&self, id: &str) {
+        let mut data = lock(&self.shared.data);
+        let me = self.holder_id(&mut data);
+        if data.leases.get(id) == Some(&me) {
+            data.leases.remove(id);
+        }
+    }
+
     fn is_leased_elsewhere(&self, id: &str) -> bool {
         if check_id(id).is_err() {
             return false;

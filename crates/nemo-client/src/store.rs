@@ -76,6 +76,10 @@ pub trait Store: fmt::Debug + Send + Sync {
     /// render `id`.
     fn is_leased_elsewhere(&self, id: &str) -> bool;
 
+    /// Gives up this holder's lease on render `id` (the job stays recorded):
+    /// the command that waited for it has ended, so another may finish it.
+    fn release(&self, id: &str);
+
     /// Holds the identity lock until the guard is dropped, waiting while
     /// another holder has it: whoever comes first creates the client id, the
     /// free token and the first session; the others then find and reuse

@@ -131,6 +131,65 @@ fn a_lease_is_exclusive_and_released_with_the_job() {
 }
 
 #[test]
+fn a_released_lease_lets_another_process_finish_the_job() {
+    each(|a, b| {
+        a.add_job(job("render_2")).unwrap();
+        assert!(a.lease("render_2").unwrap());
+        assert!(!b.lease("render_2").unwrap());
+        // The command that waited for it ended without finishing it.
+        a.release("render_2");
+        assert_eq!(a.jobs().unwrap().len(), 1, "the job stays recorded");
+        assert!(
+            b.lease("render_2").unwrap(),
+            "another process may take it now"
+        );
+        assert!(a.is_leased_elsewhere("render_2"));
+        // Releasing what one does not hold changes nothing.
+        a.release("render_2");
+        assert!(a.is_leased_elsewhere("render_2"));
+    });
+}
+
+#[test]
+fn a_render_another_process_waits_for_is_never_taken_over_by_the_journal_hook() {
+    let store = MemoryStore::new();
+    let other = store.sibling();
+    other.add_job(job("render_7")).unwrap();
+    assert!(other.lease("render_7").unwrap());
+    // A server that names our render after the other process's job.
+    let mut hook = journal(store.clone(), "http://elsewhere");
+    let starting = Event::RenderStarting {
+        id: "render_7".into(),
+        session_id: "mine".into(),
+        task_id: None,
+        out: None,
+    };
+    assert!(hook(&starting).is_err());
+    let jobs = store.jobs().unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].api_url, "http://x", "the other entry is untouched");
+}
+
+#[cfg(unix)]
+#[test]
+fn links_planted_in_the_config_folder_are_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir_all(cfg.join("leases")).unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep").unwrap();
+    std::os::unix::fs::symlink(&victim, cfg.join(".identity.lock")).unwrap();
+    std::os::unix::fs::symlink(&victim, cfg.join("leases/render_1.lock")).unwrap();
+    let store = FileStore::at(cfg);
+    assert!(store.identity_guard().is_err());
+    assert!(store.lease("render_1").is_err());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+    assert_ne!(mode, 0o600, "the link's target was not re-moded");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+}
+
+#[test]
 fn the_identity_lock_lets_one_holder_in_at_a_time() {
     each(|a, b| {
         let inside = AtomicUsize::new(0);

@@ -2253,9 +2253,12 @@ impl Session {
                         RenderOutcome::Failed
                     },
                 });
+                // The server's words, on one line, with nothing a terminal
+                // would act on.
                 let reason = status
                     .error
-                    .clone()
+                    .as_deref()
+                    .map(|r| crate::ids::printable_line(r).into_owned())
                     .unwrap_or_else(|| "no reason given".into());
                 Next::Fail(NemoError::new(
                     ErrorKind::RenderFailed,

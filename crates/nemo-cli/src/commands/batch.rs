@@ -218,7 +218,7 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
     let mut problems = Vec::new();
     for (index, ready) in &prepared {
         match ready {
-            Ok(r) if !seen.insert(r.output.clone()) => problems.push(format!(
+            Ok(r) if !seen.insert(same_file_key(&r.output)) => problems.push(format!(
                 "item {index}: {} is the output of an earlier item too",
                 r.output.display()
             )),
@@ -326,6 +326,20 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         return Err(cancel.clone());
     }
     summarise(total, failures, "item")
+}
+
+/// One key for every spelling of one output path (`a.mp4`, `./a.mp4`,
+/// `$PWD/a.mp4`, through links): its folder resolved, then its name.
+fn same_file_key(path: &Path) -> PathBuf {
+    let name = path.file_name().map(std::ffi::OsStr::to_owned);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    match (std::fs::canonicalize(&dir), name) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
+    }
 }
 
 #[cfg(test)]

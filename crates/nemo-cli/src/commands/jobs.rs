@@ -76,11 +76,33 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
             ));
             continue;
         }
-        if !app.take_lease(&job.id)? {
-            app.out.info(&format!(
-                "Skipping {}: another nemo process is waiting for it.",
-                job.id
-            ));
+        match app.take_lease(&job.id) {
+            Ok(true) => {}
+            Ok(false) => {
+                app.out.info(&format!(
+                    "Skipping {}: another nemo process is waiting for it.",
+                    job.id
+                ));
+                continue;
+            }
+            // One job's lease that cannot be taken stops only that job.
+            Err(e) => {
+                app.out.error(&e);
+                failures.push(e);
+                continue;
+            }
+        }
+        // Read again under the lease: another process may have finished
+        // (and forgotten) it since the list was read.
+        let still = app
+            .store
+            .jobs()
+            .map(|now| now.iter().any(|j| j.id == job.id))
+            .unwrap_or(true);
+        if !still {
+            app.store.release(&job.id);
+            app.out
+                .info(&format!("Skipping {}: it was finished meanwhile.", job.id));
             continue;
         }
         resumed += 1;
@@ -93,6 +115,7 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
             args.overwrite,
             crate::inputs::Asker::Jobs,
         ) {
+            app.store.release(&job.id);
             app.out.error(&e);
             failures.push(e);
             continue;
@@ -100,6 +123,8 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         app.out.info(&format!("Resuming {}…", job.id));
         let mut client = job_client(app, &job);
         let result = client.run(resume_command(&job, args.overwrite)).await;
+        // Done waiting for it, whatever happened (a finished job is gone).
+        app.store.release(&job.id);
         if let Err(e) = result {
             if e.kind == ErrorKind::Cancelled {
                 return Err(e);

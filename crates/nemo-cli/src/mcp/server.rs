@@ -95,6 +95,10 @@ pub(crate) struct ResumeJobsArgs {
     /// Finish only this render (default: every recorded job).
     #[serde(default)]
     pub(crate) render_id: Option<String>,
+    /// Replace a regular file that already exists where a job saves
+    /// (default: refuse, and keep the job).
+    #[serde(default)]
+    pub(crate) overwrite: bool,
 }
 
 /// `_meta` for a tool: whether it spends credits.
@@ -660,9 +664,12 @@ render and download it where it was meant to go. Use it after an interrupted `ex
                 }
             }
             resumed += 1;
-            if let Err(e) =
-                crate::inputs::check_out(job.out.as_deref(), false, crate::inputs::Asker::Mcp)
-            {
+            if let Err(e) = crate::inputs::check_out(
+                job.out.as_deref(),
+                args.overwrite,
+                crate::inputs::Asker::Mcp,
+            ) {
+                app.store.release(&job.id);
                 lines.push(format!("{}: {e}", job.id));
                 results.push(json!({"render_id": job.id, "ok": false, "error": {"code": e.kind, "message": e.message, "retryable": e.is_retryable()}}));
                 failures.push(e);
@@ -671,8 +678,14 @@ render and download it where it was meant to go. Use it after an interrupted `ex
             let client = job_client(app, job);
             let (result, outcome) = self
                 .engine
-                .run_other(client, &call, resume_command(job, false), StopAt::Never)
+                .run_other(
+                    client,
+                    &call,
+                    resume_command(job, args.overwrite),
+                    StopAt::Never,
+                )
                 .await;
+            app.store.release(&job.id);
             match result {
                 Ok(()) => {
                     let path = outcome.downloaded.as_ref().map(|(p, _)| p.clone());

@@ -145,3 +145,32 @@ fn a_broken_manifest_is_bad_input() {
         .code(1)
         .stderr(predicate::str::contains("not a valid TOML manifest"));
 }
+
+#[test]
+fn two_spellings_of_one_output_are_one_output() {
+    let sim = Sim::fast();
+    sim.sample();
+    let abs = sim.work.path().join("same.mp4");
+    std::fs::write(
+        sim.work.path().join("batch.json"),
+        format!(
+            r#"{{"instruction": "add jazz music",
+                "items": [{{"inputs": ["sample.mp4"], "output": "same.mp4"}},
+                          {{"inputs": ["sample.mp4"], "output": {}}}]}}"#,
+            serde_json::Value::from(abs.to_string_lossy().into_owned())
+        ),
+    )
+    .expect("write");
+    let out = sim
+        .nemo()
+        .args(["batch", "batch.json"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is the output of an earlier item too"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(sim.journal().is_empty(), "nothing was sent");
+}
