@@ -372,15 +372,16 @@ impl App {
         Ok(())
     }
 
-    /// Takes the lease on a recorded render for this process (held until it
-    /// ends). `false` when another live process is already waiting for it.
+    /// Takes the lease on a recorded render for this process (held until
+    /// released, or until the process ends). `false` when another live
+    /// process is already waiting for it.
     pub(crate) fn take_lease(&self, id: &str) -> Result<bool, NemoError> {
         self.store.lease(id).map_err(store::error)
     }
 
     /// Makes sure this machine has its identity before anything else is
     /// sent: the client id and (without `NEMO_TOKEN`) the free token, and,
-    /// with `shared_session`, the session a plain `nemo say` continues. Each
+    /// as `want` asks, the session a plain `nemo say` continues. Each
     /// is created once, under a lock, by whichever process comes first; the
     /// others wait and reuse them (six first runs in parallel share one
     /// token and one session). Returns the session this process created,
