@@ -177,18 +177,8 @@ impl Output {
     pub(crate) fn error(&self, err: &NemoError) {
         self.clear();
         if self.json {
-            let mut v = json!({
-                "type": "error",
-                "code": err.kind,
-                "message": err.message,
-                "retryable": err.is_retryable(),
-            });
-            if let Some(code) = err.code {
-                v["api_code"] = json!(code);
-            }
-            if let Some(link) = &err.link {
-                v["link"] = json!(link);
-            }
+            // The wire form every frontend shares, plus this command line's advice.
+            let mut v = nemo_core::ndjson::error_to_json(err);
             if let Some(hint) = hint(err) {
                 v["hint"] = json!(hint);
             }

@@ -9,7 +9,6 @@ use nemo_core::driver::{ProgressSink, TransferKind};
 use nemo_core::error::NemoError;
 use nemo_core::machine::{Event, LinkKind, RenderOutcome, RenderPhase};
 use nemo_core::time::human_duration;
-use serde_json::json;
 
 use crate::output::{human_bytes, Bar, Output};
 use nemo_client::FileStore;
@@ -72,67 +71,67 @@ impl Reporter {
             let e: NemoError = crate::store::error(e.error);
             out.warn(&format!("{what} was not saved: {e}"));
         }
+        // What the reporter keeps, in both modes.
         match event {
-            Event::Status(message) => out.status(message),
-            Event::TokenIssued { .. } => out.debug("Got a free starter token."),
-            Event::ClientIdGenerated(_) => {}
             Event::Connected {
                 session_id,
                 task_id,
-                created,
+                ..
             } => {
                 self.session_id = Some(session_id.clone());
                 self.task_id = task_id.clone();
+            }
+            Event::RenderStarting { id, .. } => {
+                // Already journaled (and leased) by the driver's journal hook.
+                self.render_id = Some(id.clone());
+            }
+            Event::Downloaded { path, bytes, .. } => {
+                self.downloaded = Some((path.clone(), *bytes));
+            }
+            _ => {}
+        }
+        if out.json() {
+            // The one wire form (`docs/events.schema.json`), shared with the MCP server.
+            if let Some(object) = nemo_core::ndjson::to_json(event) {
+                out.emit(object);
+            }
+            return;
+        }
+        match event {
+            Event::Status(message) => out.status(message),
+            Event::TokenIssued { .. } => out.debug("Got a free starter token."),
+            Event::Connected {
+                session_id,
+                created,
+                ..
+            } => {
                 let verb = if *created { "Started" } else { "Continuing" };
-                if out.json() {
-                    out.emit(json!({"type": "status", "message": format!("{verb} session {session_id}"), "session_id": session_id}));
-                } else {
-                    out.debug(&format!("{verb} session {session_id}"));
-                }
+                out.debug(&format!("{verb} session {session_id}"));
             }
             Event::Note(note) => out.info(note),
-            Event::Generation {
-                stage,
-                url,
-                message,
-            } => {
-                if out.json() {
-                    out.emit(json!({"type": "generation", "stage": stage, "url": url, "message": message}));
-                } else {
-                    out.clear();
-                    match url {
-                        Some(url) => out.content(&format!("{message} ({})", line(url))),
-                        None => out.content(message),
-                    }
+            Event::Generation { url, message, .. } => {
+                out.clear();
+                match url {
+                    Some(url) => out.content(&format!("{message} ({})", line(url))),
+                    None => out.content(message),
                 }
             }
             Event::Suggestions {
                 message,
                 suggestions,
             } => {
-                if out.json() {
-                    out.emit(json!({"type": "suggestions", "message": message, "suggestions": suggestions}));
-                } else {
-                    out.clear();
-                    let said: Vec<String> =
-                        suggestions.iter().map(|s| format!("\"{s}\"")).collect();
-                    out.content(&format!("{message} {}", said.join(", ")));
-                }
+                out.clear();
+                let said: Vec<String> = suggestions.iter().map(|s| format!("\"{s}\"")).collect();
+                out.content(&format!("{message} {}", said.join(", ")));
             }
             Event::AgentText { text, actions } => {
                 out.clear();
                 let text = text.trim();
-                if out.json() {
-                    if !text.is_empty() || !actions.is_empty() {
-                        out.emit(json!({"type": "text", "text": text, "actions": actions}));
-                    }
-                } else {
-                    if !text.is_empty() {
-                        out.content(text);
-                    }
-                    for action in actions {
-                        out.info(&format!("→ {}", action.hint()));
-                    }
+                if !text.is_empty() {
+                    out.content(text);
+                }
+                for action in actions {
+                    out.info(&format!("→ {}", action.hint()));
                 }
             }
             Event::StillWorking { elapsed } => {
@@ -145,141 +144,82 @@ impl Reporter {
             }
             Event::Change { summary } => {
                 out.clear();
-                if out.json() {
-                    out.emit(json!({"type": "change", "summary": summary}));
-                } else {
-                    out.content(&format!("Changed: {summary}"));
-                }
+                out.content(&format!("Changed: {summary}"));
             }
             Event::Uploaded { files } => {
                 out.clear();
-                if out.json() {
-                    let files: Vec<_> = files
-                        .iter()
-                        .map(|f| json!({"filename": f.filename, "file_type": f.file_type, "cdn_url": f.cdn_url}))
-                        .collect();
-                    out.emit(json!({"type": "upload", "files": files}));
-                } else {
-                    for f in files {
-                        let mut detail = vec![f.file_type.clone()];
-                        if let Some(d) = f.duration.filter(|d| *d > 0.0) {
-                            detail.push(format!("{}s", number((d * 10.0).round() / 10.0)));
-                        }
-                        if let (Some(w), Some(h)) = (f.width, f.height) {
-                            detail.push(format!("{}×{}", number(w), number(h)));
-                        }
-                        let detail: Vec<String> =
-                            detail.into_iter().filter(|s| !s.is_empty()).collect();
-                        out.content(&format!(
-                            "Uploaded {} ({})",
-                            line(&f.filename),
-                            line(&detail.join(", "))
-                        ));
+                for f in files {
+                    let mut detail = vec![f.file_type.clone()];
+                    if let Some(d) = f.duration.filter(|d| *d > 0.0) {
+                        detail.push(format!("{}s", number((d * 10.0).round() / 10.0)));
                     }
+                    if let (Some(w), Some(h)) = (f.width, f.height) {
+                        detail.push(format!("{}×{}", number(w), number(h)));
+                    }
+                    let detail: Vec<String> =
+                        detail.into_iter().filter(|s| !s.is_empty()).collect();
+                    out.content(&format!(
+                        "Uploaded {} ({})",
+                        line(&f.filename),
+                        line(&detail.join(", "))
+                    ));
                 }
             }
             Event::Credits(c) => {
                 out.clear();
-                if out.json() {
-                    out.emit(json!({"type": "credits", "available": c.available, "frozen": c.frozen, "total": c.total}));
-                } else {
-                    out.content(&format!("Credits: {c}"));
-                }
+                out.content(&format!("Credits: {c}"));
             }
-            Event::Timeline {
-                summary,
-                ready_for_export,
-            } => {
+            Event::Timeline { summary, .. } => {
                 out.clear();
-                if out.json() {
-                    out.emit(json!({"type": "timeline", "summary": summary, "ready_for_export": ready_for_export}));
-                } else {
-                    out.content(summary);
-                }
+                out.content(summary);
             }
             Event::RenderStarting { id, .. } => {
-                // Already journaled (and leased) by the driver's journal hook.
-                self.render_id = Some(id.clone());
                 out.debug(&format!(
                     "Render {id} recorded in {}",
                     self.store.dir().join("jobs.json").display()
                 ));
-                out.emit(
-                    json!({"type": "render", "id": id, "status": "submitting", "progress": null}),
-                );
             }
+            // A final phase is reported by `RenderCompleted` / `RenderEnded`.
             Event::RenderProgress {
-                id,
-                phase,
+                phase: RenderPhase::Pending | RenderPhase::Processing,
                 progress,
-            } => {
-                if phase.is_final() {
-                    // Reported by `RenderCompleted` / `RenderEnded`, with more detail.
-                } else if out.json() {
-                    out.emit(json!({"type": "render", "id": id, "status": phase.as_str(), "progress": progress}));
-                } else if *phase == RenderPhase::Pending || *phase == RenderPhase::Processing {
-                    out.progress(
-                        Bar::Render,
-                        "Rendering",
-                        progress.unwrap_or(0.0).round() as u64,
-                        Some(100),
-                    );
-                }
-            }
+                ..
+            } => out.progress(
+                Bar::Render,
+                "Rendering",
+                progress.unwrap_or(0.0).round() as u64,
+                Some(100),
+            ),
             Event::RenderCompleted { id, url } => {
                 out.clear();
-                if out.json() {
-                    out.emit(json!({"type": "render", "id": id, "status": "completed", "progress": 100, "url": url}));
-                } else {
-                    out.debug(&format!("Render {id} completed: {}", line(url)));
-                }
+                out.debug(&format!("Render {id} completed: {}", line(url)));
             }
-            Event::Downloaded { id: _, path, bytes } => {
+            Event::Downloaded { path, bytes, .. } => {
                 out.clear();
-                self.downloaded = Some((path.clone(), *bytes));
-                if out.json() {
-                    out.emit(json!({"type": "download", "path": path, "bytes": bytes}));
-                } else {
-                    out.content(&format!(
-                        "Saved {} ({})",
-                        path.display(),
-                        human_bytes(*bytes)
-                    ));
-                }
+                out.content(&format!(
+                    "Saved {} ({})",
+                    path.display(),
+                    human_bytes(*bytes)
+                ));
             }
-            Event::RenderEnded { id, outcome } => {
-                match outcome {
-                    RenderOutcome::Completed(url) => {
-                        if out.json() {
-                            // The `render … completed` object already carries the URL.
-                        } else {
-                            out.content(&format!("Rendered: {}", line(url)));
-                        }
-                    }
-                    RenderOutcome::Failed => {
-                        out.emit(json!({"type": "render", "id": id, "status": "failed", "progress": null}));
-                    }
-                    RenderOutcome::Cancelled => {
-                        out.emit(json!({"type": "render", "id": id, "status": "cancelled", "progress": null}));
-                    }
-                    RenderOutcome::Downloaded(_) | RenderOutcome::Rejected => {}
+            Event::RenderEnded {
+                outcome: RenderOutcome::Completed(url),
+                ..
+            } => out.content(&format!("Rendered: {}", line(url))),
+            Event::Link { kind, url } => match kind {
+                LinkKind::Claim => out.content(&format!("Open in the browser: {}", line(url))),
+                LinkKind::Register => {
+                    out.content(&format!("Register to keep going: {}", line(url)))
                 }
-            }
-            Event::Link { kind, url } => {
-                if out.json() {
-                    out.emit(json!({"type": "link", "kind": kind, "url": url}));
-                } else {
-                    match kind {
-                        LinkKind::Claim => {
-                            out.content(&format!("Open in the browser: {}", line(url)))
-                        }
-                        LinkKind::Register => {
-                            out.content(&format!("Register to keep going: {}", line(url)))
-                        }
-                    }
-                }
-            }
+                // A kind newer than this reporter: still a link to show.
+                _ => out.content(&format!("Link: {}", line(url))),
+            },
             Event::Finished { .. } => out.clear(),
+            // Bookkeeping (a client id), other ways a render ended (told by
+            // the objects before them or by the command's error), and events
+            // newer than this reporter (`Event` is non-exhaustive): nothing
+            // to show in human output.
+            _ => {}
         }
     }
 }

@@ -20,6 +20,7 @@
 //! | [`draft`] | the draft (kept byte for byte), its timeline summary, its diff |
 //! | [`recovery`], [`render`] | retry policy and adaptive render polling |
 //! | [`ids`] | server values made safe: identifiers checked, URL segments encoded, terminal text neutralised |
+//! | [`ndjson`] | the one wire form of events (`nemo --json`, the MCP server), described by `docs/events.schema.json` |
 //!
 //! # Driving the machine by hand
 //!
@@ -62,6 +63,7 @@ pub mod field;
 pub mod gui;
 pub mod ids;
 pub mod machine;
+pub mod ndjson;
 pub mod recovery;
 pub mod render;
 pub mod rng;

@@ -155,6 +155,7 @@ pub struct ExportOptions {
 
 /// What a user (or a frontend) asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Command {
     /// Get a token and a session.
     Connect,
@@ -194,6 +195,7 @@ pub enum Command {
 /// What kind of link an [`Event::Link`] carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LinkKind {
     /// Opens the project in the web app (claim token; never the real token).
     Claim,
@@ -203,6 +205,7 @@ pub enum LinkKind {
 
 /// How a render left the machine's hands.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RenderOutcome {
     /// Downloaded to this path.
     Downloaded(PathBuf),
@@ -234,6 +237,7 @@ pub const POST_PRODUCTION_SUGGESTIONS: [&str; 4] = [
 /// the service's own initiative) has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum GenerationStage {
     /// The raw video exists; music, a title and effects are being added.
     RawVideoReady,
@@ -252,6 +256,7 @@ fn capitalised(words: &str) -> String {
 
 /// What the machine tells the frontend.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     /// A short progress line ("Connecting…").
     Status(String),

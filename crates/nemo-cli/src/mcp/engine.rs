@@ -47,11 +47,17 @@ pub(crate) struct Outcome {
     /// Messages the user may send next (keep or strip what post-production
     /// added).
     pub(crate) suggestions: Vec<String>,
+    /// Every event with a wire form, as `nemo --json` prints it
+    /// (`docs/events.schema.json`), in order.
+    pub(crate) events: Vec<serde_json::Value>,
 }
 
 impl Outcome {
     /// Takes one event into account.
     pub(crate) fn see(&mut self, event: &Event) {
+        if let Some(object) = nemo_core::ndjson::to_json(event) {
+            self.events.push(object);
+        }
         match event {
             Event::AgentText { text, actions } => {
                 let text = text.trim();
@@ -101,6 +107,9 @@ impl Outcome {
                 self.downloaded = Some((absolute(path), *bytes));
             }
             Event::Link { kind, url } => self.links.push((*kind, url.clone())),
+            // Status lines and bookkeeping go to progress notifications (or
+            // nowhere); events newer than this server (`Event` is
+            // non-exhaustive) reach the caller through `events` only.
             _ => {}
         }
     }
@@ -377,4 +386,36 @@ fn transfer_sink(slot: &Slot) -> ProgressSink {
             progress.transfer(kind, p.done, p.total);
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nemo_core::secret::Secret;
+
+    #[test]
+    fn the_outcome_keeps_the_wire_objects_and_never_the_token() {
+        let mut outcome = Outcome::default();
+        for event in [
+            Event::Status("Connecting…".into()),
+            Event::TokenIssued {
+                token: Secret::new("nmv_usr_secret"),
+                user_id: None,
+                expires_at: None,
+            },
+            Event::Change {
+                summary: "Added BGM".into(),
+            },
+        ] {
+            outcome.see(&event);
+        }
+        assert_eq!(
+            serde_json::Value::from(outcome.events.clone()),
+            serde_json::json!([
+                {"type": "status", "message": "Connecting…"},
+                {"type": "change", "summary": "Added BGM"},
+            ])
+        );
+        assert_eq!(outcome.changes, ["Added BGM"]);
+    }
 }

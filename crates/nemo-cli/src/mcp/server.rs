@@ -119,17 +119,8 @@ fn success(text: String, structured: Value) -> CallToolResult {
 /// A failed call: the CLI's message (with its link) as a tool error.
 fn failure(err: &NemoError) -> CallToolResult {
     let mut result = CallToolResult::error(vec![ContentBlock::text(err.to_string())]);
-    let mut error = json!({
-        "code": err.kind,
-        "message": err.message,
-        "retryable": err.is_retryable(),
-    });
-    if let Some(code) = err.code {
-        error["api_code"] = json!(code);
-    }
-    if let Some(link) = &err.link {
-        error["link"] = json!(link);
-    }
+    // The `error` object of `nemo --json` (`docs/events.schema.json`).
+    let error = nemo_core::ndjson::error_to_json(err);
     result.structured_content = Some(json!({ "error": error }));
     result
 }
@@ -228,7 +219,7 @@ server stored (name, type, duration, size).",
         let session_id = self.engine.session_id().await;
         Ok(success(
             text,
-            json!({"files": outcome.uploaded, "session_id": session_id}),
+            json!({"files": outcome.uploaded, "session_id": session_id, "events": outcome.events}),
         ))
     }
 
@@ -300,6 +291,7 @@ even when the connection drops.",
                 "notes": outcome.notes,
                 "timeline": outcome.timeline.as_ref().map(|(s, _)| s),
                 "suggestions": outcome.suggestions,
+                "events": outcome.events,
             }),
         ))
     }
@@ -435,7 +427,7 @@ job list: check it with `render_status`, download it with `resume_jobs`{}.",
             );
             return Ok(success(
                 text,
-                json!({"render_id": id, "status": phase.as_str(), "progress": progress, "out": out}),
+                json!({"render_id": id, "status": phase.as_str(), "progress": progress, "out": out, "events": outcome.events}),
             ));
         }
         let Some((path, bytes)) = outcome.downloaded.clone() else {
@@ -462,6 +454,7 @@ job list: check it with `render_status`, download it with `resume_jobs`{}.",
                 "bytes": bytes,
                 "url": outcome.render_url,
                 "claim_link": claim,
+                "events": outcome.events,
             }),
         ))
     }

@@ -9,4 +9,5 @@ mod help;
 mod jobs;
 mod misc;
 mod record;
+mod schema;
 mod support;

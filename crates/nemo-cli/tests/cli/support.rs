@@ -134,13 +134,17 @@ fn field<'a>(line: &'a Value, name: &str, raw: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("`{name}` missing in {raw}"))
 }
 
-/// Parses NDJSON output and checks every object against its type's schema.
+/// Parses NDJSON output and checks every object against
+/// `docs/events.schema.json` and against the fields each type has always had.
 pub(crate) fn ndjson(stdout: &[u8]) -> Vec<Value> {
     let out = text(stdout);
     let mut objects = Vec::new();
     for raw in out.lines() {
         let v: Value =
             serde_json::from_str(raw).unwrap_or_else(|e| panic!("not JSON ({e}): {raw}"));
+        if let Err(e) = crate::schema::check(&v) {
+            panic!("not as docs/events.schema.json says ({e}): {raw}");
+        }
         let ty = v
             .get("type")
             .and_then(Value::as_str)
