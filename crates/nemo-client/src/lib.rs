@@ -20,6 +20,9 @@
 //!   `mock` feature, `ClientBuilder::simulator` points it at the in-process
 //!   simulator; `examples/credits.rs` runs against it.
 //!
+//! Writing a frontend, with a tokio example and a hand-driven sans-IO one:
+//! `docs/FRONTENDS.md` (the examples are `examples/frontend_*.rs`).
+//!
 //! ```
 //! use nemo_client::{Job, MemoryStore, Store};
 //!
