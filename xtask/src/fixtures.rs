@@ -16,11 +16,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use nemo_clock::TokioClock;
 use nemo_core::api::{file_part, Attribution};
 use nemo_core::driver::Driver;
 use nemo_core::machine::{Command, Config, ExportOptions, Session};
 use nemo_core::route::UserInput;
-use nemo_core::time::TokioClock;
 use nemo_core::wire::FilePart;
 use nemo_har::Recorder;
 use nemo_mock::{AgentBehaviour, Dialect, FaultPlan, InProcess, MockConfig};

@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
+use nemo_clock::TokioClock;
 use nemo_core::api::DEFAULT_API_URL;
 use nemo_core::driver::Driver;
 use nemo_core::error::{ErrorKind, NemoError};
 use nemo_core::machine::{Command, Config, Credential, Credits, Event, Session, SessionRef};
 use nemo_core::secret::Secret;
-use nemo_core::time::TokioClock;
 use nemo_core::transport::Transport;
 
 use crate::identity::{journal, new_client_id, random_seed};

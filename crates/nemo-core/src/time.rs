@@ -7,19 +7,13 @@
 //! advances time itself, or under tokio's paused clock through the driver.
 //!
 //! Also here: dates as the wire and recordings write them
-//! ([`rfc3339`], [`rfc3339_millis`], [`parse_rfc3339`]), and, with the
-//! `tokio` feature, `TokioClock`, the one clock that reads time for a
-//! tokio driver. The machine never uses it; without the feature the crate
-//! reads no clock at all.
+//! ([`rfc3339`], [`rfc3339_millis`], [`parse_rfc3339`]). The clock that
+//! reads time for a tokio driver is `nemo_clock::TokioClock`, in a crate of
+//! its own: this one reads no clock at all.
 
 use std::fmt;
 use std::ops::{Add, AddAssign, Sub};
 use std::time::Duration;
-
-#[cfg(feature = "tokio")]
-mod tokio_clock;
-#[cfg(feature = "tokio")]
-pub use tokio_clock::TokioClock;
 
 /// A point in monotonic time, measured from an origin the driver picks.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

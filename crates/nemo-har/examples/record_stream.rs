@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use nemo_clock::TokioClock;
 use nemo_core::secret::Secret;
-use nemo_core::time::TokioClock;
 use nemo_core::transport::{
     ByteStream, DownloadOptions, DownloadOutcome, ProgressFn, StreamResponse, Transport,
     TransportError, TransportErrorKind,

@@ -24,7 +24,7 @@
 //! use std::sync::Arc;
 //! use nemo_core::driver::Driver;
 //! use nemo_core::machine::{Command, Config, Session};
-//! use nemo_core::time::TokioClock;
+//! use nemo_clock::TokioClock;
 //! use nemo_har::{replay, Recorder, ReplayOptions};
 //! use nemo_mock::{InProcess, MockConfig};
 //!
@@ -52,7 +52,7 @@
 //! # use std::sync::Arc;
 //! # use nemo_core::driver::Driver;
 //! # use nemo_core::machine::{Command, Config, Session};
-//! # use nemo_core::time::TokioClock;
+//! # use nemo_clock::TokioClock;
 //! # use nemo_har::{Har, Recorder};
 //! # use nemo_mock::{InProcess, MockConfig};
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]

@@ -17,7 +17,8 @@ use crate::har::{Entry, Har};
 use crate::redact::MASK;
 use crate::transport::{route_key, ReplayTransport};
 use crate::HarError;
-use nemo_core::time::{parse_rfc3339, TokioClock};
+use nemo_clock::TokioClock;
+use nemo_core::time::parse_rfc3339;
 
 /// How to replay.
 #[derive(Debug, Clone, Default)]

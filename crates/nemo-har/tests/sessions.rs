@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use nemo_clock::TokioClock;
 use nemo_core::driver::Driver;
 use nemo_core::machine::{Command, Config, Event, ExportOptions, LinkKind, Session};
 use nemo_core::route::UserInput;
-use nemo_core::time::TokioClock;
 use nemo_har::{
     replay_blocking, DifferenceKind, Har, HarError, PageCommand, Recorder, Replay, ReplayOptions,
 };

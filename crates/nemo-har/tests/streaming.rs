@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use nemo_clock::TokioClock;
 use nemo_core::driver::Driver;
 use nemo_core::machine::{Command, Config, Event, ExportOptions, Session};
 use nemo_core::route::UserInput;
 use nemo_core::secret::Secret;
-use nemo_core::time::TokioClock;
 use nemo_core::transport::{
     ByteStream, DownloadOptions, DownloadOutcome, ProgressFn, StreamResponse, Transport,
     TransportError, TransportErrorKind,

@@ -35,7 +35,7 @@
 //!   the client id) are masked in messages, never logged, and marked
 //!   sensitive on the wire; `Debug` shows no secret.
 //!
-//! [`SystemClock`] (the core's [`TokioClock`](nemo_core::time::TokioClock)
+//! [`SystemClock`] (`nemo-clock`'s [`TokioClock`](nemo_clock::TokioClock)
 //! under the name this crate has always given it) is the matching
 //! [`Clock`](nemo_core::time::Clock) for the core's driver.
 //!
@@ -68,5 +68,5 @@ mod upload;
 pub use config::HttpConfig;
 pub use http::HttpTransport;
 /// The core's tokio clock: real time, or sped up against a simulator
-/// ([`TokioClock::scaled`](nemo_core::time::TokioClock::scaled)).
-pub use nemo_core::time::TokioClock as SystemClock;
+/// ([`TokioClock::scaled`](nemo_clock::TokioClock::scaled)).
+pub use nemo_clock::TokioClock as SystemClock;

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use nemo_core::time::{Clock, Instant, TokioClock};
+use nemo_clock::TokioClock;
+use nemo_core::time::{Clock, Instant};
 
 /// The simulator's view of a [`TokioClock`]: simulated time as a duration
 /// since the backend was made, `scale` real seconds per simulated second.

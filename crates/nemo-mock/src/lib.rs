@@ -50,5 +50,5 @@ pub use inprocess::InProcess;
 pub use journal::{Journal, JournalEntry, MASKED};
 /// The core's tokio clock, for drivers against the simulator (kept at this
 /// path for existing users).
-pub use nemo_core::time::TokioClock;
+pub use nemo_clock::TokioClock;
 pub use server::{run, MockServer};

@@ -1,8 +1,11 @@
-//! [`TokioClock`]: the one [`Clock`] over tokio's timer (feature `tokio`).
+//! `nemo-clock`: [`TokioClock`], the one [`Clock`] over tokio's timer.
+//!
+//! It lives outside `nemo-core`, which reads no clock and needs no runtime:
+//! the core only defines the [`Clock`] trait its driver waits on.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Clock, Instant};
+use nemo_core::time::{Clock, Instant};
 
 /// The [`Clock`] every tokio driver uses: the client over HTTP (`nemo-http`
 /// re-exports it as `SystemClock`), the simulator and its in-process
@@ -25,7 +28,8 @@ use super::{Clock, Instant};
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
 /// use std::time::Duration;
-/// use nemo_core::time::{Clock, Instant, TokioClock};
+/// use nemo_clock::TokioClock;
+/// use nemo_core::time::{Clock, Instant};
 ///
 /// let clock = TokioClock::new().starting_at(1_780_000_000_000);
 /// clock.sleep_until(Instant::from_origin(Duration::from_secs(90))).await;
