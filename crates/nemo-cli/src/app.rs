@@ -310,34 +310,20 @@ impl App {
         if self.out.fancy() {
             driver.on_progress(reporter.progress_sink());
         }
-        let leased: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-        let mut journal = self.journal();
-        let taken = leased.clone();
-        driver.on_journal(Box::new(move |ev| {
-            journal(ev)?;
-            if let Event::RenderStarting { id, .. } = ev {
-                taken
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(id.clone());
-            }
-            Ok(())
-        }));
+        let leases = nemo_client::Leases::new();
+        driver.on_journal(nemo_client::journal_with(
+            self.store.clone(),
+            &self.api_url,
+            &leases,
+            |e| store::error(e).message,
+        ));
         Client {
             driver,
             reporter,
             recorder: self.recorder.clone(),
             store: self.store.clone(),
-            leased,
+            leases,
         }
-    }
-
-    /// Writes each render down (and leases it to this process) before its
-    /// submission leaves; an error stops the submission.
-    fn journal(&self) -> nemo_core::driver::JournalFn {
-        nemo_client::journal_with(self.store.clone(), &self.api_url, |e| {
-            store::error(e).message
-        })
     }
 
     /// Everything an export needs that can be checked before anything is
@@ -529,7 +515,7 @@ pub(crate) struct Client {
     store: FileStore,
     /// Renders this client leased while a command waited for them: released
     /// when that command ends (the job stays recorded for a resume).
-    leased: Arc<std::sync::Mutex<Vec<String>>>,
+    leases: nemo_client::Leases,
 }
 
 impl Client {
@@ -557,11 +543,7 @@ impl Client {
         let result = self.run_inner(command, watch, stop).await;
         // Nothing waits for them any more: another process (or a later
         // `jobs --resume` in this one) may finish them.
-        let leased: Vec<String> =
-            std::mem::take(&mut *self.leased.lock().unwrap_or_else(|p| p.into_inner()));
-        for id in leased {
-            self.store.release(&id);
-        }
+        self.leases.release_all(&self.store);
         result
     }
 

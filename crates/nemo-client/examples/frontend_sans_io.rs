@@ -13,7 +13,9 @@
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
-use nemo_client::{journal, new_client_id, random_seed, remember, MemoryStore, Remember, Store};
+use nemo_client::{
+    journal, new_client_id, random_seed, remember, Leases, MemoryStore, Remember, Store,
+};
 use nemo_core::api::file_part;
 use nemo_core::driver::JournalFn;
 use nemo_core::error::{ErrorKind, NemoError};
@@ -41,6 +43,8 @@ struct Frontend {
     /// What is remembered between runs, and the render journal.
     store: MemoryStore,
     journal: JournalFn,
+    /// Renders leased while a command waits; given back when it ends.
+    leases: Leases,
 }
 
 impl Frontend {
@@ -66,7 +70,9 @@ impl Frontend {
                 show(&event);
                 match event {
                     Event::Finished { command, result } if command == id => {
-                        return result.map(|()| events)
+                        // Nothing waits for its renders any more.
+                        self.leases.release_all(&self.store);
+                        return result.map(|()| events);
                     }
                     event => events.push(event),
                 }
@@ -206,9 +212,11 @@ pub(crate) fn run(dir: &Path) -> Result<(PathBuf, String), Box<dyn Error>> {
         seed: random_seed(),
         ..Config::default()
     };
+    let leases = Leases::new();
     let mut frontend = Frontend {
         session: Session::new(config),
-        journal: journal(store.clone(), mock.url()),
+        journal: journal(store.clone(), mock.url(), &leases),
+        leases,
         mock,
         runtime,
         started: std::time::Instant::now(),

@@ -11,7 +11,7 @@ use nemo_core::machine::{Command, Config, Credential, Credits, Event, Session, S
 use nemo_core::secret::Secret;
 use nemo_core::transport::Transport;
 
-use crate::identity::{journal, new_client_id, random_seed};
+use crate::identity::{journal, new_client_id, random_seed, Leases};
 use crate::memory::MemoryStore;
 use crate::remember::{remember, NotSaved, Remember};
 use crate::store::Store;
@@ -55,6 +55,8 @@ pub struct Client {
     driver: Driver<dyn Transport, TokioClock>,
     store: Arc<dyn Store>,
     api_url: String,
+    /// Renders the running command leased; given back when it ends.
+    leases: Leases,
     unsaved: Vec<NotSaved>,
 }
 
@@ -146,7 +148,10 @@ impl Client {
             }
             watch(ev);
         };
-        self.driver.run(command, &mut sink).await
+        let result = self.driver.run(command, &mut sink).await;
+        // Nothing waits for this command's renders any more.
+        self.leases.release_all(&self.store);
+        result
     }
 
     /// The session, once one is chosen or connected.
@@ -287,11 +292,13 @@ impl ClientBuilder {
             ..Config::default()
         };
         let mut driver = Driver::new(Session::new(config), transport, TokioClock::new());
-        driver.on_journal(journal(store.clone(), &api_url));
+        let leases = Leases::new();
+        driver.on_journal(journal(store.clone(), &api_url, &leases));
         Ok(Client {
             driver,
             store,
             api_url,
+            leases,
             unsaved: Vec::new(),
         })
     }

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use nemo_core::driver::JournalFn;
 use nemo_core::error::NemoError;
@@ -154,21 +155,54 @@ pub fn identity_for_token_fetch<S: Store + ?Sized>(
     Ok(Some(guard))
 }
 
+/// The leases a journal hook took for renders a command waits for. The
+/// command's end gives them back ([`Leases::release_all`]): the jobs stay
+/// recorded, and another process (or a later resume in this one) may then
+/// finish them. A lease held past its command would keep every other
+/// process off a render nobody waits for any more, for as long as a
+/// long-lived frontend runs.
+#[derive(Debug, Clone, Default)]
+pub struct Leases(Arc<Mutex<Vec<String>>>);
+
+impl Leases {
+    /// None taken yet.
+    pub fn new() -> Leases {
+        Leases::default()
+    }
+
+    /// Gives back every lease taken through a hook since the last call.
+    pub fn release_all<S: Store + ?Sized>(&self, store: &S) {
+        let taken = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for id in taken {
+            store.release(&id);
+        }
+    }
+
+    fn took(&self, id: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(id.to_owned());
+    }
+}
+
 /// The driver's journal hook ([`nemo_core::driver::Driver::on_journal`]):
-/// each render is leased to this process and written down before its
-/// submission leaves; an error stops the submission. Errors are worded by
-/// [`StoreError`]'s `Display`; see [`journal_with`] to word them yourself.
-pub fn journal<S: Store + 'static>(store: S, api_url: &str) -> JournalFn {
-    journal_with(store, api_url, |e| e.to_string())
+/// each render is leased to this process (noted in `leases`, to give back
+/// when the command ends) and written down before its submission leaves; an
+/// error stops the submission. Errors are worded by [`StoreError`]'s
+/// `Display`; see [`journal_with`] to word them yourself.
+pub fn journal<S: Store + 'static>(store: S, api_url: &str, leases: &Leases) -> JournalFn {
+    journal_with(store, api_url, leases, |e| e.to_string())
 }
 
 /// [`journal`], with the frontend's wording of a store error.
-pub fn journal_with<S, W>(store: S, api_url: &str, word: W) -> JournalFn
+pub fn journal_with<S, W>(store: S, api_url: &str, leases: &Leases, word: W) -> JournalFn
 where
     S: Store + 'static,
     W: Fn(StoreError) -> String + Send + 'static,
 {
     let api_url = api_url.to_owned();
+    let leases = leases.clone();
     Box::new(move |ev| {
         let Event::RenderStarting {
             id,
@@ -186,6 +220,7 @@ where
                 "another process is already waiting for a render named {id}"
             ));
         }
+        leases.took(id);
         store
             .add_job(Job {
                 id: id.clone(),

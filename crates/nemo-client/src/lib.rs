@@ -59,7 +59,7 @@ pub use client::{Client, ClientBuilder, Timeline};
 pub use file::{FileStore, WarningFn};
 pub use identity::{
     absolute, ensure_identity, has_token, identity_for_token_fetch, journal, journal_with,
-    new_client_id, random_seed, IdentityError, IdentityNeed, IdentitySetup,
+    new_client_id, random_seed, IdentityError, IdentityNeed, IdentitySetup, Leases,
 };
 pub use memory::MemoryStore;
 pub use remember::{remember, NotSaved, Remember};

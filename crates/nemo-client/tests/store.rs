@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use nemo_client::{
     ensure_identity, journal, FileStore, IdentityError, IdentityNeed, IdentitySetup, Job,
-    LastSession, MemoryStore, Store, StoreError,
+    LastSession, Leases, MemoryStore, Store, StoreError,
 };
 use nemo_core::machine::{Command, Event, SessionRef};
 use nemo_core::secret::Secret;
@@ -151,13 +151,38 @@ fn a_released_lease_lets_another_process_finish_the_job() {
 }
 
 #[test]
+fn the_leases_a_command_took_are_given_back_when_it_ends() {
+    let store = MemoryStore::new();
+    let other = store.sibling();
+    let leases = Leases::new();
+    let mut hook = journal(store.clone(), "http://x", &leases);
+    for id in ["render_a", "render_b"] {
+        hook(&Event::RenderStarting {
+            id: id.into(),
+            session_id: "s".into(),
+            task_id: None,
+            out: None,
+        })
+        .unwrap();
+    }
+    // A lease taken some other way is not the command's to give back.
+    store.add_job(job("render_c")).unwrap();
+    assert!(store.lease("render_c").unwrap());
+    assert!(other.is_leased_elsewhere("render_a"));
+    leases.release_all(&store);
+    assert_eq!(store.jobs().unwrap().len(), 3, "every job stays recorded");
+    assert!(other.lease("render_a").unwrap() && other.lease("render_b").unwrap());
+    assert!(other.is_leased_elsewhere("render_c"));
+}
+
+#[test]
 fn a_render_another_process_waits_for_is_never_taken_over_by_the_journal_hook() {
     let store = MemoryStore::new();
     let other = store.sibling();
     other.add_job(job("render_7")).unwrap();
     assert!(other.lease("render_7").unwrap());
     // A server that names our render after the other process's job.
-    let mut hook = journal(store.clone(), "http://elsewhere");
+    let mut hook = journal(store.clone(), "http://elsewhere", &Leases::new());
     let starting = Event::RenderStarting {
         id: "render_7".into(),
         session_id: "mine".into(),
@@ -215,7 +240,7 @@ fn the_identity_lock_lets_one_holder_in_at_a_time() {
 #[test]
 fn the_journal_hook_leases_and_records_a_render_before_it_starts() {
     let store = MemoryStore::new();
-    let mut hook = journal(store.clone(), "http://x");
+    let mut hook = journal(store.clone(), "http://x", &Leases::new());
     let starting = Event::RenderStarting {
         id: "render_9".into(),
         session_id: "s".into(),
@@ -229,7 +254,7 @@ fn the_journal_hook_leases_and_records_a_render_before_it_starts() {
     assert!(jobs[0].out.as_ref().unwrap().is_absolute());
     assert!(store.sibling().is_leased_elsewhere("render_9"));
     // A render id that may not name a lease: the submission is refused.
-    let mut other = journal(store.sibling(), "http://x");
+    let mut other = journal(store.sibling(), "http://x", &Leases::new());
     let bad = Event::RenderStarting {
         id: "../x".into(),
         session_id: "s".into(),
