@@ -418,4 +418,43 @@ mod tests {
         );
         assert_eq!(outcome.changes, ["Added BGM"]);
     }
+
+    #[test]
+    fn progress_values_only_grow_whatever_the_server_reports() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut p = Progress {
+            token: ProgressToken(rmcp::model::NumberOrString::Number(1)),
+            tx,
+            scale: Scale::Render,
+            last: 0.0,
+        };
+        let at = |progress: f64| Event::RenderProgress {
+            id: "r1".into(),
+            phase: RenderPhase::Processing,
+            progress: Some(progress),
+        };
+        // A render status that goes back (98 then 95), a NaN, a repeat, then
+        // the download: what goes out still only grows, and ends at 100.
+        for event in [at(5.0), at(98.0), at(95.0), at(f64::NAN), at(98.0)] {
+            p.event(&event);
+        }
+        p.event(&Event::RenderCompleted {
+            id: "r1".into(),
+            url: "https://cdn.example/r1.mp4".into(),
+        });
+        for done in [10, 60, 40, 100] {
+            p.transfer(TransferKind::Download, done, Some(100));
+        }
+        p.event(&Event::Downloaded {
+            id: "r1".into(),
+            path: "r1.mp4".into(),
+            bytes: 100,
+        });
+        drop(p);
+        let mut values = Vec::new();
+        while let Ok(n) = rx.try_recv() {
+            values.push(n.progress);
+        }
+        assert_eq!(values, [4.5, 88.2, 90.0, 91.0, 96.0, 100.0]);
+    }
 }
