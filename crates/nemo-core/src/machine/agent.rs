@@ -1,0 +1,275 @@
+//! A message to the agent: the baseline draft, the one `/run_sse`, the
+//! event stream as it arrives (text, steps, generation stages) and the
+//! recovery after a dropped stream.
+
+use super::*;
+use crate::adk::{self, AgentEvent, TextAssembler};
+use crate::api::{self, ResponseError};
+use crate::draft::Draft;
+use crate::gui;
+use crate::recovery::Failure;
+use crate::sse::{self, Frame};
+use crate::time::Instant;
+use crate::transport::TransportError;
+use crate::wire::{Endpoint, Response};
+
+#[derive(Debug)]
+pub(super) enum InstructPhase {
+    Baseline,
+    Send,
+    Streaming,
+    AfterStream,
+    Recover { next_at: Instant, checks: u32 },
+}
+
+#[derive(Debug)]
+pub(super) struct Instruct {
+    pub(super) text: String,
+    pub(super) phase: InstructPhase,
+    pub(super) baseline: Option<Draft>,
+    pub(super) assembler: TextAssembler,
+    pub(super) decoder: sse::Decoder,
+    pub(super) started: Instant,
+    pub(super) last_activity: Instant,
+    pub(super) next_still_working: Instant,
+    pub(super) model_error: Option<(String, Option<String>)>,
+    pub(super) stream_error: Option<String>,
+    /// The words of the agent's last step shown as a status line.
+    pub(super) last_step: Option<&'static str>,
+    /// The agent is generating a video (its steps are shown).
+    pub(super) generating: bool,
+    /// A two-stage generation: the raw video was announced ready.
+    pub(super) raw_video_ready: bool,
+    /// A two-stage generation: post-production finished.
+    pub(super) post_production_done: bool,
+}
+
+impl Session {
+    pub(super) fn instruct(&self, text: String) -> Op {
+        Op::Instruct(Box::new(Instruct {
+            text,
+            phase: InstructPhase::Baseline,
+            baseline: None,
+            assembler: TextAssembler::new(),
+            decoder: sse::Decoder::new(),
+            started: Instant::ZERO,
+            last_activity: Instant::ZERO,
+            next_still_working: Instant::ZERO,
+            model_error: None,
+            stream_error: None,
+            last_step: None,
+            generating: false,
+            raw_video_ready: false,
+            post_production_done: false,
+        }))
+    }
+
+    /// The event stream for request `id` started (status 2xx, event stream).
+    pub fn handle_stream_open(&mut self, now: Instant, id: RequestId) {
+        if !self.is_in_flight(id) {
+            return;
+        }
+        if let Some(Op::Instruct(i)) = current_op!(self) {
+            i.phase = InstructPhase::Streaming;
+            i.started = now;
+            i.last_activity = now;
+            i.next_still_working = now + self.config.still_working_every;
+        }
+    }
+
+    /// A chunk of the event stream for request `id`.
+    pub fn handle_stream_chunk(&mut self, now: Instant, id: RequestId, chunk: &[u8]) {
+        if !self.is_in_flight(id) {
+            return;
+        }
+        let mut frames = std::mem::take(&mut self.frames);
+        if let Some(Op::Instruct(i)) = current_op!(self) {
+            i.decoder.feed(chunk, &mut frames);
+        }
+        for frame in frames.drain(..) {
+            self.on_frame(now, frame);
+            if !self.is_in_flight(id) {
+                break;
+            }
+        }
+        self.frames = frames;
+        self.advance(now);
+    }
+
+    /// The event stream for request `id` ended: `Ok` when the server closed
+    /// it, `Err` when the connection broke.
+    pub fn handle_stream_end(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        result: Result<(), TransportError>,
+    ) {
+        if self.take_in_flight(id).is_none() {
+            return;
+        }
+        let Some(Op::Instruct(i)) = current_op!(self) else {
+            return;
+        };
+        let truncated = i.decoder.finish();
+        if let Some(text) = i.assembler.finish() {
+            let t = gui::translate(&text);
+            self.events.push_back(Event::AgentText {
+                text: t.text,
+                actions: t.actions,
+            });
+        }
+        // A stream cut after the agent's complete answer lost nothing the
+        // user needs: only a broken connection before it calls for recovery.
+        let answered = i.assembler.said_anything();
+        match result {
+            Err(err) => {
+                self.on_failure(now, Endpoint::RunSse, Failure::StreamDropped, &err.message)
+            }
+            Ok(()) if truncated && !answered => self.on_failure(
+                now,
+                Endpoint::RunSse,
+                Failure::StreamDropped,
+                "the stream was cut",
+            ),
+            Ok(()) => {
+                if let Some(Op::Instruct(i)) = current_op!(self) {
+                    i.phase = InstructPhase::AfterStream;
+                }
+            }
+        }
+        self.advance(now);
+    }
+
+    /// After a new token or session, a message refused before its stream
+    /// started may be sent again (the server never took it).
+    pub(super) fn rearm_instruct(&mut self) {
+        if let Some(Op::Instruct(i)) = current_op!(self) {
+            if matches!(i.phase, InstructPhase::Streaming) {
+                i.phase = InstructPhase::Send;
+            }
+        }
+    }
+
+    pub(super) fn recover_stream(&mut self, now: Instant, why: &str) {
+        let first = self.config.recover_first;
+        if let Some(Op::Instruct(i)) = current_op!(self) {
+            i.phase = InstructPhase::Recover {
+                next_at: now + first,
+                checks: 0,
+            };
+            self.events.push_back(Event::Note(format!(
+                "{why} Your message is not sent again (that could spend credits twice); checking in {} whether the edit was applied…",
+                crate::time::human_duration(first)
+            )));
+        }
+    }
+
+    pub(super) fn on_frame(&mut self, now: Instant, frame: Frame) {
+        let Some(Op::Instruct(i)) = current_op!(self) else {
+            return;
+        };
+        let events = match frame {
+            Frame::Event(e) => adk::classify(&e.data),
+            Frame::Comment(_) => vec![AgentEvent::KeepAlive],
+            Frame::Retry(_) | Frame::LineTooLong | Frame::EventTooLarge => return,
+        };
+        let mut out = Vec::new();
+        let mut terminal = false;
+        for ev in events {
+            match ev {
+                AgentEvent::KeepAlive | AgentEvent::TurnComplete => {}
+                // Something the client does not know is still the agent
+                // at work, not a keep-alive.
+                AgentEvent::Unknown => i.last_activity = now,
+                AgentEvent::Text { text, partial } => {
+                    i.last_activity = now;
+                    if let Some(message) = i.assembler.push(&text, partial) {
+                        let t = gui::translate(&message);
+                        if !t.text.is_empty() || !t.actions.is_empty() {
+                            out.push(Event::AgentText {
+                                text: t.text,
+                                actions: t.actions,
+                            });
+                        }
+                    }
+                }
+                AgentEvent::ToolCall { .. } => {
+                    i.last_activity = now;
+                    // During a generation (minutes of work), each step in
+                    // words, never the raw call; once per step. Quick edits
+                    // keep the one "The agent is working…" line.
+                    if let Some(words) = adk::step_words(&ev) {
+                        i.generating |= words == adk::GENERATING;
+                        if i.generating && i.last_step != Some(words) {
+                            i.last_step = Some(words);
+                            out.push(Event::Status(capitalised(words)));
+                        }
+                    }
+                }
+                AgentEvent::ToolResult { .. } => {
+                    i.last_activity = now;
+                    match adk::stage_of(&ev) {
+                        Some(adk::GenerationStage::RawVideoReady { url }) if !i.raw_video_ready => {
+                            i.raw_video_ready = true;
+                            out.push(Event::Generation {
+                                stage: GenerationStage::RawVideoReady,
+                                url,
+                                message: "The raw video is ready. The agent is now adding music, a title and effects on its own.".into(),
+                            });
+                        }
+                        Some(adk::GenerationStage::PostProductionDone) => {
+                            i.post_production_done = true;
+                        }
+                        _ => {}
+                    }
+                }
+                AgentEvent::StateChanged => {
+                    i.last_activity = now;
+                }
+                AgentEvent::ModelError { code, message } => {
+                    i.last_activity = now;
+                    i.model_error = Some((code, message));
+                }
+                AgentEvent::StreamError { message } => {
+                    i.stream_error = Some(message);
+                    terminal = true;
+                }
+            }
+        }
+        if terminal {
+            if let Some(text) = i.assembler.finish() {
+                let t = gui::translate(&text);
+                out.push(Event::AgentText {
+                    text: t.text,
+                    actions: t.actions,
+                });
+            }
+            i.decoder.finish();
+            i.phase = InstructPhase::AfterStream;
+            self.in_flight = None;
+        }
+        self.events.extend(out);
+    }
+
+    pub(super) fn on_sse_answer(&mut self, now: Instant, response: &Response) {
+        // Not an event stream: an error envelope, or a stream served with
+        // the wrong content type.
+        match api::payload(response) {
+            Err(err @ ResponseError::Api(_)) => {
+                let (failure, message) = failure_of(&err);
+                self.on_failure(now, Endpoint::RunSse, failure, &message);
+            }
+            _ => {
+                let id = RequestId(self.next_request);
+                self.in_flight = Some(InFlight {
+                    id,
+                    endpoint: Endpoint::RunSse,
+                    purpose: Purpose::Op,
+                });
+                self.handle_stream_open(now, id);
+                self.handle_stream_chunk(now, id, &response.body);
+                self.handle_stream_end(now, id, Ok(()));
+            }
+        }
+    }
+}

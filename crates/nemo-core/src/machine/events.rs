@@ -1,0 +1,207 @@
+//! What the machine tells the frontend: [`Event`] and the types it carries.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+use crate::error::NemoError;
+use crate::secret::Secret;
+
+/// What kind of link an [`Event::Link`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LinkKind {
+    /// Opens the project in the web app (claim token; never the real token).
+    Claim,
+    /// Registers the anonymous user (out of credits).
+    Register,
+}
+
+/// How a render left the machine's hands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RenderOutcome {
+    /// Downloaded to this path.
+    Downloaded(PathBuf),
+    /// Completed; not downloaded (the URL is in the event before).
+    Completed(String),
+    /// Failed on the server.
+    Failed,
+    /// The server refused the submission (it never became a job).
+    Rejected,
+    /// Cancelled.
+    Cancelled,
+}
+
+/// What is said after post-production added music, a title and effects on
+/// its own (the [`Event::Suggestions`] that follow carry the messages).
+pub const POST_PRODUCTION_CHOICES: &str =
+    "Post-production added music, a title and effects. Keep them, or remove what you do not want:";
+
+/// The next messages offered after post-production: keep everything, or
+/// strip one addition.
+pub const POST_PRODUCTION_SUGGESTIONS: [&str; 4] = [
+    "keep them",
+    "remove the music",
+    "remove the title",
+    "remove the effects",
+];
+
+/// How far a two-stage generation (the raw video, then post-production on
+/// the service's own initiative) has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum GenerationStage {
+    /// The raw video exists; music, a title and effects are being added.
+    RawVideoReady,
+    /// Post-production is done: the timeline that follows is this turn's.
+    PostProductionDone,
+}
+
+/// "generating the video…" → "Generating the video…".
+pub(super) fn capitalised(words: &str) -> String {
+    let mut c = words.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// What the machine tells the frontend.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A short progress line ("Connecting…").
+    Status(String),
+    /// A new anonymous token: frontends may cache it (mode 0600).
+    TokenIssued {
+        /// The token.
+        token: Secret,
+        /// The anonymous user id.
+        user_id: Option<String>,
+        /// Expiry (RFC 3339).
+        expires_at: Option<String>,
+    },
+    /// A new client id was generated: frontends should persist it.
+    ClientIdGenerated(String),
+    /// The session is ready.
+    Connected {
+        /// Session id.
+        session_id: String,
+        /// Task id, when known.
+        task_id: Option<String>,
+        /// True when the session was created now (not continued).
+        created: bool,
+    },
+    /// Something worth telling the user (a router note, a recovery step).
+    Note(String),
+    /// The agent's words after GUI translation, once per message.
+    AgentText {
+        /// The text (may be empty when only GUI actions were said).
+        text: String,
+        /// GUI instructions found in it, as actions.
+        actions: Vec<GuiAction>,
+    },
+    /// The agent is still working (every two minutes).
+    StillWorking {
+        /// Since the message was sent.
+        elapsed: Duration,
+    },
+    /// What an edit changed (reported when the agent said nothing, or after
+    /// a dropped stream).
+    Change {
+        /// The change, in words.
+        summary: String,
+    },
+    /// Files were uploaded.
+    Uploaded {
+        /// As the server described them.
+        files: Vec<UploadedFile>,
+    },
+    /// The credit balance.
+    Credits(Credits),
+    /// The timeline.
+    Timeline {
+        /// `Timeline (3 tracks): …`
+        summary: String,
+        /// True when it can be exported.
+        ready_for_export: bool,
+    },
+    /// A render is about to be submitted: journal it now.
+    RenderStarting {
+        /// Render id.
+        id: String,
+        /// Session it belongs to.
+        session_id: String,
+        /// That session's task id, when known.
+        task_id: Option<String>,
+        /// Where it will be downloaded.
+        out: Option<PathBuf>,
+    },
+    /// A render's progress changed.
+    RenderProgress {
+        /// Render id.
+        id: String,
+        /// Where it is.
+        phase: RenderPhase,
+        /// 0–100, when known.
+        progress: Option<f64>,
+    },
+    /// A render completed.
+    RenderCompleted {
+        /// Render id.
+        id: String,
+        /// The output URL.
+        url: String,
+    },
+    /// The file is on disk.
+    Downloaded {
+        /// Render id.
+        id: String,
+        /// Where.
+        path: PathBuf,
+        /// Its size.
+        bytes: u64,
+    },
+    /// A render needs no more tracking: remove it from the journal.
+    RenderEnded {
+        /// Render id.
+        id: String,
+        /// How it ended.
+        outcome: RenderOutcome,
+    },
+    /// A useful link.
+    Link {
+        /// What it is.
+        kind: LinkKind,
+        /// The URL (never carries the bearer token).
+        url: String,
+    },
+    /// A two-stage generation moved on: told as soon as it happens, before
+    /// the agent's stream ends.
+    Generation {
+        /// Which stage was reached.
+        stage: GenerationStage,
+        /// The raw video's URL, when the service gave one.
+        url: Option<String>,
+        /// What happened, in words.
+        message: String,
+    },
+    /// Messages the user may send next (e.g. keep or strip what
+    /// post-production added).
+    Suggestions {
+        /// What the choice is about, in words.
+        message: String,
+        /// The messages, ready to send as they are.
+        suggestions: Vec<String>,
+    },
+    /// A command finished.
+    Finished {
+        /// Which.
+        command: CommandId,
+        /// How.
+        result: Result<(), NemoError>,
+    },
+}
