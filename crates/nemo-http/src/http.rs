@@ -431,7 +431,7 @@ impl Transport for HttpTransport {
             headers,
             body: Box::new(HttpByteStream::new(
                 response,
-                self.config.stream_idle_timeout,
+                Some(self.config.stream_idle_timeout),
                 ctx,
             )),
         })

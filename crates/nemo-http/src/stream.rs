@@ -21,12 +21,13 @@ type Chunks = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 /// finished and keeps returning `None`.
 pub(crate) struct HttpByteStream {
     chunks: Option<Chunks>,
-    idle: Duration,
+    /// Silence allowed between chunks; `None` when the caller bounds it.
+    idle: Option<Duration>,
     ctx: Context,
 }
 
 impl HttpByteStream {
-    pub(crate) fn new(response: reqwest::Response, idle: Duration, ctx: Context) -> Self {
+    pub(crate) fn new(response: reqwest::Response, idle: Option<Duration>, ctx: Context) -> Self {
         Self {
             chunks: Some(Box::pin(response.bytes_stream())),
             idle,
@@ -41,7 +42,11 @@ impl ByteStream for HttpByteStream {
         loop {
             let chunks = self.chunks.as_mut()?;
             let waiting = tokio::time::Instant::now();
-            let next = match tokio::time::timeout(self.idle, chunks.next()).await {
+            let next = match self.idle {
+                None => Ok(chunks.next().await),
+                Some(idle) => tokio::time::timeout(idle, chunks.next()).await,
+            };
+            let next = match next {
                 Ok(next) => next,
                 Err(_) => {
                     self.chunks = None;
