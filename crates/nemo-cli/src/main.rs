@@ -19,7 +19,6 @@ mod inputs;
 mod mcp;
 mod output;
 mod report;
-mod skill;
 mod store;
 
 use std::process::ExitCode;

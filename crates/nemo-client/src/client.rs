@@ -1,40 +1,196 @@
 //! [`Client`]: one session against the NemoVideo API, over tokio, that
-//! applies the store's rules itself.
+//! applies the store's rules itself, with typed calls, events as a
+//! [`Stream`](futures_util::Stream), cancellation, and the render jobs'
+//! resume.
 
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use nemo_clock::TokioClock;
-use nemo_core::api::DEFAULT_API_URL;
-use nemo_core::driver::Driver;
+use nemo_core::api::{Attribution, UploadedFile, DEFAULT_API_URL, DEFAULT_WEB_URL};
+use nemo_core::driver::{Driver, JournalFn, ProgressSink};
 use nemo_core::error::{ErrorKind, NemoError};
-use nemo_core::machine::{Command, Config, Credential, Credits, Event, Session, SessionRef};
+use nemo_core::machine::{
+    Command, Config, Credential, Credits, Event, ExportOptions, LinkKind, Session, SessionRef,
+};
+use nemo_core::route::UserInput;
 use nemo_core::secret::Secret;
+use nemo_core::time::Clock;
 use nemo_core::transport::Transport;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
 
-use crate::identity::{journal, new_client_id, random_seed, Leases};
+use crate::identity::{journal_with, new_client_id, random_seed, Leases};
+use crate::inputs::{check_folder, check_output, Upload};
 use crate::memory::MemoryStore;
 use crate::remember::{remember, NotSaved, Remember};
-use crate::store::Store;
+use crate::store::{Job, Store, StoreError};
+use crate::turn::{Exported, Timeline, Turn};
 
-/// The timeline of the session's draft.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Timeline {
-    /// One line per track and clip (`Timeline (3 tracks): …`).
-    pub summary: String,
-    /// True when it can be exported.
-    pub ready_for_export: bool,
-}
+/// Turns a store error into the words the journal's refusal carries (a
+/// frontend may add its own advice).
+pub type JournalWords = Arc<dyn Fn(StoreError) -> String + Send + Sync>;
 
 /// Builds a [`Client`] (see [`Client::builder`]).
 pub struct ClientBuilder {
     api_url: String,
+    web_url: String,
     store: Option<Arc<dyn Store>>,
     transport: Option<Arc<dyn Transport>>,
     user_token: Option<Secret>,
     client_id: Option<String>,
     seed: Option<u64>,
     session: Option<SessionRef>,
+    attribution: Option<Attribution>,
+    language: Option<String>,
+    claim_after_export: bool,
+    time_scale: f64,
+    remember_session: bool,
+    journal_words: Option<JournalWords>,
+}
+
+/// Where an export puts the finished video (see [`ExportTo`]'s
+/// constructors and [`Client::export`]).
+pub struct ExportTo {
+    target: Target,
+    overwrite: bool,
+}
+
+enum Target {
+    /// Render and wait; no download.
+    Nowhere,
+    File(PathBuf),
+    Folder(PathBuf),
+    Writer(Box<dyn AsyncWrite + Unpin + Send>),
+}
+
+impl std::fmt::Debug for ExportTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let target = match &self.target {
+            Target::Nowhere => "nowhere".to_owned(),
+            Target::File(p) => format!("file {}", p.display()),
+            Target::Folder(p) => format!("folder {}", p.display()),
+            Target::Writer(_) => "a writer".to_owned(),
+        };
+        f.debug_struct("ExportTo")
+            .field("target", &target)
+            .field("overwrite", &self.overwrite)
+            .finish()
+    }
+}
+
+impl ExportTo {
+    /// Save as `path` (checked before anything is spent; an existing file
+    /// is kept unless [`ExportTo::overwrite`]).
+    pub fn file(path: impl Into<PathBuf>) -> ExportTo {
+        ExportTo {
+            target: Target::File(path.into()),
+            overwrite: false,
+        }
+    }
+
+    /// Save as `<render id>.mp4` in `dir`.
+    pub fn folder(dir: impl Into<PathBuf>) -> ExportTo {
+        ExportTo {
+            target: Target::Folder(dir.into()),
+            overwrite: false,
+        }
+    }
+
+    /// Write the video into `writer` (a socket, a buffer, an HTTP
+    /// response). It is downloaded to a private temporary file first —
+    /// checked, complete — and only then copied, so the writer never gets
+    /// half a video or an error page.
+    pub fn writer(writer: impl AsyncWrite + Unpin + Send + 'static) -> ExportTo {
+        ExportTo {
+            target: Target::Writer(Box::new(writer)),
+            overwrite: false,
+        }
+    }
+
+    /// Render and wait, without downloading (the result has the URL).
+    pub fn render_only() -> ExportTo {
+        ExportTo {
+            target: Target::Nowhere,
+            overwrite: false,
+        }
+    }
+
+    /// Replace a regular file already at the target (never a folder, link
+    /// or device).
+    pub fn overwrite(mut self, yes: bool) -> ExportTo {
+        self.overwrite = yes;
+        self
+    }
+}
+
+/// How one recorded render job went in [`Client::resume_jobs`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum JobResult {
+    /// Finished: downloaded (or completed, for a job without download).
+    Finished(Exported),
+    /// Left alone, and why.
+    Skipped(SkipReason),
+    /// Failed; still recorded unless the render failed on the server.
+    Failed(NemoError),
+}
+
+/// Why [`Client::resume_jobs`] left a job alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// It was sent to another API URL (this one).
+    OtherApi(String),
+    /// Another live process is waiting for it.
+    Leased,
+    /// Another process finished it meanwhile.
+    FinishedElsewhere,
+}
+
+/// Options of [`Client::resume_jobs`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ResumeJobs {
+    /// Save every download into this folder (keeping each job's file name)
+    /// instead of where each job was to save.
+    pub dir: Option<PathBuf>,
+    /// Replace regular files already where a job saves.
+    pub overwrite: bool,
+}
+
+impl ResumeJobs {
+    /// Each job where it was to save, never replacing a file.
+    pub fn new() -> ResumeJobs {
+        ResumeJobs::default()
+    }
+
+    /// Save into `dir` instead.
+    pub fn into_folder(mut self, dir: impl Into<PathBuf>) -> ResumeJobs {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Replace regular files already there.
+    pub fn overwrite(mut self, yes: bool) -> ResumeJobs {
+        self.overwrite = yes;
+        self
+    }
+}
+
+/// Everything a client was built from, to make another one for a recorded
+/// job's own session.
+struct Template {
+    transport: Arc<dyn Transport>,
+    /// The session's configuration (its credential and session aside).
+    config: Config,
+    user_token: Option<Secret>,
+    seeded: bool,
+    time_scale: f64,
+    journal_words: Option<JournalWords>,
 }
 
 /// One session against the API: typed calls, with the token, the client
@@ -42,13 +198,16 @@ pub struct ClientBuilder {
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), nemo_core::error::NemoError> {
-/// use nemo_client::{Client, FileStore};
+/// use nemo_client::{Client, ExportTo, FileStore, Upload};
 ///
 /// let mut client = Client::builder()
 ///     .store(FileStore::at("/tmp/my-frontend"))
 ///     .build()?;
-/// let credits = client.credits().await?;
-/// println!("{} credits left", credits.available);
+/// client.upload(&Upload::new().file("clip.mp4")?).await?;
+/// let turn = client.instruct("add lo-fi music at 35%").await?;
+/// println!("{}", turn.text());
+/// let video = client.export(ExportTo::folder("/tmp")).await?;
+/// println!("saved {:?}", video.path);
 /// # Ok(()) }
 /// ```
 pub struct Client {
@@ -57,7 +216,10 @@ pub struct Client {
     api_url: String,
     /// Renders the running command leased; given back when it ends.
     leases: Leases,
+    keep: Remember,
     unsaved: Vec<NotSaved>,
+    subscribers: Vec<mpsc::UnboundedSender<Event>>,
+    template: Arc<Template>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -79,76 +241,406 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// The session's events as a [`Stream`](futures_util::Stream) (see
+/// [`Client::events`]): every event of every command from the moment it
+/// was made, in order. It ends when the client is dropped.
+#[derive(Debug)]
+pub struct EventStream(mpsc::UnboundedReceiver<Event>);
+
+impl futures_util::Stream for EventStream {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.0.poll_recv(cx)
+    }
+}
+
 impl Client {
     /// A builder with safe defaults: the service's API
     /// ([`DEFAULT_API_URL`]), an in-memory store, a client id kept in the
     /// store (made from the OS's randomness on first use), a random seed,
-    /// and the HTTP transport.
+    /// the HTTP transport, real time.
     pub fn builder() -> ClientBuilder {
         ClientBuilder {
             api_url: DEFAULT_API_URL.to_owned(),
+            web_url: DEFAULT_WEB_URL.to_owned(),
             store: None,
             transport: None,
             user_token: None,
             client_id: None,
             seed: None,
             session: None,
+            attribution: None,
+            language: None,
+            claim_after_export: true,
+            time_scale: 1.0,
+            remember_session: true,
+            journal_words: None,
         }
+    }
+
+    /// The session's events from now on, as a stream: run the client's
+    /// calls in one task and read this in another.
+    pub fn events(&mut self) -> EventStream {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers.push(tx);
+        EventStream(rx)
+    }
+
+    /// Reports upload and download progress to `sink` as it happens.
+    pub fn on_progress(&mut self, sink: ProgressSink) {
+        self.driver.on_progress(sink);
     }
 
     /// The credit balance.
     pub async fn credits(&mut self) -> Result<Credits, NemoError> {
-        let mut found = None;
-        self.run(Command::Credits, &mut |ev| {
-            if let Event::Credits(c) = ev {
-                found = Some(*c);
-            }
-        })
-        .await?;
-        found.ok_or_else(|| missing("credit balance"))
+        self.turn(Command::Credits)
+            .await?
+            .credits
+            .ok_or_else(|| missing("credit balance"))
     }
 
     /// The timeline of the session's draft (a session is made if there is
     /// none).
     pub async fn timeline(&mut self) -> Result<Timeline, NemoError> {
-        let mut found = None;
-        self.run(Command::Timeline, &mut |ev| {
-            if let Event::Timeline {
-                summary,
-                ready_for_export,
-            } = ev
-            {
-                found = Some(Timeline {
-                    summary: summary.clone(),
-                    ready_for_export: *ready_for_export,
-                });
-            }
-        })
-        .await?;
-        found.ok_or_else(|| missing("timeline"))
+        self.turn(Command::Timeline)
+            .await?
+            .timeline
+            .ok_or_else(|| missing("timeline"))
     }
 
-    /// Runs any command, showing every event to `watch`; what the events
-    /// leave in the store is kept there (see [`remember`]).
+    /// A message, routed by intent as a person would mean it: "export"
+    /// renders and saves `<render id>.mp4` in the current folder, "how
+    /// many credits" reads the balance, anything else goes to the agent.
+    pub async fn say(&mut self, text: &str) -> Result<Turn, NemoError> {
+        self.say_with(UserInput::text(text)).await
+    }
+
+    /// [`Client::say`] with attachments.
+    pub async fn say_with(&mut self, input: UserInput) -> Result<Turn, NemoError> {
+        self.turn(Command::Message(input)).await
+    }
+
+    /// Text sent to the agent as it is (never routed).
+    pub async fn instruct(&mut self, text: &str) -> Result<Turn, NemoError> {
+        self.turn(Command::Instruct(text.to_owned())).await
+    }
+
+    /// Uploads files, bytes and media URLs (all checked when they were
+    /// added to `upload`).
+    pub async fn upload(&mut self, upload: &Upload) -> Result<Vec<UploadedFile>, NemoError> {
+        let (files, urls) = upload.parts();
+        if files.is_empty() && urls.is_empty() {
+            return Err(NemoError::new(
+                ErrorKind::BadInput,
+                "Nothing to upload: the upload has no file and no URL.",
+            ));
+        }
+        Ok(self.turn(Command::Upload { files, urls }).await?.uploaded)
+    }
+
+    /// Renders the draft, waits, and delivers the video to `to`. The target
+    /// is checked before anything is spent; the render is journaled before
+    /// it is submitted, so a process that dies meanwhile leaves it for
+    /// [`Client::resume_jobs`].
+    pub async fn export(&mut self, to: ExportTo) -> Result<Exported, NemoError> {
+        self.deliver(to, None, Command::Export).await
+    }
+
+    /// Waits for a render submitted earlier (by id) and delivers it.
+    pub async fn resume(&mut self, render_id: &str, to: ExportTo) -> Result<Exported, NemoError> {
+        nemo_core::ids::check_id("render id", render_id)
+            .map_err(|why| NemoError::new(ErrorKind::BadInput, format!("{why}.")))?;
+        let id = render_id.to_owned();
+        let command = move |options: ExportOptions| Command::ResumeRender {
+            id: id.clone(),
+            options: ExportOptions {
+                render_id: None,
+                ..options
+            },
+        };
+        self.deliver(to, Some(render_id.to_owned()), command).await
+    }
+
+    /// Checks the target, runs the command the options make, and hands the
+    /// file over as the target asks.
+    async fn deliver(
+        &mut self,
+        to: ExportTo,
+        known_id: Option<String>,
+        command: impl Fn(ExportOptions) -> Command,
+    ) -> Result<Exported, NemoError> {
+        self.store.check_journal().map_err(store_error)?;
+        let overwrite = to.overwrite;
+        // The render id is chosen here when the file name depends on it.
+        let id = known_id.unwrap_or_else(|| format!("render_{}", self.driver.clock().unix_ms()));
+        let (options, writer, _spool) = match to.target {
+            Target::Nowhere => (
+                ExportOptions {
+                    render_id: Some(id.clone()),
+                    download: false,
+                    out: None,
+                    overwrite,
+                },
+                None,
+                None,
+            ),
+            Target::File(path) => {
+                check_output(Some(&path), overwrite)?;
+                (options_to(&id, path, overwrite), None, None)
+            }
+            Target::Folder(dir) => {
+                check_folder(&dir)?;
+                let path = dir.join(format!("{id}.mp4"));
+                check_output(Some(&path), overwrite)?;
+                (options_to(&id, path, overwrite), None, None)
+            }
+            Target::Writer(writer) => {
+                let spool = tempfile::Builder::new()
+                    .prefix("nemo-export-")
+                    .tempdir()
+                    .map_err(|e| {
+                        NemoError::new(
+                            ErrorKind::BadInput,
+                            format!("Cannot make a temporary folder for the download: {e}."),
+                        )
+                    })?;
+                let path = spool.path().join(format!("{id}.mp4"));
+                (options_to(&id, path, false), Some(writer), Some(spool))
+            }
+        };
+        let turn = self.turn(command(options)).await?;
+        let mut exported = Exported::from_turn(&turn).unwrap_or(Exported {
+            render_id: id,
+            url: turn.render_url.clone(),
+            path: None,
+            bytes: None,
+            claim_link: turn.link(LinkKind::Claim).map(str::to_owned),
+        });
+        if let Some(mut writer) = writer {
+            let Some(path) = exported.path.take() else {
+                return Err(missing("downloaded video"));
+            };
+            let copy = async {
+                let mut file = tokio::fs::File::open(&path).await?;
+                let n = tokio::io::copy(&mut file, &mut writer).await?;
+                writer.flush().await?;
+                Ok::<u64, std::io::Error>(n)
+            };
+            let n = copy.await.map_err(|e| {
+                NemoError::new(
+                    ErrorKind::BadInput,
+                    format!(
+                        "The video {} was downloaded but could not be written out: {e}.",
+                        exported.render_id
+                    ),
+                )
+            })?;
+            exported.bytes = Some(n);
+        }
+        Ok(exported)
+    }
+
+    /// Cancels a render on the server.
+    pub async fn cancel_render(&mut self, render_id: &str) -> Result<(), NemoError> {
+        nemo_core::ids::check_id("render id", render_id)
+            .map_err(|why| NemoError::new(ErrorKind::BadInput, format!("{why}.")))?;
+        self.turn(Command::CancelRender {
+            id: render_id.to_owned(),
+        })
+        .await
+        .map(drop)
+    }
+
+    /// A browser link that opens the project in the web app (it never
+    /// carries the token).
+    pub async fn claim_link(&mut self) -> Result<String, NemoError> {
+        self.turn(Command::ClaimLink)
+            .await?
+            .link(LinkKind::Claim)
+            .map(str::to_owned)
+            .ok_or_else(|| missing("project link"))
+    }
+
+    /// Finishes every render recorded in the store's journal for this API:
+    /// waits for each and downloads it where it was to go (or into
+    /// `options.dir`). A job another live process is waiting for is left
+    /// alone; one that failed on the server is forgotten; any other failure
+    /// leaves it recorded for later. `each` is told of each job as it ends.
+    pub async fn resume_jobs(
+        &mut self,
+        options: &ResumeJobs,
+        each: &mut (dyn FnMut(&Job, &JobResult) + Send),
+    ) -> Result<Vec<(Job, JobResult)>, NemoError> {
+        let jobs = self.store.jobs().map_err(store_error)?;
+        if let Some(dir) = &options.dir {
+            check_folder(dir)?;
+        }
+        let mut results = Vec::new();
+        for job in jobs {
+            let result = self.resume_job(&job, options).await;
+            if let JobResult::Failed(e) = &result {
+                if e.kind == ErrorKind::Cancelled {
+                    return Err(e.clone());
+                }
+            }
+            each(&job, &result);
+            results.push((job, result));
+        }
+        Ok(results)
+    }
+
+    async fn resume_job(&mut self, job: &Job, options: &ResumeJobs) -> JobResult {
+        if job.api_url != self.api_url {
+            return JobResult::Skipped(SkipReason::OtherApi(job.api_url.clone()));
+        }
+        match self.store.lease(&job.id) {
+            Ok(true) => {}
+            Ok(false) => return JobResult::Skipped(SkipReason::Leased),
+            Err(e) => return JobResult::Failed(store_error(e)),
+        }
+        // Read again under the lease: another process may have finished
+        // (and forgotten) it since the list was read.
+        let still = self
+            .store
+            .jobs()
+            .map(|now| now.iter().any(|j| j.id == job.id))
+            .unwrap_or(true);
+        if !still {
+            self.store.release(&job.id);
+            return JobResult::Skipped(SkipReason::FinishedElsewhere);
+        }
+        let out = match (&options.dir, &job.out) {
+            (Some(dir), Some(out)) => Some(in_folder(dir, out, &job.id)),
+            (_, out) => out.clone(),
+        };
+        if let Some(path) = &out {
+            if let Err(p) = check_output(Some(path), options.overwrite) {
+                self.store.release(&job.id);
+                return JobResult::Failed(p.into());
+            }
+        }
+        let mut client = self.job_client(job);
+        client.subscribers = std::mem::take(&mut self.subscribers);
+        let command = Command::ResumeRender {
+            id: job.id.clone(),
+            options: ExportOptions {
+                render_id: None,
+                download: out.is_some(),
+                out,
+                overwrite: options.overwrite,
+            },
+        };
+        let result = client.turn(command).await;
+        self.subscribers = std::mem::take(&mut client.subscribers);
+        self.unsaved.append(&mut client.unsaved);
+        // Done waiting for it, whatever happened (a finished job is gone).
+        self.store.release(&job.id);
+        match result {
+            Ok(turn) => JobResult::Finished(Exported::from_turn(&turn).unwrap_or(Exported {
+                render_id: job.id.clone(),
+                url: turn.render_url.clone(),
+                path: None,
+                bytes: None,
+                claim_link: None,
+            })),
+            Err(e) => {
+                if e.kind == ErrorKind::RenderFailed {
+                    let _ = self.store.remove_job(&job.id);
+                }
+                JobResult::Failed(e)
+            }
+        }
+    }
+
+    /// A client for a recorded job's own session, not remembered as the
+    /// last session.
+    fn job_client(&self, job: &Job) -> Client {
+        let session = SessionRef {
+            session_id: job.session_id.clone(),
+            task_id: job.task_id.clone(),
+        };
+        let seed = if self.template.seeded {
+            self.template.config.seed.wrapping_add(1)
+        } else {
+            random_seed()
+        };
+        Client::from_template(
+            self.template.clone(),
+            self.store.clone(),
+            &self.api_url,
+            Some(session),
+            seed,
+            Remember {
+                last_session: false,
+                client_id: true,
+            },
+        )
+    }
+
+    /// Runs one command and gathers what its events said.
+    pub async fn turn(&mut self, command: Command) -> Result<Turn, NemoError> {
+        let mut turn = Turn::default();
+        self.run(command, &mut |ev| turn.see(ev)).await?;
+        Ok(turn)
+    }
+
+    /// Runs any command, showing every event to `watch` (and to the
+    /// [`Client::events`] streams); what the events leave in the store is
+    /// kept there (see [`remember`]).
     pub async fn run(
         &mut self,
         command: Command,
         watch: &mut (dyn FnMut(&Event) + Send),
     ) -> Result<(), NemoError> {
+        self.run_until(command, watch, std::future::pending()).await
+    }
+
+    /// [`Client::run`] until `stop` resolves (a Ctrl-C, a closed browser
+    /// tab, a cancelled task): the request in flight is abandoned, a render
+    /// keeps going on the server and stays in the journal, and the call
+    /// ends with an [`ErrorKind::Cancelled`] error.
+    pub async fn run_until(
+        &mut self,
+        command: Command,
+        watch: &mut (dyn FnMut(&Event) + Send),
+        stop: impl Future<Output = ()>,
+    ) -> Result<(), NemoError> {
         let store = &self.store;
         let api_url = &self.api_url;
         let unsaved = &mut self.unsaved;
-        let keep = Remember {
-            last_session: true,
-            client_id: true,
-        };
+        let subscribers = &mut self.subscribers;
+        let keep = self.keep;
         let mut sink = |ev: &Event| {
             if let Err(e) = remember(store, api_url, keep, ev) {
                 unsaved.push(e);
             }
+            subscribers.retain(|s| s.send(ev.clone()).is_ok());
             watch(ev);
         };
-        let result = self.driver.run(command, &mut sink).await;
+        let finished = {
+            let run = self.driver.run(command, &mut sink);
+            tokio::select! {
+                // A command that has just finished is not reported as stopped.
+                biased;
+                result = run => Some(result),
+                () = stop => None,
+            }
+        };
+        let result = match finished {
+            Some(result) => result,
+            None => {
+                let mut stopped = None;
+                let mut on_abort = |ev: &Event| {
+                    if let Event::Finished { result: Err(e), .. } = ev {
+                        stopped.get_or_insert_with(|| e.clone());
+                    }
+                    sink(ev);
+                };
+                self.driver.abort(&mut on_abort);
+                Err(stopped.unwrap_or_else(|| NemoError::new(ErrorKind::Cancelled, "Stopped.")))
+            }
+        };
         // Nothing waits for this command's renders any more.
         self.leases.release_all(&self.store);
         result
@@ -163,11 +655,96 @@ impl Client {
         })
     }
 
+    /// The API URL (without a trailing slash).
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
     /// What the store could not keep since the last call (a frontend should
     /// say so: a free token that is not kept is lost for a week).
     pub fn take_unsaved(&mut self) -> Vec<NotSaved> {
         std::mem::take(&mut self.unsaved)
     }
+
+    fn from_template(
+        template: Arc<Template>,
+        store: Arc<dyn Store>,
+        api_url: &str,
+        session: Option<SessionRef>,
+        seed: u64,
+        keep: Remember,
+    ) -> Client {
+        // The token as the store has it now (another client may have
+        // renewed it), unless the user gave one.
+        let credential = match &template.user_token {
+            Some(token) => Credential::User(token.clone()),
+            None => match store.token(api_url) {
+                Some(cached) if !cached.token.is_empty() => Credential::Anonymous {
+                    token: Secret::new(cached.token),
+                    user_id: cached.user_id,
+                },
+                _ => Credential::None,
+            },
+        };
+        let config = Config {
+            session,
+            seed,
+            credential,
+            ..template.config.clone()
+        };
+        let clock = TokioClock::scaled(template.time_scale);
+        let mut driver = Driver::new(Session::new(config), template.transport.clone(), clock);
+        let leases = Leases::new();
+        driver.on_journal(journal_hook(
+            store.clone(),
+            api_url,
+            &leases,
+            template.journal_words.clone(),
+        ));
+        Client {
+            driver,
+            store,
+            api_url: api_url.to_owned(),
+            leases,
+            keep,
+            unsaved: Vec::new(),
+            subscribers: Vec::new(),
+            template,
+        }
+    }
+}
+
+fn journal_hook(
+    store: Arc<dyn Store>,
+    api_url: &str,
+    leases: &Leases,
+    words: Option<JournalWords>,
+) -> JournalFn {
+    match words {
+        Some(words) => journal_with(store, api_url, leases, move |e| words(e)),
+        None => journal_with(store, api_url, leases, |e| store_error(e).message),
+    }
+}
+
+fn options_to(id: &str, path: PathBuf, overwrite: bool) -> ExportOptions {
+    ExportOptions {
+        render_id: Some(id.to_owned()),
+        download: true,
+        out: Some(path),
+        overwrite,
+    }
+}
+
+/// `dir/<the job's file name>` (`<render id>.mp4` if it had none).
+fn in_folder(dir: &Path, out: &Path, id: &str) -> PathBuf {
+    match out.file_name() {
+        Some(name) => dir.join(name),
+        None => dir.join(format!("{id}.mp4")),
+    }
+}
+
+fn store_error(e: StoreError) -> NemoError {
+    NemoError::new(e.kind(), e.to_string())
 }
 
 fn missing(what: &str) -> NemoError {
@@ -181,6 +758,12 @@ impl ClientBuilder {
     /// The API base URL (default [`DEFAULT_API_URL`]).
     pub fn api_url(mut self, url: impl Into<String>) -> Self {
         self.api_url = url.into();
+        self
+    }
+
+    /// The web app's URL, for project links (default [`DEFAULT_WEB_URL`]).
+    pub fn web_url(mut self, url: impl Into<String>) -> Self {
+        self.web_url = url.into();
         self
     }
 
@@ -224,6 +807,46 @@ impl ClientBuilder {
         self
     }
 
+    /// Who is asking (`X-Skill-*` headers); see
+    /// [`flavour::attribution`](crate::flavour::attribution). Default: the
+    /// default flavour, this platform.
+    pub fn attribution(mut self, attribution: Attribution) -> Self {
+        self.attribution = Some(attribution);
+        self
+    }
+
+    /// The language the agent answers in (`en`, `zh`, …; default `en`).
+    pub fn language(mut self, language: impl Into<String>) -> Self {
+        self.language = Some(language.into());
+        self
+    }
+
+    /// Ask for a project link after each download (default: yes).
+    pub fn claim_after_export(mut self, yes: bool) -> Self {
+        self.claim_after_export = yes;
+        self
+    }
+
+    /// Real seconds per second of the client's waits (back-off, polling):
+    /// below 1 against a sped-up simulator; anything else is real time.
+    pub fn time_scale(mut self, scale: f64) -> Self {
+        self.time_scale = scale;
+        self
+    }
+
+    /// Remember the session as the last one for this API (default: yes).
+    pub fn remember_session(mut self, yes: bool) -> Self {
+        self.remember_session = yes;
+        self
+    }
+
+    /// The words for a render that cannot be journaled (default: the
+    /// store's own), for a frontend that adds advice.
+    pub fn journal_words(mut self, words: JournalWords) -> Self {
+        self.journal_words = Some(words);
+        self
+    }
+
     /// The in-process simulator of the service (`mock` feature): no socket,
     /// no account, nothing spent.
     #[cfg(feature = "mock")]
@@ -256,50 +879,62 @@ impl ClientBuilder {
                     })?,
             ),
         };
-        let credential = match self.user_token {
-            Some(token) => Credential::User(token),
-            None => match store.token(&api_url) {
-                Some(cached) => Credential::Anonymous {
-                    token: Secret::new(cached.token),
-                    user_id: cached.user_id,
-                },
-                None => Credential::None,
-            },
-        };
         let client_id = match self.client_id {
             Some(id) => id,
             None => match store.client_id() {
                 Some(id) => id,
                 None => {
                     // Made once, under the identity lock, by whoever is first.
-                    let _identity = store.identity_guard()?;
+                    let _identity = store.identity_guard().map_err(store_error)?;
                     match store.client_id() {
                         Some(id) => id,
                         None => {
                             let id = new_client_id();
-                            store.save_client_id(&id)?;
+                            store.save_client_id(&id).map_err(store_error)?;
                             id
                         }
                     }
                 }
             },
         };
+        let defaults = Config::default();
         let config = Config {
+            attribution: self
+                .attribution
+                .or_else(|| {
+                    crate::flavour::find(None)
+                        .ok()
+                        .map(crate::flavour::attribution)
+                })
+                .unwrap_or_default(),
             client_id,
-            credential,
-            session: self.session,
+            credential: Credential::None,
+            session: None,
+            language: self.language.unwrap_or(defaults.language.clone()),
+            web_url: self.web_url.trim_end_matches('/').to_owned(),
             seed: self.seed.unwrap_or_else(random_seed),
-            ..Config::default()
+            claim_after_export: self.claim_after_export,
+            ..defaults
         };
-        let mut driver = Driver::new(Session::new(config), transport, TokioClock::new());
-        let leases = Leases::new();
-        driver.on_journal(journal(store.clone(), &api_url, &leases));
-        Ok(Client {
-            driver,
+        let seed = config.seed;
+        let template = Arc::new(Template {
+            transport,
+            config,
+            user_token: self.user_token,
+            seeded: self.seed.is_some(),
+            time_scale: self.time_scale,
+            journal_words: self.journal_words,
+        });
+        Ok(Client::from_template(
+            template,
             store,
-            api_url,
-            leases,
-            unsaved: Vec::new(),
-        })
+            &api_url,
+            self.session,
+            seed,
+            Remember {
+                last_session: self.remember_session,
+                client_id: true,
+            },
+        ))
     }
 }

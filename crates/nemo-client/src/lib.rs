@@ -50,22 +50,29 @@
 
 mod client;
 mod file;
+pub mod flavour;
 mod identity;
+pub mod inputs;
 mod memory;
 mod remember;
 mod store;
+mod turn;
 
-pub use client::{Client, ClientBuilder, Timeline};
+pub use client::{
+    Client, ClientBuilder, EventStream, ExportTo, JobResult, JournalWords, ResumeJobs, SkipReason,
+};
 pub use file::{FileStore, WarningFn};
 pub use identity::{
     absolute, ensure_identity, has_token, identity_for_token_fetch, journal, journal_with,
     new_client_id, random_seed, IdentityError, IdentityNeed, IdentitySetup, Leases,
 };
+pub use inputs::Upload;
 pub use memory::MemoryStore;
 pub use remember::{remember, NotSaved, Remember};
 pub use store::{
     CachedToken, IdentityGuard, Job, LastSession, Store, StoreError, StoreFile, StoreWarning,
 };
+pub use turn::{Exported, Timeline, Turn};
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn client_id(&self) -> Option<String> {

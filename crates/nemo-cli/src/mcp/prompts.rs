@@ -7,7 +7,7 @@ use rmcp::{prompt, prompt_router};
 use serde::Deserialize;
 
 use super::server::NemoServer;
-use crate::skill;
+use nemo_client::flavour as skill;
 
 /// Arguments of `save-online-video`.
 #[derive(Debug, Deserialize, rmcp::schemars::JsonSchema)]

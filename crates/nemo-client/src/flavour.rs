@@ -1,23 +1,26 @@
-//! The four skill flavours (`--skill`): what they send as `X-Skill-Source`,
-//! how they greet, what they suggest saying; and the platform detection
-//! behind `X-Skill-Platform`.
+//! The four flavours of the service (the seeds' "skills"): what each sends
+//! as `X-Skill-Source`, how it greets, what it suggests saying; and the
+//! platform detection behind `X-Skill-Platform`. Every frontend picks one
+//! (the `nemo` command's `--skill`, the MCP server's prompts); the default
+//! is [`DEFAULT_SKILL`].
 
 use nemo_core::api::Attribution;
 use nemo_core::error::{ErrorKind, NemoError};
 
 /// One flavour of the skill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Skill {
+#[non_exhaustive]
+pub struct Skill {
     /// `X-Skill-Source`.
-    pub(crate) name: &'static str,
+    pub name: &'static str,
     /// The greeting shown when a conversation starts.
-    pub(crate) greeting: &'static str,
+    pub greeting: &'static str,
     /// "Try saying" examples.
-    pub(crate) examples: [&'static str; 3],
+    pub examples: [&'static str; 3],
 }
 
 /// The four flavours, in the seeds' words.
-pub(crate) const SKILLS: [Skill; 4] = [
+pub const SKILLS: [Skill; 4] = [
     Skill {
         name: "video-download-online",
         greeting: "Ready when you are. Drop your online video URLs here or describe what you want to make.",
@@ -57,10 +60,10 @@ pub(crate) const SKILLS: [Skill; 4] = [
 ];
 
 /// The flavour used when none is chosen.
-pub(crate) const DEFAULT_SKILL: &str = "video-openapi";
+pub const DEFAULT_SKILL: &str = "video-openapi";
 
 /// The flavour called `name` (`None`: the default one).
-pub(crate) fn find(name: Option<&str>) -> Result<Skill, NemoError> {
+pub fn find(name: Option<&str>) -> Result<Skill, NemoError> {
     let name = name
         .map(str::trim)
         .filter(|n| !n.is_empty())
@@ -84,7 +87,7 @@ pub(crate) fn find(name: Option<&str>) -> Result<Skill, NemoError> {
 /// `X-Skill-Platform`: `SKILL_SOURCE` when set, else detected from where
 /// `nemo` is installed (`~/.clawhub/` → `clawhub`, `~/.cursor/skills/` →
 /// `cursor`), else `unknown`.
-pub(crate) fn platform() -> String {
+pub fn platform() -> String {
     if let Ok(source) = std::env::var("SKILL_SOURCE") {
         let source = source.trim();
         if !source.is_empty() {
@@ -108,7 +111,7 @@ fn platform_of(install_path: &str) -> String {
 }
 
 /// The attribution triple for a flavour.
-pub(crate) fn attribution(skill: Skill) -> Attribution {
+pub fn attribution(skill: Skill) -> Attribution {
     Attribution {
         source: skill.name.to_owned(),
         platform: platform(),

@@ -1,0 +1,231 @@
+//! The typed calls of `Client` against the in-process simulator: uploads
+//! from bytes, turns, exports to a file, a folder and a writer, events as a
+//! stream, cancel, claim link, and the recorded jobs' resume.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use nemo_client::{
+    Client, ExportTo, JobResult, MemoryStore, ResumeJobs, SkipReason, Store, Upload,
+};
+use nemo_core::error::ErrorKind;
+use nemo_core::machine::{Event, LinkKind};
+use nemo_core::wire::Endpoint;
+use nemo_mock::{InProcess, MockConfig};
+
+const WORDS: &str = "add lo-fi background music at 35% and the title \"Urban Dreams\"";
+
+fn sample() -> Vec<u8> {
+    let clip =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/media/sample.mp4");
+    std::fs::read(clip).unwrap()
+}
+
+fn client(mock: &InProcess, store: &MemoryStore) -> Client {
+    Client::builder()
+        .api_url(mock.url())
+        .transport(Arc::new(mock.clone()))
+        .store(store.clone())
+        .time_scale(0.01)
+        .build()
+        .unwrap()
+}
+
+fn is_mp4(bytes: &[u8]) -> bool {
+    bytes.len() > 8 && &bytes[4..8] == b"ftyp"
+}
+
+#[tokio::test]
+async fn a_whole_session_with_typed_results() {
+    let mock = InProcess::new(MockConfig::fast()).unwrap();
+    let store = MemoryStore::new();
+    let mut client = client(&mock, &store);
+    let mut events = client.events();
+
+    let upload = Upload::new().bytes("sample.mp4", sample()).unwrap();
+    let files = client.upload(&upload).await.unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].filename, "sample.mp4");
+    drop(upload);
+
+    let turn = client.instruct(WORDS).await.unwrap();
+    assert!(
+        !turn.text().is_empty() || !turn.changes.is_empty(),
+        "{turn:?}"
+    );
+    let timeline = client.timeline().await.unwrap();
+    assert!(timeline.ready_for_export, "{timeline:?}");
+
+    // To a folder: named after the render.
+    let dir = tempfile::tempdir().unwrap();
+    let exported = client.export(ExportTo::folder(dir.path())).await.unwrap();
+    let path = exported.path.clone().expect("saved");
+    assert_eq!(path.parent(), Some(dir.path()));
+    assert_eq!(
+        path.file_name().unwrap().to_string_lossy(),
+        format!("{}.mp4", exported.render_id)
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(is_mp4(&bytes));
+    assert_eq!(exported.bytes, Some(bytes.len() as u64));
+    assert!(exported.claim_link.is_some(), "{exported:?}");
+    assert!(store.jobs().unwrap().is_empty(), "the job left the journal");
+
+    // To a writer: the same bytes, no file left behind.
+    let (mut reader, writer) = tokio::io::duplex(1 << 16);
+    let read = tokio::spawn(async move {
+        let mut got = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut got)
+            .await
+            .unwrap();
+        got
+    });
+    let exported = client.export(ExportTo::writer(writer)).await.unwrap();
+    assert_eq!(exported.path, None);
+    drop(client);
+    let got = read.await.unwrap();
+    assert!(is_mp4(&got));
+    assert_eq!(exported.bytes, Some(got.len() as u64));
+
+    // Every event of every call went to the stream, in order, and it ends
+    // with the client.
+    let all: Vec<Event> = events.by_ref().collect().await;
+    let uploaded = all
+        .iter()
+        .position(|e| matches!(e, Event::Uploaded { .. }))
+        .unwrap();
+    let downloaded: Vec<usize> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Event::Downloaded { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(downloaded.len(), 2);
+    assert!(uploaded < downloaded[0]);
+}
+
+#[tokio::test]
+async fn an_export_target_is_checked_before_anything_is_spent() {
+    let mock = InProcess::new(MockConfig::fast()).unwrap();
+    let store = MemoryStore::new();
+    let mut client = client(&mock, &store);
+    let upload = Upload::new().bytes("sample.mp4", sample()).unwrap();
+    client.upload(&upload).await.unwrap();
+    client.instruct(WORDS).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let taken = dir.path().join("taken.mp4");
+    std::fs::write(&taken, "mine").unwrap();
+    let renders = mock.journal().count(Endpoint::RenderSubmit);
+    for to in [
+        ExportTo::file(&taken),
+        ExportTo::folder(dir.path().join("missing")),
+        ExportTo::file(dir.path()),
+    ] {
+        let e = client.export(to).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadInput, "{e}");
+        assert!(!e.message.contains("--"), "no CLI advice: {e}");
+    }
+    assert_eq!(mock.journal().count(Endpoint::RenderSubmit), renders);
+    assert_eq!(std::fs::read(&taken).unwrap(), b"mine");
+    // With overwrite, the same file is replaced by the video.
+    client
+        .export(ExportTo::file(&taken).overwrite(true))
+        .await
+        .unwrap();
+    assert!(is_mp4(&std::fs::read(&taken).unwrap()));
+}
+
+#[tokio::test]
+async fn claim_link_and_cancel_render() {
+    let mock = InProcess::new(MockConfig::fast()).unwrap();
+    let store = MemoryStore::new();
+    let mut client = client(&mock, &store);
+    let link = client.claim_link().await.unwrap();
+    assert!(link.contains("claim"), "{link}");
+    assert!(!link.contains("nmv_"), "never the token: {link}");
+    let e = client.cancel_render("../../x").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadInput);
+    let e = client.say("").await;
+    // An empty message is refused or answered, never a panic.
+    drop(e);
+    let turn = client.say("how many credits do I have").await.unwrap();
+    assert!(turn.credits.is_some() || !turn.texts.is_empty(), "{turn:?}");
+    assert!(turn.link(LinkKind::Register).is_none());
+}
+
+#[tokio::test]
+async fn recorded_jobs_are_resumed_with_the_lease_rules() {
+    let mock = InProcess::new(MockConfig::fast()).unwrap();
+    let store = MemoryStore::new();
+    let mut client = client(&mock, &store);
+    let upload = Upload::new().bytes("sample.mp4", sample()).unwrap();
+    client.upload(&upload).await.unwrap();
+    client.instruct(WORDS).await.unwrap();
+    // A render left running: submitted without waiting for the download.
+    let done = client.export(ExportTo::render_only()).await.unwrap();
+    assert!(done.path.is_none());
+
+    // Two renders journaled by "other processes": one still waited for
+    // (leased elsewhere), one free. Both are real renders of the simulator.
+    let session = client.session().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        // Stop as soon as the server has accepted the render.
+        let accepted = Arc::new(tokio::sync::Notify::new());
+        let tell = accepted.clone();
+        let turn = client
+            .run_until(
+                nemo_core::machine::Command::Export(nemo_core::machine::ExportOptions {
+                    download: true,
+                    out: Some(dir.path().join(format!("job{i}.mp4"))),
+                    ..Default::default()
+                }),
+                &mut |ev| {
+                    if matches!(ev, Event::RenderProgress { .. }) {
+                        tell.notify_one();
+                    }
+                },
+                accepted.notified(),
+            )
+            .await;
+        assert_eq!(turn.unwrap_err().kind, ErrorKind::Cancelled);
+        let jobs = store.jobs().unwrap();
+        ids.push(jobs.last().expect("journaled").id.clone());
+    }
+    assert_eq!(store.jobs().unwrap().len(), 2, "both still recorded");
+    let other = store.sibling();
+    assert!(other.lease(&ids[0]).unwrap());
+
+    let out = tempfile::tempdir().unwrap();
+    let mut seen = Vec::new();
+    let results = client
+        .resume_jobs(&ResumeJobs::new().into_folder(out.path()), &mut |job, r| {
+            seen.push((job.id.clone(), format!("{r:?}")))
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen.len(), 2);
+    let by_id = |id: &str| &results.iter().find(|(j, _)| j.id == id).unwrap().1;
+    assert!(
+        matches!(by_id(&ids[0]), JobResult::Skipped(SkipReason::Leased)),
+        "{:?}",
+        by_id(&ids[0])
+    );
+    match by_id(&ids[1]) {
+        JobResult::Finished(exported) => {
+            let path = exported.path.clone().unwrap();
+            assert_eq!(path, out.path().join("job1.mp4"));
+            assert!(is_mp4(&std::fs::read(path).unwrap()));
+        }
+        other => panic!("not finished: {other:?}"),
+    }
+    // The leased one stays for its process; the finished one is gone.
+    let left: Vec<String> = store.jobs().unwrap().into_iter().map(|j| j.id).collect();
+    assert_eq!(left, [ids[0].clone()]);
+    // Resuming did not make the job's session the last one.
+    assert_eq!(
+        store.last_session(mock.url()).unwrap().session_id,
+        session.session_id
+    );
+}
