@@ -19,8 +19,8 @@ use crate::cli::{Cli, Global};
 use crate::clock::ScaledClock;
 use crate::output::Output;
 use crate::report::{Persist, Reporter};
-use crate::skill::{self, Skill};
 use crate::store;
+use nemo_client::flavour::{self as skill, Skill};
 use nemo_client::{FileStore, IdentityError, IdentitySetup, Store};
 
 /// The `--record` file and its recorder, saved when the process ends.
