@@ -96,6 +96,11 @@ impl Deadline {
         Self { started, at }
     }
 
+    /// `wait` after `from`, or the deadline if that comes first.
+    fn cap(&self, from: Instant, wait: Duration) -> Instant {
+        from.checked_add(wait).map_or(self.at, |t| t.min(self.at))
+    }
+
     fn passed(&self) -> bool {
         Instant::now() >= self.at
     }
@@ -406,7 +411,7 @@ impl<F: Fetch + ?Sized> Job<'_, F> {
         chunks: &mut dyn ByteStream,
     ) -> Result<Option<Result<Bytes, TransportError>>, TransportError> {
         let waiting = Instant::now();
-        let at = (waiting + self.limits.read_timeout).min(self.deadline.at);
+        let at = self.deadline.cap(waiting, self.limits.read_timeout);
         match tokio::time::timeout_at(at, chunks.next_chunk()).await {
             Ok(next) => Ok(next),
             Err(_) if self.deadline.passed() => Err(self.deadline_error()),
@@ -421,7 +426,7 @@ impl<F: Fetch + ?Sized> Job<'_, F> {
     /// within the read timeout and the deadline.
     async fn open(&mut self, resume: Option<Resume>) -> Result<StreamResponse, TransportError> {
         let waiting = Instant::now();
-        let at = (waiting + self.limits.read_timeout).min(self.deadline.at);
+        let at = self.deadline.cap(waiting, self.limits.read_timeout);
         match tokio::time::timeout_at(at, self.fetch.fetch(resume)).await {
             Ok(answer) => answer,
             Err(_) if self.deadline.passed() => Err(self.deadline_error()),

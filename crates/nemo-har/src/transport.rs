@@ -11,6 +11,7 @@ use nemo_core::transport::{
     TransportError, TransportErrorKind,
 };
 use nemo_core::wire::{Request, Response};
+use nemo_files::{BoxFuture, Fetch, Limits, Resume};
 
 use crate::har::{Entry, Har, HarRequest};
 use crate::recorder::{har_request, kind_from_name};
@@ -46,10 +47,12 @@ struct State {
 ///   streams arrive chunk by chunk at their recorded `_events` offsets; a
 ///   recording without `_events` (a browser's) is split at event boundaries,
 ///   with no delay.
-/// - Downloads write the recorded content, or as many placeholder bytes as
-///   the recorded size, to a temporary file renamed onto the target (a
-///   relative target lands in [`with_download_dir`](Self::with_download_dir)'s
-///   directory when one is set).
+/// - Downloads are the recorded content, or as many placeholder bytes as
+///   the recorded size, placed by [`nemo_files`] as every transport's are
+///   (temporary file of the call's own, length and error-page checks, sync,
+///   rename without replacing; a relative target lands in
+///   [`with_download_dir`](Self::with_download_dir)'s directory when one is
+///   set).
 /// - A recorded transport failure (status 0, `_error`) is returned as such.
 pub struct ReplayTransport {
     entries: Vec<Entry>,
@@ -137,6 +140,9 @@ pub(crate) fn route_key(method: &str, url: &str) -> (String, String) {
         .join("/");
     (method.to_ascii_uppercase(), path)
 }
+
+/// How long a replayed download may wait: as long as the recording did.
+const REPLAY_PATIENCE: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|e| e.into_inner())
@@ -331,25 +337,6 @@ fn full_target(request: &Request) -> String {
     request.target.to_string()
 }
 
-/// Writes the recorded body, or `size` placeholder bytes, and syncs.
-async fn write_body(path: &Path, bytes: &[u8], size: u64) -> std::io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    let mut file = tokio::fs::File::create(path).await?;
-    if bytes.is_empty() {
-        let zeros = vec![0u8; 64 * 1024];
-        let mut left = size;
-        while left > 0 {
-            let n = left.min(zeros.len() as u64) as usize;
-            file.write_all(&zeros[..n]).await?;
-            left -= n as u64;
-        }
-    } else {
-        file.write_all(bytes).await?;
-    }
-    file.flush().await?;
-    file.sync_all().await
-}
-
 struct ReplayStream {
     chunks: std::vec::IntoIter<(Duration, Bytes)>,
     start: tokio::time::Instant,
@@ -450,55 +437,114 @@ impl Transport for ReplayTransport {
             }
             _ => dest,
         };
-        let exists = || async { tokio::fs::try_exists(dest).await.unwrap_or(false) };
-        if !options.overwrite && exists().await {
-            return Err(TransportError::new(
-                TransportErrorKind::Exists,
-                format!("{} already exists", dest.display()),
-            ));
-        }
-        let entry = self.take(request)?;
-        tokio::time::sleep(duration_ms(entry.time)).await;
-        if let Some(err) = recorded_failure(entry) {
-            return Err(err);
-        }
-        if !(200..300).contains(&entry.response.status) {
-            return Ok(DownloadOutcome::Refused(response_of(entry)));
-        }
-        let bytes = body_bytes(entry);
-        let size = if bytes.is_empty() {
-            let size = entry.response.content.size.max(entry.response.body_size);
-            u64::try_from(size).unwrap_or(0)
-        } else {
-            bytes.len() as u64
+        let mut fetch = ReplayFetch {
+            transport: self,
+            request,
+            answered: false,
+            recorded_failure: None,
         };
-        let local = |e: std::io::Error| {
-            TransportError::new(
-                TransportErrorKind::Local,
-                format!("{}: {e}", dest.display()),
-            )
+        // The recording's own times are waited for, however long they were.
+        let limits = Limits {
+            read_timeout: REPLAY_PATIENCE,
+            overall: REPLAY_PATIENCE,
+            ..Limits::default()
         };
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "download".into());
-        let tmp = dest.with_file_name(format!(".{name}.replay.part"));
-        if let Err(e) = write_body(&tmp, &bytes, size).await {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(local(e));
+        let result = nemo_files::download(&mut fetch, dest, options, limits, progress).await;
+        // A recorded failure is the whole call's, as the recording has it.
+        match fetch.recorded_failure.take() {
+            Some(recorded) => Err(recorded),
+            None => result,
         }
-        if let Err(e) = tokio::fs::rename(&tmp, dest).await {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(local(e));
-        }
-        let n = size;
-        if let Some(p) = progress {
-            p(Progress {
-                done: n,
-                total: Some(n),
+    }
+}
+
+/// The answer to a download, from the recording: `nemo_files` places the
+/// file as it does for every transport.
+///
+/// A recording holds one entry per download *call* (its outcome after any
+/// resumes), so the first fetch takes the entry and there is no second one.
+struct ReplayFetch<'a> {
+    transport: &'a ReplayTransport,
+    request: &'a Request,
+    answered: bool,
+    /// The recorded failure of the call, returned as it is.
+    recorded_failure: Option<TransportError>,
+}
+
+impl Fetch for ReplayFetch<'_> {
+    fn fetch(
+        &mut self,
+        _resume: Option<Resume>,
+    ) -> BoxFuture<'_, Result<StreamResponse, TransportError>> {
+        Box::pin(async move {
+            if std::mem::replace(&mut self.answered, true) {
+                return Err(TransportError::new(
+                    TransportErrorKind::Other,
+                    "replay: the recording holds one answer per download",
+                ));
+            }
+            let entry = self.transport.take(self.request)?;
+            tokio::time::sleep(duration_ms(entry.time)).await;
+            if let Some(err) = recorded_failure(entry) {
+                // Not to be resumed: kept for the caller, and an error the
+                // download engine does not ask again after.
+                let message = err.message.clone();
+                self.recorded_failure = Some(err);
+                return Err(TransportError::new(TransportErrorKind::Other, message));
+            }
+            let mut response = response_of(entry);
+            let placeholder = if response.body.is_empty() {
+                let size = entry.response.content.size.max(entry.response.body_size);
+                u64::try_from(size).unwrap_or(0)
+            } else {
+                0
+            };
+            let length = response.body.len() as u64 + placeholder;
+            // The body is replayed decoded and whole, whatever the recorded
+            // transfer said.
+            response.headers.retain(|(name, _)| {
+                !matches!(
+                    name.as_str(),
+                    "content-length" | "content-encoding" | "transfer-encoding" | "content-range"
+                )
             });
+            if (200..300).contains(&response.status) {
+                response
+                    .headers
+                    .push(("content-length".into(), length.to_string()));
+            }
+            Ok(StreamResponse {
+                status: response.status,
+                headers: response.headers,
+                body: Box::new(RecordedBody {
+                    bytes: Some(Bytes::from(response.body)),
+                    zeros: placeholder,
+                }),
+            })
+        })
+    }
+}
+
+/// A recorded download body: the recorded bytes, or as many placeholder
+/// zeros as the recorded size, 64 KiB at a time.
+struct RecordedBody {
+    bytes: Option<Bytes>,
+    zeros: u64,
+}
+
+#[async_trait]
+impl ByteStream for RecordedBody {
+    async fn next_chunk(&mut self) -> Option<Result<Bytes, TransportError>> {
+        const ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        if let Some(bytes) = self.bytes.take().filter(|b| !b.is_empty()) {
+            return Some(Ok(bytes));
         }
-        Ok(DownloadOutcome::Complete { bytes: n })
+        if self.zeros == 0 {
+            return None;
+        }
+        let n = self.zeros.min(ZEROS.len() as u64);
+        self.zeros -= n;
+        Some(Ok(Bytes::from_static(&ZEROS[..n as usize])))
     }
 }
 

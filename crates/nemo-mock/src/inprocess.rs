@@ -1,7 +1,7 @@
 //! The simulator as a [`Transport`]: the same backend, no sockets.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,16 +10,13 @@ use nemo_core::transport::{
     ByteStream, DownloadOptions, DownloadOutcome, Progress, ProgressFn, StreamResponse, Transport,
     TransportError, TransportErrorKind,
 };
-use nemo_core::wire::{Body, FilePart, Header, HeaderValue, Request, Response, Target};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use nemo_core::wire::{Body, FilePart, Request, Response, Target};
+use tokio::io::AsyncReadExt;
 
 use crate::backend::{Backend, Incoming, IncomingBody, MultipartSource, PartSink, UploadFail};
 use crate::body::{BodyReader, Broken};
 use crate::config::MockConfig;
 use crate::journal::Journal;
-
-/// How often a broken download is resumed with `Range` before giving up.
-const MAX_RESUMES: u32 = 3;
 
 /// The simulator in-process: a [`Transport`] that calls the backend directly.
 ///
@@ -96,14 +93,12 @@ impl InProcess {
     async fn call<'a>(
         &self,
         request: &'a Request,
-        extra: Option<Header>,
         progress: Option<ProgressFn<'a>>,
     ) -> Result<(u16, Vec<(String, String)>, BodyReader), TransportError> {
         let path = self.path_of(&request.target)?;
         let mut headers: Vec<(String, String)> = request
             .headers
             .iter()
-            .chain(extra.as_ref())
             .map(|h| (h.name.to_ascii_lowercase(), h.value.expose().to_owned()))
             .collect();
         let body = match &request.body {
@@ -157,13 +152,6 @@ fn interrupted() -> TransportError {
     TransportError::new(
         TransportErrorKind::Interrupted,
         "connection reset by peer (simulated)",
-    )
-}
-
-fn local(path: &Path, e: io::Error) -> TransportError {
-    TransportError::new(
-        TransportErrorKind::Local,
-        format!("{}: {e}", path.display()),
     )
 }
 
@@ -236,23 +224,6 @@ impl ByteStream for ReaderStream {
     }
 }
 
-fn temp_path(dest: &Path) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "download".into());
-    dest.with_file_name(format!(".{name}.{:08x}.part", fastrand::u32(..)))
-}
-
-/// `bytes START-END/TOTAL` → (START, TOTAL).
-fn content_range(headers: &[(String, String)]) -> Option<(u64, Option<u64>)> {
-    let v = nemo_core::wire::find_header(headers, "content-range")?;
-    let rest = v.trim().strip_prefix("bytes ")?;
-    let (range, total) = rest.split_once('/')?;
-    let start = range.split_once('-')?.0.trim().parse().ok()?;
-    Some((start, total.trim().parse().ok()))
-}
-
 #[async_trait]
 impl Transport for InProcess {
     async fn send(
@@ -260,7 +231,7 @@ impl Transport for InProcess {
         request: &Request,
         progress: Option<ProgressFn<'_>>,
     ) -> Result<Response, TransportError> {
-        let (status, headers, mut reader) = self.call(request, None, progress).await?;
+        let (status, headers, mut reader) = self.call(request, progress).await?;
         let body = read_all(&mut reader).await?;
         Ok(Response {
             status,
@@ -270,7 +241,7 @@ impl Transport for InProcess {
     }
 
     async fn open_stream(&self, request: &Request) -> Result<StreamResponse, TransportError> {
-        let (status, headers, reader) = self.call(request, None, None).await?;
+        let (status, headers, reader) = self.call(request, None).await?;
         Ok(StreamResponse {
             status,
             headers,
@@ -285,130 +256,8 @@ impl Transport for InProcess {
         options: DownloadOptions,
         progress: Option<ProgressFn<'_>>,
     ) -> Result<DownloadOutcome, TransportError> {
-        if !options.overwrite && tokio::fs::try_exists(dest).await.unwrap_or(false) {
-            return Err(TransportError::new(
-                TransportErrorKind::Exists,
-                format!("{} already exists", dest.display()),
-            ));
-        }
-        let tmp = temp_path(dest);
-        let result = self.download_into(request, &tmp, progress).await;
-        let outcome = match result {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(e);
-            }
-        };
-        if let DownloadOutcome::Complete { .. } = outcome {
-            if !options.overwrite && tokio::fs::try_exists(dest).await.unwrap_or(false) {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(TransportError::new(
-                    TransportErrorKind::Exists,
-                    format!("{} already exists", dest.display()),
-                ));
-            }
-            if let Err(e) = tokio::fs::rename(&tmp, dest).await {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(local(dest, e));
-            }
-        } else {
-            let _ = tokio::fs::remove_file(&tmp).await;
-        }
-        Ok(outcome)
-    }
-}
-
-impl InProcess {
-    async fn download_into(
-        &self,
-        request: &Request,
-        tmp: &Path,
-        progress: Option<ProgressFn<'_>>,
-    ) -> Result<DownloadOutcome, TransportError> {
-        let mut file = tokio::fs::File::create(tmp)
-            .await
-            .map_err(|e| local(tmp, e))?;
-        let mut done = 0u64;
-        let mut total: Option<u64> = None;
-        let mut resumes = 0;
-        loop {
-            let range = (done > 0).then(|| Header {
-                name: "range",
-                value: HeaderValue::Plain(format!("bytes={done}-")),
-            });
-            let (status, headers, mut reader) = self.call(request, range, None).await?;
-            if !(200..300).contains(&status) {
-                let body = read_all(&mut reader).await?;
-                if done > 0 {
-                    return Err(TransportError::new(
-                        TransportErrorKind::Interrupted,
-                        format!("the download broke and could not be resumed (HTTP {status})"),
-                    ));
-                }
-                return Ok(DownloadOutcome::Refused(Response {
-                    status,
-                    headers,
-                    body,
-                }));
-            }
-            let length = nemo_core::wire::find_header(&headers, "content-length")
-                .and_then(|v| v.parse::<u64>().ok());
-            if status == 206 {
-                match content_range(&headers) {
-                    Some((start, t)) if start == done => total = t.or(total),
-                    _ => {
-                        done = 0;
-                        file.set_len(0).await.map_err(|e| local(tmp, e))?;
-                        file.seek(io::SeekFrom::Start(0))
-                            .await
-                            .map_err(|e| local(tmp, e))?;
-                    }
-                }
-            } else {
-                if done > 0 {
-                    done = 0;
-                    file.set_len(0).await.map_err(|e| local(tmp, e))?;
-                    file.seek(io::SeekFrom::Start(0))
-                        .await
-                        .map_err(|e| local(tmp, e))?;
-                }
-                total = length;
-            }
-            let mut broke = false;
-            while let Some(chunk) = reader.next().await {
-                match chunk {
-                    Ok(c) => {
-                        file.write_all(&c).await.map_err(|e| local(tmp, e))?;
-                        done += c.len() as u64;
-                        if let Some(p) = progress {
-                            p(Progress { done, total });
-                        }
-                    }
-                    Err(Broken) => {
-                        broke = true;
-                        break;
-                    }
-                }
-            }
-            if !broke {
-                break;
-            }
-            resumes += 1;
-            if resumes > MAX_RESUMES {
-                return Err(interrupted());
-            }
-        }
-        if let Some(t) = total {
-            if t != done {
-                return Err(TransportError::new(
-                    TransportErrorKind::Interrupted,
-                    format!("the download ended after {done} of {t} bytes"),
-                ));
-            }
-        }
-        file.flush().await.map_err(|e| local(tmp, e))?;
-        file.sync_all().await.map_err(|e| local(tmp, e))?;
-        Ok(DownloadOutcome::Complete { bytes: done })
+        // The one file-placing engine every transport shares: this one only
+        // hands over the bytes of each (resumed) GET.
+        nemo_files::download_via_stream(self, request, dest, options, progress).await
     }
 }
