@@ -7,16 +7,14 @@ use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 
 use nemo_core::api::{DEFAULT_API_URL, DEFAULT_WEB_URL};
-use nemo_core::driver::Driver;
 use nemo_core::error::{ErrorKind, NemoError};
-use nemo_core::machine::{Command, Config, Credential, Event, SessionRef};
+use nemo_core::machine::{Command, Event, SessionRef};
 use nemo_core::secret::Secret;
 use nemo_core::transport::Transport;
 use nemo_har::Recorder;
 use nemo_http::{HttpConfig, HttpTransport};
 
 use crate::cli::{Cli, Global};
-use crate::clock::ScaledClock;
 use crate::output::Output;
 use crate::report::{Persist, Reporter};
 use crate::store;
@@ -267,63 +265,46 @@ impl App {
         }
     }
 
-    /// The session machine's configuration.
-    pub(crate) fn config(&self, session: Option<SessionRef>) -> Config {
-        let credential = match &self.user_token {
-            Some(token) => Credential::User(token.clone()),
-            None => match self.store.token(&self.api_url) {
-                Some(cached) if !cached.token.is_empty() => Credential::Anonymous {
-                    token: Secret::new(cached.token),
-                    user_id: cached.user_id,
-                },
-                _ => Credential::None,
-            },
-        };
-        let client_id = self
-            .client_id_env
-            .clone()
-            .or_else(|| self.store.client_id())
-            .unwrap_or_default();
-        let seed = self.seed.unwrap_or_else(nemo_client::random_seed);
-        Config {
-            attribution: skill::attribution(self.skill),
-            client_id,
-            credential,
-            session,
-            language: self.global.lang.clone(),
-            web_url: self.web_url.clone(),
-            seed,
-            claim_after_export: self.claim_links,
-            ..Config::default()
+    /// A client for one session, built by `nemo_client` from this run's
+    /// environment and flags; what happens is shown by the reporter.
+    pub(crate) fn client(
+        &self,
+        session: Option<SessionRef>,
+        persist: Persist,
+    ) -> Result<Client, NemoError> {
+        let mut builder = nemo_client::Client::builder()
+            .api_url(&self.api_url)
+            .web_url(&self.web_url)
+            .store(self.store.clone())
+            .transport(self.transport.clone())
+            .attribution(skill::attribution(self.skill))
+            .language(&self.global.lang)
+            .claim_after_export(self.claim_links)
+            .time_scale(crate::clock::scale(self.time_scale))
+            .remember_session(persist.last_session)
+            .journal_words(Arc::new(|e| store::error(e).message));
+        if let Some(token) = &self.user_token {
+            builder = builder.user_token(token.clone());
         }
-    }
-
-    /// A client for one session.
-    pub(crate) fn client(&self, session: Option<SessionRef>, persist: Persist) -> Client {
-        let config = self.config(session);
+        if let Some(id) = &self.client_id_env {
+            builder = builder.client_id(id);
+        }
+        if let Some(seed) = self.seed {
+            builder = builder.seed(seed);
+        }
+        if let Some(session) = session {
+            builder = builder.session(session);
+        }
+        let mut inner = builder.build()?;
         let reporter = Reporter::new(self.out.clone(), self.store.clone(), &self.api_url, persist);
-        let mut driver = Driver::new(
-            nemo_core::machine::Session::new(config),
-            self.transport.clone(),
-            crate::clock::clock(self.time_scale),
-        );
         if self.out.fancy() {
-            driver.on_progress(reporter.progress_sink());
+            inner.on_progress(reporter.progress_sink());
         }
-        let leases = nemo_client::Leases::new();
-        driver.on_journal(nemo_client::journal_with(
-            self.store.clone(),
-            &self.api_url,
-            &leases,
-            |e| store::error(e).message,
-        ));
-        Client {
-            driver,
+        Ok(Client {
+            inner,
             reporter,
             recorder: self.recorder.clone(),
-            store: self.store.clone(),
-            leases,
-        }
+        })
     }
 
     /// Everything an export needs that can be checked before anything is
@@ -394,10 +375,10 @@ impl App {
             if matches!(command, Command::Credits) {
                 // The token alone, quietly: a balance request needs no session.
                 let quiet = self.clone().with_output(Arc::new(self.out.muted()));
-                quiet.client(None, persist).run(command).await?;
+                quiet.client(None, persist)?.run(command).await?;
                 return Ok(None);
             }
-            let mut client = self.client(None, persist);
+            let mut client = self.client(None, persist)?;
             client.run(command).await?;
             Ok(client.session_ref())
         };
@@ -452,13 +433,13 @@ impl App {
         choice: SessionChoice,
     ) -> Result<Client, NemoError> {
         let session = self.session_ref(choice)?;
-        Ok(self.client(
+        self.client(
             session,
             Persist {
                 last_session: true,
                 client_id: true,
             },
-        ))
+        )
     }
 
     /// A client for the session `choice` picks, remembering it as the last
@@ -480,13 +461,13 @@ impl App {
             None if choice != SessionChoice::NotNeeded => created,
             None => None,
         };
-        Ok(self.client(
+        self.client(
             session,
             Persist {
                 last_session: true,
                 client_id: true,
             },
-        ))
+        )
     }
 }
 
@@ -504,18 +485,14 @@ pub(crate) enum Identity {
     OwnSession,
 }
 
-/// One session over the transport.
+/// One session over the transport: a `nemo_client::Client`, its events
+/// shown by the reporter (and recorded with `--record`), stopped by Ctrl-C.
 pub(crate) struct Client {
-    driver: Driver<dyn Transport, ScaledClock>,
+    inner: nemo_client::Client,
     /// Shows and remembers what happens.
     pub(crate) reporter: Reporter,
     /// With `--record`: each command starts a page of the recording.
     recorder: Option<Arc<Recorder<dyn Transport>>>,
-    /// The journal, for the leases below.
-    store: FileStore,
-    /// Renders this client leased while a command waited for them: released
-    /// when that command ends (the job stays recorded for a resume).
-    leases: nemo_client::Leases,
 }
 
 impl Client {
@@ -531,23 +508,9 @@ impl Client {
     }
 
     /// Runs one command, showing every event to `watch` as well as to the
-    /// reporter, until it finishes or `stop` resolves. Stopping abandons the
-    /// request in flight (a render keeps going on the server and stays in the
-    /// job list) and ends with a [`ErrorKind::Cancelled`] error.
+    /// reporter, until it finishes or `stop` resolves (see
+    /// [`nemo_client::Client::run_until`]).
     pub(crate) async fn run_until(
-        &mut self,
-        command: Command,
-        watch: &mut (dyn FnMut(&Event) + Send),
-        stop: impl std::future::Future<Output = ()>,
-    ) -> Result<(), NemoError> {
-        let result = self.run_inner(command, watch, stop).await;
-        // Nothing waits for them any more: another process (or a later
-        // `jobs --resume` in this one) may finish them.
-        self.leases.release_all(&self.store);
-        result
-    }
-
-    async fn run_inner(
         &mut self,
         command: Command,
         watch: &mut (dyn FnMut(&Event) + Send),
@@ -556,52 +519,26 @@ impl Client {
         if let Some(recorder) = &self.recorder {
             recorder.start_command(&command);
         }
-        let finished = {
-            let reporter = &mut self.reporter;
-            let mut sink = |ev: &Event| {
-                watch(ev);
-                reporter.handle(ev);
-            };
-            let run = self.driver.run(command, &mut sink);
-            tokio::select! {
-                // A command that has just finished is not reported as stopped.
-                biased;
-                result = run => Some(result),
-                () = stop => None,
-            }
-        };
-        if let Some(result) = finished {
-            return result;
-        }
         let reporter = &mut self.reporter;
-        let mut stopped = None;
         let mut sink = |ev: &Event| {
-            if let Event::Finished { result: Err(e), .. } = ev {
-                stopped.get_or_insert_with(|| e.clone());
-            }
             watch(ev);
             reporter.handle(ev);
         };
-        self.driver.abort(&mut sink);
-        Err(stopped.unwrap_or_else(|| NemoError::new(ErrorKind::Cancelled, "Stopped.")))
+        self.inner.run_until(command, &mut sink, stop).await
     }
 
     /// Reports upload and download progress to `sink` (instead of bars).
     pub(crate) fn on_progress(&mut self, sink: nemo_core::driver::ProgressSink) {
-        self.driver.on_progress(sink);
+        self.inner.on_progress(sink);
     }
 
     /// The session id, when one is chosen or connected.
-    pub(crate) fn session_id(&self) -> Option<&str> {
-        self.driver.session().session_id()
+    pub(crate) fn session_id(&self) -> Option<String> {
+        self.inner.session().map(|s| s.session_id)
     }
 
     /// The session, when one is chosen or connected.
     pub(crate) fn session_ref(&self) -> Option<SessionRef> {
-        let s = self.driver.session();
-        s.session_id().map(|id| SessionRef {
-            session_id: id.to_owned(),
-            task_id: s.task_id().map(str::to_owned),
-        })
+        self.inner.session()
     }
 }

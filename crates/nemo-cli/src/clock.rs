@@ -1,4 +1,5 @@
-//! The clock `nemo` waits on: real time, optionally sped up.
+//! How fast the clock `nemo` waits on runs: real time, optionally sped up
+//! (the one clock is `nemo_clock::TokioClock`, made by `nemo_client`).
 //!
 //! `nemo` waits on real time (retry back-off, render polling, the "still
 //! working" notice). Against the simulator running at a fraction of real
@@ -6,16 +7,13 @@
 //! waits shrink by the same factor when `NEMO_TIME_SCALE` is set, so a
 //! thirty-second render is polled in a third of a second.
 
-pub(crate) use nemo_http::SystemClock as ScaledClock;
-
-/// The clock for a command: `scale` when the command fixes it (the demo),
-/// else `NEMO_TIME_SCALE` (default 1: real time).
-pub(crate) fn clock(scale: Option<f64>) -> ScaledClock {
-    let scale = scale.unwrap_or_else(|| {
+/// The clock scale for a command: `scale` when the command fixes it (the
+/// demo), else `NEMO_TIME_SCALE` (default 1: real time).
+pub(crate) fn scale(scale: Option<f64>) -> f64 {
+    scale.unwrap_or_else(|| {
         std::env::var("NEMO_TIME_SCALE")
             .ok()
             .and_then(|s| s.trim().parse::<f64>().ok())
             .unwrap_or(1.0)
-    });
-    ScaledClock::scaled(scale)
+    })
 }

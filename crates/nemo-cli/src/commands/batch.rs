@@ -273,14 +273,18 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
             };
             let out = Arc::new(app.out.for_item(index));
             let item_app = app.clone().with_output(out);
-            let mut client = item_app.client(
+            let output = ready.output.clone();
+            let client = item_app.client(
                 None,
                 Persist {
                     last_session: false,
                     client_id: true,
                 },
             );
-            let output = ready.output.clone();
+            let mut client = match client {
+                Ok(c) => c,
+                Err(e) => return (index, Some(output), Err(e)),
+            };
             let result = quick_edit(
                 &mut client,
                 ready.files,

@@ -85,7 +85,7 @@ async fn conversation(
             last_session: false,
             client_id: false,
         },
-    );
+    )?;
 
     out.plain(
         "NemoVideo demo: the whole workflow against the built-in simulator (no network, no token).",

@@ -121,8 +121,10 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
             continue;
         }
         app.out.info(&format!("Resuming {}…", job.id));
-        let mut client = job_client(app, &job);
-        let result = client.run(resume_command(&job, args.overwrite)).await;
+        let result = match job_client(app, &job) {
+            Ok(mut client) => client.run(resume_command(&job, args.overwrite)).await,
+            Err(e) => Err(e),
+        };
         // Done waiting for it, whatever happened (a finished job is gone).
         app.store.release(&job.id);
         if let Err(e) = result {
@@ -139,7 +141,7 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
 
 /// A client for a recorded job's own session (not remembered as the last
 /// session).
-pub(crate) fn job_client(app: &App, job: &Job) -> Client {
+pub(crate) fn job_client(app: &App, job: &Job) -> Result<Client, NemoError> {
     app.client(
         Some(SessionRef {
             session_id: job.session_id.clone(),

@@ -2,14 +2,11 @@
 //! command at a time; what the session's events add up to ([`Outcome`]); and
 //! MCP progress notifications for the caller that asked for them.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use nemo_core::api::UploadedFile;
 use nemo_core::driver::{ProgressSink, TransferKind};
 use nemo_core::error::{ErrorKind, NemoError};
-use nemo_core::gui::GuiAction;
-use nemo_core::machine::{Command, Credits, Event, LinkKind, RenderPhase};
+use nemo_core::machine::{Command, Event};
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::RequestContext;
 use rmcp::RoleServer;
@@ -17,111 +14,9 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::app::{App, Client, SessionChoice};
 
-/// Everything a command's events said, gathered for the tool's answer.
-#[derive(Debug, Default)]
-pub(crate) struct Outcome {
-    /// The agent's words (after GUI translation), one entry per message.
-    pub(crate) texts: Vec<String>,
-    /// What the agent's GUI instructions meant, as actions.
-    pub(crate) actions: Vec<GuiAction>,
-    /// What silent edits changed.
-    pub(crate) changes: Vec<String>,
-    /// Notes (a router note, a recovery step).
-    pub(crate) notes: Vec<String>,
-    /// Uploaded files, as the server described them.
-    pub(crate) uploaded: Vec<UploadedFile>,
-    /// The credit balance.
-    pub(crate) credits: Option<Credits>,
-    /// The timeline summary and whether it can be exported.
-    pub(crate) timeline: Option<(String, bool)>,
-    /// The render this command submitted or followed.
-    pub(crate) render_id: Option<String>,
-    /// Where that render was last seen, with its progress.
-    pub(crate) render_phase: Option<(RenderPhase, Option<f64>)>,
-    /// The finished render's URL.
-    pub(crate) render_url: Option<String>,
-    /// The downloaded file and its size.
-    pub(crate) downloaded: Option<(PathBuf, u64)>,
-    /// Links worth passing on (claim, register).
-    pub(crate) links: Vec<(LinkKind, String)>,
-    /// Messages the user may send next (keep or strip what post-production
-    /// added).
-    pub(crate) suggestions: Vec<String>,
-    /// Every event with a wire form, as `nemo --json` prints it
-    /// (`docs/events.schema.json`), in order.
-    pub(crate) events: Vec<serde_json::Value>,
-}
-
-impl Outcome {
-    /// Takes one event into account.
-    pub(crate) fn see(&mut self, event: &Event) {
-        if let Some(object) = nemo_core::ndjson::to_json(event) {
-            self.events.push(object);
-        }
-        match event {
-            Event::AgentText { text, actions } => {
-                let text = text.trim();
-                if !text.is_empty() {
-                    self.texts.push(text.to_owned());
-                }
-                for action in actions {
-                    if !self.actions.contains(action) {
-                        self.actions.push(*action);
-                    }
-                }
-            }
-            Event::Change { summary } => self.changes.push(summary.clone()),
-            Event::Note(note) => self.notes.push(note.clone()),
-            Event::Generation { message, url, .. } => self.notes.push(match url {
-                Some(url) => format!("{message} ({url})"),
-                None => message.clone(),
-            }),
-            Event::Suggestions {
-                message,
-                suggestions,
-            } => {
-                self.notes.push(message.clone());
-                self.suggestions.extend(suggestions.iter().cloned());
-            }
-            Event::Uploaded { files } => self.uploaded.extend(files.iter().cloned()),
-            Event::Credits(c) => self.credits = Some(*c),
-            Event::Timeline {
-                summary,
-                ready_for_export,
-            } => self.timeline = Some((summary.clone(), *ready_for_export)),
-            Event::RenderStarting { id, .. } => self.render_id = Some(id.clone()),
-            Event::RenderProgress {
-                id,
-                phase,
-                progress,
-            } => {
-                self.render_id = Some(id.clone());
-                self.render_phase = Some((phase.clone(), *progress));
-            }
-            Event::RenderCompleted { id, url } => {
-                self.render_id = Some(id.clone());
-                self.render_phase = Some((RenderPhase::Completed, Some(100.0)));
-                self.render_url = Some(url.clone());
-            }
-            Event::Downloaded { path, bytes, .. } => {
-                self.downloaded = Some((absolute(path), *bytes));
-            }
-            Event::Link { kind, url } => self.links.push((*kind, url.clone())),
-            // Status lines and bookkeeping go to progress notifications (or
-            // nowhere); events newer than this server (`Event` is
-            // non-exhaustive) reach the caller through `events` only.
-            _ => {}
-        }
-    }
-
-    /// The link of this kind, if one was given.
-    pub(crate) fn link(&self, kind: LinkKind) -> Option<&str> {
-        self.links
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, url)| url.as_str())
-    }
-}
+/// Everything a command's events said, gathered for the tool's answer:
+/// the library's [`nemo_client::Turn`].
+pub(crate) use nemo_client::Turn as Outcome;
 
 /// `p` made absolute against the working directory (as the journal
 /// records it).
@@ -276,7 +171,7 @@ impl Engine {
 
     /// The session id, if one is chosen or connected.
     pub(crate) async fn session_id(&self) -> Option<String> {
-        self.main.lock().await.session_id().map(str::to_owned)
+        self.main.lock().await.session_id()
     }
 
     /// Runs `command` in the main session (one call at a time).
@@ -391,33 +286,8 @@ fn transfer_sink(slot: &Slot) -> ProgressSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nemo_core::machine::RenderPhase;
     use nemo_core::secret::Secret;
-
-    #[test]
-    fn the_outcome_keeps_the_wire_objects_and_never_the_token() {
-        let mut outcome = Outcome::default();
-        for event in [
-            Event::Status("Connecting…".into()),
-            Event::TokenIssued {
-                token: Secret::new("nmv_usr_secret"),
-                user_id: None,
-                expires_at: None,
-            },
-            Event::Change {
-                summary: "Added BGM".into(),
-            },
-        ] {
-            outcome.see(&event);
-        }
-        assert_eq!(
-            serde_json::Value::from(outcome.events.clone()),
-            serde_json::json!([
-                {"type": "status", "message": "Connecting…"},
-                {"type": "change", "summary": "Added BGM"},
-            ])
-        );
-        assert_eq!(outcome.changes, ["Added BGM"]);
-    }
 
     #[test]
     fn progress_values_only_grow_whatever_the_server_reports() {

@@ -265,8 +265,8 @@ even when the connection drops.",
         if parts.is_empty() {
             parts.push("The agent finished without a reply.".into());
         }
-        if let Some((summary, _)) = &outcome.timeline {
-            parts.push(summary.clone());
+        if let Some(timeline) = &outcome.timeline {
+            parts.push(timeline.summary.clone());
         }
         let mut text = parts.join("\n\n");
         notes(&mut text, &outcome);
@@ -289,7 +289,7 @@ even when the connection drops.",
                 "changes": outcome.changes,
                 "actions": outcome.actions,
                 "notes": outcome.notes,
-                "timeline": outcome.timeline.as_ref().map(|(s, _)| s),
+                "timeline": outcome.timeline.as_ref().map(|t| &t.summary),
                 "suggestions": outcome.suggestions,
                 "events": outcome.events,
             }),
@@ -494,12 +494,14 @@ its URL) or failed. Does not download: `resume_jobs` does.",
         };
         let call = Call::new(&ctx, Scale::Steps);
         let (result, outcome) = match &job {
-            Some(job) if job.api_url == app.api_url => {
-                let client = job_client(app, job);
-                self.engine
-                    .run_other(client, &call, command, StopAt::RenderStillRunning)
-                    .await
-            }
+            Some(job) if job.api_url == app.api_url => match job_client(app, job) {
+                Ok(client) => {
+                    self.engine
+                        .run_other(client, &call, command, StopAt::RenderStillRunning)
+                        .await
+                }
+                Err(e) => (Err(e), Outcome::default()),
+            },
             _ => {
                 self.engine
                     .run(&call, command, StopAt::RenderStillRunning)
@@ -668,16 +670,19 @@ render and download it where it was meant to go. Use it after an interrupted `ex
                 failures.push(e);
                 continue;
             }
-            let client = job_client(app, job);
-            let (result, outcome) = self
-                .engine
-                .run_other(
-                    client,
-                    &call,
-                    resume_command(job, args.overwrite),
-                    StopAt::Never,
-                )
-                .await;
+            let (result, outcome) = match job_client(app, job) {
+                Ok(client) => {
+                    self.engine
+                        .run_other(
+                            client,
+                            &call,
+                            resume_command(job, args.overwrite),
+                            StopAt::Never,
+                        )
+                        .await
+                }
+                Err(e) => (Err(e), Outcome::default()),
+            };
             app.store.release(&job.id);
             match result {
                 Ok(()) => {
@@ -739,12 +744,15 @@ describe a video with `instruct` first."
             .run(call, Command::Timeline, StopAt::Never)
             .await;
         result?;
-        outcome.timeline.ok_or_else(|| {
-            NemoError::new(
-                nemo_core::error::ErrorKind::Protocol,
-                "The server did not return the session's state.",
-            )
-        })
+        outcome
+            .timeline
+            .map(|t| (t.summary, t.ready_for_export))
+            .ok_or_else(|| {
+                NemoError::new(
+                    nemo_core::error::ErrorKind::Protocol,
+                    "The server did not return the session's state.",
+                )
+            })
     }
 
     fn timeline_resource() -> Resource {
