@@ -185,7 +185,12 @@ impl Output {
             self.emit(v);
         } else if err.kind == nemo_core::error::ErrorKind::Cancelled {
             // Not a failure to alarm anyone with: what stopped, how to go on.
-            self.stderr_line(&printable(&err.to_string()));
+            let said = err.to_string();
+            let said = match hint(err) {
+                Some(hint) => format!("{}; {hint}", said.trim_end().trim_end_matches('.')),
+                None => said,
+            };
+            self.stderr_line(&printable(&said));
         } else {
             let prefix = if self.color {
                 "\x1b[1;31merror:\x1b[0m"
@@ -299,15 +304,36 @@ impl Output {
     }
 }
 
-/// What to do next, in this command line's words, for the failures whose
-/// core message (frontend-neutral) cannot name a command.
-fn hint(err: &NemoError) -> Option<&'static str> {
-    match err.kind {
-        nemo_core::error::ErrorKind::OutputExists => Some(
-            "the render is kept in the job list: save it elsewhere with `nemo jobs --resume --dir DIR`, or replace the file with `nemo jobs --resume --overwrite`.",
-        ),
-        _ => None,
-    }
+/// What to do next, in this command line's words, from the error's kind and
+/// detail: the core's message (frontend-neutral) says what happened and
+/// names no command, flag or variable.
+pub(crate) fn hint(err: &NemoError) -> Option<&'static str> {
+    use nemo_core::error::{ErrorDetail, ErrorKind};
+    Some(match (&err.detail, err.kind) {
+        (_, ErrorKind::OutputExists) => {
+            "the render is kept in the job list: save it elsewhere with `nemo jobs --resume --dir DIR`, or replace the file with `nemo jobs --resume --overwrite`."
+        }
+        (Some(ErrorDetail::RenderRunning { .. }), _) => {
+            "finish it later with `nemo jobs --resume`."
+        }
+        (Some(ErrorDetail::RenderNotSaved { .. }), _) => {
+            "download it later with `nemo jobs --resume`."
+        }
+        (Some(ErrorDetail::UserTokenRejected), _) => {
+            "NEMO_TOKEN was rejected (expired or invalid): set a valid token, or unset NEMO_TOKEN to use a free anonymous one."
+        }
+        (Some(ErrorDetail::FreeTokenRefused), _) => {
+            "set NEMO_TOKEN to a token of your account, or try again later."
+        }
+        (Some(ErrorDetail::NothingToUpload), _) => {
+            "attach files with --file PATH or links with --url URL."
+        }
+        (_, ErrorKind::SessionLost) => {
+            "start again with --new-session."
+        }
+        (None, ErrorKind::Network) => "check your connection (or NEMO_API_URL) and try again.",
+        _ => return None,
+    })
 }
 
 fn indent_after(speaker: &str, text: &str) -> String {

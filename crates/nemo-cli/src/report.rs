@@ -7,6 +7,7 @@ use std::sync::Arc;
 use nemo_core::api::number;
 use nemo_core::driver::{ProgressSink, TransferKind};
 use nemo_core::error::NemoError;
+use nemo_core::gui::GuiAction;
 use nemo_core::machine::{Event, LinkKind, RenderOutcome, RenderPhase};
 use nemo_core::time::human_duration;
 
@@ -108,6 +109,10 @@ impl Reporter {
                 let verb = if *created { "Started" } else { "Continuing" };
                 out.debug(&format!("{verb} session {session_id}"));
             }
+            Event::Note(note) if note == nemo_core::route::NOTE_NO_MEDIA => {
+                out.info(note);
+                out.info("→ attach it with --file PATH or --url URL");
+            }
             Event::Note(note) => out.info(note),
             Event::Generation { url, message, .. } => {
                 out.clear();
@@ -131,7 +136,7 @@ impl Reporter {
                     out.content(text);
                 }
                 for action in actions {
-                    out.info(&format!("→ {}", action.hint()));
+                    out.info(&format!("→ {}", action_hint(*action)));
                 }
             }
             Event::StillWorking { elapsed } => {
@@ -221,6 +226,21 @@ impl Reporter {
             // to show in human output.
             _ => {}
         }
+    }
+}
+
+/// How the command line offers a GUI action: what to say in a conversation
+/// (the core's words), and the command that does the same.
+pub(crate) fn action_hint(action: GuiAction) -> String {
+    let command = match action {
+        GuiAction::Export => Some("nemo export"),
+        GuiAction::ShowTimeline => Some("nemo timeline"),
+        GuiAction::ShowCredits => Some("nemo credits"),
+        _ => None,
+    };
+    match command {
+        Some(command) => format!("{} (or run `{command}`)", action.hint()),
+        None => action.hint().to_owned(),
     }
 }
 

@@ -101,6 +101,14 @@ pub fn unsupported_file(filename: &str) -> NemoError {
         format!("{what} is not a supported format. Accepted formats: {ACCEPTED_FORMATS}."),
     )
     .with_code(Some(4001))
+    .with_detail(crate::error::ErrorDetail::UnsupportedFile {
+        accepted: VIDEO_EXTENSIONS
+            .iter()
+            .chain(IMAGE_EXTENSIONS)
+            .chain(AUDIO_EXTENSIONS)
+            .map(|e| (*e).to_owned())
+            .collect(),
+    })
 }
 
 /// The error for a file over the size limit (code 4002).

@@ -1,5 +1,9 @@
 //! The errors users see: what went wrong, whether trying again can help, and
-//! what to do next.
+//! the data a frontend needs to say what to do next in its own words.
+//!
+//! The core's messages say what happened, never how a particular frontend is
+//! driven (no command names, flags or environment variables): a frontend adds
+//! its own advice from [`ErrorKind`] and [`ErrorDetail`].
 
 use std::fmt;
 
@@ -71,13 +75,68 @@ impl ErrorKind {
     }
 }
 
+/// What a frontend needs to act on a failure beyond its [`ErrorKind`]: the
+/// render concerned, the credits involved, which token was refused. New
+/// variants may be added; a frontend shows the message alone for the ones
+/// it does not know.
+///
+/// On the wire (`error_to_json`) it is an object with a `kind`:
+/// `{"kind": "render_running", "id": "render_1"}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorDetail {
+    /// Out of credits (code 2001): what the operation needed and what was
+    /// left, when the server said so.
+    OutOfCredits {
+        /// Credits the operation needed.
+        needed: Option<f64>,
+        /// Credits available.
+        available: Option<f64>,
+    },
+    /// A render keeps going on the server and stays recorded (the wait was
+    /// stopped or ran out): it can be finished later.
+    RenderRunning {
+        /// The render id.
+        id: String,
+    },
+    /// A render finished on the server but its file was not saved (the
+    /// download failed, or a file is in the way): it can be saved later.
+    RenderNotSaved {
+        /// The render id.
+        id: String,
+    },
+    /// A token given by the user (not a free one) was rejected.
+    UserTokenRejected,
+    /// No usable free (anonymous) token could be had: the service refused
+    /// one, or issued one that cannot be used. A token of an account would
+    /// work.
+    FreeTokenRefused,
+    /// The file's format is not accepted (code 4001).
+    UnsupportedFile {
+        /// The accepted extensions, lower case, without the dot.
+        accepted: Vec<String>,
+    },
+    /// An upload was asked for with no file and no link attached.
+    NothingToUpload,
+}
+
+// The numbers come from parsed text and are never NaN.
+impl Eq for ErrorDetail {}
+
 /// A failed operation, ready to show.
+///
+/// A helpful link (registration, upgrade) is carried once, in
+/// [`link`](Self::link): the message does not repeat it, and the machine
+/// emits no separate [`Event::Link`](crate::machine::Event::Link) for it;
+/// [`Display`](fmt::Display) shows the message followed by the link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 pub struct NemoError {
     /// What kind of failure.
     pub kind: ErrorKind,
-    /// A sentence or two: what happened and what to do next. Never holds a
-    /// token.
+    /// A sentence or two: what happened, in words any frontend can show
+    /// (no command names, flags or environment variables). Never holds a
+    /// token, nor the link.
     pub message: String,
     /// The API's code, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +144,9 @@ pub struct NemoError {
     /// A link that helps (registration, upgrade), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// Data a frontend can act on (a render id, credits, which token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<ErrorDetail>,
 }
 
 impl NemoError {
@@ -95,6 +157,7 @@ impl NemoError {
             message: message.into(),
             code: None,
             link: None,
+            detail: None,
         }
     }
 
@@ -110,6 +173,23 @@ impl NemoError {
         self
     }
 
+    /// The same error with data a frontend can act on.
+    pub fn with_detail(mut self, detail: ErrorDetail) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    /// The render the error concerns (running, or finished and not saved),
+    /// when there is one.
+    pub fn render_id(&self) -> Option<&str> {
+        match &self.detail {
+            Some(ErrorDetail::RenderRunning { id } | ErrorDetail::RenderNotSaved { id }) => {
+                Some(id)
+            }
+            _ => None,
+        }
+    }
+
     /// True when trying again later may work.
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
@@ -118,12 +198,15 @@ impl NemoError {
 
 impl fmt::Display for NemoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(link) = &self.link {
-            if !self.message.contains(link.as_str()) {
-                write!(f, " ({link})")?;
+        match &self.link {
+            Some(link) if !self.message.contains(link.as_str()) => {
+                // "Register to get more." → "Register to get more (<link>)."
+                match self.message.strip_suffix('.') {
+                    Some(m) => write!(f, "{m} ({link})."),
+                    None => write!(f, "{} ({link})", self.message),
+                }
             }
+            _ => f.write_str(&self.message),
         }
-        Ok(())
     }
 }

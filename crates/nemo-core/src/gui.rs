@@ -20,12 +20,13 @@ pub enum GuiAction {
 }
 
 impl GuiAction {
-    /// How a command-line frontend offers the action.
+    /// How a conversation offers the action (what to say); a frontend may
+    /// add its own way (a command, a button).
     pub fn hint(self) -> &'static str {
         match self {
-            GuiAction::Export => "ready to export: say \"export\" (or run `nemo export`)",
-            GuiAction::ShowTimeline => "see the timeline: say \"status\" (or run `nemo timeline`)",
-            GuiAction::ShowCredits => "see your balance: say \"credits\" (or run `nemo credits`)",
+            GuiAction::Export => "ready to export: say \"export\"",
+            GuiAction::ShowTimeline => "see the timeline: say \"status\"",
+            GuiAction::ShowCredits => "see your balance: say \"credits\"",
             GuiAction::DescribeEdit => "describe the change in words and it will be applied",
         }
     }

@@ -223,10 +223,11 @@ pub fn to_json(event: &Event) -> Option<Value> {
 }
 
 /// The `error` object of a failed command: `code` (the [`ErrorKind`]
-/// in snake case), `message`, `retryable`, and `api_code` / `link` when
-/// known.
+/// in snake case), `message`, `retryable`, and `api_code` / `link` /
+/// `detail` (the [`ErrorDetail`], an object with a `kind`) when known.
 ///
 /// [`ErrorKind`]: crate::error::ErrorKind
+/// [`ErrorDetail`]: crate::error::ErrorDetail
 pub fn error_to_json(err: &NemoError) -> Value {
     #[derive(Serialize)]
     #[serde(tag = "type", rename = "error")]
@@ -238,6 +239,8 @@ pub fn error_to_json(err: &NemoError) -> Value {
         api_code: Option<i64>,
         #[serde(skip_serializing_if = "Option::is_none")]
         link: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<&'a crate::error::ErrorDetail>,
     }
     let wire = Error {
         code: err.kind,
@@ -245,6 +248,7 @@ pub fn error_to_json(err: &NemoError) -> Value {
         retryable: err.is_retryable(),
         api_code: err.code,
         link: err.link.as_deref(),
+        detail: err.detail.as_ref(),
     };
     serde_json::to_value(wire).unwrap_or(Value::Null)
 }
@@ -323,6 +327,28 @@ mod tests {
         assert_eq!(
             error_to_json(&err),
             json!({"type": "error", "code": "out_of_credits", "message": "No credits left.", "retryable": false, "api_code": 2001, "link": "https://x/r"})
+        );
+        let credits = NemoError::new(ErrorKind::OutOfCredits, "No credits left.").with_detail(
+            crate::error::ErrorDetail::OutOfCredits {
+                needed: Some(5.0),
+                available: None,
+            },
+        );
+        assert_eq!(
+            error_to_json(&credits)["detail"],
+            json!({"kind": "out_of_credits", "needed": 5.0, "available": null})
+        );
+        let running = NemoError::new(ErrorKind::Cancelled, "Stopped waiting.")
+            .with_detail(crate::error::ErrorDetail::RenderRunning { id: "r1".into() });
+        assert_eq!(
+            error_to_json(&running)["detail"],
+            json!({"kind": "render_running", "id": "r1"})
+        );
+        let user = NemoError::new(ErrorKind::AuthFailed, "rejected")
+            .with_detail(crate::error::ErrorDetail::UserTokenRejected);
+        assert_eq!(
+            error_to_json(&user)["detail"],
+            json!({"kind": "user_token_rejected"})
         );
         let plain = NemoError::new(ErrorKind::Network, "down");
         assert_eq!(

@@ -86,12 +86,18 @@ impl Refusal {
                 "There is nothing to export yet: upload a clip or describe the video you want first."
             }
             Refusal::NothingToUpload => {
-                "Nothing to upload: attach files with --file PATH or links with --url URL."
+                "Nothing to upload: no file and no link is attached."
             }
             Refusal::Empty => "Say what you would like to make, or attach a file.",
         }
     }
 }
+
+/// The note added when a message speaks of media ("these clips") that is
+/// neither attached nor on the timeline. Frontends may recognise it to say
+/// how media is attached with them.
+pub const NOTE_NO_MEDIA: &str =
+    "The message speaks of media, but none is attached (nothing is uploaded yet).";
 
 /// An ordered plan, plus notes for the user.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -511,10 +517,7 @@ pub fn route(input: &UserInput, ctx: RouteContext) -> Plan {
             ],
         );
         if refers_to_media && !has_attachments && !ctx.has_draft {
-            plan.notes.push(
-                "Tip: attach the media you mean with --file PATH or --url URL (nothing is uploaded yet)."
-                    .into(),
-            );
+            plan.notes.push(NOTE_NO_MEDIA.into());
         }
     }
     if wants_credits {

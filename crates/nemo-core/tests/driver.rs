@@ -274,7 +274,8 @@ async fn a_dropped_future_and_abort_end_the_command() {
     match &after[..] {
         [Event::Finished { result: Err(e), .. }] => {
             assert_eq!(e.kind, nemo_core::error::ErrorKind::Cancelled);
-            assert!(e.message.contains("nemo jobs --resume"), "{e}");
+            assert!(e.message.contains("keeps going on the server"), "{e}");
+            assert!(e.render_id().is_some(), "{e:?}");
         }
         other => panic!("{other:?}"),
     }

@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use nemo_core::api::file_part;
-use nemo_core::error::ErrorKind;
+use nemo_core::error::{ErrorDetail, ErrorKind};
 use nemo_core::machine::{Command, Config, Credential, Event, ExportOptions, RenderOutcome};
 use nemo_core::route::UserInput;
 use nemo_core::secret::Secret;
@@ -540,4 +540,133 @@ fn each_recovery_keeps_its_own_budget() {
         );
     }
     assert!(h.run(Command::Credits), "{}", h.transcript);
+}
+
+fn last_error(h: &Harness) -> nemo_core::error::NemoError {
+    h.events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Finished { result: Err(e), .. } => Some(e.clone()),
+            _ => None,
+        })
+        .expect("an error")
+}
+
+/// Out of credits: the registration link is reported once — in the error's
+/// `link` (shown by its `Display`), neither in its message nor as a separate
+/// `Event::Link` — and the amounts the server named are data.
+#[test]
+fn the_registration_link_is_reported_once() {
+    let mut h = harness();
+    upload_clip(&mut h);
+    h.backend.fault(
+        Endpoint::RunSse,
+        api_err(402, 2001, "Insufficient credits: this needs 5, 2 available"),
+    );
+    assert!(!h.run(Command::Message(UserInput::text("add a title"))));
+    let link = "https://nemovideo.com/register?bind=anon_42";
+    let err = last_error(&h);
+    assert_eq!(err.kind, ErrorKind::OutOfCredits);
+    assert_eq!(err.link.as_deref(), Some(link));
+    assert!(!err.message.contains(link), "{}", err.message);
+    assert_eq!(err.to_string().matches(link).count(), 1, "{err}");
+    assert!(
+        !h.events
+            .iter()
+            .any(|e| matches!(e, Event::Link { url, .. } if url == link)),
+        "the link came twice:\n{}",
+        h.transcript
+    );
+    assert_eq!(
+        err.detail,
+        Some(ErrorDetail::OutOfCredits {
+            needed: Some(5.0),
+            available: Some(2.0)
+        })
+    );
+    let object = nemo_core::ndjson::error_to_json(&err);
+    assert_eq!(object["link"], link);
+    assert_eq!(object["detail"]["kind"], "out_of_credits");
+}
+
+/// The core says what happened; which command, flag or variable helps is
+/// the frontend's to say, from the error's detail.
+#[test]
+fn messages_name_no_command_and_errors_carry_data() {
+    let advice = ["nemo ", "NEMO_TOKEN", "--file", "--url", "--new-session"];
+    let frontend_neutral = |err: &nemo_core::error::NemoError| {
+        for word in advice {
+            assert!(!err.message.contains(word), "{word} in {:?}", err.message);
+        }
+    };
+
+    // A rejected user token.
+    let mut h = Harness::new(Config {
+        credential: Credential::User(Secret::new("nmv_usr_bad")),
+        ..Config::default()
+    });
+    h.backend
+        .fault(Endpoint::CreateSession, api_err(200, 1001, "token invalid"));
+    assert!(!h.run(Command::Connect));
+    let err = last_error(&h);
+    frontend_neutral(&err);
+    assert_eq!(err.detail, Some(ErrorDetail::UserTokenRejected));
+
+    // Nothing to upload.
+    let mut h = harness();
+    assert!(!h.run(Command::Message(UserInput::text("upload"))));
+    let err = last_error(&h);
+    frontend_neutral(&err);
+    assert_eq!(err.detail, Some(ErrorDetail::NothingToUpload));
+
+    // A render left running by an abort.
+    let mut h = harness();
+    upload_clip(&mut h);
+    h.backend.draft = Some(draft_video());
+    h.backend.render_duration = Duration::from_secs(3600);
+    let id = h.session.command(
+        h.now,
+        Command::Export(ExportOptions {
+            render_id: Some("render_7".into()),
+            download: true,
+            ..ExportOptions::default()
+        }),
+    );
+    for _ in 0..20 {
+        while h.session.poll_event().is_some() {}
+        if let Some(tx) = h.session.poll_transmit() {
+            let reply = h.backend.answer_public(h.now, &tx.request);
+            if let Reply::Response(r) = reply {
+                h.session.handle_response(h.now, tx.id, r);
+            }
+        }
+    }
+    h.session.abort(h.now);
+    let err = std::iter::from_fn(|| h.session.poll_event())
+        .find_map(|e| match e {
+            Event::Finished {
+                command,
+                result: Err(e),
+            } if command == id => Some(e),
+            _ => None,
+        })
+        .expect("the export ends");
+    frontend_neutral(&err);
+    assert_eq!(err.kind, ErrorKind::Cancelled);
+    assert_eq!(err.render_id(), Some("render_7"));
+    assert!(matches!(
+        err.detail,
+        Some(ErrorDetail::RenderRunning { .. })
+    ));
+
+    // An unsupported file.
+    let err = nemo_core::api::file_part("/x/notes.txt", 10).unwrap_err();
+    match err.detail {
+        Some(ErrorDetail::UnsupportedFile { accepted }) => {
+            assert!(accepted.iter().any(|e| e == "mp4"));
+            assert!(accepted.iter().any(|e| e == "mp3"));
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use nemo_core::api::{Credits, RenderPhase, UploadedFile};
-use nemo_core::error::{ErrorKind, NemoError};
+use nemo_core::error::{ErrorDetail, ErrorKind, NemoError};
 use nemo_core::gui::GuiAction;
 use nemo_core::machine::{CommandId, Event, GenerationStage, LinkKind, RenderOutcome};
 use nemo_core::ndjson::{error_to_json, to_json};
@@ -334,6 +334,17 @@ fn every_event_has_a_wire_form_the_schema_accepts() {
             .with_code(Some(2001))
             .with_link("https://nemovideo.com/register"),
         NemoError::new(ErrorKind::Network, "The connection dropped."),
+        NemoError::new(ErrorKind::OutOfCredits, "You are out of credits.").with_detail(
+            ErrorDetail::OutOfCredits {
+                needed: Some(5.0),
+                available: None,
+            },
+        ),
+        NemoError::new(ErrorKind::Cancelled, "Stopped waiting.")
+            .with_detail(ErrorDetail::RenderRunning { id: "r1".into() }),
+        NemoError::new(ErrorKind::AuthFailed, "The token given was rejected.")
+            .with_detail(ErrorDetail::UserTokenRejected),
+        nemo_core::api::unsupported_file("a.txt"),
     ];
     for err in &errors {
         let object = error_to_json(err);

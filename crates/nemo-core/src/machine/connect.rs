@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::api;
-use crate::error::{ErrorKind, NemoError};
+use crate::error::{ErrorDetail, ErrorKind, NemoError};
 use crate::recovery::{self, Attempts, Failure, Recovery};
 use crate::time::Instant;
 use crate::wire::{Endpoint, Response};
@@ -19,12 +19,15 @@ impl Session {
                 // Asking again would be refused (one free token per client
                 // id per week): say so and stop.
                 self.auth_attempts = Attempts::default();
-                self.fail_task(NemoError::new(
-                    ErrorKind::AuthFailed,
-                    format!(
-                        "The service issued a free token that cannot be used ({why}); it was not kept. Try again later, or set NEMO_TOKEN to a token of your account."
-                    ),
-                ));
+                self.fail_task(
+                    NemoError::new(
+                        ErrorKind::AuthFailed,
+                        format!(
+                            "The service issued a free token that cannot be used ({why}); it was not kept."
+                        ),
+                    )
+                    .with_detail(ErrorDetail::FreeTokenRefused),
+                );
             }
             Ok(t) => {
                 // The auth budget is kept until a session exists: a server

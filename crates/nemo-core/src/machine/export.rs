@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::*;
 use crate::api;
 use crate::draft::Draft;
-use crate::error::{ErrorKind, NemoError};
+use crate::error::{ErrorDetail, ErrorKind, NemoError};
 use crate::recovery::{Attempts, Failure};
 use crate::render::RenderTracker;
 use crate::time::Instant;
@@ -108,13 +108,20 @@ impl Session {
                 self.on_op_response(now, flight.endpoint, &response);
             }
             Err(err) if err.kind == TransportErrorKind::Exists => {
-                let e = NemoError::new(
+                let render = match current_op!(self) {
+                    Some(Op::Export(e)) => Some(e.id.clone()),
+                    _ => None,
+                };
+                let mut e = NemoError::new(
                     ErrorKind::OutputExists,
                     format!(
                         "{}. The render is finished on the server and stays recorded: it can be saved to another path, or over the file.",
                         err.message.trim_end().trim_end_matches('.')
                     ),
                 );
+                if let Some(id) = render {
+                    e = e.with_detail(ErrorDetail::RenderNotSaved { id });
+                }
                 self.fail_task(e);
             }
             Err(err) => self.on_failure(
@@ -205,13 +212,16 @@ impl Session {
         if tracker.expired(now) {
             // Out of time, but nothing proved the render gone: it stays
             // recorded.
-            return Some(Next::Fail(NemoError::new(
-                ErrorKind::Unconfirmed,
-                format!(
-                    "The render {} could not be confirmed: the server kept answering \"not found\" without saying so as the API does. It stays recorded; try again later.",
-                    e.id
-                ),
-            )));
+            return Some(Next::Fail(
+                NemoError::new(
+                    ErrorKind::Unconfirmed,
+                    format!(
+                        "The render {} could not be confirmed: the server kept answering \"not found\" without saying so as the API does. It stays recorded.",
+                        e.id
+                    ),
+                )
+                .with_detail(ErrorDetail::RenderRunning { id: e.id.clone() }),
+            ));
         }
         let next_at = tracker.observe(now, None);
         e.phase = ExportPhase::Poll { next_at };

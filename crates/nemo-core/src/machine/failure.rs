@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::api::{self, ResponseError};
-use crate::error::{ErrorKind, NemoError};
+use crate::error::{ErrorDetail, ErrorKind, NemoError};
 use crate::recovery::{self, Attempts, Failure, Recovery};
 use crate::render::RenderTracker;
 use crate::secret::Secret;
@@ -186,6 +186,18 @@ impl Session {
         failure: &Failure,
         message: &str,
     ) -> NemoError {
+        let mut error = self.error_words(endpoint, failure, message);
+        if endpoint == Endpoint::Download && error.detail.is_none() {
+            // A finished render whose file did not arrive: it can be saved later.
+            if let Some(Op::Export(e)) = self.tasks.front().and_then(|t| t.ops.front()) {
+                error.detail = Some(ErrorDetail::RenderNotSaved { id: e.id.clone() });
+            }
+        }
+        error
+    }
+
+    /// The error for a final failure, in words.
+    fn error_words(&self, endpoint: Endpoint, failure: &Failure, message: &str) -> NemoError {
         // Server text is shown to the user: it must not echo a credential.
         let client_id = Secret::new(self.config.client_id.clone());
         let mut secrets = vec![&client_id];
@@ -204,15 +216,24 @@ impl Session {
                 let code_v = *code;
                 match (code_v, *status) {
                     (Some(2001), _) => {
+                        let (needed, available) = credits_in(message);
+                        let amounts = match (needed, available) {
+                            (Some(n), Some(a)) => format!(" (this needs {}, {} available)", api::number(n), api::number(a)),
+                            (Some(n), None) => format!(" (this needs {})", api::number(n)),
+                            (None, Some(a)) => format!(" ({} available)", api::number(a)),
+                            (None, None) => String::new(),
+                        };
+                        // The link travels in `link` alone, never in the words.
                         let mut e = NemoError::new(
                             ErrorKind::OutOfCredits,
                             match &register {
-                                Some(link) => format!("You are out of credits. Register to get more: {link}"),
-                                None if self.anonymous => format!("You are out of credits. Register at {web} to get more."),
-                                None => format!("You are out of credits. Top up your account at {web}."),
+                                Some(_) => format!("You are out of credits{amounts}. Register to get more."),
+                                None if self.anonymous => format!("You are out of credits{amounts}. Register at {web} to get more."),
+                                None => format!("You are out of credits{amounts}. Top up the account at {web}."),
                             },
                         )
-                        .with_code(code_v);
+                        .with_code(code_v)
+                        .with_detail(ErrorDetail::OutOfCredits { needed, available });
                         if let Some(link) = register {
                             e = e.with_link(link);
                         }
@@ -226,7 +247,7 @@ impl Session {
                             format!(
                                 "Export is blocked on the free plan (a subscription limit, not credits). {}",
                                 match &register {
-                                    Some(link) => format!("Register or upgrade: {link}"),
+                                    Some(_) => "Register or upgrade.".to_owned(),
                                     None => format!("Upgrade at {web}."),
                                 }
                             ),
@@ -237,27 +258,32 @@ impl Session {
                         }
                         e
                     }
+                    (Some(1001), _) if self.anonymous => NemoError::new(
+                        ErrorKind::AuthFailed,
+                        "The free token expired and a new one could not be had.",
+                    )
+                    .with_code(code_v)
+                    .with_detail(ErrorDetail::FreeTokenRefused),
                     (Some(1001), _) => NemoError::new(
                         ErrorKind::AuthFailed,
-                        if self.anonymous {
-                            "The free token expired and a new one could not be had. Set NEMO_TOKEN to a token of your account, or try again later.".to_owned()
-                        } else {
-                            "NEMO_TOKEN was rejected (expired or invalid). Set a valid token, or unset NEMO_TOKEN to use a free anonymous one.".to_owned()
-                        },
+                        "The token given was rejected (expired or invalid).",
                     )
-                    .with_code(code_v),
+                    .with_code(code_v)
+                    .with_detail(ErrorDetail::UserTokenRejected),
                     (Some(1002), _) => NemoError::new(
                         ErrorKind::SessionLost,
-                        "The session was lost on the server and a new one could not be started. Start again with --new-session.",
+                        "The session was lost on the server and a new one could not be started.",
                     )
                     .with_code(code_v),
+                    (_, 429) | (Some(429), _) if endpoint == Endpoint::AnonymousToken => NemoError::new(
+                        ErrorKind::RateLimited,
+                        "A free token was already issued to this machine in the last 7 days and the service will not issue another yet.",
+                    )
+                    .with_code(Some(429))
+                    .with_detail(ErrorDetail::FreeTokenRefused),
                     (_, 429) | (Some(429), _) => NemoError::new(
                         ErrorKind::RateLimited,
-                        if endpoint == Endpoint::AnonymousToken {
-                            "A free token was already issued to this machine in the last 7 days and the service will not issue another yet. Set NEMO_TOKEN to your account's token, or try again later.".to_owned()
-                        } else {
-                            "The service is rate limiting requests. Wait a minute and try again.".to_owned()
-                        },
+                        "The service is rate limiting requests. Wait a minute and try again.",
                     )
                     .with_code(Some(429)),
                     (_, s) if s >= 500 => NemoError::new(
@@ -276,9 +302,9 @@ impl Session {
                     TransportErrorKind::Local => (ErrorKind::BadInput, ""),
                     _ if endpoint == Endpoint::Download => (
                         ErrorKind::Network,
-                        " The render is finished on the server; download it later with `nemo jobs --resume`.",
+                        " The render is finished on the server and stays recorded; the file was not saved.",
                     ),
-                    _ => (ErrorKind::Network, " Check your connection (or NEMO_API_URL) and try again."),
+                    _ => (ErrorKind::Network, ""),
                 };
                 let what = match kind {
                     TransportErrorKind::Timeout => "The service did not answer in time",
@@ -330,4 +356,35 @@ pub(super) fn failure_of(err: &ResponseError) -> (Failure, String) {
         ),
         ResponseError::Decode { message, .. } => (Failure::Decode, message.clone()),
     }
+}
+
+/// The credits a 2001 message names: what was needed and what is available
+/// ("this needs 5, 2 available", "required: 5, available: 2"), when it says.
+pub(super) fn credits_in(message: &str) -> (Option<f64>, Option<f64>) {
+    let lower = message.to_ascii_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+        .map(|w| w.trim_matches('.'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let num = |w: &str| w.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0);
+    let after = |i: usize| words.get(i + 1).and_then(|w| num(w));
+    let mut needed = None;
+    let mut available = None;
+    for (i, w) in words.iter().enumerate() {
+        match *w {
+            "need" | "needs" | "needed" | "require" | "requires" | "required" | "cost"
+            | "costs" => {
+                needed = needed.or_else(|| after(i));
+            }
+            "available" | "balance" | "remaining" | "left" => {
+                available = available
+                    .or_else(|| after(i))
+                    .or_else(|| i.checked_sub(1).and_then(|j| num(words[j])));
+            }
+            "have" | "has" => available = available.or_else(|| after(i)),
+            _ => {}
+        }
+    }
+    (needed, available)
 }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use super::*;
 use crate::draft::Draft;
-use crate::error::{ErrorKind, NemoError};
+use crate::error::{ErrorDetail, ErrorKind, NemoError};
 use crate::recovery::{Attempts, Failure};
 use crate::render::RenderTracker;
 use crate::route::{self, RouteContext, Step};
@@ -48,16 +48,21 @@ impl Session {
             let delivered = task.ops.front().is_some_and(|op| {
                 matches!(op, Op::Instruct(i) if !matches!(i.phase, InstructPhase::Baseline | InstructPhase::Send))
             });
-            let message = match render {
-                Some(id) => format!(
-                    "Stopped waiting. The render {id} keeps going on the server; finish it later with `nemo jobs --resume`."
+            let error = match render {
+                Some(id) => NemoError::new(
+                    ErrorKind::Cancelled,
+                    format!("Stopped waiting. The render {id} keeps going on the server."),
+                )
+                .with_detail(ErrorDetail::RenderRunning { id }),
+                None if delivered => NemoError::new(
+                    ErrorKind::Cancelled,
+                    "Stopped. Your message had already reached the agent: check the timeline before sending it again.",
                 ),
-                None if delivered => "Stopped. Your message had already reached the agent: check the timeline before sending it again.".to_owned(),
-                None => "Stopped.".to_owned(),
+                None => NemoError::new(ErrorKind::Cancelled, "Stopped."),
             };
             self.events.push_back(Event::Finished {
                 command: task.id,
-                result: Err(NemoError::new(ErrorKind::Cancelled, message)),
+                result: Err(error),
             });
         }
     }
@@ -86,7 +91,11 @@ impl Session {
                             ErrorKind::BadInput
                         }
                     };
-                    ops.push_back(Op::Refuse(NemoError::new(kind, refusal.message())));
+                    let mut error = NemoError::new(kind, refusal.message());
+                    if refusal == route::Refusal::NothingToUpload {
+                        error = error.with_detail(ErrorDetail::NothingToUpload);
+                    }
+                    ops.push_back(Op::Refuse(error));
                 }
                 let steps: Vec<Step> = plan.steps;
                 let download = steps.contains(&Step::Download);
@@ -266,14 +275,8 @@ impl Session {
                 });
             }
         }
-        if error.kind == ErrorKind::OutOfCredits || error.kind == ErrorKind::PlanBlocked {
-            if let Some(link) = &error.link {
-                self.events.push_back(Event::Link {
-                    kind: LinkKind::Register,
-                    url: link.clone(),
-                });
-            }
-        }
+        // A registration link travels in the error alone (`NemoError::link`):
+        // no `Event::Link` repeats it.
         self.finish_task(Err(error));
     }
 
@@ -442,11 +445,12 @@ impl Session {
                             return Next::Fail(NemoError::new(
                                 ErrorKind::Unconfirmed,
                                 format!(
-                                    "The render {} is still not finished after {}. It keeps going on the server; finish it later with `nemo jobs --resume`.",
+                                    "The render {} is still not finished after {}. It keeps going on the server.",
                                     e.id,
                                     crate::time::human_duration(now - t.submitted())
                                 ),
-                            ));
+                            )
+                            .with_detail(ErrorDetail::RenderRunning { id: e.id.clone() }));
                         }
                     }
                     if *next_at <= now {
