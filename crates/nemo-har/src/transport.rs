@@ -597,4 +597,83 @@ mod tests {
         assert_eq!(parts.len(), 4);
         assert_eq!(&parts[1][..], b"data: b\r\n\r\n");
     }
+
+    /// A HAR with the given download answers to `GET https://cdn.example/out.mp4`.
+    fn downloads(responses: &[&str]) -> Har {
+        let entries: Vec<String> = responses
+            .iter()
+            .map(|r| {
+                format!(
+                    r#"{{"request": {{"method": "GET", "url": "https://cdn.example/out.mp4"}},
+                        "response": {r}}}"#
+                )
+            })
+            .collect();
+        Har::from_json(&format!(
+            r#"{{"log": {{"entries": [{}]}}}}"#,
+            entries.join(",")
+        ))
+        .unwrap()
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A replayed download is placed as every transport's is (`nemo-files`):
+    /// an existing file is kept, a size other than the render status's or
+    /// an HTML page served with 200 is refused, and nothing is left behind.
+    #[tokio::test(start_paused = true)]
+    async fn replayed_downloads_are_checked_and_placed_as_by_every_transport() {
+        let video = r#"{"status": 200, "content": {"size": 5000, "mimeType": "video/mp4"}}"#;
+        let page = r#"{"status": 200, "headers": [{"name": "Content-Type", "value": "text/html"}],
+            "content": {"size": 60, "mimeType": "text/html",
+                        "text": "<html><title>Access denied</title></html>"}}"#;
+        let replay = ReplayTransport::new(&downloads(&[video, video, page, video]));
+        let request = nemo_core::api::Api::new(nemo_core::api::Attribution::default())
+            .download_url("https://cdn.example/out.mp4");
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.mp4");
+
+        // The placeholder of the recorded size.
+        let done = replay
+            .download(&request, &dest, DownloadOptions::default(), None)
+            .await
+            .unwrap();
+        assert_eq!(done, DownloadOutcome::Complete { bytes: 5000 });
+        assert_eq!(std::fs::metadata(&dest).unwrap().len(), 5000);
+
+        // Already there: kept, and no recorded answer is used up.
+        let err = replay
+            .download(&request, &dest, DownloadOptions::default(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, TransportErrorKind::Exists, "{err}");
+        assert_eq!(replay.sent().len(), 1);
+
+        // Not the size the render status said.
+        let other = dir.path().join("other.mp4");
+        let wrong = DownloadOptions {
+            expected_size: Some(4000),
+            ..DownloadOptions::default()
+        };
+        let err = replay
+            .download(&request, &other, wrong, None)
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("render status said 4000"), "{err}");
+
+        // An HTML page served as the video.
+        let err = replay
+            .download(&request, &other, DownloadOptions::default(), None)
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("an HTML page"), "{err}");
+        assert_eq!(names(dir.path()), vec!["out.mp4".to_owned()]);
+    }
 }

@@ -261,3 +261,129 @@ impl Transport for InProcess {
         nemo_files::download_via_stream(self, request, dest, options, progress).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use nemo_core::api::file_part;
+    use nemo_core::driver::Driver;
+    use nemo_core::machine::{Config, Session};
+    use nemo_core::transport::{DownloadOptions, Transport, TransportErrorKind};
+    use nemo_core::wire::{Body, Endpoint, Method, Request, Target};
+
+    use super::InProcess;
+    use crate::{AgentBehaviour, FaultPlan, MockConfig};
+
+    /// A finished render's output, exported once through the driver: the
+    /// simulator, its folder, and a request for the file.
+    async fn rendered(faults: &str) -> (Arc<InProcess>, tempfile::TempDir, Request) {
+        let mock = Arc::new(
+            InProcess::new(MockConfig {
+                faults: FaultPlan::parse(faults).unwrap(),
+                agent: AgentBehaviour::calm(),
+                ..MockConfig::default()
+            })
+            .unwrap(),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let session = Session::new(Config {
+            client_id: "8d3e54a0-1111-4222-8333-444455556666".into(),
+            ..Config::default()
+        });
+        let mut driver = Driver::new(session, mock.clone(), crate::TokioClock::new());
+        let sample = dir.path().join("city.mp4");
+        std::fs::write(&sample, crate::media::SAMPLE_MP4).unwrap();
+        let part = file_part(sample, crate::media::SAMPLE_MP4.len() as u64).unwrap();
+        driver
+            .upload(vec![part], vec![], &mut |_| {})
+            .await
+            .unwrap();
+        let first = dir.path().join("first.mp4");
+        driver
+            .export(Some(first), true, false, &mut |_| {})
+            .await
+            .unwrap();
+        let path = mock
+            .journal()
+            .for_endpoint(Endpoint::Download)
+            .last()
+            .unwrap()
+            .path
+            .clone();
+        let request = Request {
+            endpoint: Endpoint::Download,
+            method: Method::Get,
+            target: Target::Absolute(format!("{}{path}", InProcess::BASE_URL)),
+            headers: Vec::new(),
+            body: Body::Empty,
+        };
+        (mock, dir, request)
+    }
+
+    fn names(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The simulator places files as every transport does (`nemo-files`):
+    /// a size other than the render status's, a body that keeps breaking, an
+    /// existing file or a link at the target — nothing saved, nothing left.
+    #[tokio::test(start_paused = true)]
+    async fn downloads_are_checked_and_placed_as_by_every_transport() {
+        let (mock, dir, request) = rendered("download:reset=1000@3-").await;
+        let len = std::fs::metadata(dir.path().join("first.mp4"))
+            .unwrap()
+            .len();
+        let before = names(dir.path());
+
+        // The second download is whole, but not the size the status said.
+        let dest = dir.path().join("out.mp4");
+        let wrong = DownloadOptions {
+            expected_size: Some(len + 1),
+            ..DownloadOptions::default()
+        };
+        let err = mock
+            .download(&request, &dest, wrong, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, TransportErrorKind::Other, "{err}");
+        assert!(err.message.contains("render status said"), "{err}");
+        assert_eq!(names(dir.path()), before);
+
+        // From the third on, every answer breaks after 1000 bytes.
+        let err = mock
+            .download(&request, &dest, DownloadOptions::default(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, TransportErrorKind::Interrupted, "{err}");
+        assert!(err.message.contains("gave up after"), "{err}");
+        assert_eq!(names(dir.path()), before);
+
+        // An existing file, or a dangling link, at the target: nothing is
+        // asked for, nothing followed.
+        let sent = mock.journal().len();
+        let existing = dir.path().join("first.mp4");
+        let err = mock
+            .download(&request, &existing, DownloadOptions::default(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, TransportErrorKind::Exists, "{err}");
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.mp4");
+            std::os::unix::fs::symlink(dir.path().join("nowhere.mp4"), &link).unwrap();
+            let err = mock
+                .download(&request, &link, DownloadOptions::default(), None)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind, TransportErrorKind::Exists, "{err}");
+            assert!(!dir.path().join("nowhere.mp4").exists());
+        }
+        assert_eq!(mock.journal().len(), sent);
+    }
+}
