@@ -535,7 +535,7 @@ struct RecordedBody {
 #[async_trait]
 impl ByteStream for RecordedBody {
     async fn next_chunk(&mut self) -> Option<Result<Bytes, TransportError>> {
-        const ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
         if let Some(bytes) = self.bytes.take().filter(|b| !b.is_empty()) {
             return Some(Ok(bytes));
         }

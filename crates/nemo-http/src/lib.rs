@@ -20,8 +20,10 @@
 //!   time as the connection takes it, with progress callbacks;
 //! - **event streams** hand each body chunk to the caller as it arrives; a
 //!   dropped connection is an `Interrupted` error, the normal end is `None`;
-//! - **downloads** go to a hidden temporary file of their own beside the
-//!   target (`.name.<random>.part`, created exclusively, never through a
+//! - **downloads** are fetched here (a GET per attempt, `Range`/`If-Range`
+//!   when resuming, within this crate's timeouts) and placed by
+//!   [`nemo_files`], the engine every transport shares: they go to a hidden
+//!   temporary file of their own beside the target (`.name.<random>.part`, created exclusively, never through a
 //!   link), resume with `Range` after a broken connection (within a bounded
 //!   number of attempts and bytes), are checked (length against the server's
 //!   and the render status's, and not an error page served with `200`),
