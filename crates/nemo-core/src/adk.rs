@@ -168,13 +168,20 @@ fn classify_typed(kind: &str, value: &Value) -> Vec<AgentEvent> {
     let kind = kind.trim().to_ascii_lowercase();
     vec![match kind.as_str() {
         "heartbeat" | "ping" | "keepalive" | "keep-alive" | "keep_alive" => AgentEvent::KeepAlive,
-        "text" | "message" | "text_delta" | "delta" => match text() {
-            Some(text) => AgentEvent::Text {
-                text,
-                partial: f.boolean(&["partial"]).unwrap_or(kind.ends_with("delta")),
-            },
-            None => AgentEvent::Unknown,
-        },
+        "text" | "message" | "text_delta" | "delta" => {
+            let partial = f.boolean(&["partial"]).unwrap_or(kind.ends_with("delta"));
+            // A piece keeps its spaces ("Trimmed " + "to 30 seconds.").
+            let piece = || {
+                f.raw_text(TEXT).or_else(|| {
+                    f.nested(TEXT)
+                        .and_then(|c| c.raw_text(&["text", "content"]))
+                })
+            };
+            match if partial { piece() } else { text() } {
+                Some(text) => AgentEvent::Text { text, partial },
+                None => AgentEvent::Unknown,
+            }
+        }
         "tool_call" | "function_call" | "toolcall" | "tool_use" => AgentEvent::ToolCall {
             id: f.id(CALL_ID),
             name: f.text(TOOL_NAME).unwrap_or_default(),

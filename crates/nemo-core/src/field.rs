@@ -256,6 +256,14 @@ impl<'a> Fields<'a> {
         self.find(aliases, Value::as_array)
     }
 
+    /// The first alias that holds a non-empty string, as it is (not
+    /// trimmed: a streamed piece of text keeps its spaces).
+    pub fn raw_text(&self, aliases: &[&str]) -> Option<String> {
+        self.find(aliases, |v| {
+            v.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+        })
+    }
+
     fn find<T>(&self, aliases: &[&str], read: impl Fn(&'a Value) -> Option<T>) -> Option<T> {
         self.layers
             .iter()

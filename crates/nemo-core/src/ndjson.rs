@@ -4,8 +4,9 @@
 //! of a failed call).
 //!
 //! `docs/events.schema.json` (JSON Schema, draft 2020-12) describes every
-//! object: `status`, `text`, `timeline`, `change`, `credits`, `upload`,
-//! `render`, `download`, `link`, `generation`, `suggestions` and `error`.
+//! object: `status`, `text`, `text_delta` (opt-in), `timeline`, `change`,
+//! `credits`, `upload`, `render`, `download`, `link`, `generation`,
+//! `suggestions`, `transfer` (opt-in) and `error`.
 //! Frontends may add fields (the CLI adds `item` in a batch and `hint` to an
 //! error) but never remove one; readers should ignore fields and `type`s they
 //! do not know.
@@ -42,6 +43,8 @@ enum Wire<'a> {
         text: &'a str,
         actions: &'a [GuiAction],
     },
+    /// A piece of the agent's text as it arrives (opt-in), raw.
+    TextDelta { text: &'a str },
     /// The timeline summary.
     Timeline {
         summary: &'a str,
@@ -152,6 +155,7 @@ pub fn to_json(event: &Event) -> Option<Value> {
             }
             Wire::Text { text, actions }
         }
+        Event::AgentTextDelta { text } => Wire::TextDelta { text },
         Event::Change { summary } => Wire::Change { summary },
         Event::Uploaded { files } => Wire::Upload {
             files: files.iter().map(File::from).collect(),
@@ -303,6 +307,13 @@ mod tests {
         assert_eq!(
             to_json(&connected).unwrap(),
             json!({"type": "status", "message": "Started session s1", "session_id": "s1"})
+        );
+        let delta = Event::AgentTextDelta {
+            text: "I added ".into(),
+        };
+        assert_eq!(
+            to_json(&delta).unwrap(),
+            json!({"type": "text_delta", "text": "I added "})
         );
         let silent = Event::AgentText {
             text: "  ".into(),

@@ -239,6 +239,9 @@ fn every_event_has_a_wire_form_the_schema_accepts() {
             text: " Done. ".into(),
             actions: vec![GuiAction::Export, GuiAction::ShowTimeline],
         },
+        Event::AgentTextDelta {
+            text: "Done".into(),
+        },
         Event::StillWorking {
             elapsed: Duration::from_secs(120),
         },

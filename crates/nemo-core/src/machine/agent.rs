@@ -42,6 +42,8 @@ pub(super) struct Instruct {
     pub(super) raw_video_ready: bool,
     /// A two-stage generation: post-production finished.
     pub(super) post_production_done: bool,
+    /// Deltas were emitted for the message being assembled.
+    pub(super) streamed: bool,
 }
 
 impl Session {
@@ -61,6 +63,7 @@ impl Session {
             generating: false,
             raw_video_ready: false,
             post_production_done: false,
+            streamed: false,
         }))
     }
 
@@ -165,6 +168,7 @@ impl Session {
     }
 
     pub(super) fn on_frame(&mut self, now: Instant, frame: Frame) {
+        let text_deltas = self.config.text_deltas;
         let Some(Op::Instruct(i)) = current_op!(self) else {
             return;
         };
@@ -183,7 +187,22 @@ impl Session {
                 AgentEvent::Unknown => i.last_activity = now,
                 AgentEvent::Text { text, partial } => {
                     i.last_activity = now;
-                    if let Some(message) = i.assembler.push(&text, partial) {
+                    if partial && text_deltas && !text.is_empty() {
+                        i.streamed = true;
+                        out.push(Event::AgentTextDelta { text: text.clone() });
+                    }
+                    let message = i.assembler.push(&text, partial);
+                    if !partial {
+                        // A whole text with no pieces before it (the typed
+                        // and `meta` dialects): one delta, the whole text.
+                        if let (Some(message), true, false) = (&message, text_deltas, i.streamed) {
+                            out.push(Event::AgentTextDelta {
+                                text: message.clone(),
+                            });
+                        }
+                        i.streamed = false;
+                    }
+                    if let Some(message) = message {
                         let t = gui::translate(&message);
                         if !t.text.is_empty() || !t.actions.is_empty() {
                             out.push(Event::AgentText {

@@ -104,6 +104,17 @@ pub enum Event {
         /// GUI instructions found in it, as actions.
         actions: Vec<GuiAction>,
     },
+    /// A piece of the agent's text as it arrives, while the stream is open
+    /// (only with [`Config::text_deltas`](super::Config::text_deltas)).
+    /// The pieces of one message, concatenated, are its raw text: streamed
+    /// pieces (ADK `partial`, a typed `text_delta`), or the whole text at
+    /// once when the service sends no pieces (the typed `{"type":"text"}`
+    /// dialect). They are not GUI-translated: the [`Event::AgentText`] that
+    /// follows is the message as it should stay on screen, and replaces them.
+    AgentTextDelta {
+        /// The piece.
+        text: String,
+    },
     /// The agent is still working (every two minutes).
     StillWorking {
         /// Since the message was sent.

@@ -78,6 +78,10 @@ pub struct Config {
     pub recover_checks: u32,
     /// Ask for a claim link after each download.
     pub claim_after_export: bool,
+    /// Emit [`Event::AgentTextDelta`] for each piece of the agent's text as
+    /// it arrives (off by default: [`Event::AgentText`] still comes once
+    /// per message either way).
+    pub text_deltas: bool,
 }
 
 impl Default for Config {
@@ -99,6 +103,7 @@ impl Default for Config {
             recover_every: Duration::from_secs(60),
             recover_checks: 5,
             claim_after_export: true,
+            text_deltas: false,
         }
     }
 }
