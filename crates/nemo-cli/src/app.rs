@@ -119,18 +119,12 @@ pub(crate) struct App {
     claim_links: bool,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
 impl App {
     /// The app for the real service (or whatever `NEMO_API_URL` names).
     pub(crate) fn from_env(global: &Global, out: Arc<Output>) -> Result<App, NemoError> {
-        let api_url = env("NEMO_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned());
-        let store = store::open(store::default_dir()?);
+        let env = nemo_client::Env::from_env();
+        let api_url = env.api_url.clone().unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+        let store = store::open(store::default_dir(&env)?);
         Self::build(global, out, store, api_url)
     }
 
@@ -155,7 +149,9 @@ impl App {
                 format!("Cannot set up the HTTP client: {e}"),
             )
         })?;
-        let user_token = env("NEMO_TOKEN").map(Secret::new);
+        // The environment, as every frontend reads it.
+        let env = nemo_client::Env::from_env();
+        let user_token = env.token.clone();
         let mut transport: Arc<dyn Transport> = Arc::new(transport);
         let mut recorder = None;
         if let Some(path) = &global.record {
@@ -182,7 +178,7 @@ impl App {
             if let Some(token) = &user_token {
                 rec.add_secret(token.expose());
             }
-            if let Some(id) = env("NEMO_CLIENT_ID").or_else(|| store.client_id()) {
+            if let Some(id) = env.client_id.clone().or_else(|| store.client_id()) {
                 rec.add_secret(&id);
             }
             if let Some(cached) = store.token(&api_url) {
@@ -198,14 +194,14 @@ impl App {
             out,
             store,
             skill,
-            web_url: env("NEMO_WEB_URL").unwrap_or_else(|| DEFAULT_WEB_URL.to_owned()),
+            web_url: env.web_url.unwrap_or_else(|| DEFAULT_WEB_URL.to_owned()),
             user_token,
-            client_id_env: env("NEMO_CLIENT_ID"),
+            client_id_env: env.client_id,
             api_url,
             transport,
             recorder,
             seed: None,
-            time_scale: None,
+            time_scale: env.time_scale,
             claim_links: true,
         })
     }
@@ -280,7 +276,7 @@ impl App {
             .attribution(skill::attribution(self.skill))
             .language(&self.global.lang)
             .claim_after_export(self.claim_links)
-            .time_scale(crate::clock::scale(self.time_scale))
+            .time_scale(self.time_scale.unwrap_or(1.0))
             .remember_session(persist.last_session)
             .journal_words(Arc::new(|e| store::error(e).message));
         if let Some(token) = &self.user_token {
@@ -525,6 +521,35 @@ impl Client {
             reporter.handle(ev);
         };
         self.inner.run_until(command, &mut sink, stop).await
+    }
+
+    /// Finishes the recorded render jobs (see
+    /// [`nemo_client::Client::resume_jobs`]), each job's events shown by the
+    /// reporter (and recorded with `--record`), until Ctrl-C.
+    pub(crate) async fn resume_jobs(
+        &mut self,
+        options: &nemo_client::ResumeJobs,
+        watch: &mut (dyn FnMut(&nemo_client::JobProgress<'_>) + Send),
+    ) -> Result<Vec<(nemo_client::Job, nemo_client::JobResult)>, NemoError> {
+        let reporter = &mut self.reporter;
+        let recorder = &self.recorder;
+        let mut each = |p: nemo_client::JobProgress<'_>| {
+            match &p {
+                nemo_client::JobProgress::Starting { command, .. } => {
+                    if let Some(recorder) = recorder {
+                        recorder.start_command(command);
+                    }
+                }
+                nemo_client::JobProgress::Event { event, .. } => reporter.handle(event),
+                _ => {}
+            }
+            watch(&p);
+        };
+        let stop = async {
+            // An error here means Ctrl-C cannot be watched: stop, as before.
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        self.inner.resume_jobs(options, &mut each, stop).await
     }
 
     /// Reports upload and download progress to `sink` (instead of bars).

@@ -30,20 +30,24 @@ pub(crate) fn check_out(
     overwrite: bool,
     asker: Asker,
 ) -> Result<(), NemoError> {
-    nemo_client::inputs::check_output(out, overwrite).map_err(|p| {
-        let (elsewhere, replace) = asker.words();
-        let advice = match &p {
-            OutputProblem::Exists(_) => format!("{elsewhere}, or {replace} to replace it"),
-            OutputProblem::NoFolder(_) => {
-                format!(
-                    "Create it first, or save elsewhere: {}",
-                    elsewhere.to_lowercase()
-                )
-            }
-            _ => elsewhere.to_owned(),
-        };
-        NemoError::new(ErrorKind::BadInput, format!("{p}. {advice}."))
-    })
+    nemo_client::inputs::check_output(out, overwrite).map_err(|p| advise(&p, asker))
+}
+
+/// Why a render cannot be saved somewhere, with advice that names the
+/// asker's own options.
+pub(crate) fn advise(problem: &OutputProblem, asker: Asker) -> NemoError {
+    let (elsewhere, replace) = asker.words();
+    let advice = match problem {
+        OutputProblem::Exists(_) => format!("{elsewhere}, or {replace} to replace it"),
+        OutputProblem::NoFolder(_) => {
+            format!(
+                "Create it first, or save elsewhere: {}",
+                elsewhere.to_lowercase()
+            )
+        }
+        _ => elsewhere.to_owned(),
+    };
+    NemoError::new(ErrorKind::BadInput, format!("{problem}. {advice}."))
 }
 
 /// Who asks for a place to save, so the advice names their own options.

@@ -13,7 +13,6 @@
 
 mod app;
 mod cli;
-mod clock;
 mod commands;
 mod inputs;
 mod mcp;

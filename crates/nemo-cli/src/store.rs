@@ -13,9 +13,8 @@ use nemo_client::{FileStore, StoreError, StoreFile, StoreWarning};
 use nemo_core::error::{ErrorKind, NemoError};
 
 /// The config directory `nemo` uses: `NEMO_CONFIG_DIR`, else the platform's.
-pub(crate) fn default_dir() -> Result<PathBuf, NemoError> {
-    if let Some(dir) = std::env::var_os("NEMO_CONFIG_DIR").filter(|d| !d.is_empty()) {
-        let dir = PathBuf::from(dir);
+pub(crate) fn default_dir(env: &nemo_client::Env) -> Result<PathBuf, NemoError> {
+    if let Some(dir) = env.config_dir.clone() {
         // Checked before anything is sent: a token fetched but not kept
         // would be lost (one free token per machine per 7 days).
         if dir.exists() && !dir.is_dir() {
@@ -29,7 +28,7 @@ pub(crate) fn default_dir() -> Result<PathBuf, NemoError> {
         }
         return Ok(dir);
     }
-    FileStore::default_dir().ok_or_else(|| {
+    env.config_dir().ok_or_else(|| {
         NemoError::new(
             ErrorKind::BadInput,
             "No config directory could be found for this user. Set NEMO_CONFIG_DIR to a folder nemo may write to.",

@@ -24,7 +24,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::identity::{journal_with, new_client_id, random_seed, Leases};
-use crate::inputs::{check_folder, check_output, Upload};
+use crate::inputs::{check_folder, check_output, OutputProblem, Upload};
 use crate::memory::MemoryStore;
 use crate::remember::{remember, NotSaved, Remember};
 use crate::store::{Job, Store, StoreError};
@@ -135,8 +135,38 @@ pub enum JobResult {
     Finished(Exported),
     /// Left alone, and why.
     Skipped(SkipReason),
+    /// Not tried: its file cannot be saved where it goes (it stays
+    /// recorded; a frontend says how to pick another place).
+    CannotSave(OutputProblem),
     /// Failed; still recorded unless the render failed on the server.
     Failed(NemoError),
+}
+
+/// What [`Client::resume_jobs`] is doing, as it happens.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum JobProgress<'a> {
+    /// A job is about to be finished with this command (its lease taken).
+    Starting {
+        /// The job.
+        job: &'a Job,
+        /// The command that finishes it.
+        command: &'a Command,
+    },
+    /// An event of that job's command.
+    Event {
+        /// The job.
+        job: &'a Job,
+        /// The event.
+        event: &'a Event,
+    },
+    /// A job ended (finished, skipped, not tried or failed).
+    Ended {
+        /// The job.
+        job: &'a Job,
+        /// How.
+        result: &'a JobResult,
+    },
 }
 
 /// Why [`Client::resume_jobs`] left a job alone.
@@ -160,6 +190,8 @@ pub struct ResumeJobs {
     pub dir: Option<PathBuf>,
     /// Replace regular files already where a job saves.
     pub overwrite: bool,
+    /// Only this render (by id); `None`: every recorded one.
+    pub only: Option<String>,
 }
 
 impl ResumeJobs {
@@ -177,6 +209,12 @@ impl ResumeJobs {
     /// Replace regular files already there.
     pub fn overwrite(mut self, yes: bool) -> ResumeJobs {
         self.overwrite = yes;
+        self
+    }
+
+    /// Only the render `id`.
+    pub fn only(mut self, id: impl Into<String>) -> ResumeJobs {
+        self.only = Some(id.into());
         self
     }
 }
@@ -462,35 +500,57 @@ impl Client {
             .ok_or_else(|| missing("project link"))
     }
 
-    /// Finishes every render recorded in the store's journal for this API:
-    /// waits for each and downloads it where it was to go (or into
-    /// `options.dir`). A job another live process is waiting for is left
-    /// alone; one that failed on the server is forgotten; any other failure
-    /// leaves it recorded for later. `each` is told of each job as it ends.
+    /// Finishes every render recorded in the store's journal for this API
+    /// (or only [`ResumeJobs::only`]): waits for each and downloads it where
+    /// it was to go (or into [`ResumeJobs::dir`]). A job another live
+    /// process is waiting for is left alone (its lease), and so is one that
+    /// another process finished meanwhile (read again under the lease); one
+    /// that failed on the server is forgotten; any other failure leaves it
+    /// recorded for later. `watch` is told what happens as it happens. When
+    /// `stop` resolves, the job in progress stays recorded (its render keeps
+    /// going on the server) and the call ends with an
+    /// [`ErrorKind::Cancelled`] error.
     pub async fn resume_jobs(
         &mut self,
         options: &ResumeJobs,
-        each: &mut (dyn FnMut(&Job, &JobResult) + Send),
+        watch: &mut (dyn FnMut(JobProgress<'_>) + Send),
+        stop: impl Future<Output = ()>,
     ) -> Result<Vec<(Job, JobResult)>, NemoError> {
-        let jobs = self.store.jobs().map_err(store_error)?;
+        let jobs: Vec<Job> = self
+            .store
+            .jobs()
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|j| options.only.as_ref().is_none_or(|id| *id == j.id))
+            .collect();
         if let Some(dir) = &options.dir {
             check_folder(dir)?;
         }
+        let mut stop = std::pin::pin!(stop);
         let mut results = Vec::new();
         for job in jobs {
-            let result = self.resume_job(&job, options).await;
+            let result = self.resume_job(&job, options, watch, stop.as_mut()).await;
             if let JobResult::Failed(e) = &result {
                 if e.kind == ErrorKind::Cancelled {
                     return Err(e.clone());
                 }
             }
-            each(&job, &result);
+            watch(JobProgress::Ended {
+                job: &job,
+                result: &result,
+            });
             results.push((job, result));
         }
         Ok(results)
     }
 
-    async fn resume_job(&mut self, job: &Job, options: &ResumeJobs) -> JobResult {
+    async fn resume_job(
+        &mut self,
+        job: &Job,
+        options: &ResumeJobs,
+        watch: &mut (dyn FnMut(JobProgress<'_>) + Send),
+        stop: impl Future<Output = ()>,
+    ) -> JobResult {
         if job.api_url != self.api_url {
             return JobResult::Skipped(SkipReason::OtherApi(job.api_url.clone()));
         }
@@ -517,11 +577,9 @@ impl Client {
         if let Some(path) = &out {
             if let Err(p) = check_output(Some(path), options.overwrite) {
                 self.store.release(&job.id);
-                return JobResult::Failed(p.into());
+                return JobResult::CannotSave(p);
             }
         }
-        let mut client = self.job_client(job);
-        client.subscribers = std::mem::take(&mut self.subscribers);
         let command = Command::ResumeRender {
             id: job.id.clone(),
             options: ExportOptions {
@@ -531,13 +589,29 @@ impl Client {
                 overwrite: options.overwrite,
             },
         };
-        let result = client.turn(command).await;
+        watch(JobProgress::Starting {
+            job,
+            command: &command,
+        });
+        let mut client = self.job_client(job);
+        client.subscribers = std::mem::take(&mut self.subscribers);
+        let mut turn = Turn::default();
+        let result = client
+            .run_until(
+                command,
+                &mut |event| {
+                    turn.see(event);
+                    watch(JobProgress::Event { job, event });
+                },
+                stop,
+            )
+            .await;
         self.subscribers = std::mem::take(&mut client.subscribers);
         self.unsaved.append(&mut client.unsaved);
         // Done waiting for it, whatever happened (a finished job is gone).
         self.store.release(&job.id);
         match result {
-            Ok(turn) => JobResult::Finished(Exported::from_turn(&turn).unwrap_or(Exported {
+            Ok(()) => JobResult::Finished(Exported::from_turn(&turn).unwrap_or(Exported {
                 render_id: job.id.clone(),
                 url: turn.render_url.clone(),
                 path: None,

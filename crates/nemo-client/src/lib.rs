@@ -49,6 +49,7 @@
 //! ```
 
 mod client;
+mod env;
 mod file;
 pub mod flavour;
 mod identity;
@@ -59,8 +60,10 @@ mod store;
 mod turn;
 
 pub use client::{
-    Client, ClientBuilder, EventStream, ExportTo, JobResult, JournalWords, ResumeJobs, SkipReason,
+    Client, ClientBuilder, EventStream, ExportTo, JobProgress, JobResult, JournalWords, ResumeJobs,
+    SkipReason,
 };
+pub use env::Env;
 pub use file::{FileStore, WarningFn};
 pub use identity::{
     absolute, ensure_identity, has_token, identity_for_token_fetch, journal, journal_with,

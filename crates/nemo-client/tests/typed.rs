@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use nemo_client::{
-    Client, ExportTo, JobResult, MemoryStore, ResumeJobs, SkipReason, Store, Upload,
+    Client, ExportTo, JobProgress, JobResult, MemoryStore, ResumeJobs, SkipReason, Store, Upload,
 };
 use nemo_core::error::ErrorKind;
 use nemo_core::machine::{Event, LinkKind};
@@ -199,13 +199,23 @@ async fn recorded_jobs_are_resumed_with_the_lease_rules() {
 
     let out = tempfile::tempdir().unwrap();
     let mut seen = Vec::new();
+    let mut events = 0;
     let results = client
-        .resume_jobs(&ResumeJobs::new().into_folder(out.path()), &mut |job, r| {
-            seen.push((job.id.clone(), format!("{r:?}")))
-        })
+        .resume_jobs(
+            &ResumeJobs::new().into_folder(out.path()),
+            &mut |p| match p {
+                JobProgress::Ended { job, result } => {
+                    seen.push((job.id.clone(), format!("{result:?}")))
+                }
+                JobProgress::Event { .. } => events += 1,
+                _ => {}
+            },
+            std::future::pending(),
+        )
         .await
         .unwrap();
     assert_eq!(seen.len(), 2);
+    assert!(events > 0, "the finished job's events were shown");
     let by_id = |id: &str| &results.iter().find(|(j, _)| j.id == id).unwrap().1;
     assert!(
         matches!(by_id(&ids[0]), JobResult::Skipped(SkipReason::Leased)),
@@ -223,6 +233,30 @@ async fn recorded_jobs_are_resumed_with_the_lease_rules() {
     // The leased one stays for its process; the finished one is gone.
     let left: Vec<String> = store.jobs().unwrap().into_iter().map(|j| j.id).collect();
     assert_eq!(left, [ids[0].clone()]);
+    // Once its process lets go: a file in the way is reported as data
+    // (the job stays), then replaced on request; `only` picks one job.
+    other.release(&ids[0]);
+    std::fs::write(out.path().join("job0.mp4"), "mine").unwrap();
+    let only = ResumeJobs::new().into_folder(out.path()).only(&ids[0]);
+    let results = client
+        .resume_jobs(&only, &mut |_| {}, std::future::pending())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&results[..], [(_, JobResult::CannotSave(p))] if p.is_exists()),
+        "{results:?}"
+    );
+    assert_eq!(store.jobs().unwrap().len(), 1, "still recorded");
+    let results = client
+        .resume_jobs(&only.overwrite(true), &mut |_| {}, std::future::pending())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&results[..], [(_, JobResult::Finished(_))]),
+        "{results:?}"
+    );
+    assert!(is_mp4(&std::fs::read(out.path().join("job0.mp4")).unwrap()));
+    assert!(store.jobs().unwrap().is_empty());
     // Resuming did not make the job's session the last one.
     assert_eq!(
         store.last_session(mock.url()).unwrap().session_id,

@@ -3,7 +3,7 @@
 //! request is sent); `--resume` waits for each and downloads it, leaving
 //! alone the ones another live `nemo` process is waiting for.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nemo_core::error::{ErrorKind, NemoError};
 use nemo_core::machine::{Command, ExportOptions, SessionRef};
@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::app::{App, Client};
 use crate::report::Persist;
 use crate::store;
-use nemo_client::{Job, Store};
+use nemo_client::{Job, JobProgress, JobResult, SkipReason, Store};
 
 /// Arguments of `nemo jobs`.
 #[derive(Debug, clap::Args)]
@@ -66,77 +66,58 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         )?;
     }
     app.ensure_identity(crate::app::Identity::TokenOnly).await?;
+    // The library applies the rules (API, lease, read again under the
+    // lease, the target checked first, a failed render forgotten); the
+    // CLI says what happens.
+    let mut options = nemo_client::ResumeJobs::new().overwrite(args.overwrite);
+    options.dir = args.dir.clone();
+    let persist = Persist {
+        last_session: false,
+        client_id: true,
+    };
+    let mut client = app.client(None, persist)?;
+    let out = app.out.clone();
+    let results = client
+        .resume_jobs(&options, &mut |p| match p {
+            JobProgress::Starting { job, .. } => out.info(&format!("Resuming {}…", job.id)),
+            JobProgress::Ended { job, result } => match result {
+                JobResult::Skipped(why) => out.info(&skipped(&job.id, why)),
+                JobResult::CannotSave(problem) => out.error(&cannot_save(problem)),
+                JobResult::Failed(e) => out.error(e),
+                _ => {}
+            },
+            _ => {}
+        })
+        .await?;
     let mut failures: Vec<NemoError> = Vec::new();
     let mut resumed = 0;
-    for job in &jobs {
-        if job.api_url != app.api_url {
-            app.out.info(&format!(
-                "Skipping {}: it was sent to {} (set NEMO_API_URL to that to resume it).",
-                job.id, job.api_url
-            ));
-            continue;
-        }
-        match app.take_lease(&job.id) {
-            Ok(true) => {}
-            Ok(false) => {
-                app.out.info(&format!(
-                    "Skipping {}: another nemo process is waiting for it.",
-                    job.id
-                ));
-                continue;
-            }
-            // One job's lease that cannot be taken stops only that job.
-            Err(e) => {
-                app.out.error(&e);
-                failures.push(e);
-                continue;
-            }
-        }
-        // Read again under the lease: another process may have finished
-        // (and forgotten) it since the list was read.
-        let still = app
-            .store
-            .jobs()
-            .map(|now| now.iter().any(|j| j.id == job.id))
-            .unwrap_or(true);
-        if !still {
-            app.store.release(&job.id);
-            app.out
-                .info(&format!("Skipping {}: it was finished meanwhile.", job.id));
-            continue;
+    for (_, result) in results {
+        match result {
+            JobResult::Skipped(_) => continue,
+            JobResult::CannotSave(problem) => failures.push(cannot_save(&problem)),
+            JobResult::Failed(e) => failures.push(e),
+            _ => {}
         }
         resumed += 1;
-        let mut job = job.clone();
-        if let (Some(dir), Some(out)) = (&args.dir, &job.out) {
-            job.out = Some(in_folder(dir, out, &job.id));
-        }
-        if let Err(e) = crate::inputs::check_out(
-            job.out.as_deref(),
-            args.overwrite,
-            crate::inputs::Asker::Jobs,
-        ) {
-            app.store.release(&job.id);
-            app.out.error(&e);
-            failures.push(e);
-            continue;
-        }
-        app.out.info(&format!("Resuming {}…", job.id));
-        let result = match job_client(app, &job) {
-            Ok(mut client) => client.run(resume_command(&job, args.overwrite)).await,
-            Err(e) => Err(e),
-        };
-        // Done waiting for it, whatever happened (a finished job is gone).
-        app.store.release(&job.id);
-        if let Err(e) = result {
-            if e.kind == ErrorKind::Cancelled {
-                return Err(e);
-            }
-            forget_if_final(app, &job, &e);
-            app.out.error(&e);
-            failures.push(e);
-        }
     }
     summarise(resumed, failures, "job")
+}
+
+/// Why a job was left alone, in the CLI's words.
+pub(crate) fn skipped(id: &str, why: &SkipReason) -> String {
+    match why {
+        SkipReason::OtherApi(url) => {
+            format!("Skipping {id}: it was sent to {url} (set NEMO_API_URL to that to resume it).")
+        }
+        SkipReason::Leased => format!("Skipping {id}: another nemo process is waiting for it."),
+        SkipReason::FinishedElsewhere => format!("Skipping {id}: it was finished meanwhile."),
+        _ => format!("Skipping {id}."),
+    }
+}
+
+/// A job whose file cannot be saved, with the advice of `jobs --resume`.
+fn cannot_save(problem: &nemo_client::inputs::OutputProblem) -> NemoError {
+    crate::inputs::advise(problem, crate::inputs::Asker::Jobs)
 }
 
 /// A client for a recorded job's own session (not remembered as the last
@@ -165,14 +146,6 @@ pub(crate) fn resume_command(job: &Job, overwrite: bool) -> Command {
             out: job.out.clone(),
             overwrite,
         },
-    }
-}
-
-/// `dir/<the job's file name>` (`<render id>.mp4` if it had none).
-fn in_folder(dir: &Path, out: &Path, id: &str) -> PathBuf {
-    match out.file_name() {
-        Some(name) => dir.join(name),
-        None => dir.join(format!("{id}.mp4")),
     }
 }
 
