@@ -51,8 +51,8 @@
 //! appeared during the download is kept and the call fails with `Exists`.
 //! With `overwrite`, only a regular file is ever replaced — a folder, link,
 //! FIFO, device or socket at the target is a `Local` error before anything is
-//! fetched — and only the very file (device and inode) that was there when
-//! the call started: if another one replaced it meanwhile (or one appeared
+//! fetched — and only the very file (device, inode and change time) that
+//! was there when the call started, unchanged: if another one replaced it meanwhile (or one appeared
 //! where there was none), the call fails with `Exists` rather than replace
 //! another process's fresh file. A link at the target is never followed.
 //!

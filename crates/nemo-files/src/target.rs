@@ -20,16 +20,19 @@ pub(crate) struct Target {
     overwrite: bool,
 }
 
-/// Which file a path named: device and inode (elsewhere: length and
-/// modification time, the best there is).
+/// Which file a path named, unchanged: device, inode and status-change
+/// time (a file removed and another created at once may get the same
+/// inode, never the same change time; a file written in place meanwhile is
+/// another process's fresh content too). Elsewhere: length and
+/// modification time, the best there is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Identity(u64, u64);
+struct Identity(u64, u64, i64, i64);
 
 impl Identity {
     #[cfg(unix)]
     fn of(meta: &std::fs::Metadata) -> Self {
         use std::os::unix::fs::MetadataExt;
-        Self(meta.dev(), meta.ino())
+        Self(meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec())
     }
 
     #[cfg(not(unix))]
@@ -39,7 +42,7 @@ impl Identity {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos() as u64);
-        Self(meta.len(), modified)
+        Self(meta.len(), modified, 0, 0)
     }
 }
 

@@ -453,6 +453,18 @@ async fn overwrite_replaces_only_a_regular_file_and_only_the_one_seen_first() {
         "{err}"
     );
     assert_eq!(std::fs::read(&dest).unwrap(), b"fresh");
+
+    // Removed and written again at once: the new file may get the old
+    // one's inode, but it is not the file seen at the start either.
+    let mut fake = Fake::new([Answer::ok(&content(5_000))]);
+    let theirs = dest.clone();
+    fake.meanwhile = Some(Box::new(move || {
+        std::fs::remove_file(&theirs).unwrap();
+        std::fs::write(&theirs, b"fresher").unwrap();
+    }));
+    let err = run(&mut fake, &dest, overwriting()).await.unwrap_err();
+    assert_eq!(err.kind, TransportErrorKind::Exists, "{err}");
+    assert_eq!(std::fs::read(&dest).unwrap(), b"fresher");
     assert!(others(dir.path(), &["out.mp4", "folder.mp4"]).is_empty());
 }
 
