@@ -6,14 +6,16 @@
 //! the next request, feed the answer back, sleep until the next deadline. It
 //! is the only place where time is read and waited on. Events reach the
 //! frontend through a callback as they happen (the agent's text while the
-//! stream is still open), transfer progress through [`Driver::on_progress`].
+//! stream is still open); transfer progress through [`Driver::on_progress`],
+//! or as [`Event::Transfer`] to the same callback when asked for with
+//! [`Driver::transfer_events`].
 //!
 //! To stop a command (Ctrl-C), drop its future and call [`Driver::abort`].
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use crate::error::{ErrorKind, NemoError};
@@ -23,14 +25,7 @@ use crate::time::Clock;
 use crate::transport::{DownloadOptions, Progress, ProgressFn, StreamResponse, Transport};
 use crate::wire::{Endpoint, FilePart, Response};
 
-/// Which transfer a progress report is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransferKind {
-    /// Sending files.
-    Upload,
-    /// Receiving a render.
-    Download,
-}
+pub use crate::machine::TransferKind;
 
 /// Receives transfer progress.
 pub type ProgressSink = Arc<dyn Fn(TransferKind, Progress) + Send + Sync>;
@@ -67,12 +62,36 @@ async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> 
     .await
 }
 
+/// One progress report from a transport: to the [`Driver::on_progress`]
+/// sink, and as [`Event::Transfer`] to the command's sink when it is lent
+/// (`live`, while [`Driver::transfer_events`] is on).
+fn report<S: FnMut(&Event) + Send + ?Sized>(
+    progress: &Option<ProgressSink>,
+    live: Option<&Mutex<&mut S>>,
+    kind: TransferKind,
+    p: Progress,
+) {
+    if let Some(sink) = progress {
+        sink(kind, p);
+    }
+    if let Some(live) = live {
+        // A sink that panicked once still gets later reports.
+        let mut sink = live.lock().unwrap_or_else(|e| e.into_inner());
+        sink(&Event::Transfer {
+            kind,
+            done: p.done,
+            total: p.total,
+        });
+    }
+}
+
 /// Runs a session over a transport and a clock.
 pub struct Driver<T: ?Sized, C> {
     session: Session,
     transport: Arc<T>,
     clock: C,
     progress: Option<ProgressSink>,
+    transfer_events: bool,
     journal: Option<JournalFn>,
 }
 
@@ -84,6 +103,7 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
             transport,
             clock,
             progress: None,
+            transfer_events: false,
             journal: None,
         }
     }
@@ -110,6 +130,14 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
     /// Reports upload and download progress to `sink`.
     pub fn on_progress(&mut self, sink: ProgressSink) {
         self.progress = Some(sink);
+    }
+
+    /// Delivers upload and download progress as [`Event::Transfer`] to the
+    /// command's event sink, live, while the transfer runs (off by default:
+    /// transports report often). Independent of [`Driver::on_progress`],
+    /// which keeps working as it does.
+    pub fn transfer_events(&mut self, on: bool) {
+        self.transfer_events = on;
     }
 
     /// The machine, for its getters.
@@ -171,13 +199,13 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
         let Transmit { id, request, mode } = tx;
         match mode {
             Mode::Send => {
+                // The sink is lent to the progress callback for the call.
+                let live = self.transfer_events.then(|| Mutex::new(&mut *sink));
                 let progress = self.progress.clone();
-                let report = move |p: Progress| {
-                    if let Some(sink) = &progress {
-                        sink(TransferKind::Upload, p);
-                    }
-                };
-                let with_progress = request.endpoint == Endpoint::Upload && self.progress.is_some();
+                let report =
+                    |p: Progress| report(&progress, live.as_ref(), TransferKind::Upload, p);
+                let with_progress = request.endpoint == Endpoint::Upload
+                    && (self.progress.is_some() || self.transfer_events);
                 let report: ProgressFn<'_> = &report;
                 let result = self
                     .transport
@@ -201,12 +229,11 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
                 overwrite,
                 expected_size,
             } => {
+                let live = self.transfer_events.then(|| Mutex::new(&mut *sink));
                 let progress = self.progress.clone();
-                let report = move |p: Progress| {
-                    if let Some(sink) = &progress {
-                        sink(TransferKind::Download, p);
-                    }
-                };
+                let report =
+                    |p: Progress| report(&progress, live.as_ref(), TransferKind::Download, p);
+                let with_progress = self.progress.is_some() || self.transfer_events;
                 let report: ProgressFn<'_> = &report;
                 let result = self
                     .transport
@@ -217,7 +244,7 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
                             overwrite,
                             expected_size,
                         },
-                        self.progress.is_some().then_some(report),
+                        with_progress.then_some(report),
                     )
                     .await;
                 let now = self.clock.now();

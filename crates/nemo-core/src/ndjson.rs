@@ -25,7 +25,7 @@ use serde_json::{Number, Value};
 use crate::api::UploadedFile;
 use crate::error::NemoError;
 use crate::gui::GuiAction;
-use crate::machine::{Event, GenerationStage, LinkKind, RenderOutcome};
+use crate::machine::{Event, GenerationStage, LinkKind, RenderOutcome, TransferKind};
 use crate::time::human_duration;
 
 /// One object on the wire, borrowed from the event it tells.
@@ -68,6 +68,12 @@ enum Wire<'a> {
         progress: Option<Number>,
         #[serde(skip_serializing_if = "Option::is_none")]
         url: Option<&'a str>,
+    },
+    /// How far an upload or a download has got (opt-in).
+    Transfer {
+        kind: TransferKind,
+        done: u64,
+        total: Option<u64>,
     },
     /// A file saved.
     Download { path: Cow<'a, str>, bytes: u64 },
@@ -205,6 +211,11 @@ pub fn to_json(event: &Event) -> Option<Value> {
             bytes: *bytes,
         },
         Event::Link { kind, url } => Wire::Link { kind: *kind, url },
+        Event::Transfer { kind, done, total } => Wire::Transfer {
+            kind: *kind,
+            done: *done,
+            total: *total,
+        },
         Event::Generation {
             stage,
             url,
@@ -314,6 +325,15 @@ mod tests {
         assert_eq!(
             to_json(&delta).unwrap(),
             json!({"type": "text_delta", "text": "I added "})
+        );
+        let transfer = Event::Transfer {
+            kind: TransferKind::Download,
+            done: 2048,
+            total: None,
+        };
+        assert_eq!(
+            to_json(&transfer).unwrap(),
+            json!({"type": "transfer", "kind": "download", "done": 2048, "total": null})
         );
         let silent = Event::AgentText {
             text: "  ".into(),

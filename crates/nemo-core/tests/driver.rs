@@ -75,8 +75,17 @@ impl Transport for Scripted {
     async fn send(
         &self,
         request: &Request,
-        _progress: Option<ProgressFn<'_>>,
+        progress: Option<ProgressFn<'_>>,
     ) -> Result<Response, TransportError> {
+        // An upload reports its body going out, in two steps.
+        if let Some(p) = progress {
+            for done in [50, 100] {
+                p(nemo_core::transport::Progress {
+                    done,
+                    total: Some(100),
+                });
+            }
+        }
         match self.reply(request) {
             Reply::Response(r) => Ok(r),
             Reply::Error(kind) => Err(TransportError::new(kind, "simulated")),
@@ -126,10 +135,12 @@ impl Transport for Scripted {
         progress: Option<ProgressFn<'_>>,
     ) -> Result<DownloadOutcome, TransportError> {
         if let Some(p) = progress {
-            p(nemo_core::transport::Progress {
-                done: 4096,
-                total: Some(4096),
-            });
+            for done in [2048, 4096] {
+                p(nemo_core::transport::Progress {
+                    done,
+                    total: Some(4096),
+                });
+            }
         }
         match self.reply(request) {
             Reply::Download(r) => r.map_err(|k| TransportError::new(k, "simulated")),
@@ -279,4 +290,82 @@ async fn a_dropped_future_and_abort_end_the_command() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// `Driver::transfer_events(true)`: upload and download progress reach the
+/// command's sink as `Event::Transfer`, live (before the upload's and the
+/// download's own events), next to `on_progress`, which works as before.
+/// Off by default.
+#[tokio::test(start_paused = true)]
+async fn transfer_progress_reaches_the_sink_when_asked_for() {
+    use nemo_core::machine::TransferKind;
+
+    let run = |events: bool| async move {
+        let backend = Backend {
+            draft: Some(draft_video()),
+            render_duration: Duration::from_secs(5),
+            ..Backend::default()
+        };
+        let mut d = driver(backend);
+        d.transfer_events(events);
+        let bars = Arc::new(Mutex::new(Vec::new()));
+        let b = bars.clone();
+        d.on_progress(Arc::new(move |kind, p| {
+            b.lock().unwrap().push((kind, p.done))
+        }));
+        let mut seen = Vec::new();
+        let mut sink = |e: &Event| seen.push(e.clone());
+        let clip = nemo_core::api::file_part("clip.mp4", 100).unwrap();
+        d.upload(vec![clip], vec![], &mut sink).await.unwrap();
+        d.export(None, true, false, &mut sink).await.unwrap();
+        let bars = bars.lock().unwrap().clone();
+        (seen, bars)
+    };
+
+    let (seen, bars) = run(true).await;
+    let transfers: Vec<(TransferKind, u64, Option<u64>)> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::Transfer { kind, done, total } => Some((*kind, *done, *total)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        transfers,
+        [
+            (TransferKind::Upload, 50, Some(100)),
+            (TransferKind::Upload, 100, Some(100)),
+            (TransferKind::Download, 2048, Some(4096)),
+            (TransferKind::Download, 4096, Some(4096)),
+        ]
+    );
+    let position = |f: &dyn Fn(&Event) -> bool| seen.iter().position(f).unwrap();
+    assert!(
+        position(&|e| matches!(
+            e,
+            Event::Transfer {
+                kind: TransferKind::Upload,
+                ..
+            }
+        )) < position(&|e| matches!(e, Event::Uploaded { .. }))
+    );
+    assert!(
+        position(&|e| matches!(
+            e,
+            Event::Transfer {
+                kind: TransferKind::Download,
+                ..
+            }
+        )) < position(&|e| matches!(e, Event::Downloaded { .. }))
+    );
+    for event in seen.iter().filter(|e| matches!(e, Event::Transfer { .. })) {
+        let object = nemo_core::ndjson::to_json(event).unwrap();
+        assert_eq!(object["type"], "transfer");
+    }
+    // `on_progress` saw the same reports.
+    assert_eq!(bars.len(), 4);
+
+    let (seen, bars) = run(false).await;
+    assert!(!seen.iter().any(|e| matches!(e, Event::Transfer { .. })));
+    assert_eq!(bars.len(), 4, "on_progress works as before");
 }

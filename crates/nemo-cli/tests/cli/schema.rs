@@ -242,6 +242,16 @@ fn every_event_has_a_wire_form_the_schema_accepts() {
         Event::AgentTextDelta {
             text: "Done".into(),
         },
+        Event::Transfer {
+            kind: nemo_core::machine::TransferKind::Upload,
+            done: 512,
+            total: Some(1024),
+        },
+        Event::Transfer {
+            kind: nemo_core::machine::TransferKind::Download,
+            done: 2048,
+            total: None,
+        },
         Event::StillWorking {
             elapsed: Duration::from_secs(120),
         },

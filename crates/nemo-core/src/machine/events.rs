@@ -69,6 +69,16 @@ pub(super) fn capitalised(words: &str) -> String {
     }
 }
 
+/// Which transfer a progress report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferKind {
+    /// Sending files.
+    Upload,
+    /// Receiving a render.
+    Download,
+}
+
 /// What the machine tells the frontend.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -207,6 +217,20 @@ pub enum Event {
         message: String,
         /// The messages, ready to send as they are.
         suggestions: Vec<String>,
+    },
+    /// How far an upload or a download has got, while it runs. Emitted by
+    /// the [`Driver`](crate::driver::Driver) (the machine does no I/O), and
+    /// only when asked for with
+    /// [`Driver::transfer_events`](crate::driver::Driver::transfer_events):
+    /// transports report often.
+    Transfer {
+        /// Upload or download.
+        kind: TransferKind,
+        /// Bytes transferred so far (for a resumed download, including the
+        /// part already on disk).
+        done: u64,
+        /// Total bytes, when known.
+        total: Option<u64>,
     },
     /// A command finished.
     Finished {

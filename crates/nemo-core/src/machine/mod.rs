@@ -55,7 +55,7 @@ mod types;
 mod upload;
 
 pub use events::{
-    Event, GenerationStage, LinkKind, RenderOutcome, POST_PRODUCTION_CHOICES,
+    Event, GenerationStage, LinkKind, RenderOutcome, TransferKind, POST_PRODUCTION_CHOICES,
     POST_PRODUCTION_SUGGESTIONS,
 };
 pub use types::{
