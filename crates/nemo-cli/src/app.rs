@@ -123,7 +123,10 @@ impl App {
     /// The app for the real service (or whatever `NEMO_API_URL` names).
     pub(crate) fn from_env(global: &Global, out: Arc<Output>) -> Result<App, NemoError> {
         let env = nemo_client::Env::from_env();
-        let api_url = env.api_url.clone().unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+        let api_url = env
+            .api_url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
         let store = store::open(store::default_dir(&env)?);
         Self::build(global, out, store, api_url)
     }
@@ -335,13 +338,6 @@ impl App {
         Ok(())
     }
 
-    /// Takes the lease on a recorded render for this process (held until
-    /// released, or until the process ends). `false` when another live
-    /// process is already waiting for it.
-    pub(crate) fn take_lease(&self, id: &str) -> Result<bool, NemoError> {
-        self.store.lease(id).map_err(store::error)
-    }
-
     /// Makes sure this machine has its identity before anything else is
     /// sent: the client id and (without `NEMO_TOKEN`) the free token, and,
     /// as `want` asks, the session a plain `nemo say` continues. Each
@@ -525,11 +521,12 @@ impl Client {
 
     /// Finishes the recorded render jobs (see
     /// [`nemo_client::Client::resume_jobs`]), each job's events shown by the
-    /// reporter (and recorded with `--record`), until Ctrl-C.
+    /// reporter (and recorded with `--record`), until `stop` resolves.
     pub(crate) async fn resume_jobs(
         &mut self,
         options: &nemo_client::ResumeJobs,
         watch: &mut (dyn FnMut(&nemo_client::JobProgress<'_>) + Send),
+        stop: impl std::future::Future<Output = ()>,
     ) -> Result<Vec<(nemo_client::Job, nemo_client::JobResult)>, NemoError> {
         let reporter = &mut self.reporter;
         let recorder = &self.recorder;
@@ -544,10 +541,6 @@ impl Client {
                 _ => {}
             }
             watch(&p);
-        };
-        let stop = async {
-            // An error here means Ctrl-C cannot be watched: stop, as before.
-            let _ = tokio::signal::ctrl_c().await;
         };
         self.inner.resume_jobs(options, &mut each, stop).await
     }

@@ -388,4 +388,48 @@ mod tests {
         assert_eq!(human_bytes(1_500_000), "1.5 MB");
         assert_eq!(indent_after("nemo › ", "a\nb"), "nemo › a\n       b");
     }
+
+    /// The core says what happened; this command line's advice comes from
+    /// the error's kind and detail.
+    #[test]
+    fn advice_from_kind_and_detail() {
+        use nemo_core::error::{ErrorDetail, ErrorKind};
+        let with = |kind, detail| {
+            let e = NemoError::new(kind, "What happened.");
+            hint(&match detail {
+                Some(d) => e.with_detail(d),
+                None => e,
+            })
+        };
+        let running = ErrorDetail::RenderRunning { id: "r1".into() };
+        assert!(with(ErrorKind::Cancelled, Some(running))
+            .unwrap()
+            .contains("nemo jobs --resume"));
+        let not_saved = ErrorDetail::RenderNotSaved { id: "r1".into() };
+        assert!(with(ErrorKind::Network, Some(not_saved))
+            .unwrap()
+            .contains("nemo jobs --resume"));
+        assert!(
+            with(ErrorKind::AuthFailed, Some(ErrorDetail::UserTokenRejected))
+                .unwrap()
+                .contains("unset NEMO_TOKEN")
+        );
+        assert!(
+            with(ErrorKind::RateLimited, Some(ErrorDetail::FreeTokenRefused))
+                .unwrap()
+                .contains("set NEMO_TOKEN")
+        );
+        assert!(
+            with(ErrorKind::BadInput, Some(ErrorDetail::NothingToUpload))
+                .unwrap()
+                .contains("--file PATH")
+        );
+        assert!(with(ErrorKind::OutputExists, None)
+            .unwrap()
+            .contains("--overwrite"));
+        assert!(with(ErrorKind::Network, None)
+            .unwrap()
+            .contains("NEMO_API_URL"));
+        assert_eq!(with(ErrorKind::OutOfCredits, None), None);
+    }
 }

@@ -257,6 +257,8 @@ pub struct Client {
     keep: Remember,
     unsaved: Vec<NotSaved>,
     subscribers: Vec<mpsc::UnboundedSender<Event>>,
+    /// Transfer progress, passed on to the clients of recorded jobs.
+    progress: Option<ProgressSink>,
     template: Arc<Template>,
 }
 
@@ -327,6 +329,7 @@ impl Client {
 
     /// Reports upload and download progress to `sink` as it happens.
     pub fn on_progress(&mut self, sink: ProgressSink) {
+        self.progress = Some(sink.clone());
         self.driver.on_progress(sink);
     }
 
@@ -594,6 +597,9 @@ impl Client {
             command: &command,
         });
         let mut client = self.job_client(job);
+        if let Some(sink) = &self.progress {
+            client.on_progress(sink.clone());
+        }
         client.subscribers = std::mem::take(&mut self.subscribers);
         let mut turn = Turn::default();
         let result = client
@@ -783,6 +789,7 @@ impl Client {
             keep,
             unsaved: Vec::new(),
             subscribers: Vec::new(),
+            progress: None,
             template,
         }
     }

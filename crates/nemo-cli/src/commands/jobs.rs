@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use nemo_core::error::{ErrorKind, NemoError};
-use nemo_core::machine::{Command, ExportOptions, SessionRef};
+use nemo_core::machine::SessionRef;
 use serde_json::json;
 
 use crate::app::{App, Client};
@@ -78,16 +78,23 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
     let mut client = app.client(None, persist)?;
     let out = app.out.clone();
     let results = client
-        .resume_jobs(&options, &mut |p| match p {
-            JobProgress::Starting { job, .. } => out.info(&format!("Resuming {}…", job.id)),
-            JobProgress::Ended { job, result } => match result {
-                JobResult::Skipped(why) => out.info(&skipped(&job.id, why)),
-                JobResult::CannotSave(problem) => out.error(&cannot_save(problem)),
-                JobResult::Failed(e) => out.error(e),
+        .resume_jobs(
+            &options,
+            &mut |p| match p {
+                JobProgress::Starting { job, .. } => out.info(&format!("Resuming {}…", job.id)),
+                JobProgress::Ended { job, result } => match result {
+                    JobResult::Skipped(why) => out.info(&skipped(&job.id, why)),
+                    JobResult::CannotSave(problem) => out.error(&cannot_save(problem)),
+                    JobResult::Failed(e) => out.error(e),
+                    _ => {}
+                },
                 _ => {}
             },
-            _ => {}
-        })
+            async {
+                // An error here means Ctrl-C cannot be watched: stop, as before.
+                let _ = tokio::signal::ctrl_c().await;
+            },
+        )
         .await?;
     let mut failures: Vec<NemoError> = Vec::new();
     let mut resumed = 0;
@@ -135,20 +142,6 @@ pub(crate) fn job_client(app: &App, job: &Job) -> Result<Client, NemoError> {
     )
 }
 
-/// The command that finishes a recorded job: wait for the render, then
-/// download it where the job says (if anywhere).
-pub(crate) fn resume_command(job: &Job, overwrite: bool) -> Command {
-    Command::ResumeRender {
-        id: job.id.clone(),
-        options: ExportOptions {
-            render_id: None,
-            download: job.out.is_some(),
-            out: job.out.clone(),
-            overwrite,
-        },
-    }
-}
-
 fn forget(app: &App, ids: &[String]) -> Result<(), NemoError> {
     let mut missing = Vec::new();
     for id in ids {
@@ -179,16 +172,6 @@ fn forget(app: &App, ids: &[String]) -> Result<(), NemoError> {
                 missing.join(", ")
             ),
         ))
-    }
-}
-
-/// Forgets a job that failed for good: the render failed, was cancelled or
-/// is unknown to the server. Any other failure (the target file exists, a
-/// full disk, a rejected token, an unreadable answer) leaves it recorded:
-/// it can still be finished once that is fixed.
-pub(crate) fn forget_if_final(app: &App, job: &Job, e: &NemoError) {
-    if e.kind == ErrorKind::RenderFailed {
-        let _ = app.store.remove_job(&job.id);
     }
 }
 

@@ -199,6 +199,89 @@ impl Engine {
         self.run_on(&mut client, call, command, stop_at).await
     }
 
+    /// Finishes recorded render jobs ([`nemo_client::Client::resume_jobs`]:
+    /// its rules, this call's progress and cancellation), with what each
+    /// job's events said.
+    pub(crate) async fn resume_jobs(
+        &self,
+        call: &Call<'_>,
+        options: &nemo_client::ResumeJobs,
+    ) -> Result<Vec<(nemo_client::Job, nemo_client::JobResult, Outcome)>, NemoError> {
+        let mut client = self.main.lock().await;
+        let forwarder = self.start_progress(call);
+        let mut outcomes: Vec<(String, Outcome)> = Vec::new();
+        let result = {
+            let progress = self.progress.clone();
+            let mut watch = |p: &nemo_client::JobProgress<'_>| match p {
+                nemo_client::JobProgress::Starting { job, .. } => {
+                    outcomes.push((job.id.clone(), Outcome::default()));
+                    if let Some(p) = lock(&progress).as_mut() {
+                        p.event(&Event::Status(format!("Resuming {}…", job.id)));
+                    }
+                }
+                nemo_client::JobProgress::Event { event, .. } => {
+                    if let Some((_, outcome)) = outcomes.last_mut() {
+                        outcome.see(event);
+                    }
+                    if let Some(p) = lock(&progress).as_mut() {
+                        p.event(event);
+                    }
+                }
+                _ => {}
+            };
+            let cancelled = call.ctx.ct.clone();
+            client
+                .resume_jobs(
+                    options,
+                    &mut watch,
+                    async move { cancelled.cancelled().await },
+                )
+                .await
+        };
+        self.finish_progress(forwarder).await;
+        let results = result?;
+        Ok(results
+            .into_iter()
+            .map(|(job, result)| {
+                let outcome = outcomes
+                    .iter()
+                    .position(|(id, _)| *id == job.id)
+                    .map(|i| outcomes.swap_remove(i).1)
+                    .unwrap_or_default();
+                (job, result, outcome)
+            })
+            .collect())
+    }
+
+    /// Starts forwarding progress notifications, when the call asked for
+    /// them.
+    fn start_progress(&self, call: &Call<'_>) -> Option<tokio::task::JoinHandle<()>> {
+        let token = call.ctx.meta.get_progress_token()?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<ProgressNotificationParam>();
+        *lock(&self.progress) = Some(Progress {
+            token,
+            tx,
+            scale: call.scale,
+            last: 0.0,
+        });
+        let peer = call.ctx.peer.clone();
+        Some(tokio::spawn(async move {
+            while let Some(p) = rx.recv().await {
+                // A client that went away cannot be told anything.
+                let _ = peer.notify_progress(p).await;
+            }
+        }))
+    }
+
+    /// Dropping the sender ends the forwarder once it has sent the rest, so
+    /// every notification goes out before the answer.
+    async fn finish_progress(&self, forwarder: Option<tokio::task::JoinHandle<()>>) {
+        lock(&self.progress).take();
+        if let Some(task) = forwarder {
+            let _ = task.await;
+        }
+    }
+
     async fn run_on(
         &self,
         client: &mut Client,
@@ -206,25 +289,7 @@ impl Engine {
         command: Command,
         stop_at: StopAt,
     ) -> (Result<(), NemoError>, Outcome) {
-        let forwarder = match call.ctx.meta.get_progress_token() {
-            Some(token) => {
-                let (tx, mut rx) = mpsc::unbounded_channel::<ProgressNotificationParam>();
-                *lock(&self.progress) = Some(Progress {
-                    token,
-                    tx,
-                    scale: call.scale,
-                    last: 0.0,
-                });
-                let peer = call.ctx.peer.clone();
-                Some(tokio::spawn(async move {
-                    while let Some(p) = rx.recv().await {
-                        // A client that went away cannot be told anything.
-                        let _ = peer.notify_progress(p).await;
-                    }
-                }))
-            }
-            None => None,
-        };
+        let forwarder = self.start_progress(call);
         let reached = Arc::new(Notify::new());
         let mut stopped_early = false;
         let mut outcome = Outcome::default();
@@ -259,12 +324,7 @@ impl Engine {
             };
             client.run_until(command, &mut watch, stop).await
         };
-        // Dropping the sender ends the forwarder once it has sent the rest,
-        // so every notification goes out before the answer.
-        lock(&self.progress).take();
-        if let Some(task) = forwarder {
-            let _ = task.await;
-        }
+        self.finish_progress(forwarder).await;
         let result = match result {
             Err(e) if stopped_early && e.kind == ErrorKind::Cancelled => Ok(()),
             other => other,
@@ -287,7 +347,6 @@ fn transfer_sink(slot: &Slot) -> ProgressSink {
 mod tests {
     use super::*;
     use nemo_core::machine::RenderPhase;
-    use nemo_core::secret::Secret;
 
     #[test]
     fn progress_values_only_grow_whatever_the_server_reports() {

@@ -22,9 +22,10 @@ use serde_json::{json, Value};
 
 use super::engine::{absolute, Call, Engine, Outcome, Scale, StopAt};
 use crate::app::App;
-use crate::commands::jobs::{forget_if_final, job_client, resume_command, summarise};
+use crate::commands::jobs::{job_client, skipped, summarise};
 use crate::inputs;
 use crate::output::human_bytes;
+use nemo_client::JobResult;
 use nemo_client::Store;
 
 /// The URI of the timeline resource.
@@ -631,86 +632,48 @@ render and download it where it was meant to go. Use it after an interrupted `ex
             });
         }
         let call = Call::new(&ctx, Scale::Steps);
+        let mut options = nemo_client::ResumeJobs::new().overwrite(args.overwrite);
+        options.only = wanted.map(str::to_owned);
+        let ended = match self.engine.resume_jobs(&call, &options).await {
+            Ok(ended) => ended,
+            Err(e) => return Ok(failure(&e)),
+        };
         let mut lines = Vec::new();
         let mut results = Vec::new();
         let mut failures = Vec::new();
         let mut resumed = 0;
-        for job in &jobs {
-            if job.api_url != app.api_url {
-                lines.push(format!(
-                    "Skipped {}: it was sent to {} (set NEMO_API_URL to that to resume it).",
-                    job.id, job.api_url
-                ));
-                continue;
-            }
-            match app.take_lease(&job.id) {
-                Ok(true) => {}
-                Ok(false) => {
-                    lines.push(format!(
-                        "Skipped {}: another nemo process is waiting for it.",
-                        job.id
-                    ));
+        let failed = |e: &NemoError| json!({"code": e.kind, "message": e.message, "retryable": e.is_retryable()});
+        for (job, result, outcome) in ended {
+            let e = match result {
+                JobResult::Skipped(why) => {
+                    lines.push(skipped(&job.id, &why).replacen("Skipping", "Skipped", 1));
                     continue;
                 }
-                Err(e) => {
-                    lines.push(format!("{}: {e}", job.id));
-                    failures.push(e);
-                    continue;
-                }
-            }
-            resumed += 1;
-            if let Err(e) = crate::inputs::check_out(
-                job.out.as_deref(),
-                args.overwrite,
-                crate::inputs::Asker::Mcp,
-            ) {
-                app.store.release(&job.id);
-                lines.push(format!("{}: {e}", job.id));
-                results.push(json!({"render_id": job.id, "ok": false, "error": {"code": e.kind, "message": e.message, "retryable": e.is_retryable()}}));
-                failures.push(e);
-                continue;
-            }
-            let (result, outcome) = match job_client(app, job) {
-                Ok(client) => {
-                    self.engine
-                        .run_other(
-                            client,
-                            &call,
-                            resume_command(job, args.overwrite),
-                            StopAt::Never,
-                        )
-                        .await
-                }
-                Err(e) => (Err(e), Outcome::default()),
-            };
-            app.store.release(&job.id);
-            match result {
-                Ok(()) => {
-                    let path = outcome.downloaded.as_ref().map(|(p, _)| p.clone());
-                    lines.push(match &outcome.downloaded {
-                        Some((p, bytes)) => {
-                            format!(
-                                "{}: saved {} ({})",
-                                job.id,
-                                p.display(),
-                                human_bytes(*bytes)
-                            )
+                JobResult::Finished(done) => {
+                    resumed += 1;
+                    lines.push(match (&done.path, done.bytes) {
+                        (Some(p), Some(bytes)) => {
+                            format!("{}: saved {} ({})", job.id, p.display(), human_bytes(bytes))
                         }
-                        None => format!(
+                        _ => format!(
                             "{}: completed {}",
                             job.id,
-                            outcome.render_url.clone().unwrap_or_default()
+                            done.url.clone().unwrap_or_default()
                         ),
                     });
-                    results.push(json!({"render_id": job.id, "ok": true, "path": path, "url": outcome.render_url}));
+                    results.push(json!({"render_id": job.id, "ok": true, "path": done.path, "url": done.url, "events": outcome.events}));
+                    continue;
                 }
-                Err(e) => {
-                    forget_if_final(app, job, &e);
-                    lines.push(format!("{}: {e}", job.id));
-                    results.push(json!({"render_id": job.id, "ok": false, "error": {"code": e.kind, "message": e.message, "retryable": e.is_retryable()}}));
-                    failures.push(e);
+                JobResult::CannotSave(problem) => {
+                    crate::inputs::advise(&problem, crate::inputs::Asker::Mcp)
                 }
-            }
+                JobResult::Failed(e) => e,
+                other => NemoError::new(nemo_core::error::ErrorKind::Api, format!("{other:?}")),
+            };
+            resumed += 1;
+            lines.push(format!("{}: {e}", job.id));
+            results.push(json!({"render_id": job.id, "ok": false, "error": failed(&e), "events": outcome.events}));
+            failures.push(e);
         }
         let text = lines.join("\n");
         match summarise(resumed, failures, "job") {
