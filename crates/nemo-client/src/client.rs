@@ -50,6 +50,8 @@ pub struct ClientBuilder {
     time_scale: f64,
     remember_session: bool,
     journal_words: Option<JournalWords>,
+    text_deltas: bool,
+    transfer_events: bool,
 }
 
 /// Where an export puts the finished video (see [`ExportTo`]'s
@@ -227,6 +229,7 @@ struct Template {
     config: Config,
     user_token: Option<Secret>,
     seeded: bool,
+    transfer_events: bool,
     time_scale: f64,
     journal_words: Option<JournalWords>,
 }
@@ -316,6 +319,8 @@ impl Client {
             time_scale: 1.0,
             remember_session: true,
             journal_words: None,
+            text_deltas: false,
+            transfer_events: false,
         }
     }
 
@@ -774,6 +779,7 @@ impl Client {
         };
         let clock = TokioClock::scaled(template.time_scale);
         let mut driver = Driver::new(Session::new(config), template.transport.clone(), clock);
+        driver.transfer_events(template.transfer_events);
         let leases = Leases::new();
         driver.on_journal(journal_hook(
             store.clone(),
@@ -928,6 +934,21 @@ impl ClientBuilder {
         self
     }
 
+    /// Also deliver the agent's text piece by piece as it streams
+    /// ([`Event::AgentTextDelta`]), for a chat UI that shows it growing
+    /// (default: whole texts only, [`Event::AgentText`]).
+    pub fn text_deltas(mut self, yes: bool) -> Self {
+        self.text_deltas = yes;
+        self
+    }
+
+    /// Also deliver upload and download progress as events
+    /// ([`Event::Transfer`]) besides [`Client::on_progress`] (default: no).
+    pub fn transfer_events(mut self, yes: bool) -> Self {
+        self.transfer_events = yes;
+        self
+    }
+
     /// The in-process simulator of the service (`mock` feature): no socket,
     /// no account, nothing spent.
     #[cfg(feature = "mock")]
@@ -995,6 +1016,7 @@ impl ClientBuilder {
             web_url: self.web_url.trim_end_matches('/').to_owned(),
             seed: self.seed.unwrap_or_else(random_seed),
             claim_after_export: self.claim_after_export,
+            text_deltas: self.text_deltas,
             ..defaults
         };
         let seed = config.seed;
@@ -1003,6 +1025,7 @@ impl ClientBuilder {
             config,
             user_token: self.user_token,
             seeded: self.seed.is_some(),
+            transfer_events: self.transfer_events,
             time_scale: self.time_scale,
             journal_words: self.journal_words,
         });
