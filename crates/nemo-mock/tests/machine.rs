@@ -225,7 +225,10 @@ async fn out_of_credits_and_failed_renders_are_final_and_helpful() {
     run.upload().await;
     let err = run.say("add a title \"Hello\"").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::OutOfCredits);
-    assert!(err.message.contains("/register?bind="), "{err}");
+    // The register link comes once: in the error's link, not its words.
+    let link = err.link.as_deref().unwrap_or_default();
+    assert!(link.contains("/register?bind="), "{err:?}");
+    assert!(!err.message.contains(link), "{err:?}");
 
     let mut run = Run::new(MockConfig {
         faults: FaultPlan::parse("render:fail").unwrap(),
