@@ -295,7 +295,7 @@ impl App {
             builder = builder.session(session);
         }
         let mut inner = builder.build()?;
-        let reporter = Reporter::new(self.out.clone(), self.store.clone(), &self.api_url, persist);
+        let reporter = Reporter::new(self.out.clone(), self.store.clone());
         if self.out.fancy() {
             inner.on_progress(reporter.progress_sink());
         }
@@ -516,7 +516,9 @@ impl Client {
             watch(ev);
             reporter.handle(ev);
         };
-        self.inner.run_until(command, &mut sink, stop).await
+        let result = self.inner.run_until(command, &mut sink, stop).await;
+        self.reporter.not_saved(self.inner.take_unsaved());
+        result
     }
 
     /// Finishes the recorded render jobs (see
@@ -542,7 +544,9 @@ impl Client {
             }
             watch(&p);
         };
-        self.inner.resume_jobs(options, &mut each, stop).await
+        let result = self.inner.resume_jobs(options, &mut each, stop).await;
+        self.reporter.not_saved(self.inner.take_unsaved());
+        result
     }
 
     /// Reports upload and download progress to `sink` (instead of bars).

@@ -14,7 +14,8 @@ use nemo_core::time::human_duration;
 use crate::output::{human_bytes, Bar, Output};
 use nemo_client::FileStore;
 
-/// What the reporter persists (the token and the journal always).
+/// What a client remembers (the token and the journal always); the
+/// library's client keeps it, the reporter only says what was not kept.
 pub(crate) type Persist = nemo_client::Remember;
 
 /// Handles every event of one session.
@@ -22,8 +23,6 @@ pub(crate) type Persist = nemo_client::Remember;
 pub(crate) struct Reporter {
     out: Arc<Output>,
     store: FileStore,
-    api_url: String,
-    persist: Persist,
     session_id: Option<String>,
     task_id: Option<String>,
     /// The last file downloaded, if any.
@@ -33,18 +32,12 @@ pub(crate) struct Reporter {
 }
 
 impl Reporter {
-    /// A reporter printing to `out` and remembering in `store` (keyed by `api_url`).
-    pub(crate) fn new(
-        out: Arc<Output>,
-        store: FileStore,
-        api_url: &str,
-        persist: Persist,
-    ) -> Reporter {
+    /// A reporter printing to `out`, naming the config folder `store` in
+    /// its advice.
+    pub(crate) fn new(out: Arc<Output>, store: FileStore) -> Reporter {
         Reporter {
             out,
             store,
-            api_url: api_url.to_owned(),
-            persist,
             session_id: None,
             task_id: None,
             downloaded: None,
@@ -64,14 +57,19 @@ impl Reporter {
         })
     }
 
+    /// Says what the store could not keep (the client remembers what a
+    /// session's events leave there: `nemo_client::remember`).
+    pub(crate) fn not_saved(&self, unsaved: Vec<nemo_client::NotSaved>) {
+        for e in unsaved {
+            let what = e.what();
+            let e: NemoError = crate::store::error(e.error);
+            self.out.warn(&format!("{what} was not saved: {e}"));
+        }
+    }
+
     /// Handles one event.
     pub(crate) fn handle(&mut self, event: &Event) {
         let out = self.out.clone();
-        if let Err(e) = nemo_client::remember(&self.store, &self.api_url, self.persist, event) {
-            let what = e.what();
-            let e: NemoError = crate::store::error(e.error);
-            out.warn(&format!("{what} was not saved: {e}"));
-        }
         // What the reporter keeps, in both modes.
         match event {
             Event::Connected {
