@@ -4,7 +4,7 @@
 //! `{"type":"tool_result","name","result"}`, `{"type":"heartbeat"}`) — into
 //! what a client acts on, and the assembly of partial text so the user sees
 //! each message once. Every key is looked up with its aliases through
-//! [`crate::field`].
+//! the crate's field lookup (`field.rs`, internal).
 
 use serde_json::Value;
 
@@ -257,7 +257,7 @@ pub fn stage_of(event: &AgentEvent) -> Option<GenerationStage> {
 }
 
 /// The step words of a video-generation tool call.
-pub const GENERATING: &str = "generating the video…";
+pub(crate) const GENERATING: &str = "generating the video…";
 
 /// The words for what the agent is doing, from a tool call's name — for a
 /// status line ("generating the video…"), never the raw call.
@@ -334,13 +334,14 @@ fn classify_invalid(data: &str) -> Vec<AgentEvent> {
 
 /// The phrase a server appends after a normal answer when something minor
 /// failed behind it. Shown only if nothing else was said.
-pub const TEMPORARY_ISSUE: &str = "i encountered a temporary issue";
+pub(crate) const TEMPORARY_ISSUE: &str = "i encountered a temporary issue";
 
 /// The most partial text kept while waiting for the final event (1 MiB).
-pub const MAX_PENDING: usize = 1 << 20;
+pub(crate) const MAX_PENDING: usize = 1 << 20;
 
 /// Merges partial pieces and final texts so each message is shown once.
 #[derive(Debug, Clone, Default)]
+#[doc(hidden)]
 pub struct TextAssembler {
     pending: String,
     said: Vec<String>,

@@ -29,7 +29,7 @@ pub const DEFAULT_API_URL: &str = "https://mega-api-prod.nemovideo.ai";
 /// The web app's default base URL (claim links, registration).
 pub const DEFAULT_WEB_URL: &str = "https://nemovideo.com";
 /// The ADK application name used in paths and bodies.
-pub const APP_NAME: &str = "nemo_agent";
+pub(crate) const APP_NAME: &str = "nemo_agent";
 /// Largest accepted upload, in bytes (500 MB).
 pub const MAX_UPLOAD_BYTES: u64 = 500 * 1024 * 1024;
 
@@ -112,7 +112,7 @@ pub fn unsupported_file(filename: &str) -> NemoError {
 }
 
 /// The error for a file over the size limit (code 4002).
-pub fn file_too_large(filename: &str, len: Option<u64>) -> NemoError {
+pub(crate) fn file_too_large(filename: &str, len: Option<u64>) -> NemoError {
     let size = len.map_or(String::new(), |l| format!(" ({} MB)", l / (1024 * 1024)));
     let what = if filename.is_empty() {
         "The file".to_owned()
@@ -632,7 +632,7 @@ pub fn parse<T: DeserializeOwned>(response: &Response) -> Result<T, ResponseErro
     })
 }
 
-/// Reads a value once as JSON, then through [`field::Fields`].
+/// Reads a value once as JSON, then through the field lookup (`field.rs`).
 fn fields_of<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
     let value = Value::deserialize(d)?;
     if value.is_object() {
@@ -925,15 +925,15 @@ impl<'de> Deserialize<'de> for RenderAccepted {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RenderPhase {
-    /// Queued.
+    /// Queued on the server, not rendering yet.
     Pending,
-    /// Rendering.
+    /// Rendering on the server.
     Processing,
     /// Done: the output URL is ready.
     Completed,
     /// Failed on the server.
     Failed,
-    /// Cancelled.
+    /// Cancelled on the server.
     Cancelled,
 }
 
@@ -1073,7 +1073,7 @@ pub fn claim_link(web_url: &str, claim: &ClaimToken) -> String {
 }
 
 /// The registration link for an anonymous user: `<web>/register?bind=<user_id>`.
-pub fn register_link(web_url: &str, user_id: &str) -> String {
+pub(crate) fn register_link(web_url: &str, user_id: &str) -> String {
     format!(
         "{}/register?bind={}",
         web_url.trim_end_matches('/'),

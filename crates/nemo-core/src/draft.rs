@@ -11,7 +11,7 @@
 //! Track-level keys are published (`t` tracks, `tt` type, `sg` segments, `d`
 //! duration in ms, `m` metadata); segment-level keys are not, and the texts
 //! disagree on where they sit (`../shared/PROTOCOL.md` §10). Every detail is
-//! read through [`crate::field::Fields`]: on the segment first, then under its
+//! read through the crate's one field lookup (`field.rs`): on the segment first, then under its
 //! `m` (or `metadata`), the first key present of:
 //!
 //! | what | keys, in order |
@@ -59,7 +59,7 @@ impl Draft {
     }
 
     /// Wraps raw JSON already split out of a larger document.
-    pub fn from_raw(raw: Box<RawValue>) -> Result<Self, serde_json::Error> {
+    pub(crate) fn from_raw(raw: Box<RawValue>) -> Result<Self, serde_json::Error> {
         let value = serde_json::from_str(raw.get())?;
         Ok(Self { raw, value })
     }
@@ -172,7 +172,7 @@ fn file_stem(url: &str) -> Option<String> {
 
 impl Segment {
     /// Reads one segment of a track of this kind: every detail on the
-    /// segment or under its `m`, with the aliases of [`crate::field`].
+    /// segment or under its `m`, with the aliases of the field lookup (`field.rs`).
     pub fn read(value: &Value, kind: TrackKind) -> Segment {
         let f = Fields::new(value);
         if !f.is_object() {

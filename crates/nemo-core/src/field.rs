@@ -9,10 +9,10 @@
 //! [`Fields`] with the alias lists below, so a variant accepted in one place
 //! is accepted everywhere.
 //!
-//! ```
-//! use nemo_core::field::{self, Fields};
-//! use serde_json::json;
+//! Internal to the core (the readers' shared helper, not an API): the
+//! example below is the `module_example` unit test.
 //!
+//! ```text
 //! let segment = json!({"st": "0", "d": 10000, "m": {"name": "Lo-fi", "volume": 0.35}});
 //! let f = Fields::new(&segment);
 //! assert_eq!(f.text(field::LABEL).as_deref(), Some("Lo-fi"));
@@ -24,17 +24,17 @@ use serde_json::{Map, Value};
 
 /// Where a value may sit, in the order it is looked for: the object itself,
 /// then these keys' objects.
-pub const LAYERS: &[&str] = &["data", "m", "metadata", "meta"];
+pub(crate) const LAYERS: &[&str] = &["data", "m", "metadata", "meta"];
 
 /// A segment's label: what it shows or plays.
-pub const LABEL: &[&str] = &[
+pub(crate) const LABEL: &[&str] = &[
     "n", "name", "title", "label", "text", "content", "txt", "caption",
 ];
 /// A text segment's words, read before [`LABEL`] on text tracks (on the
 /// segment and under `m`), so an internal name never hides them.
-pub const WORDS: &[&str] = &["text", "content", "txt", "caption"];
+pub(crate) const WORDS: &[&str] = &["text", "content", "txt", "caption"];
 /// Where a segment's media comes from (its file name is the last resort label).
-pub const SOURCE: &[&str] = &[
+pub(crate) const SOURCE: &[&str] = &[
     "src",
     "url",
     "path",
@@ -44,55 +44,56 @@ pub const SOURCE: &[&str] = &[
     "source_url",
 ];
 /// A segment's start, in ms.
-pub const START: &[&str] = &[
+pub(crate) const START: &[&str] = &[
     "st", "start", "s", "b", "begin", "from", "offset", "start_ms", "startMs",
 ];
 /// A segment's end, in ms.
-pub const END: &[&str] = &["et", "end", "e", "to", "end_ms", "endMs"];
+pub(crate) const END: &[&str] = &["et", "end", "e", "to", "end_ms", "endMs"];
 /// A segment's (or draft's) duration, in ms.
-pub const DURATION_MS: &[&str] = &["d", "dur", "duration", "len", "duration_ms", "durationMs"];
+pub(crate) const DURATION_MS: &[&str] =
+    &["d", "dur", "duration", "len", "duration_ms", "durationMs"];
 /// A volume: a fraction (≤ 1) or a percent.
-pub const VOLUME: &[&str] = &["v", "vol", "volume", "gain"];
+pub(crate) const VOLUME: &[&str] = &["v", "vol", "volume", "gain"];
 /// A track's type (`0` video, `1` audio, `7` text).
-pub const TRACK_TYPE: &[&str] = &["tt", "track_type", "trackType"];
+pub(crate) const TRACK_TYPE: &[&str] = &["tt", "track_type", "trackType"];
 
 /// A session id.
-pub const SESSION_ID: &[&str] = &["session_id", "sessionId", "sid"];
+pub(crate) const SESSION_ID: &[&str] = &["session_id", "sessionId", "sid"];
 /// A task id.
-pub const TASK_ID: &[&str] = &["task_id", "taskId"];
+pub(crate) const TASK_ID: &[&str] = &["task_id", "taskId"];
 /// A user id.
-pub const USER_ID: &[&str] = &["user_id", "userId", "uid"];
+pub(crate) const USER_ID: &[&str] = &["user_id", "userId", "uid"];
 /// A bearer token.
-pub const TOKEN: &[&str] = &["token", "access_token", "accessToken"];
+pub(crate) const TOKEN: &[&str] = &["token", "access_token", "accessToken"];
 /// A token's expiry date.
-pub const EXPIRES_AT: &[&str] = &["expires_at", "expiresAt", "expire_at"];
+pub(crate) const EXPIRES_AT: &[&str] = &["expires_at", "expiresAt", "expire_at"];
 /// Seconds until something expires.
-pub const EXPIRES_IN: &[&str] = &["expires_in", "expiresIn"];
+pub(crate) const EXPIRES_IN: &[&str] = &["expires_in", "expiresIn"];
 /// A claim token.
-pub const CLAIM_TOKEN: &[&str] = &["claim_token", "claimToken"];
+pub(crate) const CLAIM_TOKEN: &[&str] = &["claim_token", "claimToken"];
 /// Credits that can be spent now.
-pub const AVAILABLE: &[&str] = &[
+pub(crate) const AVAILABLE: &[&str] = &[
     "available",
     "available_credits",
     "availableCredits",
     "balance",
 ];
 /// Credits held by running work.
-pub const FROZEN: &[&str] = &["frozen", "frozen_credits", "frozenCredits"];
+pub(crate) const FROZEN: &[&str] = &["frozen", "frozen_credits", "frozenCredits"];
 /// All credits.
-pub const TOTAL: &[&str] = &["total", "total_credits", "totalCredits"];
+pub(crate) const TOTAL: &[&str] = &["total", "total_credits", "totalCredits"];
 /// Credits that came with a new token.
-pub const CREDITS: &[&str] = &["credits"];
+pub(crate) const CREDITS: &[&str] = &["credits"];
 /// A render's (or any job's) id.
-pub const RENDER_ID: &[&str] = &["id", "render_id", "renderId", "taskId", "task_id"];
+pub(crate) const RENDER_ID: &[&str] = &["id", "render_id", "renderId", "taskId", "task_id"];
 /// A render's status.
-pub const STATUS: &[&str] = &["status", "state"];
+pub(crate) const STATUS: &[&str] = &["status", "state"];
 /// A render's progress, 0–100.
-pub const PROGRESS: &[&str] = &["progress", "percent"];
+pub(crate) const PROGRESS: &[&str] = &["progress", "percent"];
 /// A render's output object (`{url,duration,size}`).
-pub const OUTPUT: &[&str] = &["output", "result"];
+pub(crate) const OUTPUT: &[&str] = &["output", "result"];
 /// A render's output URL.
-pub const OUTPUT_URL: &[&str] = &[
+pub(crate) const OUTPUT_URL: &[&str] = &[
     "outputUrl",
     "output_url",
     "url",
@@ -102,33 +103,33 @@ pub const OUTPUT_URL: &[&str] = &[
     "video_url",
 ];
 /// An output's size in bytes.
-pub const SIZE: &[&str] = &["size", "bytes", "fileSize", "file_size"];
+pub(crate) const SIZE: &[&str] = &["size", "bytes", "fileSize", "file_size"];
 /// An output's duration in seconds.
-pub const SECONDS: &[&str] = &["duration", "seconds"];
+pub(crate) const SECONDS: &[&str] = &["duration", "seconds"];
 /// Why something failed.
-pub const ERROR: &[&str] = &["error", "errorMessage", "error_message", "reason"];
+pub(crate) const ERROR: &[&str] = &["error", "errorMessage", "error_message", "reason"];
 /// An API error code.
-pub const CODE: &[&str] = &["code", "errorCode", "error_code"];
+pub(crate) const CODE: &[&str] = &["code", "errorCode", "error_code"];
 /// An API message.
-pub const MESSAGE: &[&str] = &["message", "msg", "error", "detail", "errorMessage"];
+pub(crate) const MESSAGE: &[&str] = &["message", "msg", "error", "detail", "errorMessage"];
 /// Uploaded files.
-pub const FILES: &[&str] = &["files", "items", "uploaded"];
+pub(crate) const FILES: &[&str] = &["files", "items", "uploaded"];
 /// An uploaded file's name.
-pub const FILENAME: &[&str] = &["filename", "file_name", "fileName", "name"];
+pub(crate) const FILENAME: &[&str] = &["filename", "file_name", "fileName", "name"];
 /// An uploaded file's kind (`video`, `image`, `audio`).
-pub const FILE_TYPE: &[&str] = &["file_type", "fileType", "type", "media_type", "mediaType"];
+pub(crate) const FILE_TYPE: &[&str] = &["file_type", "fileType", "type", "media_type", "mediaType"];
 /// Where the server keeps an uploaded file.
-pub const CDN_URL: &[&str] = &["cdn_url", "cdnUrl", "url", "src"];
+pub(crate) const CDN_URL: &[&str] = &["cdn_url", "cdnUrl", "url", "src"];
 /// A width in pixels.
-pub const WIDTH: &[&str] = &["width", "w"];
+pub(crate) const WIDTH: &[&str] = &["width", "w"];
 /// A height in pixels.
-pub const HEIGHT: &[&str] = &["height", "h"];
+pub(crate) const HEIGHT: &[&str] = &["height", "h"];
 /// True when an upload already went into the draft.
-pub const APPLIED: &[&str] = &["session_state_applied", "sessionStateApplied", "applied"];
+pub(crate) const APPLIED: &[&str] = &["session_state_applied", "sessionStateApplied", "applied"];
 
 /// A number given as a JSON number or a numeric string (`"42"`, `" 7.5 "`,
 /// `"35%"`). Not finite → `None`.
-pub fn num(value: &Value) -> Option<f64> {
+pub(crate) fn num(value: &Value) -> Option<f64> {
     match value {
         Value::Number(n) => n.as_f64().filter(|f| f.is_finite()),
         Value::String(s) => {
@@ -141,7 +142,7 @@ pub fn num(value: &Value) -> Option<f64> {
 }
 
 /// Text given as a non-empty string (trimmed) or a number.
-pub fn text(value: &Value) -> Option<String> {
+pub(crate) fn text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
         Value::Number(n) => Some(n.to_string()),
@@ -151,7 +152,7 @@ pub fn text(value: &Value) -> Option<String> {
 
 /// An identifier given as a string or a number (`5529798706024415232` and
 /// `"5529798706024415232"` are the same id). Empty strings are no id.
-pub fn id(value: &Value) -> Option<String> {
+pub(crate) fn id(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
         Value::Number(n) => Some(n.to_string()),
@@ -160,7 +161,7 @@ pub fn id(value: &Value) -> Option<String> {
 }
 
 /// A boolean given as `true`/`false`, `"true"`/`"false"`, or `1`/`0`.
-pub fn boolean(value: &Value) -> Option<bool> {
+pub(crate) fn boolean(value: &Value) -> Option<bool> {
     match value {
         Value::Bool(b) => Some(*b),
         Value::Number(n) => n.as_f64().map(|f| f != 0.0),
@@ -175,7 +176,7 @@ pub fn boolean(value: &Value) -> Option<bool> {
 
 /// A volume in percent: a fraction (≤ 1) times 100, a larger number as is,
 /// a string with `%` always as a percent.
-pub fn volume(value: &Value) -> Option<f64> {
+pub(crate) fn volume(value: &Value) -> Option<f64> {
     let n = num(value)?;
     let explicit = value.as_str().is_some_and(|s| s.trim().ends_with('%'));
     Some(if !explicit && n <= 1.0 { n * 100.0 } else { n })
@@ -184,18 +185,18 @@ pub fn volume(value: &Value) -> Option<f64> {
 /// A view of one JSON object and the objects a value may be nested in
 /// ([`LAYERS`]: `data`, `m`, `metadata`, `meta`), read in that order.
 #[derive(Debug, Clone, Copy)]
-pub struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     layers: [Option<&'a Map<String, Value>>; 5],
 }
 
 impl<'a> Fields<'a> {
     /// A view of `value` (nothing found when it is not an object).
-    pub fn new(value: &'a Value) -> Self {
+    pub(crate) fn new(value: &'a Value) -> Self {
         Self::of(value.as_object())
     }
 
     /// A view of an object, if there is one.
-    pub fn of(map: Option<&'a Map<String, Value>>) -> Self {
+    pub(crate) fn of(map: Option<&'a Map<String, Value>>) -> Self {
         let mut layers = [None; 5];
         layers[0] = map;
         if let Some(map) = map {
@@ -207,13 +208,13 @@ impl<'a> Fields<'a> {
     }
 
     /// True when the value was an object.
-    pub fn is_object(&self) -> bool {
+    pub(crate) fn is_object(&self) -> bool {
         self.layers[0].is_some()
     }
 
     /// The first present, non-null value under any of `aliases`: every alias
     /// on the object first, then under `data`, then under `m`, …
-    pub fn value(&self, aliases: &[&str]) -> Option<&'a Value> {
+    pub(crate) fn value(&self, aliases: &[&str]) -> Option<&'a Value> {
         self.layers.iter().flatten().find_map(|map| {
             aliases
                 .iter()
@@ -222,43 +223,43 @@ impl<'a> Fields<'a> {
     }
 
     /// The first alias that reads as a number ([`num`]).
-    pub fn num(&self, aliases: &[&str]) -> Option<f64> {
+    pub(crate) fn num(&self, aliases: &[&str]) -> Option<f64> {
         self.find(aliases, num)
     }
 
     /// The first alias that reads as text ([`text`]).
-    pub fn text(&self, aliases: &[&str]) -> Option<String> {
+    pub(crate) fn text(&self, aliases: &[&str]) -> Option<String> {
         self.find(aliases, text)
     }
 
     /// The first alias that reads as an identifier ([`id`]).
-    pub fn id(&self, aliases: &[&str]) -> Option<String> {
+    pub(crate) fn id(&self, aliases: &[&str]) -> Option<String> {
         self.find(aliases, id)
     }
 
     /// The first alias that reads as a boolean ([`boolean`]).
-    pub fn boolean(&self, aliases: &[&str]) -> Option<bool> {
+    pub(crate) fn boolean(&self, aliases: &[&str]) -> Option<bool> {
         self.find(aliases, boolean)
     }
 
     /// The first alias that reads as a volume, in percent ([`volume`]).
-    pub fn volume(&self, aliases: &[&str]) -> Option<f64> {
+    pub(crate) fn volume(&self, aliases: &[&str]) -> Option<f64> {
         self.find(aliases, volume)
     }
 
     /// The first alias holding an object, as a view of its own.
-    pub fn nested(&self, aliases: &[&str]) -> Option<Fields<'a>> {
+    pub(crate) fn nested(&self, aliases: &[&str]) -> Option<Fields<'a>> {
         self.find(aliases, |v| v.as_object().map(|m| Fields::of(Some(m))))
     }
 
     /// The first alias holding an array.
-    pub fn array(&self, aliases: &[&str]) -> Option<&'a Vec<Value>> {
+    pub(crate) fn array(&self, aliases: &[&str]) -> Option<&'a Vec<Value>> {
         self.find(aliases, Value::as_array)
     }
 
     /// The first alias that holds a non-empty string, as it is (not
     /// trimmed: a streamed piece of text keeps its spaces).
-    pub fn raw_text(&self, aliases: &[&str]) -> Option<String> {
+    pub(crate) fn raw_text(&self, aliases: &[&str]) -> Option<String> {
         self.find(aliases, |v| {
             v.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
         })
@@ -276,6 +277,15 @@ impl<'a> Fields<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn module_example() {
+        let segment = json!({"st": "0", "d": 10000, "m": {"name": "Lo-fi", "volume": 0.35}});
+        let f = Fields::new(&segment);
+        assert_eq!(f.text(LABEL).as_deref(), Some("Lo-fi"));
+        assert_eq!(f.num(START), Some(0.0));
+        assert_eq!(f.volume(VOLUME), Some(35.0));
+    }
 
     #[test]
     fn numbers_of_every_spelling() {

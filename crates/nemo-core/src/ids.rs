@@ -7,7 +7,7 @@
 //!   part of a URL path or a file name: a short run of `A–Z a–z 0–9 _ - . :`
 //!   that is not `.` or `..`. Anything else is refused, not cleaned: a
 //!   cleaned id would name another job.
-//! - [`segment`] / [`query_value`]: percent-encoding for a URL path segment
+//! - [`segment`] / `query_value` (internal): percent-encoding for a URL path segment
 //!   or a query value, applied to every id spliced into a URL, checked or not.
 //! - [`printable`]: text for a terminal, with control characters (escape
 //!   sequences, carriage returns, bidi overrides) neutralised.
@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// The longest identifier accepted from the server.
-pub const MAX_ID_LEN: usize = 128;
+pub(crate) const MAX_ID_LEN: usize = 128;
 
 /// Checks an identifier (`what` names it in the message, e.g. "render
 /// id"). The message says what a valid one looks like and shows the
@@ -41,13 +41,8 @@ pub fn check_id(what: &str, id: &str) -> Result<(), String> {
     ))
 }
 
-/// True when [`check_id`] accepts `id`.
-pub fn is_safe_id(id: &str) -> bool {
-    check_id("id", id).is_ok()
-}
-
 /// The longest token accepted from the server.
-pub const MAX_TOKEN_LEN: usize = 4096;
+pub(crate) const MAX_TOKEN_LEN: usize = 4096;
 
 /// Checks a bearer token before it is used or kept: it must fit in an HTTP
 /// header as `Bearer <token>` (visible ASCII, no spaces), or every later
@@ -76,7 +71,7 @@ pub fn segment(s: &str) -> Cow<'_, str> {
 }
 
 /// Percent-encodes `s` for a query value (same rules as [`segment`]).
-pub fn query_value(s: &str) -> Cow<'_, str> {
+pub(crate) fn query_value(s: &str) -> Cow<'_, str> {
     encode(s)
 }
 

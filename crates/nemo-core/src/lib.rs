@@ -14,7 +14,7 @@
 //! | [`driver`] | the async loop that runs a session over any [`Transport`](transport::Transport) and [`Clock`](time::Clock) |
 //! | [`route`] | intent routing: a message becomes an ordered plan |
 //! | [`api`] | request builders for every endpoint and tolerant response parsing |
-//! | [`field`] | the one field lookup every reader uses: envelopes, `m`, aliases, numbers as strings |
+//! | `field` (internal) | the one field lookup every reader uses: envelopes, `m`, aliases, numbers as strings |
 //! | [`sse`], [`adk`] | the event-stream decoder and the classification of agent events |
 //! | [`gui`] | removing "click the Export button" from the agent's words, as actions |
 //! | [`draft`] | the draft (kept byte for byte), its timeline summary, its diff |
@@ -59,7 +59,7 @@ pub mod api;
 pub mod draft;
 pub mod driver;
 pub mod error;
-pub mod field;
+pub(crate) mod field;
 pub mod gui;
 pub mod ids;
 pub mod machine;

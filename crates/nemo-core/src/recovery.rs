@@ -22,6 +22,7 @@ use crate::wire::Endpoint;
 
 /// An attempt that did not give a usable answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(hidden)]
 pub enum Failure {
     /// No response: the transport failed.
     Transport(TransportErrorKind),
@@ -42,6 +43,7 @@ pub enum Failure {
 
 /// What to do about a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[doc(hidden)]
 pub enum Recovery {
     /// Send the same request again after the wait.
     Retry {
@@ -65,6 +67,7 @@ pub enum Recovery {
 
 /// How often each recovery was already used for one request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[doc(hidden)]
 pub struct Attempts {
     /// Attempts made so far (the first one included).
     pub total: u32,
@@ -99,6 +102,7 @@ impl Attempts {
 
 /// The most attempts any request can take: the first, one of each single
 /// recovery, and the back-off retries.
+#[doc(hidden)]
 pub const MAX_ATTEMPTS: u32 = 6 + RetryPolicy::DEFAULT_MAX_BACKOFFS;
 
 /// Tunables of the policy.
@@ -106,9 +110,9 @@ pub const MAX_ATTEMPTS: u32 = 6 + RetryPolicy::DEFAULT_MAX_BACKOFFS;
 pub struct RetryPolicy {
     /// Back-off retries allowed after 5xx / connection errors.
     pub max_backoffs: u32,
-    /// First back-off.
+    /// The first back-off; each later one doubles it (plus jitter).
     pub base: Duration,
-    /// Longest back-off.
+    /// The longest back-off, however many came before.
     pub cap: Duration,
     /// Wait after a 429 without `Retry-After`.
     pub rate_limit_wait: Duration,
@@ -138,6 +142,7 @@ impl Default for RetryPolicy {
 /// `anonymous` says whether the token came from the anonymous-token call
 /// (and so can be renewed); `jitter` is a number in `[0, 1)` from the
 /// caller's seeded source, spreading back-offs by up to 25 %.
+#[doc(hidden)]
 pub fn decide(
     policy: &RetryPolicy,
     endpoint: Endpoint,
@@ -257,6 +262,7 @@ pub fn decide(
 }
 
 /// Which counter a `Retry` decision spends: back-off or rate limit.
+#[doc(hidden)]
 pub fn record_retry(attempts: &mut Attempts, failure: &Failure) {
     match failure {
         Failure::Api { status: 429, .. }

@@ -135,7 +135,7 @@ impl RenderTracker {
 
     /// Time left until completion, predicted from the progress rate since
     /// progress began to move.
-    pub fn predicted_remaining(&self) -> Option<Duration> {
+    pub(crate) fn predicted_remaining(&self) -> Option<Duration> {
         let (t0, p0) = *self.samples.get(self.anchor_index())?;
         let (t1, p1) = *self.samples.last()?;
         let dt = (t1 - t0).as_secs_f64();

@@ -5,7 +5,8 @@
 //! session replays identically. SplitMix64 is written out here because it is
 //! six lines and a dependency would add nothing: it is not used for secrets.
 
-/// SplitMix64.
+/// A seeded SplitMix64 generator: client ids and back-off jitter that
+/// replay identically from the same seed (never used for secrets).
 #[derive(Debug, Clone)]
 pub struct SeededRng(u64);
 
@@ -28,7 +29,7 @@ impl SeededRng {
     }
 
     /// A number in `[0, 1)`.
-    pub fn next_f64(&mut self) -> f64 {
+    pub(crate) fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 

@@ -336,7 +336,7 @@ const VIDEO_HOSTS: &[&str] = &[
 
 /// True for a URL that points at media (a video host or a media file), as
 /// opposed to an article or web page the agent should read.
-pub fn is_media_url(url: &str) -> bool {
+pub(crate) fn is_media_url(url: &str) -> bool {
     let lower = url.to_ascii_lowercase();
     let rest = lower
         .strip_prefix("https://")

@@ -49,9 +49,9 @@ pub enum Frame {
 }
 
 /// Longest line kept by default (1 MiB).
-pub const DEFAULT_MAX_LINE: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_LINE: usize = 1 << 20;
 /// Largest event data kept by default (8 MiB).
-pub const DEFAULT_MAX_EVENT: usize = 8 << 20;
+pub(crate) const DEFAULT_MAX_EVENT: usize = 8 << 20;
 
 /// The decoder's state between chunks.
 #[derive(Debug, Clone)]

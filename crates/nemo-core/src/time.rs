@@ -20,7 +20,7 @@ use std::time::Duration;
 pub struct Instant(Duration);
 
 impl Instant {
-    /// The origin.
+    /// The origin of the driver's timeline (a session's first instant).
     pub const ZERO: Instant = Instant(Duration::ZERO);
 
     /// The instant `elapsed` after the origin.

@@ -60,7 +60,7 @@ impl Endpoint {
     /// True when sending the request twice cannot cost credits or create a
     /// second object: such requests may be retried after a 5xx or a broken
     /// connection. `run_sse` and uploads are not: the first may have arrived.
-    pub fn is_idempotent(self) -> bool {
+    pub(crate) fn is_idempotent(self) -> bool {
         matches!(
             self,
             Endpoint::Credits
@@ -195,11 +195,6 @@ impl Request {
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .map(|h| h.value.expose())
-    }
-
-    /// True for `/run_sse`, whose answer is an event stream.
-    pub fn is_stream(&self) -> bool {
-        self.endpoint == Endpoint::RunSse
     }
 
     /// The JSON body as text, if the body is JSON.

@@ -30,7 +30,7 @@ pub enum RenderOutcome {
     Failed,
     /// The server refused the submission (it never became a job).
     Rejected,
-    /// Cancelled.
+    /// Cancelled on the server (by a cancel request, or by the service).
     Cancelled,
 }
 
@@ -87,7 +87,7 @@ pub enum Event {
     Status(String),
     /// A new anonymous token: frontends may cache it (mode 0600).
     TokenIssued {
-        /// The token.
+        /// The anonymous token (never printed by `Debug`).
         token: Secret,
         /// The anonymous user id.
         user_id: Option<String>,
@@ -98,9 +98,9 @@ pub enum Event {
     ClientIdGenerated(String),
     /// The session is ready.
     Connected {
-        /// Session id.
+        /// The session id, as the server gave it (checked).
         session_id: String,
-        /// Task id, when known.
+        /// The session's task id, when known (needed for claim links).
         task_id: Option<String>,
         /// True when the session was created now (not continued).
         created: bool,
@@ -152,7 +152,7 @@ pub enum Event {
     },
     /// A render is about to be submitted: journal it now.
     RenderStarting {
-        /// Render id.
+        /// The render id the submission will carry.
         id: String,
         /// Session it belongs to.
         session_id: String,
@@ -163,7 +163,7 @@ pub enum Event {
     },
     /// A render's progress changed.
     RenderProgress {
-        /// Render id.
+        /// The render id.
         id: String,
         /// Where it is.
         phase: RenderPhase,
@@ -172,23 +172,23 @@ pub enum Event {
     },
     /// A render completed.
     RenderCompleted {
-        /// Render id.
+        /// The render id.
         id: String,
         /// The output URL.
         url: String,
     },
     /// The file is on disk.
     Downloaded {
-        /// Render id.
+        /// The render id.
         id: String,
-        /// Where.
+        /// Where the file was saved.
         path: PathBuf,
-        /// Its size.
+        /// The file's size in bytes.
         bytes: u64,
     },
     /// A render needs no more tracking: remove it from the journal.
     RenderEnded {
-        /// Render id.
+        /// The render id.
         id: String,
         /// How it ended.
         outcome: RenderOutcome,
@@ -234,9 +234,9 @@ pub enum Event {
     },
     /// A command finished.
     Finished {
-        /// Which.
+        /// Which command: the id [`Session::command`](super::Session::command) returned.
         command: CommandId,
-        /// How.
+        /// How it ended: `Ok`, or the error that ended it (told once, here).
         result: Result<(), NemoError>,
     },
 }

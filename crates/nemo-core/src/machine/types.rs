@@ -60,9 +60,9 @@ pub struct Config {
     pub web_url: String,
     /// Seed for ids and jitter.
     pub seed: u64,
-    /// Retry tunables.
+    /// Retry tunables: back-offs, rate-limit waits (see `recovery`).
     pub retry: RetryPolicy,
-    /// Render polling tunables.
+    /// Render polling tunables: first poll, bounds, overall cap (see `render`).
     pub poll: PollPolicy,
     /// How often to say "still working" while the agent works.
     pub still_working_every: Duration,
