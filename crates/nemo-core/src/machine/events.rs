@@ -14,7 +14,8 @@ use crate::secret::Secret;
 pub enum LinkKind {
     /// Opens the project in the web app (claim token; never the real token).
     Claim,
-    /// Registers the anonymous user (out of credits).
+    /// Registers the anonymous user (out of credits). Today carried by the
+    /// error's `link`; the kind stays for frontends that file links by kind.
     Register,
 }
 
@@ -193,9 +194,14 @@ pub enum Event {
         /// How it ended.
         outcome: RenderOutcome,
     },
-    /// A useful link.
+    /// A useful link (the project's claim link after an export, or when
+    /// asked for). Each link is reported once: a link that belongs to a
+    /// failure (registration when out of credits, upgrade when the plan
+    /// blocks an export) comes in the error's
+    /// [`NemoError::link`](crate::error::NemoError::link) instead, never
+    /// as this event too.
     Link {
-        /// What it is.
+        /// What kind of link: claim, or registration.
         kind: LinkKind,
         /// The URL (never carries the bearer token).
         url: String,
