@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use nemo_mock::{AgentBehaviour, FaultPlan, JournalEntry, MockConfig, MockServer};
+use nemo_mock::{AgentBehaviour, FaultPlan, JournalEntry, MockConfig, MockServer, Pace};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientRequest, GetPromptRequestParams, JsonObject,
     ProgressNotificationParam, ReadResourceRequestParams, Request, ResourceContents,
@@ -21,10 +21,12 @@ use tempfile::TempDir;
 /// How long any one test may take, all told.
 const BOUND: Duration = Duration::from_secs(90);
 
-/// Records the progress notifications the server sends.
+/// Records the progress notifications the server sends, and when each
+/// arrived.
 #[derive(Clone, Default)]
 struct Recorder {
     progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+    arrivals: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl ClientHandler for Recorder {
@@ -33,6 +35,7 @@ impl ClientHandler for Recorder {
         params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
+        self.arrivals.lock().expect("lock").push(Instant::now());
         self.progress.lock().expect("lock").push(params);
     }
 }
@@ -48,7 +51,7 @@ struct Rig {
 
 impl Rig {
     async fn start(config: MockConfig) -> Rig {
-        let server = MockServer::start(config).await.expect("simulator");
+        let server = MockServer::start(config.clone()).await.expect("simulator");
         let cfg = tempfile::tempdir().expect("tempdir");
         let work = tempfile::tempdir().expect("tempdir");
         let mut cmd = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("nemo"));
@@ -64,7 +67,7 @@ impl Rig {
         cmd.arg("mcp")
             .env("NEMO_API_URL", server.url())
             .env("NEMO_CONFIG_DIR", cfg.path())
-            .env("NEMO_TIME_SCALE", "0.01")
+            .env("NEMO_TIME_SCALE", config.time_scale.to_string())
             .env("NO_COLOR", "1")
             .current_dir(work.path())
             .kill_on_drop(true);
@@ -132,7 +135,54 @@ impl Rig {
 
     /// The progress notifications received since the last call.
     fn take_progress(&self) -> Vec<ProgressNotificationParam> {
+        self.recorder.arrivals.lock().expect("lock").clear();
         std::mem::take(&mut *self.recorder.progress.lock().expect("lock"))
+    }
+
+    /// When each progress notification since the last take arrived.
+    fn arrivals(&self) -> Vec<Instant> {
+        let mut at = self.recorder.arrivals.lock().expect("lock").clone();
+        at.sort();
+        at
+    }
+
+    /// Polls `turn_status` until the turn has ended (bounded); returns the
+    /// last answer.
+    async fn turn_ended(&self, turn_id: &str) -> (String, Value) {
+        for _ in 0..4000 {
+            let result = self.call("turn_status", json!({"turn_id": turn_id})).await;
+            let data = result.structured_content.clone().unwrap_or(Value::Null);
+            if data["status"] != "running" {
+                return (text_of(&result), data);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("turn {turn_id} never ended");
+    }
+
+    /// Polls `render_status` until the render is no longer on its way
+    /// (bounded); returns the last answer.
+    async fn render_ended(&self, render_id: &str) -> (String, Value) {
+        for _ in 0..4000 {
+            let result = self
+                .call("render_status", json!({"render_id": render_id}))
+                .await;
+            let data = result.structured_content.clone().unwrap_or(Value::Null);
+            let status = data["status"].as_str().unwrap_or_default().to_owned();
+            if ![
+                "submitting",
+                "pending",
+                "processing",
+                "completed",
+                "downloading",
+            ]
+            .contains(&status.as_str())
+            {
+                return (text_of(&result), data);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("render {render_id} never ended");
     }
 
     async fn stop(mut self) {
@@ -179,6 +229,7 @@ async fn tools_prompts_and_resources_are_listed() {
                     "annotations": t.annotations,
                     "meta": t.meta,
                     "input_schema": t.input_schema,
+                    "output_schema": t.output_schema,
                 })
             })
             .collect();
@@ -190,14 +241,28 @@ async fn tools_prompts_and_resources_are_listed() {
         for name in [
             "upload",
             "instruct",
+            "turn_status",
             "timeline",
             "credits",
             "export",
             "render_status",
+            "cancel_render",
             "jobs",
             "resume_jobs",
+            "sessions",
+            "new_session",
+            "claim_link",
         ] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+        // Every tool says what its structuredContent holds.
+        for tool in &tools {
+            let schema = tool.output_schema.as_ref();
+            assert!(
+                schema.is_some_and(|s| s.get("type") == Some(&json!("object"))),
+                "{} has no output schema",
+                tool.name
+            );
         }
 
         let prompts = rig.client().list_all_prompts().await.expect("prompts/list");
@@ -228,8 +293,9 @@ async fn tools_prompts_and_resources_are_listed() {
             .list_all_resources()
             .await
             .expect("resources/list");
-        assert_eq!(resources.len(), 1);
-        assert_eq!(resources[0].uri, "nemo://timeline");
+        let mut uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
+        uris.sort_unstable();
+        assert_eq!(uris, ["nemo://credits", "nemo://timeline"]);
         // Nothing was sent to the service just to list things.
         assert!(rig.journal().is_empty(), "{:?}", rig.journal());
         rig.stop().await;
@@ -450,19 +516,37 @@ async fn a_cut_download_resumes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_render_left_running_is_journaled_and_finished() {
+async fn an_export_without_waiting_goes_on_in_the_background() {
     bounded(async {
-        let rig = Rig::fast().await;
+        let rig = Rig::start(MockConfig {
+            // 300 simulated seconds: three real seconds at this speed.
+            render_seconds: 300.0,
+            ..MockConfig::fast()
+        })
+        .await;
         let sample = rig.sample();
         rig.ok("upload", json!({"inputs": [sample]})).await;
+        let asked = Instant::now();
         let (text, data) = rig.ok("export", json!({"wait": false})).await;
+        // At once: long before the render could have finished.
+        assert!(asked.elapsed() < Duration::from_secs(2), "{text}");
         let id = data["render_id"].as_str().expect("an id").to_owned();
         assert!(id.starts_with("render_"), "{text}");
+        assert!(text.contains("render_status"), "{text}");
         let expected: PathBuf = rig.work.path().join(format!("{id}.mp4"));
 
-        // Journaled like the CLI does: `nemo jobs` sees it.
-        let (_, data) = rig.ok("jobs", json!({})).await;
-        assert_eq!(data["jobs"][0]["render_id"], json!(id));
+        // Once submitted, it is journaled like the CLI does: `nemo jobs`
+        // sees it while it renders.
+        let mut listed = false;
+        for _ in 0..500 {
+            let (_, data) = rig.ok("jobs", json!({})).await;
+            if data["jobs"][0]["render_id"] == json!(id) {
+                listed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(listed, "the render was never journaled");
         let listed = std::process::Command::new(assert_cmd::cargo::cargo_bin("nemo"))
             .args(["--json", "jobs"])
             .env("NEMO_CONFIG_DIR", rig.cfg.path())
@@ -475,18 +559,254 @@ async fn a_render_left_running_is_journaled_and_finished() {
             String::from_utf8_lossy(&listed.stdout)
         );
 
+        // render_status and the other queries answer while it runs.
         let (text, data) = rig.ok("render_status", json!({"render_id": id})).await;
         assert!(text.starts_with(&format!("Render {id}: ")), "{text}");
-        assert!(data["status"].is_string());
-        // Looking does not end the job.
-        let (_, data) = rig.ok("jobs", json!({})).await;
-        assert_eq!(data["jobs"][0]["render_id"], json!(id));
+        assert_eq!(data["render_id"], json!(id));
+        let status = data["status"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            ["pending", "processing", "submitting"].contains(&status.as_str()),
+            "{data}"
+        );
+        let (text, _) = rig.ok("credits", json!({})).await;
+        assert!(text.starts_with("Credits: "), "{text}");
+        let (text, _) = rig.ok("timeline", json!({})).await;
+        assert!(text.starts_with("Timeline"), "{text}");
+        let (_, data) = rig.ok("render_status", json!({"render_id": id})).await;
+        assert_ne!(data["status"], "downloaded", "the queries waited: {data}");
 
-        let (text, data) = rig.ok("resume_jobs", json!({})).await;
-        assert_eq!(data["jobs"][0]["ok"], true, "{text}");
+        // Other work is refused, clearly, while it runs.
+        let result = rig
+            .call("instruct", json!({"message": "add the title \"Hi\""}))
+            .await;
+        assert_eq!(result.is_error, Some(true));
+        let said = text_of(&result);
+        assert!(said.contains("busy") && said.contains(&id), "{said}");
+        assert_eq!(rig.count("/run_sse"), 0);
+
+        // It finishes by itself: downloaded, and gone from the job list.
+        let (text, data) = rig.render_ended(&id).await;
+        assert_eq!(data["status"], "downloaded", "{text}");
+        assert_eq!(data["path"], json!(expected));
         assert!(is_mp4(&expected), "{text}");
         let (_, data) = rig.ok("jobs", json!({})).await;
         assert_eq!(data["jobs"], json!([]));
+        rig.stop().await;
+    })
+    .await;
+}
+
+/// The largest gap between `start`, the notifications and `end`.
+fn largest_gap(start: Instant, arrivals: &[Instant], end: Instant) -> Duration {
+    let mut at = vec![start];
+    at.extend(
+        arrivals
+            .iter()
+            .copied()
+            .filter(|t| *t >= start && *t <= end),
+    );
+    at.push(end);
+    at.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
+}
+
+/// A generation at the service's published pace (100–300 s), at 1/50 speed.
+fn published_pace() -> MockConfig {
+    MockConfig {
+        time_scale: 0.02,
+        agent: AgentBehaviour {
+            pace: Pace::Published,
+            ..AgentBehaviour::calm()
+        },
+        ..MockConfig::fast()
+    }
+}
+
+const GENERATE: &str = "generate a 10 second city timelapse";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_generation_completes_through_progress_with_keep_alives() {
+    bounded(async {
+        let config = published_pace();
+        let scale = config.time_scale;
+        let rig = Rig::start(config).await;
+        rig.take_progress();
+        let asked = Instant::now();
+        let (text, data) = rig.ok("instruct", json!({"message": GENERATE})).await;
+        let answered = Instant::now();
+        assert_eq!(data["status"], "done", "{text}");
+        assert!(data["turn_id"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("turn_")));
+        // Longer than the 60 s most clients allow a call, on the client's clock.
+        let took = data["elapsed_seconds"].as_f64().expect("elapsed");
+        assert!(took > 60.0, "the generation took only {took} s");
+        assert!(
+            !data["steps"].as_array().expect("steps").is_empty(),
+            "{data}"
+        );
+        assert!(
+            data["text"].as_str().is_some_and(|t| !t.is_empty()),
+            "{data}"
+        );
+        // Progress all along: never 15 s of the client's clock without one
+        // (with room for a loaded machine: the server sends one every 5 s).
+        let gap = largest_gap(asked, &rig.arrivals(), answered);
+        assert!(
+            gap <= Duration::from_secs_f64(15.0 * scale),
+            "{gap:?} without progress (15 s of the client's clock is {:?})",
+            Duration::from_secs_f64(15.0 * scale)
+        );
+        let progress = rig.take_progress();
+        assert!(
+            progress.iter().any(|p| p
+                .message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("Still working"))),
+            "no keep-alive: {progress:?}"
+        );
+        let mut values: Vec<f64> = progress.iter().map(|p| p.progress).collect();
+        values.sort_by(f64::total_cmp);
+        values.dedup();
+        assert_eq!(values.len(), progress.len(), "a value came twice");
+        assert_eq!(rig.count("/run_sse"), 1);
+        rig.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_without_waiting_is_followed_by_turn_status_while_queries_answer() {
+    bounded(async {
+        let rig = Rig::start(published_pace()).await;
+        let sample = rig.sample();
+        rig.ok("upload", json!({"inputs": [sample]})).await;
+        let asked = Instant::now();
+        let (text, data) = rig
+            .ok("instruct", json!({"message": GENERATE, "wait": false}))
+            .await;
+        assert!(asked.elapsed() < Duration::from_secs(1), "{text}");
+        assert_eq!(data["status"], "running", "{text}");
+        let turn = data["turn_id"].as_str().expect("a turn id").to_owned();
+        assert!(text.contains("turn_status"), "{text}");
+
+        // Queries answer while the agent works: the turn is still running
+        // after each of them.
+        for (tool, args) in [
+            ("credits", json!({})),
+            ("timeline", json!({})),
+            ("jobs", json!({})),
+            ("turn_status", json!({})),
+        ] {
+            let started = Instant::now();
+            let (text, _) = rig.ok(tool, args).await;
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "{tool} waited: {text}"
+            );
+            let (_, data) = rig.ok("turn_status", json!({"turn_id": turn})).await;
+            assert_eq!(data["status"], "running", "{tool} waited for the turn");
+        }
+        let (_, data) = rig.ok("turn_status", json!({})).await;
+        assert_eq!(data["turn_id"], json!(turn), "the latest turn by default");
+
+        // A second message while it runs is refused, and never sent.
+        let result = rig
+            .call("instruct", json!({"message": "add lo-fi music at 35%"}))
+            .await;
+        assert_eq!(result.is_error, Some(true));
+        let said = text_of(&result);
+        assert!(said.contains("busy") && said.contains(&turn), "{said}");
+        assert!(said.contains("turn_status"), "{said}");
+        assert_eq!(rig.count("/run_sse"), 1);
+
+        // The steps show up while it runs, and the outcome at the end.
+        let mut saw_steps = false;
+        for _ in 0..4000 {
+            let (_, data) = rig.ok("turn_status", json!({"turn_id": turn})).await;
+            if data["status"] != "running" {
+                break;
+            }
+            saw_steps |= data["steps"].as_array().is_some_and(|s| !s.is_empty());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(saw_steps, "no step was reported while the turn ran");
+        let (text, data) = rig.turn_ended(&turn).await;
+        assert_eq!(data["status"], "done", "{text}");
+        assert!(
+            data["elapsed_seconds"].as_f64().is_some_and(|s| s > 60.0),
+            "{data}"
+        );
+        assert!(
+            data["text"].as_str().is_some_and(|t| !t.is_empty()),
+            "{data}"
+        );
+        assert_eq!(rig.count("/run_sse"), 1);
+        // Free again.
+        rig.ok("instruct", json!({"message": "add the title \"Hi\""}))
+            .await;
+        assert_eq!(rig.count("/run_sse"), 2);
+        rig.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_instruct_with_the_same_key_reaches_the_agent_once() {
+    bounded(async {
+        let rig = Rig::start(published_pace()).await;
+        let sample = rig.sample();
+        rig.ok("upload", json!({"inputs": [sample]})).await;
+        let args = json!({"message": GENERATE, "idempotency_key": "4f1c-retry-test"});
+        // The first call: the client gives up on it (its timeout) once the
+        // agent is at work.
+        rig.take_progress();
+        let mut params = CallToolRequestParams::new("instruct");
+        if let Value::Object(map) = args.clone() {
+            params = params.with_arguments(map);
+        }
+        let handle = rig
+            .client()
+            .send_cancellable_request(
+                ClientRequest::CallToolRequest(Request::new(params)),
+                PeerRequestOptions::no_options(),
+            )
+            .await
+            .expect("tools/call");
+        let mut waited = 0;
+        while rig.take_progress().is_empty() || rig.count("/run_sse") == 0 {
+            assert!(waited < 3000, "no progress");
+            waited += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        handle
+            .cancel(Some("timed out".into()))
+            .await
+            .expect("cancel");
+
+        // The retry, with the same key: the same turn, not a new message.
+        let (text, first) = rig.ok("instruct", args.clone()).await;
+        assert_eq!(first["status"], "done", "{text}");
+        assert!(text.contains("not sent again"), "{text}");
+        assert_eq!(rig.count("/run_sse"), 1, "the message was sent twice");
+        // Once more, after it finished: the same turn again.
+        let (_, again) = rig.ok("instruct", args.clone()).await;
+        assert_eq!(again["turn_id"], first["turn_id"]);
+        assert_eq!(again["text"], first["text"]);
+        // Without waiting, too.
+        let mut no_wait = args.clone();
+        no_wait["wait"] = json!(false);
+        let (_, again) = rig.ok("instruct", no_wait).await;
+        assert_eq!(again["turn_id"], first["turn_id"]);
+        assert_eq!(again["status"], "done");
+        assert_eq!(rig.count("/run_sse"), 1, "the message was sent twice");
+
+        // A new key is a new message.
+        rig.ok(
+            "instruct",
+            json!({"message": "add the title \"Hi\"", "idempotency_key": "another"}),
+        )
+        .await;
+        assert_eq!(rig.count("/run_sse"), 2);
         rig.stop().await;
     })
     .await;
@@ -536,6 +856,151 @@ async fn a_cancelled_export_keeps_its_render_for_later() {
         let (text, data) = rig.ok("resume_jobs", json!({"render_id": id})).await;
         assert_eq!(data["jobs"][0]["ok"], true, "{text}");
         assert!(is_mp4(&rig.work.path().join(format!("{id}.mp4"))), "{text}");
+        rig.stop().await;
+    })
+    .await;
+}
+
+/// Every key of `data` is one the tool's output schema declares.
+fn assert_declared(tools: &[rmcp::model::Tool], name: &str, data: &Value) {
+    let tool = tools.iter().find(|t| t.name == name).expect("listed");
+    let schema = tool.output_schema.as_ref().expect("an output schema");
+    let declared = schema["properties"].as_object().expect("properties");
+    for key in data.as_object().expect("an object").keys() {
+        assert!(
+            declared.contains_key(key),
+            "{name}: `{key}` is not in its output schema"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_listed_started_switched_and_linked() {
+    bounded(async {
+        let rig = Rig::fast().await;
+        let tools = rig.client().list_all_tools().await.expect("tools/list");
+        let (text, data) = rig.ok("sessions", json!({})).await;
+        assert!(text.contains("No session yet"), "{text}");
+        assert_eq!(data["sessions"], json!([]));
+        assert_declared(&tools, "sessions", &data);
+        let result = rig.call("claim_link", json!({})).await;
+        assert_eq!(result.is_error, Some(true), "no session, no link");
+
+        let sample = rig.sample();
+        let (_, data) = rig.ok("upload", json!({"inputs": [sample]})).await;
+        assert_declared(&tools, "upload", &data);
+        let first = data["session_id"].as_str().expect("a session").to_owned();
+        let (text, data) = rig.ok("claim_link", json!({})).await;
+        assert!(text.contains("/workspace/claim?ct="), "{text}");
+        assert_eq!(data["session_id"], json!(first));
+        assert_declared(&tools, "claim_link", &data);
+
+        // A new session: a new project, the first one kept.
+        let (text, data) = rig.ok("new_session", json!({})).await;
+        assert_declared(&tools, "new_session", &data);
+        let second = data["current"]["session_id"]
+            .as_str()
+            .expect("a new session")
+            .to_owned();
+        assert_ne!(second, first, "{text}");
+        assert!(text.contains(&first), "{text}");
+        assert_eq!(rig.count("/api/tasks/me/with-session"), 2);
+        let (_, data) = rig.ok("timeline", json!({})).await;
+        assert_eq!(data["session_id"], json!(second));
+        assert_declared(&tools, "timeline", &data);
+        let (text, data) = rig.ok("sessions", json!({})).await;
+        let ids: Vec<&str> = data["sessions"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|s| s["session_id"].as_str())
+            .collect();
+        assert!(
+            ids.contains(&first.as_str()) && ids.contains(&second.as_str()),
+            "{text}"
+        );
+        let last: Vec<&Value> = data["sessions"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|s| s["last"] == true)
+            .collect();
+        assert_eq!(last.len(), 1);
+        assert_eq!(
+            last[0]["session_id"],
+            json!(second),
+            "the store's last session"
+        );
+
+        // Back to the first: its draft has the clip.
+        let (text, data) = rig.ok("sessions", json!({"switch_to": first})).await;
+        assert!(text.contains(&format!("to {first}")), "{text}");
+        assert_eq!(data["current"]["session_id"], json!(first));
+        let (text, data) = rig.ok("timeline", json!({})).await;
+        assert_eq!(data["session_id"], json!(first));
+        assert!(text.contains("sample"), "{text}");
+        let result = rig.call("sessions", json!({"switch_to": "no/such"})).await;
+        assert_eq!(result.is_error, Some(true));
+
+        // The credits as a resource, in JSON.
+        let read = rig
+            .client()
+            .read_resource(ReadResourceRequestParams::new("nemo://credits"))
+            .await
+            .expect("resources/read");
+        match &read.contents[0] {
+            ResourceContents::TextResourceContents { text, .. } => {
+                let credits: Value = serde_json::from_str(text).expect("JSON");
+                assert!(credits["available"].is_number(), "{credits}");
+            }
+            other => panic!("not text: {other:?}"),
+        }
+        let (_, data) = rig.ok("credits", json!({})).await;
+        assert_declared(&tools, "credits", &data);
+        let (_, data) = rig.ok("jobs", json!({})).await;
+        assert_declared(&tools, "jobs", &data);
+        rig.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_render_is_cancelled_on_the_server() {
+    bounded(async {
+        let rig = Rig::start(MockConfig {
+            render_seconds: 400.0,
+            ..MockConfig::fast()
+        })
+        .await;
+        let tools = rig.client().list_all_tools().await.expect("tools/list");
+        let sample = rig.sample();
+        rig.ok("upload", json!({"inputs": [sample]})).await;
+        let (_, data) = rig.ok("export", json!({"wait": false})).await;
+        assert_declared(&tools, "export", &data);
+        let id = data["render_id"].as_str().expect("an id").to_owned();
+        // Once the server has it, cancel it there.
+        let mut rendering = false;
+        for _ in 0..500 {
+            let (_, data) = rig.ok("render_status", json!({"render_id": id})).await;
+            assert_declared(&tools, "render_status", &data);
+            if ["pending", "processing"].contains(&data["status"].as_str().unwrap_or_default()) {
+                rendering = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(rendering, "the render never started");
+        let (text, data) = rig.ok("cancel_render", json!({"render_id": id})).await;
+        assert_declared(&tools, "cancel_render", &data);
+        assert!(text.contains("cancelled"), "{text}");
+        assert_eq!(
+            rig.count(&format!("/api/render/proxy/lambda/{id}/cancel")),
+            1
+        );
+        // The export that waited for it ends, without a video.
+        let (text, data) = rig.render_ended(&id).await;
+        assert_ne!(data["status"], "downloaded", "{text}");
+        assert!(!rig.work.path().join(format!("{id}.mp4")).exists());
         rig.stop().await;
     })
     .await;

@@ -22,6 +22,7 @@
 
 mod engine;
 mod prompts;
+mod schemas;
 mod server;
 
 use nemo_core::error::{ErrorKind, NemoError};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use nemo_core::api::number;
 use nemo_core::error::NemoError;
 use nemo_core::gui::GuiAction;
-use nemo_core::machine::{Command, ExportOptions, LinkKind, RenderPhase};
+use nemo_core::machine::{Command, ExportOptions, LinkKind, RenderPhase, SessionRef};
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -20,7 +20,8 @@ use rmcp::{prompt_handler, tool, tool_handler, tool_router, ErrorData, RoleServe
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::engine::{absolute, Call, Engine, Outcome, Scale, StopAt};
+use super::engine::{absolute, Call, Engine, Outcome, Scale, StopAt, Waited, Work, WorkKind};
+use super::schemas;
 use crate::app::App;
 use crate::commands::jobs::{job_client, skipped, summarise};
 use crate::inputs;
@@ -30,6 +31,9 @@ use nemo_client::Store;
 
 /// The URI of the timeline resource.
 pub(crate) const TIMELINE_URI: &str = "nemo://timeline";
+
+/// The URI of the credits resource.
+pub(crate) const CREDITS_URI: &str = "nemo://credits";
 
 const INSTRUCTIONS: &str = "NemoVideo is a cloud video agent that edits and generates videos. \
 One session lasts as long as this server: `upload` media (local paths or URLs), describe edits \
@@ -60,6 +64,21 @@ pub(crate) struct UploadArgs {
 pub(crate) struct InstructArgs {
     /// What the agent should do, in words, e.g. "add lo-fi background music at 35% and the title \"Urban Dreams\"" or "generate a 30-second video from this article: https://example.com/post".
     pub(crate) message: String,
+    /// Wait for the turn to finish (the default; progress notifications keep the call alive). With `false`, return the turn id at once and follow it with `turn_status`.
+    #[serde(default = "yes")]
+    pub(crate) wait: bool,
+    /// Any string unique to this message (e.g. a UUID). A call repeated with the same key (a retry after a timeout or a dropped connection) never sends the message again: it returns the same turn, running or finished.
+    #[serde(default)]
+    pub(crate) idempotency_key: Option<String>,
+}
+
+/// Arguments of `turn_status`.
+#[derive(Debug, Deserialize, rmcp::schemars::JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub(crate) struct TurnStatusArgs {
+    /// The turn id (`turn_…`), as `instruct` returned it. Default: the latest turn.
+    #[serde(default)]
+    pub(crate) turn_id: Option<String>,
 }
 
 fn yes() -> bool {
@@ -73,7 +92,7 @@ pub(crate) struct ExportArgs {
     /// Where to save the MP4: an absolute path is best (a relative one is relative to the server's working directory). Default: `<render id>.mp4` in the server's working directory.
     #[serde(default)]
     pub(crate) out: Option<String>,
-    /// Wait for the render and download it (the default). With `false`, return the render id as soon as the render is submitted; it keeps going on the server and stays in the job list (`render_status` checks it, `resume_jobs` downloads it).
+    /// Wait for the render and the download (the default; progress notifications keep the call alive). With `false`, return the render id at once: the render and its download go on in the background (`render_status` follows them; the render is in the job list until it is saved).
     #[serde(default = "yes")]
     pub(crate) wait: bool,
     /// Replace the file at `out` if it exists.
@@ -86,6 +105,23 @@ pub(crate) struct ExportArgs {
 #[schemars(crate = "rmcp::schemars")]
 pub(crate) struct RenderStatusArgs {
     /// The render id, as `export` or `jobs` gave it (`render_…`).
+    pub(crate) render_id: String,
+}
+
+/// Arguments of `sessions`.
+#[derive(Debug, Deserialize, rmcp::schemars::JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub(crate) struct SessionsArgs {
+    /// Switch to this session (an id `sessions` listed, or one from `nemo` or the web app). Refused while a turn or an export runs.
+    #[serde(default)]
+    pub(crate) switch_to: Option<String>,
+}
+
+/// Arguments of `cancel_render`.
+#[derive(Debug, Deserialize, rmcp::schemars::JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub(crate) struct CancelRenderArgs {
+    /// The render id (`render_…`), as `export` or `jobs` returned it.
     pub(crate) render_id: String,
 }
 
@@ -174,7 +210,8 @@ server stored (name, type, duration, size).",
             idempotent_hint = false,
             open_world_hint = true
         ),
-        meta = spends_credits(false)
+        meta = spends_credits(false),
+        output_schema = schemas::upload()
     )]
     async fn upload(
         &self,
@@ -194,7 +231,7 @@ server stored (name, type, duration, size).",
         let call = Call::new(&ctx, Scale::Upload);
         let (result, outcome) = self
             .engine
-            .run(&call, Command::Upload { files, urls }, StopAt::Never)
+            .run(&call, "an upload", Command::Upload { files, urls })
             .await;
         if let Err(e) = result {
             return Ok(failure(&e));
@@ -217,7 +254,7 @@ server stored (name, type, duration, size).",
         let mut text = lines.join("\n");
         notes(&mut text, &outcome);
         text.push_str("\nNext: describe the edit with `instruct`, or `export` to render as it is.");
-        let session_id = self.engine.session_id().await;
+        let session_id = self.engine.session_id();
         Ok(success(
             text,
             json!({"files": outcome.uploaded, "session_id": session_id, "events": outcome.events}),
@@ -225,11 +262,16 @@ server stored (name, type, duration, size).",
     }
 
     #[tool(
-        description = "Send one message to the video agent and return its reply, or — when it \
-edits without a word — what changed on the timeline. The message always goes to the agent as \
-written (\"export\" here is an instruction to the agent, not a render: use the `export` tool to \
-render). Spends credits. Takes from seconds to a few minutes; a message is never sent twice, \
-even when the connection drops.",
+        description = "Send one message to the video agent. By default waits for the turn (with \
+progress notifications, at least every few seconds, when the request carries a progress token) \
+and returns the agent's reply, or — when it edits without a word — what changed on the timeline. \
+With `wait: false` returns the turn id at once; `turn_status` then reports the steps, the words \
+so far and the outcome. Give an `idempotency_key` (any string unique to this message) so that a \
+retried call never sends the message twice: the same key returns the same turn, running or \
+finished. While a turn runs, another `instruct` is refused (follow the running one with \
+`turn_status`). The message goes to the agent as written (\"export\" here is an instruction to \
+the agent, not a render: use the `export` tool to render). Spends credits. Takes from seconds \
+(an edit) to several minutes (generating a video).",
         annotations(
             title = "Instruct the video agent",
             read_only_hint = false,
@@ -237,7 +279,8 @@ even when the connection drops.",
             idempotent_hint = false,
             open_world_hint = true
         ),
-        meta = spends_credits(true)
+        meta = spends_credits(true),
+        output_schema = schemas::turn()
     )]
     async fn instruct(
         &self,
@@ -251,50 +294,99 @@ even when the connection drops.",
                 "The message is empty: say what the agent should do.",
             )));
         }
-        let call = Call::new(&ctx, Scale::Steps);
-        let (result, outcome) = self
-            .engine
-            .run(&call, Command::Instruct(message), StopAt::Never)
-            .await;
-        if let Err(e) = result {
-            return Ok(failure(&e));
+        let key = args
+            .idempotency_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned);
+        if key.as_ref().is_some_and(|k| k.chars().count() > 200) {
+            return Ok(failure(&NemoError::new(
+                nemo_core::error::ErrorKind::BadInput,
+                "The idempotency_key is too long: at most 200 characters.",
+            )));
         }
-        let mut parts: Vec<String> = outcome.texts.clone();
-        for change in &outcome.changes {
-            parts.push(format!("Changed: {change}"));
+        let mut note = None;
+        let cell = match key.as_deref().and_then(|k| self.engine.turn_for_key(k)) {
+            Some(cell) => {
+                // A retry: the message was sent once, under this key.
+                let same = matches!(&cell.borrow().kind, WorkKind::Turn { message: m, .. } if *m == message);
+                note = Some(if same {
+                    "This idempotency_key was used before: the message was not sent again; this is \
+the same turn."
+                        .to_owned()
+                } else {
+                    "This idempotency_key was used before for another message: nothing was sent; \
+this is the turn that key started. Use a new key for a new message."
+                        .to_owned()
+                });
+                cell
+            }
+            None => match self
+                .engine
+                .start(
+                    WorkKind::Turn {
+                        message: message.clone(),
+                        key,
+                    },
+                    None,
+                    Command::Instruct(message),
+                )
+                .await
+            {
+                Ok(cell) => cell,
+                Err(e) => return Ok(failure(&e)),
+            },
+        };
+        if args.wait {
+            // A cancelled wait stops waiting only: the agent has the message
+            // and may still finish; `turn_status` follows it.
+            self.engine
+                .wait(&cell, &Call::new(&ctx, Scale::Steps))
+                .await;
         }
-        if parts.is_empty() {
-            parts.push("The agent finished without a reply.".into());
-        }
-        if let Some(timeline) = &outcome.timeline {
-            parts.push(timeline.summary.clone());
-        }
-        let mut text = parts.join("\n\n");
-        notes(&mut text, &outcome);
-        if !outcome.suggestions.is_empty() {
-            let said: Vec<String> = outcome
-                .suggestions
-                .iter()
-                .map(|s| format!("\"{s}\""))
-                .collect();
-            text.push_str(&format!("\nSuggested next messages: {}", said.join(", ")));
-        }
-        for action in &outcome.actions {
-            text.push('\n');
-            text.push_str(hint(*action));
-        }
-        Ok(success(
-            text,
-            json!({
-                "text": outcome.texts.join("\n\n"),
-                "changes": outcome.changes,
-                "actions": outcome.actions,
-                "notes": outcome.notes,
-                "timeline": outcome.timeline.as_ref().map(|t| &t.summary),
-                "suggestions": outcome.suggestions,
-                "events": outcome.events,
-            }),
-        ))
+        let work = cell.borrow();
+        Ok(self.turn_answer(&work, note.as_deref()))
+    }
+
+    #[tool(
+        description = "How a turn started by `instruct` is doing (default: the latest): running \
+(the steps so far, the agent's words so far, how long), done (the reply, or what a silent edit \
+changed), failed (why) or stopped. Never waits and never sends anything to the agent.",
+        annotations(title = "Turn status", read_only_hint = true, open_world_hint = false),
+        meta = spends_credits(false),
+        output_schema = schemas::turn()
+    )]
+    async fn turn_status(
+        &self,
+        Parameters(args): Parameters<TurnStatusArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let wanted = args
+            .turn_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let cell = match wanted {
+            Some(id) => self
+                .engine
+                .work(id)
+                .filter(|c| matches!(c.borrow().kind, WorkKind::Turn { .. })),
+            None => self.engine.last_turn(),
+        };
+        let Some(cell) = cell else {
+            return Ok(failure(&NemoError::new(
+                nemo_core::error::ErrorKind::BadInput,
+                match wanted {
+                    Some(id) => format!(
+                        "There is no turn {id} in this server (turn ids are `turn_…`, as `instruct` \
+returned them)."
+                    ),
+                    None => "No turn has been started yet: `instruct` starts one.".to_owned(),
+                },
+            )));
+        };
+        let work = cell.borrow();
+        Ok(self.turn_answer(&work, None))
     }
 
     #[tool(
@@ -302,14 +394,15 @@ even when the connection drops.",
 tracks): 1. Video: clip (0-10s) 2. BGM: Lo-fi (0-10s, 35%) 3. Title: \"Urban Dreams\" (0-3s)`, \
 and whether it is ready to export.",
         annotations(title = "Show the timeline", read_only_hint = true, open_world_hint = true),
-        meta = spends_credits(false)
+        meta = spends_credits(false),
+        output_schema = schemas::timeline()
     )]
     async fn timeline(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
         let call = Call::new(&ctx, Scale::Steps);
         match self.read_timeline(&call).await {
             Ok((summary, ready)) => Ok(success(
                 summary.clone(),
-                json!({"summary": summary, "ready_for_export": ready}),
+                json!({"summary": summary, "ready_for_export": ready, "session_id": self.engine.session_id()}),
             )),
             Err(e) => Ok(failure(&e)),
         }
@@ -318,13 +411,14 @@ and whether it is ready to export.",
     #[tool(
         description = "The credit balance: available, frozen (held by work in progress) and total.",
         annotations(title = "Show credits", read_only_hint = true, open_world_hint = true),
-        meta = spends_credits(false)
+        meta = spends_credits(false),
+        output_schema = schemas::credits()
     )]
     async fn credits(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
         let call = Call::new(&ctx, Scale::Steps);
         let (result, outcome) = self
             .engine
-            .run(&call, Command::Credits, StopAt::Never)
+            .query(&call, Command::Credits, StopAt::Never)
             .await;
         if let Err(e) = result {
             return Ok(failure(&e));
@@ -353,7 +447,8 @@ with `wait: false` returns the render id as soon as the render is submitted.",
             idempotent_hint = false,
             open_world_hint = true
         ),
-        meta = spends_credits(false)
+        meta = spends_credits(false),
+        output_schema = schemas::render()
     )]
     async fn export(
         &self,
@@ -380,91 +475,40 @@ with `wait: false` returns the render id as soon as the render is submitted.",
         if let Err(e) = checked {
             return Ok(failure(&e));
         }
-        let call = Call::new(&ctx, Scale::Render);
-        let stop_at = if args.wait {
-            StopAt::Never
-        } else {
-            StopAt::RenderAccepted
-        };
-        let (result, outcome) = self
+        let id = self.engine.new_render_id();
+        let command = Command::Export(ExportOptions {
+            render_id: Some(id.clone()),
+            download: true,
+            out: out.clone(),
+            overwrite: args.overwrite,
+        });
+        let cell = match self
             .engine
-            .run(
-                &call,
-                Command::Export(ExportOptions {
-                    render_id: None,
-                    download: true,
-                    out,
-                    overwrite: args.overwrite,
-                }),
-                stop_at,
-            )
-            .await;
-        if let Err(e) = result {
-            return Ok(failure(&e));
-        }
-        let id = outcome.render_id.clone().unwrap_or_default();
-        let claim = outcome.link(LinkKind::Claim).map(str::to_owned);
-        if !args.wait {
-            let out = self
-                .engine
-                .app
-                .store
-                .jobs()
-                .unwrap_or_default()
-                .into_iter()
-                .find(|j| j.id == id)
-                .and_then(|j| j.out);
-            let (phase, progress) = outcome
-                .render_phase
-                .clone()
-                .unwrap_or((RenderPhase::Pending, None));
-            let text = format!(
-                "Render {id} submitted ({}). It keeps going on the server and is recorded in the \
-job list: check it with `render_status`, download it with `resume_jobs`{}.",
-                phase_text(&phase, progress),
-                out.as_ref()
-                    .map(|p| format!(" (to {})", p.display()))
-                    .unwrap_or_default()
-            );
-            return Ok(success(
-                text,
-                json!({"render_id": id, "status": phase.as_str(), "progress": progress, "out": out, "events": outcome.events}),
-            ));
-        }
-        let Some((path, bytes)) = outcome.downloaded.clone() else {
-            return Ok(failure(&NemoError::new(
-                nemo_core::error::ErrorKind::Protocol,
-                format!("The render {id} finished but nothing was downloaded."),
-            )));
+            .start(WorkKind::Export { out }, Some(id), command)
+            .await
+        {
+            Ok(cell) => cell,
+            Err(e) => return Ok(failure(&e)),
         };
-        let mut text = format!(
-            "Saved {} ({}). Render {id}.",
-            path.display(),
-            human_bytes(bytes)
-        );
-        if let Some(url) = &claim {
-            text.push_str(&format!("\nOpen the project in the browser: {url}"));
+        if args.wait {
+            let call = Call::new(&ctx, Scale::Render);
+            if self.engine.wait(&cell, &call).await == Waited::Cancelled {
+                // Given up on: the render keeps going on the server and stays
+                // in the job list; the session is free again at once.
+                self.engine.stop(&cell);
+                self.engine.ended(&cell).await;
+            }
         }
-        notes(&mut text, &outcome);
-        Ok(success(
-            text,
-            json!({
-                "render_id": id,
-                "status": "downloaded",
-                "path": path,
-                "bytes": bytes,
-                "url": outcome.render_url,
-                "claim_link": claim,
-                "events": outcome.events,
-            }),
-        ))
+        let work = cell.borrow();
+        Ok(self.export_answer(&work))
     }
 
     #[tool(
         description = "Check one render once: queued, rendering (with progress), completed (with \
 its URL) or failed. Does not download: `resume_jobs` does.",
         annotations(title = "Render status", read_only_hint = true, open_world_hint = true),
-        meta = spends_credits(false)
+        meta = spends_credits(false),
+        output_schema = schemas::render()
     )]
     async fn render_status(
         &self,
@@ -477,6 +521,15 @@ its URL) or failed. Does not download: `resume_jobs` does.",
                 nemo_core::error::ErrorKind::BadInput,
                 "Give the render id (`render_…`), as `export` or `jobs` returned it.",
             )));
+        }
+        if let Some(cell) = self
+            .engine
+            .work(&id)
+            .filter(|c| matches!(c.borrow().kind, WorkKind::Export { .. }))
+        {
+            // An export of this server's: what its own polling last saw.
+            let work = cell.borrow();
+            return Ok(self.render_answer(&work));
         }
         let app = &self.engine.app;
         let jobs = match app.store.jobs().map_err(crate::store::error) {
@@ -505,7 +558,7 @@ its URL) or failed. Does not download: `resume_jobs` does.",
             },
             _ => {
                 self.engine
-                    .run(&call, command, StopAt::RenderStillRunning)
+                    .query(&call, command, StopAt::RenderStillRunning)
                     .await
             }
         };
@@ -553,7 +606,8 @@ its URL) or failed. Does not download: `resume_jobs` does.",
 submitted, by this server or the `nemo` command): id, session, when, where it is to be \
 downloaded. `resume_jobs` finishes them.",
         annotations(title = "List render jobs", read_only_hint = true, open_world_hint = false),
-        meta = spends_credits(false)
+        meta = spends_credits(false),
+        output_schema = schemas::jobs()
     )]
     async fn jobs(&self) -> Result<CallToolResult, ErrorData> {
         let app = &self.engine.app;
@@ -602,7 +656,8 @@ render and download it where it was meant to go. Use it after an interrupted `ex
             idempotent_hint = true,
             open_world_hint = true
         ),
-        meta = spends_credits(false)
+        meta = spends_credits(false),
+        output_schema = schemas::jobs()
     )]
     async fn resume_jobs(
         &self,
@@ -688,13 +743,486 @@ render and download it where it was meant to go. Use it after an interrupted `ex
             }
         }
     }
+
+    #[tool(
+        description = "The sessions this server knows: the current one, the ones it used, and the \
+last session of this machine (what the `nemo` command continues). With `switch_to`, continue \
+that session instead (its draft, its history); refused while a turn or an export runs.",
+        annotations(
+            title = "List or switch sessions",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
+        meta = spends_credits(false),
+        output_schema = schemas::sessions()
+    )]
+    async fn sessions(
+        &self,
+        Parameters(args): Parameters<SessionsArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let mut said = String::new();
+        if let Some(id) = args
+            .switch_to
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            if let Err(why) = nemo_core::ids::check_id("session id", id) {
+                return Ok(failure(&NemoError::new(
+                    nemo_core::error::ErrorKind::BadInput,
+                    format!("switch_to: {why}."),
+                )));
+            }
+            let task_id = self
+                .known_sessions()
+                .into_iter()
+                .find(|(s, _)| s.session_id == id)
+                .and_then(|(s, _)| s.task_id);
+            let session = SessionRef {
+                session_id: id.to_owned(),
+                task_id,
+            };
+            match self.engine.switch(Some(session)).await {
+                Ok(previous) => {
+                    said = match previous {
+                        Some(p) if p != id => format!("Switched from session {p} to {id}.\n"),
+                        Some(_) => format!("Already in session {id}.\n"),
+                        None => format!("Switched to session {id}.\n"),
+                    }
+                }
+                Err(e) => return Ok(failure(&e)),
+            }
+        }
+        Ok(self.sessions_answer(said))
+    }
+
+    #[tool(
+        description = "Start a new, empty session (a new project) and continue in it: later \
+uploads, turns and exports go there. The previous session is kept (`sessions` lists it, and \
+switches back). Refused while a turn or an export runs. Spends no credits.",
+        annotations(
+            title = "New session",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        ),
+        meta = spends_credits(false),
+        output_schema = schemas::sessions()
+    )]
+    async fn new_session(
+        &self,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let previous = match self.engine.switch(None).await {
+            Ok(previous) => previous,
+            Err(e) => return Ok(failure(&e)),
+        };
+        let call = Call::new(&ctx, Scale::Steps);
+        let (result, _) = self
+            .engine
+            .run(&call, "a new session", Command::Connect)
+            .await;
+        if let Err(e) = result {
+            return Ok(failure(&e));
+        }
+        let id = self.engine.session_id().unwrap_or_default();
+        let said = match previous {
+            Some(p) => format!("Started session {id} (the previous one, {p}, is kept).\n"),
+            None => format!("Started session {id}.\n"),
+        };
+        Ok(self.sessions_answer(said))
+    }
+
+    #[tool(
+        description = "A browser link that opens the session's project in the NemoVideo web app \
+(to see, edit or share it; it never carries the token).",
+        annotations(title = "Project link", read_only_hint = true, open_world_hint = true),
+        meta = spends_credits(false),
+        output_schema = schemas::claim_link()
+    )]
+    async fn claim_link(
+        &self,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let Some(session_id) = self.engine.session_id() else {
+            return Ok(failure(&NemoError::new(
+                nemo_core::error::ErrorKind::BadInput,
+                "There is no session yet: `upload` media or `instruct` the agent first.",
+            )));
+        };
+        let call = Call::new(&ctx, Scale::Steps);
+        let (result, outcome) = self
+            .engine
+            .query(&call, Command::ClaimLink, StopAt::Never)
+            .await;
+        if let Err(e) = result {
+            return Ok(failure(&e));
+        }
+        match outcome.link(LinkKind::Claim) {
+            Some(url) => Ok(success(
+                format!("Open the project in the browser: {url}"),
+                json!({"url": url, "session_id": session_id}),
+            )),
+            None => Ok(failure(&NemoError::new(
+                nemo_core::error::ErrorKind::Protocol,
+                "The service did not give a link to the project.",
+            ))),
+        }
+    }
+
+    #[tool(
+        description = "Cancel a render on the server (the service's cancel endpoint): one this \
+server is exporting, or one from the job list. An export waiting for it ends as cancelled.",
+        annotations(
+            title = "Cancel a render",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        ),
+        meta = spends_credits(false),
+        output_schema = schemas::cancel_render()
+    )]
+    async fn cancel_render(
+        &self,
+        Parameters(args): Parameters<CancelRenderArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let id = args.render_id.trim().to_owned();
+        if let Err(why) = nemo_core::ids::check_id("render id", &id) {
+            return Ok(failure(&NemoError::new(
+                nemo_core::error::ErrorKind::BadInput,
+                format!(
+                    "{why}. Give the render id (`render_…`), as `export` or `jobs` returned it."
+                ),
+            )));
+        }
+        let app = &self.engine.app;
+        let job = app
+            .store
+            .jobs()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|j| j.id == id);
+        let command = Command::CancelRender { id: id.clone() };
+        let call = Call::new(&ctx, Scale::Steps);
+        let (result, outcome) = match &job {
+            Some(job) if job.api_url == app.api_url => match job_client(app, job) {
+                Ok(client) => {
+                    self.engine
+                        .run_other(client, &call, command, StopAt::Never)
+                        .await
+                }
+                Err(e) => (Err(e), Outcome::default()),
+            },
+            _ => self.engine.query(&call, command, StopAt::Never).await,
+        };
+        if let Err(e) = result {
+            return Ok(failure(&e));
+        }
+        let mut text = format!("Render {id} cancelled.");
+        if self
+            .engine
+            .work(&id)
+            .is_some_and(|c| c.borrow().end.is_none())
+        {
+            text.push_str(" The export waiting for it ends as soon as it sees that.");
+        }
+        Ok(success(
+            text,
+            json!({"render_id": id, "status": "cancelled", "events": outcome.events}),
+        ))
+    }
 }
 
 impl NemoServer {
+    /// The sessions to list, each with whether it is the store's last one.
+    fn known_sessions(&self) -> Vec<(SessionRef, bool)> {
+        let app = &self.engine.app;
+        let last = app.store.last_session(&app.api_url);
+        let mut all: Vec<(SessionRef, bool)> = self
+            .engine
+            .sessions_used()
+            .into_iter()
+            .map(|s| {
+                let is_last = last.as_ref().is_some_and(|l| l.session_id == s.session_id);
+                (s, is_last)
+            })
+            .collect();
+        if let Some(last) = last {
+            if !all.iter().any(|(s, _)| s.session_id == last.session_id) {
+                all.push((
+                    SessionRef {
+                        session_id: last.session_id,
+                        task_id: last.task_id,
+                    },
+                    true,
+                ));
+            }
+        }
+        all
+    }
+
+    /// What `sessions` and `new_session` answer, after `said`.
+    fn sessions_answer(&self, mut said: String) -> CallToolResult {
+        let current = self.engine.session_id();
+        let list: Vec<Value> = self
+            .known_sessions()
+            .into_iter()
+            .map(|(s, last)| {
+                json!({
+                    "session_id": s.session_id,
+                    "task_id": s.task_id,
+                    "current": current.as_deref() == Some(s.session_id.as_str()),
+                    "last": last,
+                })
+            })
+            .collect();
+        match &current {
+            Some(id) => said.push_str(&format!("Current session: {id}.")),
+            None => said.push_str("No session yet: the first `upload` or `instruct` starts one."),
+        }
+        let others: Vec<&str> = list
+            .iter()
+            .filter(|s| s["current"] != true)
+            .filter_map(|s| s["session_id"].as_str())
+            .collect();
+        if !others.is_empty() {
+            said.push_str(&format!(
+                "\nOther sessions: {} (`sessions` with `switch_to` continues one).",
+                others.join(", ")
+            ));
+        }
+        success(
+            said,
+            json!({
+                "current": current.map(|id| json!({"session_id": id})),
+                "sessions": list,
+            }),
+        )
+    }
+
+    /// What `instruct` and `turn_status` say about a turn.
+    fn turn_answer(&self, work: &Work, note: Option<&str>) -> CallToolResult {
+        let scale = self.engine.time_scale;
+        let outcome = &work.outcome;
+        let (message, key) = match &work.kind {
+            WorkKind::Turn { message, key } => (message.clone(), key.clone()),
+            WorkKind::Export { .. } => (String::new(), None),
+        };
+        let elapsed = work.elapsed(scale);
+        let mut data = json!({
+            "turn_id": work.id,
+            "status": work.status(),
+            "message": message,
+            "idempotency_key": key,
+            "elapsed_seconds": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+            "text": outcome.texts.join("\n\n"),
+            "steps": work.steps,
+            "changes": outcome.changes,
+            "actions": outcome.actions,
+            "notes": outcome.notes,
+            "timeline": outcome.timeline.as_ref().map(|t| &t.summary),
+            "suggestions": outcome.suggestions,
+            "note": note,
+            "events": outcome.events,
+        });
+        let took = nemo_core::time::human_duration(elapsed);
+        match &work.end {
+            None => {
+                let mut text = format!(
+                    "Turn {} is running ({took} so far): the agent is working on \"{}\". Check it \
+with `turn_status` (turn_id \"{}\"); do not send the message again.",
+                    work.id,
+                    message.trim(),
+                    work.id
+                );
+                if let Some(step) = work.steps.last() {
+                    text.push_str(&format!("\nLatest step: {step}"));
+                }
+                if !outcome.texts.is_empty() {
+                    text.push_str(&format!(
+                        "\nThe agent said so far: {}",
+                        outcome.texts.join("\n\n")
+                    ));
+                }
+                if let Some(note) = note {
+                    text.push('\n');
+                    text.push_str(note);
+                }
+                success(text, data)
+            }
+            Some(Err(e)) => {
+                let mut result = failure(e);
+                let mut text = format!("Turn {}: {e}", work.id);
+                if work.stopped {
+                    text.push_str(
+                        "\nStopped waiting: the agent has the message and may still finish; see \
+the result with `timeline`. Sending the message again could spend credits twice.",
+                    );
+                }
+                if let Some(note) = note {
+                    text.push('\n');
+                    text.push_str(note);
+                }
+                result.content = vec![ContentBlock::text(text)];
+                data["error"] = nemo_core::ndjson::error_to_json(e);
+                result.structured_content = Some(data);
+                result
+            }
+            Some(Ok(())) => {
+                let mut parts: Vec<String> = outcome.texts.clone();
+                for change in &outcome.changes {
+                    parts.push(format!("Changed: {change}"));
+                }
+                if parts.is_empty() {
+                    parts.push("The agent finished without a reply.".into());
+                }
+                if let Some(timeline) = &outcome.timeline {
+                    parts.push(timeline.summary.clone());
+                }
+                let mut text = parts.join("\n\n");
+                notes(&mut text, outcome);
+                if !outcome.suggestions.is_empty() {
+                    let said: Vec<String> = outcome
+                        .suggestions
+                        .iter()
+                        .map(|s| format!("\"{s}\""))
+                        .collect();
+                    text.push_str(&format!("\nSuggested next messages: {}", said.join(", ")));
+                }
+                for action in &outcome.actions {
+                    text.push('\n');
+                    text.push_str(hint(*action));
+                }
+                if let Some(note) = note {
+                    text.push('\n');
+                    text.push_str(note);
+                }
+                success(text, data)
+            }
+        }
+    }
+
+    /// What `export` says about its render.
+    fn export_answer(&self, work: &Work) -> CallToolResult {
+        match &work.end {
+            Some(Ok(())) if work.outcome.downloaded.is_some() => {
+                let outcome = &work.outcome;
+                let id = &work.id;
+                let (path, bytes) = outcome.downloaded.clone().unwrap_or_default();
+                let claim = outcome.link(LinkKind::Claim).map(str::to_owned);
+                let mut text = format!(
+                    "Saved {} ({}). Render {id}.",
+                    path.display(),
+                    human_bytes(bytes)
+                );
+                if let Some(url) = &claim {
+                    text.push_str(&format!("\nOpen the project in the browser: {url}"));
+                }
+                notes(&mut text, outcome);
+                success(
+                    text,
+                    json!({
+                        "render_id": id,
+                        "status": "downloaded",
+                        "progress": 100.0,
+                        "path": path,
+                        "bytes": bytes,
+                        "url": outcome.render_url,
+                        "claim_link": claim,
+                        "events": outcome.events,
+                    }),
+                )
+            }
+            Some(Ok(())) => failure(&NemoError::new(
+                nemo_core::error::ErrorKind::Protocol,
+                format!(
+                    "The render {} finished but nothing was downloaded.",
+                    work.id
+                ),
+            )),
+            _ => self.render_answer(work),
+        }
+    }
+
+    /// What `render_status` says about an export of this server's.
+    fn render_answer(&self, work: &Work) -> CallToolResult {
+        let outcome = &work.outcome;
+        let id = &work.id;
+        let (status, progress) = work.render_state();
+        let out = match &work.kind {
+            WorkKind::Export { out } => out.clone(),
+            WorkKind::Turn { .. } => None,
+        }
+        .or_else(|| outcome.downloaded.as_ref().map(|(p, _)| p.clone()));
+        let elapsed = work.elapsed(self.engine.time_scale);
+        let mut data = json!({
+            "render_id": id,
+            "status": status,
+            "progress": progress,
+            "elapsed_seconds": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+            "out": out,
+            "path": outcome.downloaded.as_ref().map(|(p, _)| p),
+            "bytes": outcome.downloaded.as_ref().map(|(_, b)| b),
+            "url": outcome.render_url,
+            "claim_link": outcome.link(LinkKind::Claim),
+            "events": outcome.events,
+        });
+        match &work.end {
+            Some(Err(e)) => {
+                let mut result = failure(e);
+                let mut text = format!("Render {id}: {e}");
+                if work.stopped {
+                    text.push_str(&format!(
+                        "\nStopped waiting: the render keeps going on the server and stays in \
+the job list; `resume_jobs` (render_id \"{id}\") downloads it."
+                    ));
+                }
+                result.content = vec![ContentBlock::text(text)];
+                data["error"] = nemo_core::ndjson::error_to_json(e);
+                result.structured_content = Some(data);
+                result
+            }
+            Some(Ok(())) => {
+                let mut text = format!("Render {id}: {status}.");
+                if let Some((path, bytes)) = &outcome.downloaded {
+                    text = format!(
+                        "Render {id}: downloaded to {} ({}).",
+                        path.display(),
+                        human_bytes(*bytes)
+                    );
+                }
+                success(text, data)
+            }
+            None => {
+                let shown = match progress {
+                    Some(p) => format!("{status} ({}%)", number(p.round())),
+                    None => status.clone(),
+                };
+                let mut text = format!(
+                    "Render {id}: {shown}, {} so far. It goes on in the background",
+                    nemo_core::time::human_duration(elapsed)
+                );
+                match &out {
+                    Some(p) => text.push_str(&format!(" and will be saved to {}", p.display())),
+                    None => text.push_str(&format!(
+                        " and will be saved as {id}.mp4 in the server's working directory"
+                    )),
+                }
+                text.push_str("; check again with `render_status`.");
+                success(text, data)
+            }
+        }
+    }
+
     /// The timeline summary and whether it can be exported. Without a
     /// session there is nothing to read (and none is created for it).
     pub(crate) async fn read_timeline(&self, call: &Call<'_>) -> Result<(String, bool), NemoError> {
-        if self.engine.session_id().await.is_none() {
+        if self.engine.session_id().is_none() {
             return Ok((
                 "The timeline is empty: there is no session yet. Upload media with `upload` or \
 describe a video with `instruct` first."
@@ -704,7 +1232,7 @@ describe a video with `instruct` first."
         }
         let (result, outcome) = self
             .engine
-            .run(call, Command::Timeline, StopAt::Never)
+            .query(call, Command::Timeline, StopAt::Never)
             .await;
         result?;
         outcome
@@ -753,6 +1281,12 @@ impl ServerHandler for NemoServer {
     ) -> Result<ListResourcesResult, ErrorData> {
         Ok(ListResourcesResult::with_all_items(vec![
             Self::timeline_resource(),
+            Resource::new(CREDITS_URI, "credits")
+                .with_title("Credit balance")
+                .with_description(
+                    "The credit balance as JSON: available, frozen (held by work in progress), total.",
+                )
+                .with_mime_type("application/json"),
         ]))
     }
 
@@ -761,16 +1295,34 @@ impl ServerHandler for NemoServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let call = Call::new(&context, Scale::Steps);
+        if request.uri == CREDITS_URI {
+            let (result, outcome) = self
+                .engine
+                .query(&call, Command::Credits, StopAt::Never)
+                .await;
+            let body = match (result, outcome.credits) {
+                (Ok(()), Some(c)) => {
+                    json!({"available": c.available, "frozen": c.frozen, "total": c.total})
+                }
+                (Err(e), _) => json!({ "error": nemo_core::ndjson::error_to_json(&e) }),
+                (Ok(()), None) => {
+                    json!({"error": {"code": "protocol", "message": "The server did not say what the balance is."}})
+                }
+            };
+            let contents = ResourceContents::text(body.to_string(), CREDITS_URI)
+                .with_mime_type("application/json");
+            return Ok(ReadResourceResult::new(vec![contents]).into());
+        }
         if request.uri != TIMELINE_URI {
             return Err(ErrorData::resource_not_found(
                 format!(
-                    "No resource {}; this server has {TIMELINE_URI}.",
+                    "No resource {}; this server has {TIMELINE_URI} and {CREDITS_URI}.",
                     request.uri
                 ),
                 None,
             ));
         }
-        let call = Call::new(&context, Scale::Steps);
         let text = match self.read_timeline(&call).await {
             Ok((summary, _)) => summary,
             // A resource read has no tool-error form: say it in the text.
