@@ -292,7 +292,10 @@ impl App {
             builder = builder.seed(seed);
         }
         if let Some(session) = session {
-            builder = builder.session(session);
+            // `--session ID` is the user's word: a typo fails, it never
+            // quietly becomes (and replaces) a new session.
+            let named = self.global.session.as_deref() == Some(session.session_id.as_str());
+            builder = builder.session(session).session_required(named);
         }
         let mut inner = builder.build()?;
         let reporter = Reporter::new(self.out.clone(), self.store.clone());
@@ -497,6 +500,24 @@ impl Client {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
+    }
+
+    /// Runs one command without showing its events (only to `watch`), for
+    /// what a command reads for itself (a timeline to compare). Ctrl-C
+    /// stops it.
+    pub(crate) async fn run_quiet(
+        &mut self,
+        command: Command,
+        watch: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<(), NemoError> {
+        let result = self
+            .inner
+            .run_until(command, watch, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await;
+        self.reporter.not_saved(self.inner.take_unsaved());
+        result
     }
 
     /// Runs one command, showing every event to `watch` as well as to the

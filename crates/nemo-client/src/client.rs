@@ -52,6 +52,7 @@ pub struct ClientBuilder {
     journal_words: Option<JournalWords>,
     text_deltas: bool,
     transfer_events: bool,
+    session_required: bool,
 }
 
 /// Where an export puts the finished video (see [`ExportTo`]'s
@@ -262,6 +263,9 @@ pub struct Client {
     subscribers: Vec<mpsc::UnboundedSender<Event>>,
     /// Transfer progress, passed on to the clients of recorded jobs.
     progress: Option<ProgressSink>,
+    /// The session was named by the user (see
+    /// [`ClientBuilder::session_required`]).
+    session_required: bool,
     template: Arc<Template>,
 }
 
@@ -321,6 +325,7 @@ impl Client {
             journal_words: None,
             text_deltas: false,
             transfer_events: false,
+            session_required: false,
         }
     }
 
@@ -696,8 +701,23 @@ impl Client {
         let unsaved = &mut self.unsaved;
         let subscribers = &mut self.subscribers;
         let keep = self.keep;
+        // A session the user named is remembered only once the server has
+        // answered for it (a mistyped id never replaces the last session).
+        let defer = keep.last_session && self.session_required;
+        let mut held: Option<Event> = None;
         let mut sink = |ev: &Event| {
-            if let Err(e) = remember(store, api_url, keep, ev) {
+            let kept = match ev {
+                Event::Connected { created: false, .. } if defer => {
+                    held = Some(ev.clone());
+                    Ok(())
+                }
+                Event::Finished { result: Ok(()), .. } => match held.take() {
+                    Some(connected) => remember(store, api_url, keep, &connected),
+                    None => Ok(()),
+                },
+                _ => remember(store, api_url, keep, ev),
+            };
+            if let Err(e) = kept {
                 unsaved.push(e);
             }
             subscribers.retain(|s| s.send(ev.clone()).is_ok());
@@ -771,7 +791,9 @@ impl Client {
                 _ => Credential::None,
             },
         };
+        let session_required = template.config.session_required && session.is_some();
         let config = Config {
+            session_required,
             session,
             seed,
             credential,
@@ -796,6 +818,7 @@ impl Client {
             unsaved: Vec::new(),
             subscribers: Vec::new(),
             progress: None,
+            session_required,
             template,
         }
     }
@@ -891,6 +914,16 @@ impl ClientBuilder {
     /// Continue this session instead of making a new one on first use.
     pub fn session(mut self, session: SessionRef) -> Self {
         self.session = Some(session);
+        self
+    }
+
+    /// The session given to [`ClientBuilder::session`] was named by the
+    /// user: if the server does not know it, calls fail with
+    /// [`ErrorKind::SessionLost`] instead of starting another session in
+    /// its place (default: a lost session is replaced by a new one, with a
+    /// note).
+    pub fn session_required(mut self, yes: bool) -> Self {
+        self.session_required = yes;
         self
     }
 
@@ -1017,6 +1050,7 @@ impl ClientBuilder {
             seed: self.seed.unwrap_or_else(random_seed),
             claim_after_export: self.claim_after_export,
             text_deltas: self.text_deltas,
+            session_required: self.session_required,
             ..defaults
         };
         let seed = config.seed;

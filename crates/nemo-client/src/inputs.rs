@@ -21,10 +21,30 @@ pub fn is_url(arg: &str) -> bool {
     lower.starts_with("http://") || lower.starts_with("https://")
 }
 
+/// True when `arg` reads like a web address without its scheme
+/// (`www.youtube.com/watch?v=x`, `example.com/clip.mp4`): a first segment
+/// with a dot and a letters-only last label, then a slash.
+fn looks_like_address(arg: &str) -> bool {
+    let host = arg.split('/').next().unwrap_or("");
+    let labels: Vec<&str> = host.split('.').collect();
+    arg.contains('/')
+        && labels.len() >= 2
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
+}
+
 /// Checks a local file and describes it for upload.
 pub fn check_file(path: &Path) -> Result<FilePart, NemoError> {
     let bad = |what: String| NemoError::new(ErrorKind::BadInput, what);
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound if looks_like_address(&path.to_string_lossy()) => bad(format!(
+            "There is no file at {shown}. If it is a web address, write it with its scheme: https://{shown}",
+            shown = path.display()
+        )),
         io::ErrorKind::NotFound => bad(format!(
             "There is no file at {}. Check the path and try again.",
             path.display()
@@ -62,17 +82,53 @@ pub fn check_file(path: &Path) -> Result<FilePart, NemoError> {
     file_part(path, meta.len())
 }
 
-/// Checks a media URL (http or https, no spaces, more than the scheme).
+/// Checks a media URL (http or https, no spaces, a host after the scheme).
 pub fn check_url(text: &str) -> Result<String, NemoError> {
     let text = text.trim();
-    if is_url(text) && text.len() > "https://".len() && !text.contains(char::is_whitespace) {
-        Ok(text.to_owned())
-    } else {
-        Err(NemoError::new(
-            ErrorKind::BadInput,
-            format!("`{text}` is not a web address; URLs start with http:// or https://."),
-        ))
+    let bad = |what: String| Err(NemoError::new(ErrorKind::BadInput, what));
+    let shown = nemo_core::ids::printable_line(text);
+    if !is_url(text) {
+        return bad(format!(
+            "`{shown}` is not a web address; URLs start with http:// or https://."
+        ));
     }
+    let rest = &text[text.find("://").map_or(0, |i| i + 3)..];
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() {
+        return bad(format!("`{shown}` has no address after its scheme."));
+    }
+    if text.contains(char::is_whitespace) {
+        return bad(format!(
+            "`{shown}` contains spaces; a web address has none (write them as %20)."
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// The words of a message that name local media files (by an accepted
+/// extension, not a URL): the ones that exist become attachments and leave
+/// the text; one that does not exist is an error, so a message about a
+/// file that is not there is never sent (nor routed: "intro.mp4" alone
+/// would otherwise read as "send me the video"). Quotes around a word are
+/// ignored.
+pub fn named_files(text: &str) -> Result<(String, Vec<FilePart>), NemoError> {
+    let mut files = Vec::new();
+    let mut words = Vec::new();
+    for raw in text.split_whitespace() {
+        let word = raw.trim_matches(['"', '\'', '“', '”', '‘', '’']);
+        let word = word.trim_end_matches([',', ';', ':', '!', '?', '，', '。']);
+        let path = Path::new(word);
+        let media = !is_url(word)
+            && !looks_like_address(word)
+            && path.extension().is_some()
+            && nemo_core::api::content_type_for(word).is_some();
+        if media || (path.extension().is_some() && path.is_file() && !is_url(word)) {
+            files.push(check_file(path)?);
+        } else {
+            words.push(raw);
+        }
+    }
+    Ok((words.join(" "), files))
 }
 
 /// Splits arguments that may each be a path or a URL, checking each.
@@ -431,8 +487,43 @@ mod tests {
         std::fs::write(&mp4, "x").unwrap();
         assert_eq!(check_file(&mp4).unwrap().len, 1);
         assert!(check_url("ftp://x").is_err());
-        assert!(check_url("https://").is_err());
+        let e = check_url("https://").unwrap_err();
+        assert!(e.message.contains("no address"), "{}", e.message);
         assert!(check_url("https://example.com/a.mp4").is_ok());
+        let e = check_file(Path::new("www.youtube.com/watch?v=x")).unwrap_err();
+        assert!(
+            e.message.contains("https://www.youtube.com/watch?v=x"),
+            "{}",
+            e.message
+        );
+        let e = check_file(&dir.path().join("nope.mp4")).unwrap_err();
+        assert!(!e.message.contains("https://"), "{}", e.message);
+    }
+
+    #[test]
+    fn files_named_in_a_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("clip.mp4");
+        std::fs::write(&clip, "x").unwrap();
+        let text = format!("add \"{}\" at the start, please", clip.display());
+        let (words, files) = named_files(&text).unwrap();
+        assert_eq!(words, "add at the start, please");
+        assert_eq!(files.len(), 1);
+        // A media file name that is not there is refused, whatever else
+        // the message says.
+        let missing = dir.path().join("intro.mp4");
+        let e = named_files(&missing.display().to_string()).unwrap_err();
+        assert!(e.message.contains("There is no file"), "{}", e.message);
+        // Web addresses and plain words are left in the message.
+        let (words, files) =
+            named_files("use https://example.com/a.mp4 and www.example.com/b.mp4 in 4k").unwrap();
+        assert!(files.is_empty());
+        assert_eq!(
+            words,
+            "use https://example.com/a.mp4 and www.example.com/b.mp4 in 4k"
+        );
+        let (words, _) = named_files("make it 1.5x faster").unwrap();
+        assert_eq!(words, "make it 1.5x faster");
     }
 
     #[tokio::test]

@@ -35,15 +35,47 @@ use crate::inputs;
 use crate::output::human_bytes;
 use crate::report::Persist;
 
+/// The manifest's format, shown by `nemo batch --help`.
+const MANIFEST_HELP: &str = "\
+Manifest (TOML, or the same fields in JSON; paths relative to the manifest):
+
+  instruction = \"add lo-fi background music at 35% and a title\"  # default for every item
+  concurrency = 2                                                # optional
+
+  [[items]]
+  inputs = [\"clips/a.mp4\", \"music.mp3\"]
+  output = \"out/a.mp4\"
+
+  [[items]]
+  inputs = [\"https://example.com/b.mp4\"]
+  instruction = \"make it vertical\"
+  output = \"out/b.mp4\"
+
+JSON: {\"instruction\": \"…\", \"items\": [{\"inputs\": [\"a.mp4\"], \"output\": \"a-edited.mp4\"}]}
+or just the list of items.
+
+An item whose output already exists is skipped (run it again with --overwrite).
+
+Examples:
+  nemo batch videos.toml
+  nemo batch videos.json --jobs 4
+  nemo batch videos.toml --overwrite     # render every item again";
+
 /// Arguments of `nemo batch`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = MANIFEST_HELP)]
 pub(crate) struct Args {
-    /// The manifest (TOML or JSON): items with inputs, instruction, output.
+    /// The manifest (TOML or JSON): items with inputs, instruction, output
+    /// (the format is in --help).
     #[arg(value_name = "MANIFEST")]
     pub(crate) manifest: PathBuf,
     /// How many items run at once (default: the manifest's `concurrency`, else 2).
     #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
     pub(crate) jobs: Option<u16>,
+    /// Render items whose output already exists again, replacing it (only
+    /// a regular file); without it they are skipped.
+    #[arg(long)]
+    pub(crate) overwrite: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +114,8 @@ struct Ready {
     urls: Vec<String>,
     instruction: String,
     output: PathBuf,
+    /// Its output exists already (and --overwrite was not given): skipped.
+    done: bool,
 }
 
 fn bad(message: String) -> NemoError {
@@ -95,10 +129,7 @@ fn read_manifest(path: &Path) -> Result<Manifest, NemoError> {
             path.display()
         ))
     })?;
-    let is_json = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-        || text.trim_start().starts_with(['{', '[']);
+    let is_json = is_json(path, &text);
     // Parsed as the shape it has (not through the untagged enum), so that an
     // error names the field at fault rather than "no variant matched".
     let fix = "Fix it and run again (the format is in `nemo batch --help`).";
@@ -144,6 +175,7 @@ fn prepare(
     index: usize,
     default_instruction: Option<&str>,
     base: &Path,
+    overwrite: bool,
 ) -> Result<Ready, NemoError> {
     let mut all: Vec<String> = item.inputs.clone();
     all.extend(item.input.clone());
@@ -180,13 +212,44 @@ fn prepare(
         std::fs::create_dir_all(dir)
             .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
     }
-    inputs::check_out(Some(&output), false, inputs::Asker::Batch).map_err(|e| bad(e.message))?;
+    // A finished item (its output is there) is skipped, not an error.
+    let done = match nemo_client::inputs::check_output(Some(&output), overwrite) {
+        Ok(()) => false,
+        Err(p) if p.is_exists() => true,
+        Err(p) => return Err(bad(inputs::advise(&p, inputs::Asker::Batch).message)),
+    };
     Ok(Ready {
         files,
         urls,
         instruction,
         output,
+        done,
     })
+}
+
+/// JSON by extension, else TOML by extension, else by the first thing in
+/// the file: `{`, or `[` not followed by `[` or a table name, is JSON
+/// (`[[items]]` and `[section]` are TOML).
+fn is_json(path: &Path, text: &str) -> bool {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("json") => return true,
+        Some("toml") => return false,
+        _ => {}
+    }
+    let start = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if start.starts_with('{') {
+        return true;
+    }
+    match start.strip_prefix('[') {
+        Some(rest) => {
+            let next = rest.trim_start().chars().next();
+            !matches!(next, Some(c) if c == '[' || c.is_alphabetic() || c == '_')
+        }
+        None => false,
+    }
 }
 
 /// Runs `nemo batch`.
@@ -207,7 +270,13 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         .map(|(i, item)| {
             (
                 i + 1,
-                prepare(item, i + 1, manifest.instruction.as_deref(), &base),
+                prepare(
+                    item,
+                    i + 1,
+                    manifest.instruction.as_deref(),
+                    &base,
+                    args.overwrite,
+                ),
             )
         })
         .collect();
@@ -258,49 +327,53 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         })
     };
     let interrupted = &interrupted;
-    let mut results: Vec<(usize, Option<PathBuf>, Result<u64, NemoError>)> = stream::iter(prepared)
-        .map(|(index, ready)| async move {
-            if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
-                let e = NemoError::new(
-                    ErrorKind::Cancelled,
-                    "Not started: the batch was interrupted.",
+    let mut results: Vec<(usize, Option<PathBuf>, Result<Option<u64>, NemoError>)> =
+        stream::iter(prepared)
+            .map(|(index, ready)| async move {
+                if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+                    let e = NemoError::new(
+                        ErrorKind::Cancelled,
+                        "Not started: the batch was interrupted.",
+                    );
+                    return (index, None, Err(e));
+                }
+                let ready = match ready {
+                    Ok(r) => r,
+                    Err(e) => return (index, None, Err(e)),
+                };
+                if ready.done {
+                    return (index, Some(ready.output), Ok(None));
+                }
+                let out = Arc::new(app.out.for_item(index));
+                let item_app = app.clone().with_output(out);
+                let output = ready.output.clone();
+                let client = item_app.client(
+                    None,
+                    Persist {
+                        last_session: false,
+                        client_id: true,
+                    },
                 );
-                return (index, None, Err(e));
-            }
-            let ready = match ready {
-                Ok(r) => r,
-                Err(e) => return (index, None, Err(e)),
-            };
-            let out = Arc::new(app.out.for_item(index));
-            let item_app = app.clone().with_output(out);
-            let output = ready.output.clone();
-            let client = item_app.client(
-                None,
-                Persist {
-                    last_session: false,
-                    client_id: true,
-                },
-            );
-            let mut client = match client {
-                Ok(c) => c,
-                Err(e) => return (index, Some(output), Err(e)),
-            };
-            let result = quick_edit(
-                &mut client,
-                ready.files,
-                ready.urls,
-                ready.instruction,
-                Some(ready.output),
-                false,
-            )
+                let mut client = match client {
+                    Ok(c) => c,
+                    Err(e) => return (index, Some(output), Err(e)),
+                };
+                let result = quick_edit(
+                    &mut client,
+                    ready.files,
+                    ready.urls,
+                    ready.instruction,
+                    Some(ready.output),
+                    args.overwrite,
+                )
+                .await;
+                let result = result
+                    .map(|()| Some(client.reporter.downloaded.as_ref().map_or(0, |(_, b)| *b)));
+                (index, Some(output), result)
+            })
+            .buffer_unordered(concurrency)
+            .collect()
             .await;
-            let result =
-                result.map(|()| client.reporter.downloaded.as_ref().map_or(0, |(_, b)| *b));
-            (index, Some(output), result)
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
     watcher.abort();
     results.sort_by_key(|(i, _, _)| *i);
 
@@ -311,9 +384,18 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
             .as_ref()
             .map_or("-".to_owned(), |p| p.display().to_string());
         match &result {
-            Ok(bytes) => {
+            Ok(Some(bytes)) => {
                 app.out.emit(json!({"type": "status", "message": format!("item {index} done"), "item": index, "ok": true, "output": output, "bytes": bytes}));
                 rows.push([index.to_string(), "ok".into(), shown, human_bytes(*bytes)]);
+            }
+            Ok(None) => {
+                app.out.emit(json!({"type": "status", "message": format!("item {index} skipped: its output exists"), "item": index, "ok": true, "skipped": true, "output": output}));
+                rows.push([
+                    index.to_string(),
+                    "skipped".into(),
+                    shown,
+                    "already there (--overwrite renders it again)".into(),
+                ]);
             }
             Err(e) => {
                 app.out.emit(json!({"type": "status", "message": format!("item {index} failed"), "item": index, "ok": false, "output": output, "error": {"code": e.kind, "message": e.message, "retryable": e.is_retryable()}}));

@@ -4,7 +4,6 @@
 //! on a terminal; lines read from stdin otherwise.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::Path;
 
 use nemo_core::error::{ErrorKind, NemoError};
 use nemo_core::machine::Command;
@@ -13,7 +12,6 @@ use rustyline::error::ReadlineError;
 
 use crate::app::{App, SessionChoice};
 use crate::commands::jobs::summarise;
-use crate::inputs;
 
 /// Arguments of `nemo chat` (none).
 #[derive(Debug, clap::Args)]
@@ -83,23 +81,6 @@ impl Lines {
     }
 }
 
-/// Words of the line that name existing media files become attachments;
-/// the rest of the line is the message.
-fn attachments(line: &str) -> Result<(String, Vec<nemo_core::wire::FilePart>), NemoError> {
-    let mut files = Vec::new();
-    let mut words = Vec::new();
-    for raw in line.split_whitespace() {
-        let word = raw.trim_matches(['"', '\'']);
-        let path = Path::new(word);
-        if !inputs::is_url(word) && path.extension().is_some() && path.is_file() {
-            files.push(inputs::file(path)?);
-        } else {
-            words.push(raw);
-        }
-    }
-    Ok((words.join(" "), files))
-}
-
 /// Runs `nemo chat`.
 pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
     let out = app.out.clone();
@@ -131,7 +112,7 @@ pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
             _ => {}
         }
         turns += 1;
-        let result = match attachments(line) {
+        let result = match nemo_client::inputs::named_files(line) {
             Ok((text, files)) => {
                 let input = UserInput {
                     text,

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use nemo_core::error::NemoError;
+use nemo_core::error::{ErrorKind, NemoError};
+use nemo_core::machine::Event;
 use nemo_core::machine::{Command, ExportOptions};
 use nemo_core::wire::FilePart;
 
@@ -53,6 +54,9 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
 }
 
 /// Connect, upload, instruct, export, download: shared with `nemo batch`.
+/// When the agent answers the instruction only with a question (the draft
+/// unchanged), nothing is rendered: a render of the unedited draft would
+/// spend credits on what nobody asked for.
 pub(crate) async fn quick_edit(
     client: &mut Client,
     files: Vec<FilePart>,
@@ -66,7 +70,27 @@ pub(crate) async fn quick_edit(
         client.run(Command::Upload { files, urls }).await?;
     }
     if !text.trim().is_empty() {
-        client.run(Command::Instruct(text)).await?;
+        let before = timeline(client).await?;
+        let mut turn = nemo_client::Turn::default();
+        client
+            .run_until(Command::Instruct(text), &mut |ev| turn.see(ev), ctrl_c())
+            .await?;
+        let reply = turn.text();
+        let asked = reply
+            .trim_end()
+            .ends_with(['?', '？'])
+            .then_some(reply.trim());
+        if let Some(question) = asked {
+            if turn.changes.is_empty() && timeline(client).await? == before {
+                return Err(NemoError::new(
+                    ErrorKind::BadInput,
+                    format!(
+                        "The agent asked a question instead of editing, so nothing was rendered: \"{}\" Answer it in the instruction (or with `nemo say`), then export.",
+                        nemo_core::ids::printable_line(question)
+                    ),
+                ));
+            }
+        }
     }
     client
         .run(Command::Export(ExportOptions {
@@ -76,4 +100,22 @@ pub(crate) async fn quick_edit(
             overwrite,
         }))
         .await
+}
+
+/// The draft's timeline summary, quietly (it is not shown).
+async fn timeline(client: &mut Client) -> Result<Option<String>, NemoError> {
+    let mut summary = None;
+    client
+        .run_quiet(Command::Timeline, &mut |ev| {
+            if let Event::Timeline { summary: s, .. } = ev {
+                summary = Some(s.clone());
+            }
+        })
+        .await?;
+    Ok(summary)
+}
+
+async fn ctrl_c() {
+    // An error here means Ctrl-C cannot be watched: stop, as before.
+    let _ = tokio::signal::ctrl_c().await;
 }

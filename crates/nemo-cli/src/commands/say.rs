@@ -27,12 +27,12 @@ pub(crate) struct Args {
 
 /// Runs `nemo say`.
 pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
-    let (files, urls) = inputs::attachments(&args.files, &args.urls)?;
-    let input = UserInput {
-        text: args.text,
-        files,
-        urls,
-    };
+    let (mut files, urls) = inputs::attachments(&args.files, &args.urls)?;
+    // Media files named in the text are attached; one that is not there is
+    // an error before anything is sent.
+    let (text, named) = nemo_client::inputs::named_files(&args.text)?;
+    files.extend(named);
+    let input = UserInput { text, files, urls };
     app.preflight_message(&input)?;
     let mut client = app.session_client(SessionChoice::ContinueOrNew).await?;
     client.run(Command::Message(input)).await

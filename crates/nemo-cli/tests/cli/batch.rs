@@ -10,6 +10,30 @@ fn a_toml_manifest_with_one_bad_item_spends_nothing() {
     let sim = Sim::fast();
     sim.sample();
     std::fs::write(sim.work.path().join("taken.mp4"), "mine").expect("write");
+    std::fs::create_dir(sim.work.path().join("adir")).expect("mkdir");
+    // A blank line and `[[items]]` first: still TOML.
+    std::fs::write(
+        sim.work.path().join("batch.manifest"),
+        r#"
+
+[[items]]
+inputs = ["sample.mp4"]
+output = "out/zero.mp4"
+instruction = "add lo-fi music at 35%"
+"#,
+    )
+    .expect("write");
+    let out = sim
+        .nemo()
+        .args(["batch", "batch.manifest", "--jobs", "1"])
+        .output()
+        .expect("run");
+    assert!(
+        !text(&out.stderr).contains("JSON"),
+        "read as TOML: {}",
+        text(&out.stderr)
+    );
+    let before = sim.journal().len();
     std::fs::write(
         sim.work.path().join("batch.toml"),
         r#"
@@ -26,6 +50,10 @@ output = "out/two.mp4"
 [[items]]
 inputs = ["sample.mp4"]
 instruction = "add the title \"Three\""
+output = "adir"
+
+[[items]]
+inputs = ["sample.mp4"]
 output = "taken.mp4"
 "#,
     )
@@ -40,9 +68,11 @@ output = "taken.mp4"
     assert!(stderr.contains("Nothing was sent"), "{stderr}");
     assert!(stderr.contains("item 2"), "{stderr}");
     assert!(
-        stderr.contains("item 3") && stderr.contains("already exists"),
+        stderr.contains("item 3") && stderr.contains("is a folder"),
         "{stderr}"
     );
+    // An output that exists is a finished item, skipped: not a problem.
+    assert!(!stderr.contains("item 4"), "{stderr}");
     assert!(stderr.contains("`output`"), "batch advice: {stderr}");
     assert!(!sim.work.path().join("out/one.mp4").exists());
     assert_eq!(
@@ -51,7 +81,7 @@ output = "taken.mp4"
     );
     // Every item is checked before the first request: nothing reached the
     // service.
-    assert!(sim.journal().is_empty(), "{:?}", sim.journal());
+    assert_eq!(sim.journal().len(), before, "{:?}", sim.journal());
 }
 
 #[test]
@@ -108,6 +138,37 @@ output = "out/three.mp4"
             .count(),
         2
     );
+
+    // Run again: every item is finished, so nothing is rendered.
+    let renders = |sim: &Sim| {
+        sim.journal()
+            .iter()
+            .filter(|e| e.path == "/api/render/proxy/lambda" && e.method == "POST")
+            .count()
+    };
+    let rendered = renders(&sim);
+    let out = sim
+        .nemo()
+        .args(["batch", "batch.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("skipped"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        renders(&sim),
+        rendered,
+        "a finished manifest renders nothing"
+    );
+    // --overwrite renders them again.
+    sim.nemo()
+        .args(["batch", "batch.toml", "--overwrite"])
+        .assert()
+        .success();
+    assert_eq!(renders(&sim), rendered + 2);
 }
 
 #[test]

@@ -10,4 +10,5 @@ mod jobs;
 mod misc;
 mod record;
 mod schema;
+mod stumbles;
 mod support;

@@ -109,6 +109,28 @@ impl Session {
                     "The session expired on the server and its timeline went with it. Upload and edit again in a new session (the next command starts one), then export.",
                 ).with_code(Some(1002)));
             }
+            Recovery::NewSession if self.config.session_required => {
+                // A session the user named: another, empty session in its
+                // place would answer a question nobody asked. It stays
+                // named: every later command fails the same way instead of
+                // drifting into a new one.
+                let id = self
+                    .session
+                    .as_ref()
+                    .map(|s| s.session_id.clone())
+                    .unwrap_or_default();
+                self.draft = DraftKnowledge::Known(None);
+                self.fail_task(
+                    NemoError::new(
+                        ErrorKind::SessionLost,
+                        format!(
+                            "The session {} is not on the server (the id is wrong, or it expired); nothing was changed.",
+                            crate::ids::printable_line(&id)
+                        ),
+                    )
+                    .with_code(Some(1002)),
+                );
+            }
             Recovery::NewSession => {
                 self.events.push_back(Event::Note(
                     "The session was not found on the server; starting a new one.".into(),

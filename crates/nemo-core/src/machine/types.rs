@@ -54,6 +54,12 @@ pub struct Config {
     pub credential: Credential,
     /// A session to continue, if any.
     pub session: Option<SessionRef>,
+    /// `session` was chosen by the user (not just the last one used): if
+    /// the server does not know it, fail with [`ErrorKind::SessionLost`]
+    /// rather than start another one in its place.
+    ///
+    /// [`ErrorKind::SessionLost`]: crate::error::ErrorKind::SessionLost
+    pub session_required: bool,
     /// The session language (`en`, `zh`, …).
     pub language: String,
     /// The web app's base URL (claim and registration links).
@@ -91,6 +97,7 @@ impl Default for Config {
             client_id: String::new(),
             credential: Credential::None,
             session: None,
+            session_required: false,
             language: "en".into(),
             web_url: api::DEFAULT_WEB_URL.into(),
             seed: 0,

@@ -1,0 +1,79 @@
+//! Newcomer stumbles (issue 15): each one, as a new user would hit it.
+
+use predicates::prelude::*;
+
+use crate::support::Sim;
+
+#[test]
+fn a_mistyped_session_fails_and_keeps_the_saved_one() {
+    let sim = Sim::fast();
+    let sample = sim.sample();
+    sim.nemo()
+        .args(["upload", sample.to_str().unwrap()])
+        .assert()
+        .success();
+    let saved = std::fs::read_to_string(sim.cfg_file("sessions.json")).expect("saved");
+    for command in [&["timeline"][..], &["say", "add a title \"Hi\""][..]] {
+        sim.nemo()
+            .args(["--session", "999"])
+            .args(command)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("999 is not on the server"));
+    }
+    assert_eq!(
+        std::fs::read_to_string(sim.cfg_file("sessions.json")).unwrap(),
+        saved,
+        "the remembered session is untouched"
+    );
+    // The real draft is still what a plain `timeline` shows.
+    sim.nemo()
+        .arg("timeline")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("sample"));
+}
+
+#[test]
+fn a_message_naming_a_missing_file_sends_nothing() {
+    let sim = Sim::fast();
+    let sample = sim.sample();
+    sim.nemo()
+        .args(["upload", sample.to_str().unwrap()])
+        .assert()
+        .success();
+    let before = sim.journal().len();
+    sim.nemo()
+        .args(["say", "intro.mp4"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("There is no file at intro.mp4"));
+    assert_eq!(
+        sim.journal().len(),
+        before,
+        "nothing sent, nothing rendered"
+    );
+    assert!(!sim.work.path().read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with("render_")));
+}
+
+#[test]
+fn addresses_without_a_scheme_get_a_hint() {
+    let sim = Sim::fast();
+    sim.nemo()
+        .args(["upload", "www.youtube.com/watch?v=x"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "https://www.youtube.com/watch?v=x",
+        ));
+    sim.nemo()
+        .args(["upload", "https://"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no address after its scheme"));
+    assert!(sim.journal().is_empty());
+}
