@@ -77,3 +77,21 @@ fn addresses_without_a_scheme_get_a_hint() {
         .stderr(predicate::str::contains("no address after its scheme"));
     assert!(sim.journal().is_empty());
 }
+
+#[test]
+fn a_question_instead_of_an_edit_is_not_rendered() {
+    let sim = Sim::fast();
+    let sample = sim.sample();
+    sim.nemo()
+        .args(["run", "hello there", "--file", sample.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("asked a question"))
+        .stderr(predicate::str::contains("What would you like to do?"));
+    assert!(
+        !sim.journal()
+            .iter()
+            .any(|e| e.path == "/api/render/proxy/lambda" && e.method == "POST"),
+        "nothing rendered"
+    );
+}
