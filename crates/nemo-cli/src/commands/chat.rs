@@ -24,6 +24,16 @@ const HELP: &str = "Say what you want in words; attach files by typing their pat
   /help                  this help
   /quit                  leave (Ctrl-D works too)";
 
+/// What the next read gave.
+enum Next {
+    /// A line of text.
+    Line(String),
+    /// Ctrl-C at the prompt: the line typed so far is dropped.
+    Dropped,
+    /// A line that is not UTF-8 text (skipped, with a warning).
+    NotText,
+}
+
 enum Lines {
     Editor(Box<rustyline::DefaultEditor>, std::path::PathBuf),
     Stdin(std::io::StdinLock<'static>),
@@ -41,24 +51,29 @@ impl Lines {
         Lines::Stdin(std::io::stdin().lock())
     }
 
-    /// The next line, or `None` at the end (EOF, Ctrl-D, Ctrl-C at the prompt).
-    fn next(&mut self) -> Option<String> {
+    /// The next line, or `None` at the end (EOF, Ctrl-D).
+    fn next(&mut self) -> Option<Next> {
         tokio::task::block_in_place(|| match self {
             Lines::Editor(editor, _) => match editor.readline("› ") {
                 Ok(line) => {
                     if !line.trim().is_empty() {
                         let _ = editor.add_history_entry(line.as_str());
                     }
-                    Some(line)
+                    Some(Next::Line(line))
                 }
-                Err(ReadlineError::Interrupted | ReadlineError::Eof) => None,
+                // As in a shell: Ctrl-C drops the line being typed and
+                // gives a fresh prompt; it does not end the conversation.
+                Err(ReadlineError::Interrupted) => Some(Next::Dropped),
                 Err(_) => None,
             },
             Lines::Stdin(stdin) => {
-                let mut line = String::new();
-                match stdin.read_line(&mut line) {
+                let mut bytes = Vec::new();
+                match stdin.read_until(b'\n', &mut bytes) {
                     Ok(0) | Err(_) => None,
-                    Ok(_) => Some(line),
+                    Ok(_) => Some(match String::from_utf8(bytes) {
+                        Ok(line) => Next::Line(line),
+                        Err(_) => Next::NotText,
+                    }),
                 }
             }
         })
@@ -96,7 +111,22 @@ pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
     let mut client = app.session_client(SessionChoice::ContinueOrNew).await?;
     let mut failures = Vec::new();
     let mut turns = 0;
-    while let Some(line) = lines.next() {
+    let mut dropped_once = false;
+    while let Some(next) = lines.next() {
+        let line = match next {
+            Next::Line(line) => line,
+            Next::Dropped => {
+                if !dropped_once {
+                    out.info("(Ctrl-C drops the line; type /quit or press Ctrl-D to leave.)");
+                    dropped_once = true;
+                }
+                continue;
+            }
+            Next::NotText => {
+                out.warn("Skipped a line that is not UTF-8 text.");
+                continue;
+            }
+        };
         let line = line.trim();
         match line {
             "" => continue,

@@ -95,3 +95,17 @@ fn a_question_instead_of_an_edit_is_not_rendered() {
         "nothing rendered"
     );
 }
+
+#[test]
+fn chat_skips_a_line_that_is_not_text_and_goes_on() {
+    let sim = Sim::fast();
+    let mut input = b"\xff\xfe not text\n".to_vec();
+    input.extend_from_slice(b"credits\n/quit\n");
+    sim.nemo()
+        .arg("chat")
+        .write_stdin(input)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("not UTF-8"))
+        .stdout(predicate::str::contains("Credits"));
+}
