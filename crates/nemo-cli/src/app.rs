@@ -26,7 +26,7 @@ static RECORDING: OnceLock<(PathBuf, Arc<Recorder<dyn Transport>>)> = OnceLock::
 
 /// Runs a parsed command line to its exit code.
 pub(crate) fn run(cli: Cli) -> ExitCode {
-    let out = Arc::new(Output::new(cli.global.json, cli.global.verbose));
+    let out = Arc::new(Output::new(cli.global.json, cli.global.verbose, false));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -2,16 +2,18 @@
 //!
 //! Human mode: content (the agent's words, timelines, saved paths, links) on
 //! stdout; status and progress on stderr — a spinner with elapsed time while
-//! the agent works, bars for upload, render and download — only when stderr
-//! is a terminal; colour only without `NO_COLOR`. JSON mode (`--json`): stdout
-//! carries NDJSON only and nothing animates.
+//! the agent works, bars for upload, render and download with rate and ETA —
+//! when stderr is a terminal, else a plain progress line every few seconds;
+//! colour only without `NO_COLOR`. Quiet mode (`-q`): results and errors
+//! only. JSON mode (`--json`): stdout carries NDJSON only and nothing
+//! animates. Sizes are decimal everywhere (kB, MB, GB: powers of 1000).
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use nemo_core::error::NemoError;
 use nemo_core::ids::printable;
 use serde_json::{json, Value};
@@ -31,7 +33,13 @@ pub(crate) enum Bar {
     Render,
     /// Bytes coming down.
     Download,
+    /// A wait with a known end, counting down.
+    Countdown,
 }
+
+/// How often a plain progress line is printed off a terminal.
+const PLAIN_FIRST: Duration = Duration::from_secs(1);
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 /// The printer shared by everything a command runs.
 #[derive(Debug)]
@@ -40,26 +48,37 @@ pub(crate) struct Output {
     verbose: u8,
     fancy: bool,
     color: bool,
+    /// Draw timelines on stdout (a terminal), with colour or not.
+    draw: Option<bool>,
+    quiet: bool,
     bar: Mutex<Option<(Bar, ProgressBar)>>,
     speaker: Mutex<Option<String>>,
     item: Option<usize>,
     muted: bool,
+    render: Arc<Mutex<Estimate>>,
+    plain: Mutex<Plain>,
 }
 
 impl Output {
-    /// A printer for `--json` or human output.
-    pub(crate) fn new(json: bool, verbose: u8) -> Output {
+    /// A printer for `--json` or human output; `quiet` (`-q`) shows results
+    /// and errors only.
+    pub(crate) fn new(json: bool, verbose: u8, quiet: bool) -> Output {
         let terminal = std::io::stderr().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let draw = (std::io::stdout().is_terminal() && !json).then_some(!no_color);
         Output {
             json,
-            verbose,
-            fancy: terminal && !json,
+            verbose: if quiet { 0 } else { verbose },
+            fancy: terminal && !json && !quiet,
             color: terminal && !no_color,
+            draw,
+            quiet,
             bar: Mutex::new(None),
             speaker: Mutex::new(None),
             item: None,
             muted: false,
+            render: Arc::default(),
+            plain: Mutex::default(),
         }
     }
 
@@ -80,10 +99,14 @@ impl Output {
             verbose: self.verbose,
             fancy: false,
             color: self.color,
+            draw: None,
+            quiet: self.quiet,
             bar: Mutex::new(None),
             speaker: Mutex::new(Some(format!("[{item}] "))),
             item: Some(item),
             muted: self.muted,
+            render: Arc::default(),
+            plain: Mutex::default(),
         }
     }
 
@@ -92,9 +115,47 @@ impl Output {
         self.json
     }
 
-    /// True when progress is animated (a terminal, not `--json`).
+    /// True when progress is animated (a terminal, not `--json`, not `-q`).
     pub(crate) fn fancy(&self) -> bool {
         self.fancy
+    }
+
+    /// True when transfer progress is shown at all: animated on a
+    /// terminal, a plain line every few seconds otherwise (never with
+    /// `--json` or `-q`).
+    pub(crate) fn shows_progress(&self) -> bool {
+        !self.json && !self.quiet && !self.muted
+    }
+
+    /// How to draw a timeline on stdout, when stdout is a terminal (human
+    /// mode, not a batch item).
+    pub(crate) fn timeline_style(&self) -> Option<crate::timeline_view::ViewStyle> {
+        if self.muted || self.item.is_some() {
+            return None;
+        }
+        let indent = lock(&self.speaker)
+            .as_ref()
+            .map_or(0, |s| s.chars().count());
+        self.draw.map(|color| {
+            let mut style = crate::timeline_view::ViewStyle::terminal(color);
+            style.width = style.width.saturating_sub(indent);
+            style
+        })
+    }
+
+    /// A drawing of our own (a timeline) on stdout: lines under the speaker
+    /// like [`Output::content`], escape sequences kept (the caller cleaned
+    /// what came from the server).
+    pub(crate) fn drawing(&self, text: &str) {
+        if self.json {
+            return;
+        }
+        let speaker = lock(&self.speaker).clone();
+        let pad = speaker
+            .map(|s| " ".repeat(s.chars().count()))
+            .unwrap_or_default();
+        let text: Vec<String> = text.lines().map(|l| format!("{pad}{l}")).collect();
+        self.stdout_line(&text.join("\n"));
     }
 
     /// Prefixes content lines with a speaker (the demo's transcript).
@@ -150,7 +211,7 @@ impl Output {
     pub(crate) fn info(&self, message: &str) {
         if self.json {
             self.emit(json!({"type": "status", "message": message}));
-        } else {
+        } else if !self.quiet {
             self.stderr_line(&printable(message));
         }
     }
@@ -226,9 +287,18 @@ impl Output {
         }
     }
 
-    /// Moves a bar (created on first use) to `done` of `total`.
+    /// Moves a bar (created on first use) to `done` of `total` bytes; off
+    /// a terminal, a plain line every few seconds on stderr
+    /// (`downloading 12.3 MB / 40.0 MB, 3.1 MB/s`).
     pub(crate) fn progress(&self, kind: Bar, label: &str, done: u64, total: Option<u64>) {
         if !self.fancy {
+            let now = Instant::now();
+            let mut plain = lock(&self.plain);
+            if plain.due(kind, now, done) && self.shows_progress() {
+                let line = plain.bytes_line(label, done, total, now);
+                drop(plain);
+                self.stderr_line(&line);
+            }
             return;
         }
         let mut slot = lock(&self.bar);
@@ -251,24 +321,153 @@ impl Output {
         }
     }
 
+    /// A render's progress (0–100): a bar that moves smoothly between polls
+    /// with an ETA from progress over time; off a terminal, a plain line
+    /// every few seconds (`rendering 45% (ETA 0:20)`).
+    pub(crate) fn render_progress(&self, percent: f64) {
+        let now = Instant::now();
+        let percent = if percent.is_finite() {
+            percent.clamp(0.0, 100.0)
+        } else {
+            0.0
+        };
+        lock(&self.render).observe(now, percent);
+        if !self.fancy {
+            let mut plain = lock(&self.plain);
+            if plain.due(Bar::Render, now, percent as u64) && self.shows_progress() {
+                drop(plain);
+                let line = lock(&self.render).line(now);
+                self.stderr_line(&line);
+            }
+            return;
+        }
+        let mut slot = lock(&self.bar);
+        if !matches!(&*slot, Some((Bar::Render, _))) {
+            if let Some((_, old)) = slot.take() {
+                old.finish_and_clear();
+            }
+            let pb = ProgressBar::new(100);
+            pb.set_style(self.style(Bar::Render));
+            pb.set_message("Rendering");
+            pb.enable_steady_tick(Duration::from_millis(200));
+            *slot = Some((Bar::Render, pb));
+        }
+        if let Some((_, pb)) = &*slot {
+            pb.set_position(percent.round() as u64);
+        }
+    }
+
+    /// A wait that ends in `wait`: `{before}` and a countdown (`0:27`)
+    /// then `{after}`, on the spinner line (a terminal only).
+    pub(crate) fn countdown(&self, before: &str, wait: Duration, after: &str) {
+        if !self.fancy {
+            return;
+        }
+        let until = Instant::now() + wait;
+        let mut slot = lock(&self.bar);
+        if let Some((_, old)) = slot.take() {
+            old.finish_and_clear();
+        }
+        let pb = ProgressBar::new_spinner();
+        let left = move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let left = until.saturating_duration_since(Instant::now());
+            // Rounded up: the last second shows `0:01`, not `0:00`.
+            let ms = (left.as_millis() as f64 / 1000.0).ceil() * 1000.0;
+            let _ = w.write_str(&crate::timeline_view::clock(ms));
+        };
+        let template = if self.color {
+            "{spinner:.cyan} {prefix}{left:.bold}{msg}"
+        } else {
+            "{spinner} {prefix}{left}{msg}"
+        };
+        let style = ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            .with_key("left", left);
+        pb.set_style(style);
+        pb.set_prefix(nemo_core::ids::printable_line(before).into_owned());
+        pb.set_message(nemo_core::ids::printable_line(after).into_owned());
+        pb.enable_steady_tick(Duration::from_millis(100));
+        *slot = Some((Bar::Countdown, pb));
+    }
+
+    /// Removes the progress line after a Ctrl-C. The bar fills its line to
+    /// the terminal's edge, so the terminal's `^C` echo wraps onto a line of
+    /// its own below it: that line is cleared, then the bar's.
+    pub(crate) fn clear_interrupted(&self) {
+        let bar = lock(&self.bar).take();
+        if let Some((_, pb)) = bar {
+            pb.finish_and_clear();
+            if self.fancy && std::io::stdin().is_terminal() {
+                let mut err = std::io::stderr().lock();
+                let _ = write!(err, "\x1b[1A\r\x1b[2K");
+                let _ = err.flush();
+            }
+        }
+        lock(&self.plain).kind = None;
+    }
+
     /// Removes the progress line.
     pub(crate) fn clear(&self) {
         if let Some((_, pb)) = lock(&self.bar).take() {
             pb.finish_and_clear();
         }
+        lock(&self.plain).kind = None;
     }
 
     fn style(&self, kind: Bar) -> ProgressStyle {
-        let template = match (kind, self.color) {
-            (Bar::Spinner, true) => "{spinner:.cyan} {msg} {elapsed:.dim}",
-            (Bar::Spinner, false) => "{spinner} {msg} {elapsed}",
-            (Bar::Render, true) => "{msg} [{bar:30.cyan/blue}] {pos:>3}% {elapsed:.dim}",
-            (Bar::Render, false) => "{msg} [{bar:30}] {pos:>3}% {elapsed}",
-            (_, true) => "{msg} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec:.dim}",
-            (_, false) => "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        let dim = if self.color { ":.dim" } else { "" };
+        let bar = if self.color {
+            "{bar:25.cyan/blue}"
+        } else {
+            "{bar:25}"
         };
-        ProgressStyle::with_template(template)
+        let template = match kind {
+            Bar::Spinner | Bar::Countdown if self.color => {
+                "{spinner:.cyan} {msg} {elapsed:.dim}".to_owned()
+            }
+            Bar::Spinner | Bar::Countdown => "{spinner} {msg} {elapsed}".to_owned(),
+            Bar::Render => format!("{{msg}} {{smooth}} {{eta_render{dim}}}"),
+            Bar::Upload | Bar::Download => {
+                format!("{{msg}} [{bar}] {{sizes}} {{rate{dim}}} {{eta_bytes{dim}}}")
+            }
+        };
+        let estimate = self.render.clone();
+        let color = self.color;
+        let smooth = move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let shown = lock(&estimate).shown(Instant::now());
+            let _ = w.write_str(&render_bar(shown, 25, color));
+        };
+        let estimate = self.render.clone();
+        let eta_render = move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+            if let Some(eta) = lock(&estimate)
+                .eta(Instant::now())
+                .filter(|e| e.as_secs() > 0)
+            {
+                let _ = write!(w, "ETA {}", clock(eta));
+            }
+        };
+        let sizes = |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&sizes(s.pos(), s.len().filter(|t| *t > 0)));
+        };
+        let rate = |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let per_sec = s.per_sec();
+            if per_sec.is_finite() && per_sec >= 1.0 {
+                let _ = write!(w, "{}/s", human_bytes(per_sec as u64));
+            }
+        };
+        let eta_bytes = |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let soon = s.eta() < Duration::from_secs(1);
+            if s.len().is_some_and(|t| t > 0 && s.pos() < t) && s.per_sec() >= 1.0 && !soon {
+                let _ = write!(w, "ETA {}", clock(s.eta()));
+            }
+        };
+        ProgressStyle::with_template(&template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("smooth", smooth)
+            .with_key("eta_render", eta_render)
+            .with_key("sizes", sizes)
+            .with_key("rate", rate)
+            .with_key("eta_bytes", eta_bytes)
             .progress_chars("=> ")
     }
 
@@ -359,22 +558,184 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Bytes as people read them: `43.8 KB`, `1.2 MB`.
+/// Bytes as people read them, in decimal units (powers of 1000, as the
+/// service counts its limits): `43.8 kB`, `1.2 MB`, `1.6 GB`.
 pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
     if n < 1000 {
         return format!("{n} bytes");
     }
     let mut v = n as f64;
     let mut unit = "bytes";
     for u in UNITS {
-        if v < 1000.0 {
+        if v < 999.95 {
             break;
         }
         v /= 1000.0;
         unit = u;
     }
     format!("{v:.1} {unit}")
+}
+
+/// `12.3 MB / 40.0 MB`, or `12.3 MB` when the total is not known.
+fn sizes(done: u64, total: Option<u64>) -> String {
+    match total {
+        Some(t) => format!("{} / {}", human_bytes(done), human_bytes(t)),
+        None => human_bytes(done),
+    }
+}
+
+/// `m:ss` of a duration (an ETA, a countdown).
+fn clock(d: Duration) -> String {
+    crate::timeline_view::clock(d.as_secs_f64() * 1000.0)
+}
+
+/// `[=========>          ]  45%` for a render at `percent`.
+fn render_bar(percent: f64, width: usize, color: bool) -> String {
+    let filled = ((percent / 100.0) * width as f64).floor() as usize;
+    let filled = filled.min(width);
+    let mut bar = "=".repeat(filled);
+    if filled < width {
+        bar.push('>');
+        bar.push_str(&" ".repeat(width - filled - 1));
+    }
+    let bar = if color {
+        format!("\x1b[36m{bar}\x1b[0m")
+    } else {
+        bar
+    };
+    format!("[{bar}] {:>3}%", percent.floor() as u64)
+}
+
+/// A render's progress over time: the rate it moves at, the percentage to
+/// show between two polls (moving on at that rate, never past where the
+/// next poll is expected, never backwards) and the time left.
+#[derive(Debug, Default)]
+pub(crate) struct Estimate {
+    /// The first answer that showed progress: time and percent.
+    first: Option<(Instant, f64)>,
+    /// The answer before the last one.
+    previous: Option<(Instant, f64)>,
+    /// The last answer.
+    last: Option<(Instant, f64)>,
+    /// What was last shown.
+    shown: f64,
+}
+
+impl Estimate {
+    /// A status answer said `percent` at `now`.
+    pub(crate) fn observe(&mut self, now: Instant, percent: f64) {
+        if let Some((_, last)) = self.last {
+            if percent < last {
+                // A server that goes back is not believed; nothing moves back.
+                return;
+            }
+        }
+        if self.first.is_none() {
+            self.first = Some((now, percent));
+        }
+        self.previous = self.last;
+        self.last = Some((now, percent));
+        self.shown = self.shown.max(percent);
+    }
+
+    /// Percent per second, from the first answer to the last.
+    pub(crate) fn rate(&self) -> Option<f64> {
+        let ((t0, p0), (t1, p1)) = (self.first?, self.last?);
+        let secs = t1.saturating_duration_since(t0).as_secs_f64();
+        (secs > 0.0 && p1 > p0).then(|| (p1 - p0) / secs)
+    }
+
+    /// The percentage to show at `now`.
+    pub(crate) fn shown(&mut self, now: Instant) -> f64 {
+        let Some((t1, p1)) = self.last else {
+            return self.shown;
+        };
+        let guess = match (self.rate(), self.previous) {
+            (Some(rate), Some((t0, _))) => {
+                // At most one poll interval ahead of the last answer.
+                let interval = t1.saturating_duration_since(t0).as_secs_f64();
+                let ahead = now
+                    .saturating_duration_since(t1)
+                    .as_secs_f64()
+                    .min(interval);
+                (p1 + rate * ahead).min(99.0)
+            }
+            _ => p1,
+        };
+        self.shown = self.shown.max(guess).min(100.0);
+        self.shown
+    }
+
+    /// The time left at `now`, once a rate is known.
+    pub(crate) fn eta(&mut self, now: Instant) -> Option<Duration> {
+        let rate = self.rate()?;
+        let left = (100.0 - self.shown(now)).max(0.0) / rate;
+        (left.is_finite() && left < 86_400.0).then(|| Duration::from_secs_f64(left))
+    }
+
+    /// `rendering 45% (ETA 0:20)`, for a plain progress line.
+    pub(crate) fn line(&mut self, now: Instant) -> String {
+        let shown = self.last.map_or(0.0, |(_, p)| p);
+        match self.eta(now).filter(|eta| eta.as_secs() > 0) {
+            Some(eta) => format!("rendering {}% (ETA {})", shown.floor(), clock(eta)),
+            None => format!("rendering {}%", shown.floor()),
+        }
+    }
+}
+
+/// When the plain progress lines off a terminal are due, and the rate of
+/// the transfer they tell about.
+#[derive(Debug, Default)]
+pub(crate) struct Plain {
+    /// What the lines are about now, since when, from which amount.
+    kind: Option<(Bar, Instant, u64)>,
+    /// The last line's time.
+    last: Option<Instant>,
+}
+
+impl Plain {
+    /// True when a line about `kind` is due at `now`: a second after it
+    /// started, then every five seconds.
+    pub(crate) fn due(&mut self, kind: Bar, now: Instant, done: u64) -> bool {
+        if self.kind.is_none_or(|(k, _, _)| k != kind) {
+            self.kind = Some((kind, now, done));
+            self.last = None;
+        }
+        let since = self.kind.map_or(now, |(_, t, _)| t);
+        let due = match self.last {
+            None => now.saturating_duration_since(since) >= PLAIN_FIRST,
+            Some(last) => now.saturating_duration_since(last) >= PLAIN_EVERY,
+        };
+        if due {
+            self.last = Some(now);
+        }
+        due
+    }
+
+    /// `downloading 12.3 MB / 40.0 MB, 3.1 MB/s`.
+    pub(crate) fn bytes_line(
+        &self,
+        label: &str,
+        done: u64,
+        total: Option<u64>,
+        now: Instant,
+    ) -> String {
+        let mut line = format!("{} {}", label.to_lowercase(), sizes(done, total));
+        if let Some((_, since, from)) = self.kind {
+            let secs = now.saturating_duration_since(since).as_secs_f64();
+            let moved = done.saturating_sub(from) as f64;
+            if secs > 0.0 && moved > 0.0 {
+                let rate = moved / secs;
+                line.push_str(&format!(", {}/s", human_bytes(rate as u64)));
+                if let Some(t) = total.filter(|t| *t > done) {
+                    let eta = Duration::from_secs_f64((t - done) as f64 / rate);
+                    line.push_str(&format!(" (ETA {})", clock(eta)));
+                }
+            }
+        }
+        line
+    }
 }
 
 #[cfg(test)]
@@ -384,9 +745,80 @@ mod tests {
     #[test]
     fn sizes_and_speakers() {
         assert_eq!(human_bytes(12), "12 bytes");
-        assert_eq!(human_bytes(43_792), "43.8 KB");
+        assert_eq!(human_bytes(43_792), "43.8 kB");
         assert_eq!(human_bytes(1_500_000), "1.5 MB");
+        // Decimal, as the service counts: never GiB next to GB.
+        assert_eq!(human_bytes(1_600_000_000), "1.6 GB");
+        assert_eq!(human_bytes(510_000_000), "510.0 MB");
+        assert_eq!(human_bytes(999_999), "1.0 MB");
         assert_eq!(indent_after("nemo › ", "a\nb"), "nemo › a\n       b");
+    }
+
+    /// The render bar moves on between two polls at the rate seen so far,
+    /// never past where the next poll is expected and never backwards; the
+    /// ETA comes from the same rate.
+    #[test]
+    fn render_estimate_interpolates_and_never_goes_back() {
+        let t0 = Instant::now();
+        let at = |s: f64| t0 + Duration::from_secs_f64(s);
+        let mut e = Estimate::default();
+        e.observe(at(0.0), 10.0);
+        assert_eq!(e.shown(at(5.0)), 10.0, "no rate yet: no guess");
+        assert_eq!(e.eta(at(5.0)), None);
+        e.observe(at(15.0), 40.0); // 2 % a second
+        assert_eq!(e.shown(at(15.0)), 40.0);
+        assert_eq!(e.shown(at(20.0)), 50.0, "between polls");
+        assert_eq!(e.eta(at(20.0)), Some(Duration::from_secs(25)));
+        assert_eq!(e.shown(at(60.0)), 70.0, "at most one poll interval ahead");
+        e.observe(at(30.0), 55.0); // slower than guessed
+        assert_eq!(e.shown(at(30.0)), 70.0, "never backwards");
+        e.observe(at(31.0), 20.0); // a server going back is not believed
+        assert_eq!(e.last.map(|(_, p)| p), Some(55.0));
+        e.observe(at(40.0), 100.0);
+        assert_eq!(e.shown(at(40.0)), 100.0);
+        assert_eq!(e.line(at(40.0)), "rendering 100%");
+        let mut e = Estimate::default();
+        e.observe(at(0.0), 0.0);
+        e.observe(at(10.0), 45.0);
+        assert_eq!(e.line(at(10.0)), "rendering 45% (ETA 0:12)");
+        assert_eq!(render_bar(45.0, 20, false), "[=========>          ]  45%");
+    }
+
+    /// Off a terminal: a line a second after a transfer starts, then every
+    /// five seconds, with the rate and the time left.
+    #[test]
+    fn plain_progress_lines_every_few_seconds() {
+        let t0 = Instant::now();
+        let at = |s: f64| t0 + Duration::from_secs_f64(s);
+        let mut p = Plain::default();
+        assert!(!p.due(Bar::Download, at(0.0), 0));
+        assert!(!p.due(Bar::Download, at(0.5), 1_000_000));
+        assert!(p.due(Bar::Download, at(4.0), 12_300_000));
+        assert_eq!(
+            p.bytes_line("Downloading", 12_300_000, Some(40_000_000), at(4.0)),
+            "downloading 12.3 MB / 40.0 MB, 3.1 MB/s (ETA 0:09)"
+        );
+        assert!(!p.due(Bar::Download, at(8.0), 20_000_000));
+        assert!(p.due(Bar::Download, at(9.0), 20_000_000));
+        assert_eq!(
+            Plain::default().bytes_line("Uploading", 500, None, at(9.0)),
+            "uploading 500 bytes"
+        );
+        // Another kind starts its own clock.
+        assert!(!p.due(Bar::Render, at(9.5), 5));
+        assert!(p.due(Bar::Render, at(11.0), 7));
+    }
+
+    /// `-q`: no progress, no info, no status; results and errors still.
+    #[test]
+    fn quiet_shows_results_and_errors_only() {
+        let quiet = Output::new(false, 2, true);
+        assert!(!quiet.fancy());
+        assert!(!quiet.shows_progress());
+        assert_eq!(quiet.verbose, 0);
+        let normal = Output::new(false, 0, false);
+        assert!(normal.shows_progress());
+        assert!(!Output::new(true, 0, false).shows_progress());
     }
 
     /// The core says what happened; this command line's advice comes from

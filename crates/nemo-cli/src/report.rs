@@ -12,6 +12,7 @@ use nemo_core::machine::{Event, LinkKind, RenderOutcome, RenderPhase};
 use nemo_core::time::human_duration;
 
 use crate::output::{human_bytes, Bar, Output};
+use crate::timeline_view;
 use nemo_client::FileStore;
 
 /// What a client remembers (the token and the journal always); the
@@ -29,6 +30,11 @@ pub(crate) struct Reporter {
     pub(crate) downloaded: Option<(PathBuf, u64)>,
     /// The last render id seen, if any.
     pub(crate) render_id: Option<String>,
+    /// The command exports on its own (`run`, `batch`): no export hints.
+    exporting: bool,
+    /// The agent's words were the last thing shown (a dropped stream then
+    /// marks them cut off).
+    text_shown: bool,
 }
 
 impl Reporter {
@@ -42,7 +48,16 @@ impl Reporter {
             task_id: None,
             downloaded: None,
             render_id: None,
+            exporting: false,
+            text_shown: false,
         }
+    }
+
+    /// Says the command exports on its own (`run`, `batch`): the agent's
+    /// "ready to export" is not offered as something to do.
+    #[allow(dead_code)] // Until `run` and `batch` call it (issue 15, their part).
+    pub(crate) fn set_exporting(&mut self, yes: bool) {
+        self.exporting = yes;
     }
 
     /// Transfer progress as bars.
@@ -89,6 +104,11 @@ impl Reporter {
             }
             _ => {}
         }
+        // Only a status (the spinner) may come between the words and the note.
+        let text_shown = match event {
+            Event::Status(_) => self.text_shown,
+            _ => std::mem::take(&mut self.text_shown),
+        };
         if out.json() {
             // The one wire form (`docs/events.schema.json`), shared with the MCP server.
             if let Some(object) = nemo_core::ndjson::to_json(event) {
@@ -111,7 +131,22 @@ impl Reporter {
                 out.info(note);
                 out.info("→ attach it with --file PATH or --url URL");
             }
-            Event::Note(note) => out.info(note),
+            Event::Note(note) => {
+                if let Some((before, wait, after)) = checking_in(note) {
+                    // A dropped stream: the words so far were not the whole reply.
+                    if text_shown {
+                        out.content("[reply cut off]");
+                    }
+                    if out.fancy() {
+                        out.info(before.trim_end().trim_end_matches(';'));
+                        // The core's clock runs at NEMO_TIME_SCALE (the simulator's pace).
+                        let scale = nemo_client::Env::from_env().time_scale.unwrap_or(1.0);
+                        out.countdown("checking in ", wait.mul_f64(scale.clamp(0.0, 1e6)), after);
+                        return;
+                    }
+                }
+                out.info(note);
+            }
             Event::Generation { url, message, .. } => {
                 out.clear();
                 match url {
@@ -132,8 +167,13 @@ impl Reporter {
                 let text = text.trim();
                 if !text.is_empty() {
                     out.content(text);
+                    self.text_shown = true;
                 }
                 for action in actions {
+                    if self.exporting && *action == GuiAction::Export {
+                        // The command exports next, on its own.
+                        continue;
+                    }
                     out.info(&format!("→ {}", action_hint(*action)));
                 }
             }
@@ -175,6 +215,14 @@ impl Reporter {
             Event::Timeline { summary, .. } => {
                 out.clear();
                 out.content(summary);
+                // On a terminal, the tracks as bars under the summary.
+                if let Some(style) = out.timeline_style() {
+                    if let Some(view) = timeline_view::from_summary(summary)
+                        .and_then(|t| timeline_view::render(&t, style))
+                    {
+                        out.drawing(&view);
+                    }
+                }
             }
             Event::RenderStarting { id, .. } => {
                 out.debug(&format!(
@@ -187,12 +235,7 @@ impl Reporter {
                 phase: RenderPhase::Pending | RenderPhase::Processing,
                 progress,
                 ..
-            } => out.progress(
-                Bar::Render,
-                "Rendering",
-                progress.unwrap_or(0.0).round() as u64,
-                Some(100),
-            ),
+            } => out.render_progress(progress.unwrap_or(0.0)),
             Event::RenderCompleted { id, url } => {
                 out.clear();
                 out.debug(&format!("Render {id} completed: {}", line(url)));
@@ -217,6 +260,11 @@ impl Reporter {
                 // A kind newer than this reporter: still a link to show.
                 _ => out.content(&format!("Link: {}", line(url))),
             },
+            Event::Finished { result: Err(e), .. }
+                if e.kind == nemo_core::error::ErrorKind::Cancelled =>
+            {
+                out.clear_interrupted()
+            }
             Event::Finished { .. } => out.clear(),
             // Bookkeeping (a client id), other ways a render ended (told by
             // the objects before them or by the command's error), and events
@@ -242,8 +290,62 @@ pub(crate) fn action_hint(action: GuiAction) -> String {
     }
 }
 
+/// The core's note after a dropped stream (`… checking in 30s whether the
+/// edit was applied…`), split around its wait: the words before, the wait,
+/// the words after.
+fn checking_in(note: &str) -> Option<(&str, std::time::Duration, &str)> {
+    const MARK: &str = "checking in ";
+    let at = note.find(MARK)?;
+    let rest = &note[at + MARK.len()..];
+    let wait = rest.split(' ').next()?;
+    let mut secs = 0u64;
+    let mut digits = String::new();
+    for c in wait.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            'h' | 'm' | 's' => {
+                let n: u64 = digits.parse().ok()?;
+                digits.clear();
+                secs += n * match c {
+                    'h' => 3600,
+                    'm' => 60,
+                    _ => 1,
+                };
+            }
+            _ => return None,
+        }
+    }
+    if !digits.is_empty() || secs == 0 {
+        return None;
+    }
+    Some((
+        &note[..at],
+        std::time::Duration::from_secs(secs),
+        &rest[wait.len()..],
+    ))
+}
+
 /// A one-line field from the server (a file name, a URL): no control
 /// character and no line break, so it cannot start a line of its own.
 fn line(text: &str) -> std::borrow::Cow<'_, str> {
     nemo_core::ids::printable_line(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_wait_after_a_dropped_stream_is_read_from_the_note() {
+        let note = "The connection to the agent dropped. Your message is not sent again (that could spend credits twice); checking in 30s whether the edit was applied…";
+        let (before, wait, after) = checking_in(note).expect("a wait");
+        assert!(before.ends_with("twice); "), "{before}");
+        assert_eq!(wait, Duration::from_secs(30));
+        assert_eq!(after, " whether the edit was applied…");
+        let (_, wait, _) = checking_in("checking in 1m05s whether").unwrap();
+        assert_eq!(wait, Duration::from_secs(65));
+        assert_eq!(checking_in("checking in soon whether"), None);
+        assert_eq!(checking_in("nothing to wait for"), None);
+    }
 }

@@ -23,7 +23,7 @@ pub(crate) struct Args {}
 /// Runs `nemo mcp`. Stdout belongs to the protocol, so nothing the session
 /// reports is printed; warnings and `-v` notes go to stderr.
 pub(crate) async fn exec(_args: Args, global: &Global) -> Result<(), NemoError> {
-    let out = Arc::new(Output::new(false, global.verbose).muted());
+    let out = Arc::new(Output::new(false, global.verbose, false).muted());
     let app = App::from_env(global, out)?;
     crate::mcp::serve(app).await
 }
