@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use nemo_mock::{AgentBehaviour, FaultPlan, JournalEntry, MockConfig, MockServer, Pace};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientRequest, GetPromptRequestParams, JsonObject,
-    ProgressNotificationParam, ReadResourceRequestParams, Request, ResourceContents,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
+    ClientConfig, ClientRequest, GetPromptRequestParams, GetTaskParams, Implementation, JsonObject,
+    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, Request,
+    ResourceContents, TaskPayload, TaskStatus,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::TokioChildProcess;
@@ -27,9 +29,22 @@ const BOUND: Duration = Duration::from_secs(90);
 struct Recorder {
     progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
     arrivals: Arc<Mutex<Vec<Instant>>>,
+    /// Declare the MCP tasks extension, on protocol 2025-11-25.
+    tasks: bool,
 }
 
 impl ClientHandler for Recorder {
+    fn get_info(&self) -> ClientConfig {
+        if !self.tasks {
+            return ClientConfig::default();
+        }
+        ClientConfig::new(
+            ClientCapabilities::builder().enable_tasks().build(),
+            Implementation::new("mcp-tasks-test", "1.0.0"),
+        )
+        .with_protocol_version(ProtocolVersion::V_2025_11_25)
+    }
+
     async fn on_progress(
         &self,
         params: ProgressNotificationParam,
@@ -51,6 +66,10 @@ struct Rig {
 
 impl Rig {
     async fn start(config: MockConfig) -> Rig {
+        Rig::start_with(config, Recorder::default()).await
+    }
+
+    async fn start_with(config: MockConfig, recorder: Recorder) -> Rig {
         let server = MockServer::start(config.clone()).await.expect("simulator");
         let cfg = tempfile::tempdir().expect("tempdir");
         let work = tempfile::tempdir().expect("tempdir");
@@ -72,7 +91,6 @@ impl Rig {
             .current_dir(work.path())
             .kill_on_drop(true);
         let transport = TokioChildProcess::new(cmd).expect("spawn nemo mcp");
-        let recorder = Recorder::default();
         let client = recorder
             .clone()
             .serve(transport)
@@ -1001,6 +1019,146 @@ async fn a_render_is_cancelled_on_the_server() {
         let (text, data) = rig.render_ended(&id).await;
         assert_ne!(data["status"], "downloaded", "{text}");
         assert!(!rig.work.path().join(format!("{id}.mp4")).exists());
+        rig.stop().await;
+    })
+    .await;
+}
+
+/// Polls `tasks/get` until the task has ended (bounded).
+async fn task_ended(rig: &Rig, task_id: &str) -> rmcp::model::DetailedTask {
+    let mut saw_message = false;
+    for _ in 0..4000 {
+        let got = rig
+            .client()
+            .get_task(GetTaskParams::new(task_id))
+            .await
+            .expect("tasks/get");
+        if got.task.status().is_terminal() {
+            assert!(saw_message, "no status message while it ran");
+            return got.task;
+        }
+        saw_message |= got.task.task.status_message.is_some();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("task {task_id} never ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instruct_and_export_run_as_tasks_for_a_client_that_declares_them() {
+    bounded(async {
+        let config = MockConfig {
+            render_seconds: 400.0,
+            ..published_pace()
+        };
+        let rig = Rig::start_with(
+            config,
+            Recorder {
+                tasks: true,
+                ..Recorder::default()
+            },
+        )
+        .await;
+        let sample = rig.sample();
+        rig.ok("upload", json!({"inputs": [sample]})).await;
+
+        // A generation as a task: the handle at once, the result by polling.
+        let mut args = JsonObject::new();
+        args.insert("message".into(), json!(GENERATE));
+        args.insert("idempotency_key".into(), json!("task-1"));
+        let asked = Instant::now();
+        let response = rig
+            .client()
+            .call_tool_once(CallToolRequestParams::new("instruct").with_arguments(args.clone()))
+            .await
+            .expect("tools/call");
+        assert!(asked.elapsed() < Duration::from_secs(1));
+        let CallToolResponse::Task(created) = response else {
+            panic!("not a task: {response:?}");
+        };
+        assert_eq!(created.task.status, TaskStatus::Working);
+        let id = created.task.task_id.clone();
+        // The polling tools see the same turn.
+        let (_, data) = rig.ok("turn_status", json!({"turn_id": id})).await;
+        assert_eq!(data["status"], "running");
+        let ended = task_ended(&rig, &id).await;
+        let TaskPayload::Completed { result } = &ended.payload else {
+            panic!("not completed: {ended:?}");
+        };
+        let structured = &result["structuredContent"];
+        assert_eq!(structured["status"], "done", "{result:?}");
+        assert!(structured["elapsed_seconds"]
+            .as_f64()
+            .is_some_and(|s| s > 60.0));
+        assert!(structured["text"].as_str().is_some_and(|t| !t.is_empty()));
+        // The same key again: the same task's turn, nothing sent.
+        let response = rig
+            .client()
+            .call_tool_once(CallToolRequestParams::new("instruct").with_arguments(args))
+            .await
+            .expect("tools/call");
+        let CallToolResponse::Task(again) = response else {
+            panic!("not a task: {response:?}");
+        };
+        assert_eq!(again.task.task_id, id);
+        assert_eq!(rig.count("/run_sse"), 1);
+
+        // An export as a task, cancelled: the render is cancelled on the server.
+        let response = rig
+            .client()
+            .call_tool_once(CallToolRequestParams::new("export"))
+            .await
+            .expect("tools/call");
+        let CallToolResponse::Task(created) = response else {
+            panic!("not a task: {response:?}");
+        };
+        let render = created.task.task_id.clone();
+        assert!(render.starts_with("render_"), "{render}");
+        let mut rendering = false;
+        for _ in 0..500 {
+            let got = rig
+                .client()
+                .get_task(GetTaskParams::new(&render))
+                .await
+                .expect("tasks/get");
+            if got
+                .task
+                .task
+                .status_message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("pending") || m.starts_with("processing"))
+            {
+                rendering = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(rendering, "the render never started");
+        rig.client()
+            .cancel_task(CancelTaskParams::new(&render))
+            .await
+            .expect("tasks/cancel");
+        let got = rig
+            .client()
+            .get_task(GetTaskParams::new(&render))
+            .await
+            .expect("tasks/get");
+        assert_eq!(got.task.status(), TaskStatus::Cancelled);
+        assert_eq!(
+            rig.count(&format!("/api/render/proxy/lambda/{render}/cancel")),
+            1
+        );
+        let (_, data) = rig.ok("jobs", json!({})).await;
+        assert_eq!(data["jobs"], json!([]), "a cancelled render is not kept");
+        // Without `wait`, the polling form still answers at once.
+        let (_, data) = rig
+            .ok(
+                "instruct",
+                json!({"message": "add the title \"Hi\"", "wait": false}),
+            )
+            .await;
+        assert_eq!(data["status"], "running");
+        let turn = data["turn_id"].as_str().expect("a turn").to_owned();
+        rig.turn_ended(&turn).await;
         rig.stop().await;
     })
     .await;

@@ -9,18 +9,23 @@ use nemo_core::gui::GuiAction;
 use nemo_core::machine::{Command, ExportOptions, LinkKind, RenderPhase, SessionRef};
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ListResourcesResult, MetaObject,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Resource, ResourceContents, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
+    CreateTaskResult, DetailedTask, GetTaskParams, GetTaskResult, Implementation,
+    ListResourcesResult, MetaObject, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities,
+    ServerConfig, Task, TaskPayload, TaskStatus,
 };
 use rmcp::service::RequestContext;
 use rmcp::{prompt_handler, tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::engine::{absolute, Call, Engine, Outcome, Scale, StopAt, Waited, Work, WorkKind};
+use super::engine::{
+    absolute, Call, Engine, Outcome, Scale, StopAt, Waited, Work, WorkCell, WorkKind,
+};
 use super::schemas;
 use crate::app::App;
 use crate::commands::jobs::{job_client, skipped, summarise};
@@ -48,6 +53,9 @@ pub(crate) struct NemoServer {
     engine: Arc<Engine>,
     tool_router: ToolRouter<NemoServer>,
     pub(super) prompt_router: PromptRouter<NemoServer>,
+    /// MCP tasks (the tasks extension): task id (the work's id) → when it
+    /// was made.
+    tasks: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// Arguments of `upload`.
@@ -162,6 +170,10 @@ fn failure(err: &NemoError) -> CallToolResult {
     result
 }
 
+fn lock_tasks<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// What a GUI instruction means to an agent using these tools.
 fn hint(action: GuiAction) -> &'static str {
     match action {
@@ -196,6 +208,7 @@ impl NemoServer {
             engine: Arc::new(Engine::new(app)?),
             tool_router: Self::tool_router(),
             prompt_router: Self::prompt_router(),
+            tasks: Default::default(),
         })
     }
 
@@ -287,56 +300,9 @@ the agent, not a render: use the `export` tool to render). Spends credits. Takes
         Parameters(args): Parameters<InstructArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let message = args.message.trim().to_owned();
-        if message.is_empty() {
-            return Ok(failure(&NemoError::new(
-                nemo_core::error::ErrorKind::BadInput,
-                "The message is empty: say what the agent should do.",
-            )));
-        }
-        let key = args
-            .idempotency_key
-            .as_deref()
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(str::to_owned);
-        if key.as_ref().is_some_and(|k| k.chars().count() > 200) {
-            return Ok(failure(&NemoError::new(
-                nemo_core::error::ErrorKind::BadInput,
-                "The idempotency_key is too long: at most 200 characters.",
-            )));
-        }
-        let mut note = None;
-        let cell = match key.as_deref().and_then(|k| self.engine.turn_for_key(k)) {
-            Some(cell) => {
-                // A retry: the message was sent once, under this key.
-                let same = matches!(&cell.borrow().kind, WorkKind::Turn { message: m, .. } if *m == message);
-                note = Some(if same {
-                    "This idempotency_key was used before: the message was not sent again; this is \
-the same turn."
-                        .to_owned()
-                } else {
-                    "This idempotency_key was used before for another message: nothing was sent; \
-this is the turn that key started. Use a new key for a new message."
-                        .to_owned()
-                });
-                cell
-            }
-            None => match self
-                .engine
-                .start(
-                    WorkKind::Turn {
-                        message: message.clone(),
-                        key,
-                    },
-                    None,
-                    Command::Instruct(message),
-                )
-                .await
-            {
-                Ok(cell) => cell,
-                Err(e) => return Ok(failure(&e)),
-            },
+        let (cell, note) = match self.begin_instruct(&args).await {
+            Ok(x) => x,
+            Err(answer) => return Ok(answer),
         };
         if args.wait {
             // A cancelled wait stops waiting only: the agent has the message
@@ -455,40 +421,9 @@ with `wait: false` returns the render id as soon as the render is submitted.",
         Parameters(args): Parameters<ExportArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let out = args
-            .out
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| absolute(std::path::Path::new(s)));
-        // Checked before anything is spent: a render that cannot be saved
-        // where asked would be paid for and never finish.
-        let checked =
-            crate::inputs::check_out(out.as_deref(), args.overwrite, crate::inputs::Asker::Mcp)
-                .and_then(|()| {
-                    self.engine
-                        .app
-                        .store
-                        .check_journal()
-                        .map_err(crate::store::error)
-                });
-        if let Err(e) = checked {
-            return Ok(failure(&e));
-        }
-        let id = self.engine.new_render_id();
-        let command = Command::Export(ExportOptions {
-            render_id: Some(id.clone()),
-            download: true,
-            out: out.clone(),
-            overwrite: args.overwrite,
-        });
-        let cell = match self
-            .engine
-            .start(WorkKind::Export { out }, Some(id), command)
-            .await
-        {
+        let cell = match self.begin_export(&args).await {
             Ok(cell) => cell,
-            Err(e) => return Ok(failure(&e)),
+            Err(answer) => return Ok(answer),
         };
         if args.wait {
             let call = Call::new(&ctx, Scale::Render);
@@ -1005,6 +940,156 @@ impl NemoServer {
         )
     }
 
+    /// Checks an `instruct` and starts its turn, or finds the turn its
+    /// idempotency key started (with a note saying so); a refusal is the
+    /// tool's answer.
+    async fn begin_instruct(
+        &self,
+        args: &InstructArgs,
+    ) -> Result<(Arc<WorkCell>, Option<String>), CallToolResult> {
+        let message = args.message.trim().to_owned();
+        if message.is_empty() {
+            return Err(failure(&NemoError::new(
+                nemo_core::error::ErrorKind::BadInput,
+                "The message is empty: say what the agent should do.",
+            )));
+        }
+        let key = args
+            .idempotency_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned);
+        if key.as_ref().is_some_and(|k| k.chars().count() > 200) {
+            return Err(failure(&NemoError::new(
+                nemo_core::error::ErrorKind::BadInput,
+                "The idempotency_key is too long: at most 200 characters.",
+            )));
+        }
+        let mut note = None;
+        let cell = match key.as_deref().and_then(|k| self.engine.turn_for_key(k)) {
+            Some(cell) => {
+                // A retry: the message was sent once, under this key.
+                let same = matches!(&cell.borrow().kind, WorkKind::Turn { message: m, .. } if *m == message);
+                note = Some(if same {
+                    "This idempotency_key was used before: the message was not sent again; this is \
+the same turn."
+                        .to_owned()
+                } else {
+                    "This idempotency_key was used before for another message: nothing was sent; \
+this is the turn that key started. Use a new key for a new message."
+                        .to_owned()
+                });
+                cell
+            }
+            None => match self
+                .engine
+                .start(
+                    WorkKind::Turn {
+                        message: message.clone(),
+                        key,
+                    },
+                    None,
+                    Command::Instruct(message),
+                )
+                .await
+            {
+                Ok(cell) => cell,
+                Err(e) => return Err(failure(&e)),
+            },
+        };
+        Ok((cell, note))
+    }
+
+    /// Checks an `export` and starts it; a refusal is the tool's answer.
+    async fn begin_export(&self, args: &ExportArgs) -> Result<Arc<WorkCell>, CallToolResult> {
+        let out = args
+            .out
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| absolute(std::path::Path::new(s)));
+        // Checked before anything is spent: a render that cannot be saved
+        // where asked would be paid for and never finish.
+        let checked =
+            crate::inputs::check_out(out.as_deref(), args.overwrite, crate::inputs::Asker::Mcp)
+                .and_then(|()| {
+                    self.engine
+                        .app
+                        .store
+                        .check_journal()
+                        .map_err(crate::store::error)
+                });
+        if let Err(e) = checked {
+            return Err(failure(&e));
+        }
+        let id = self.engine.new_render_id();
+        let command = Command::Export(ExportOptions {
+            render_id: Some(id.clone()),
+            download: true,
+            out: out.clone(),
+            overwrite: args.overwrite,
+        });
+        let cell = match self
+            .engine
+            .start(WorkKind::Export { out }, Some(id), command)
+            .await
+        {
+            Ok(cell) => cell,
+            Err(e) => return Err(failure(&e)),
+        };
+        Ok(cell)
+    }
+
+    /// Starts `instruct` or `export` as an MCP task; a refusal (bad
+    /// arguments, a busy session) is an ordinary tool error.
+    async fn start_task(
+        &self,
+        request: CallToolRequestParams,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let args = Value::Object(request.arguments.unwrap_or_default());
+        let begun = if request.name == "instruct" {
+            let args: InstructArgs = serde_json::from_value(args)
+                .map_err(|e| ErrorData::invalid_params(format!("instruct: {e}"), None))?;
+            self.begin_instruct(&args).await.map(|(cell, _)| cell)
+        } else {
+            let args: ExportArgs = serde_json::from_value(args)
+                .map_err(|e| ErrorData::invalid_params(format!("export: {e}"), None))?;
+            self.begin_export(&args).await
+        };
+        let cell = match begun {
+            Ok(cell) => cell,
+            Err(answer) => return Ok(CallToolResponse::Complete(answer)),
+        };
+        let id = cell.borrow().id.clone();
+        let now = rmcp::task_manager::current_timestamp();
+        let created = lock_tasks(&self.tasks)
+            .entry(id.clone())
+            .or_insert(now.clone())
+            .clone();
+        let task = Task::new(id, TaskStatus::Working, created, now)
+            .with_poll_interval_ms(self.poll_interval_ms());
+        Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
+    }
+
+    /// The work behind a task id, and when the task was made.
+    fn task(&self, task_id: &str) -> Result<(Arc<WorkCell>, String), ErrorData> {
+        let created = lock_tasks(&self.tasks).get(task_id).cloned();
+        match (created, self.engine.work(task_id)) {
+            (Some(created), Some(cell)) => Ok((cell, created)),
+            _ => Err(ErrorData::invalid_params(
+                format!("There is no task {task_id} in this server."),
+                None,
+            )),
+        }
+    }
+
+    /// How often a client should poll a task: every two seconds of the
+    /// client's clock.
+    fn poll_interval_ms(&self) -> u64 {
+        ((2000.0 * self.engine.time_scale) as u64).max(10)
+    }
+
     /// What `instruct` and `turn_status` say about a turn.
     fn turn_answer(&self, work: &Work, note: Option<&str>) -> CallToolResult {
         let scale = self.engine.time_scale;
@@ -1266,12 +1351,125 @@ impl ServerHandler for NemoServer {
                 .enable_tools()
                 .enable_prompts()
                 .enable_resources()
+                .enable_tasks()
                 .build(),
         )
         .with_server_info(
             Implementation::new("nemo", env!("CARGO_PKG_VERSION")).with_title("NemoVideo (nemo)"),
         )
         .with_instructions(INSTRUCTIONS)
+    }
+
+    /// `instruct` and `export` run as MCP tasks for a client that declared
+    /// the tasks extension (unless the call says `wait: false`: then it
+    /// asked for the id itself); everything else is an ordinary call.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let as_task = context
+            .client_capabilities()
+            .is_some_and(|c| c.supports_tasks())
+            && matches!(request.name.as_ref(), "instruct" | "export")
+            && request.arguments.as_ref().and_then(|a| a.get("wait")) != Some(&Value::Bool(false));
+        if as_task {
+            return self.start_task(request).await;
+        }
+        let tcc = ToolCallContext::new(self, request, context);
+        self.tool_router.call(tcc).await
+    }
+
+    /// `tasks/get`: the task's state; once ended, the tool's answer.
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let (cell, created) = self.task(&request.task_id)?;
+        let work = cell.borrow();
+        let now = rmcp::task_manager::current_timestamp();
+        let mut task = Task::new(work.id.clone(), TaskStatus::Working, created, now)
+            .with_poll_interval_ms(self.poll_interval_ms());
+        let payload = match &work.end {
+            None => {
+                let said = match &work.kind {
+                    WorkKind::Turn { .. } => work.steps.last().cloned(),
+                    WorkKind::Export { .. } => {
+                        let (status, progress) = work.render_state();
+                        Some(match progress {
+                            Some(p) => format!("{status} ({}%)", number(p.round())),
+                            None => status,
+                        })
+                    }
+                };
+                if let Some(said) = said {
+                    task = task.with_status_message(said);
+                }
+                TaskPayload::Working
+            }
+            Some(_) if work.stopped => TaskPayload::Cancelled,
+            Some(_) => {
+                let answer = match &work.kind {
+                    WorkKind::Turn { .. } => self.turn_answer(&work, None),
+                    WorkKind::Export { .. } => self.export_answer(&work),
+                };
+                let result = match serde_json::to_value(answer) {
+                    Ok(Value::Object(map)) => map,
+                    _ => {
+                        return Err(ErrorData::internal_error(
+                            "The answer could not be written.",
+                            None,
+                        ))
+                    }
+                };
+                TaskPayload::Completed { result }
+            }
+        };
+        Ok(GetTaskResult::new(DetailedTask::new(task, payload)))
+    }
+
+    /// `tasks/cancel`: a turn stops being waited for (the agent has the
+    /// message and may still finish: `timeline` shows what it did); a
+    /// render is cancelled on the server.
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let (cell, _) = self.task(&request.task_id)?;
+        let (id, export, running) = {
+            let work = cell.borrow();
+            (
+                work.id.clone(),
+                matches!(work.kind, WorkKind::Export { .. }),
+                work.end.is_none(),
+            )
+        };
+        if !running {
+            return Ok(());
+        }
+        if export {
+            let call = Call::new(&context, Scale::Steps);
+            let (result, _) = self
+                .engine
+                .query(
+                    &call,
+                    Command::CancelRender { id: id.clone() },
+                    StopAt::Never,
+                )
+                .await;
+            self.engine.stop(&cell);
+            self.engine.ended(&cell).await;
+            if result.is_ok() {
+                // Cancelled for good: nothing left to download.
+                let _ = self.engine.app.store.remove_job(&id);
+            }
+        } else {
+            self.engine.stop(&cell);
+            self.engine.ended(&cell).await;
+        }
+        Ok(())
     }
 
     async fn list_resources(
