@@ -30,8 +30,10 @@ pub const DEFAULT_API_URL: &str = "https://mega-api-prod.nemovideo.ai";
 pub const DEFAULT_WEB_URL: &str = "https://nemovideo.com";
 /// The ADK application name used in paths and bodies.
 pub(crate) const APP_NAME: &str = "nemo_agent";
-/// Largest accepted upload, in bytes (500 MB).
-pub const MAX_UPLOAD_BYTES: u64 = 500 * 1024 * 1024;
+/// Largest accepted upload, in bytes: the seeds' "500MB", read in the
+/// decimal megabytes every size is shown in (500,000,000 bytes), so a file
+/// shown as "510.0 MB" is never let through a "500 MB" limit.
+pub const MAX_UPLOAD_BYTES: u64 = 500_000_000;
 
 /// File extensions the service accepts, by kind.
 pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "avi", "webm", "mkv"];
@@ -113,7 +115,9 @@ pub fn unsupported_file(filename: &str) -> NemoError {
 
 /// The error for a file over the size limit (code 4002).
 pub(crate) fn file_too_large(filename: &str, len: Option<u64>) -> NemoError {
-    let size = len.map_or(String::new(), |l| format!(" ({} MB)", l / (1024 * 1024)));
+    let size = len.map_or(String::new(), |l| {
+        format!(" ({:.1} MB)", l as f64 / 1_000_000.0)
+    });
     let what = if filename.is_empty() {
         "The file".to_owned()
     } else {
@@ -1323,6 +1327,11 @@ mod tests {
         let e = file_part("/tmp/a.mp4", MAX_UPLOAD_BYTES + 1).unwrap_err();
         assert_eq!(e.kind, ErrorKind::FileTooLarge);
         assert!(e.message.contains("Compress"), "{e}");
+        // The limit is in the unit sizes are shown in: 510,000,000 bytes
+        // ("510.0 MB") is over "500 MB".
+        let e = file_part("/tmp/a.mp4", 510_000_000).unwrap_err();
+        assert!(e.message.contains("(510.0 MB)"), "{e}");
+        assert!(file_part("/tmp/a.mp4", 500_000_000).is_ok());
     }
 
     #[test]

@@ -54,9 +54,9 @@ enum Wire<'a> {
     Change { summary: &'a str },
     /// The credit balance.
     Credits {
-        available: f64,
-        frozen: f64,
-        total: f64,
+        available: Number,
+        frozen: Number,
+        total: Number,
     },
     /// Uploaded files.
     Upload { files: Vec<File<'a>> },
@@ -111,6 +111,16 @@ impl<'a> From<&'a UploadedFile> for File<'a> {
 }
 
 /// A render object without a URL.
+/// A number as a script expects it: a whole value as an integer (`100`,
+/// never `100.0`), anything else as it is; not a number is `0`.
+fn number(x: f64) -> Number {
+    if x.is_finite() && x.fract() == 0.0 && x.abs() < 9.0e15 {
+        Number::from(x as i64)
+    } else {
+        Number::from_f64(x).unwrap_or_else(|| Number::from(0))
+    }
+}
+
 fn render<'a>(id: &'a str, status: &'a str, progress: Option<Number>) -> Wire<'a> {
     Wire::Render {
         id,
@@ -167,9 +177,9 @@ pub fn to_json(event: &Event) -> Option<Value> {
             files: files.iter().map(File::from).collect(),
         },
         Event::Credits(c) => Wire::Credits {
-            available: c.available,
-            frozen: c.frozen,
-            total: c.total,
+            available: number(c.available),
+            frozen: number(c.frozen),
+            total: number(c.total),
         },
         Event::Timeline {
             summary,
@@ -188,7 +198,11 @@ pub fn to_json(event: &Event) -> Option<Value> {
                 // Told by `RenderCompleted` / `RenderEnded`, with more detail.
                 return None;
             }
-            render(id, phase.as_str(), progress.and_then(Number::from_f64))
+            render(
+                id,
+                phase.as_str(),
+                progress.filter(|p| p.is_finite()).map(number),
+            )
         }
         Event::RenderCompleted { id, url } => Wire::Render {
             id,
@@ -274,6 +288,32 @@ mod tests {
     use crate::error::ErrorKind;
     use crate::secret::Secret;
     use serde_json::json;
+
+    #[test]
+    fn whole_numbers_are_integers() {
+        let at = |p: f64| {
+            to_json(&Event::RenderProgress {
+                id: "r".into(),
+                phase: crate::api::RenderPhase::Processing,
+                progress: Some(p),
+            })
+            .unwrap()["progress"]
+                .to_string()
+        };
+        assert_eq!(at(5.0), "5");
+        assert_eq!(at(42.5), "42.5");
+        assert_eq!(at(f64::NAN), "null");
+        let credits = to_json(&Event::Credits(crate::api::Credits {
+            available: 100.0,
+            frozen: 0.0,
+            total: 100.5,
+        }))
+        .unwrap();
+        assert_eq!(
+            credits.to_string(),
+            r#"{"available":100,"frozen":0,"total":100.5,"type":"credits"}"#
+        );
+    }
 
     #[test]
     fn bookkeeping_has_no_wire_form_and_never_carries_the_token() {

@@ -13,6 +13,8 @@ use nemo_core::wire::{HeaderValue, Request};
 #[derive(Clone)]
 pub(crate) struct Context {
     label: String,
+    /// `host:port`, for messages about connecting.
+    host: String,
     secrets: Vec<String>,
 }
 
@@ -39,6 +41,7 @@ impl Context {
                 request.method.as_str(),
                 display_url(url)
             ),
+            host: host_of(url),
             secrets,
         }
     }
@@ -70,15 +73,68 @@ impl Context {
     /// Maps a reqwest error (sending, or reading the body) to a transport error.
     pub(crate) fn reqwest(&self, err: reqwest::Error) -> TransportError {
         let kind = classify(&err);
+        let err = err.without_url();
+        if kind == TransportErrorKind::Connect {
+            // Said plainly: where, and why in a few words (the chain of
+            // hyper's wrappers says nothing more to a person).
+            let why = connect_cause(&err);
+            return self.error(kind, format!("cannot connect to {}: {why}", self.host));
+        }
         let what = match kind {
-            TransportErrorKind::Connect => "could not connect",
             TransportErrorKind::Timeout => "timed out",
             TransportErrorKind::Tls => "TLS failure",
             TransportErrorKind::Interrupted => "the connection broke",
             _ => "request failed",
         };
-        self.error(kind, format!("{what}: {}", chain(&err.without_url())))
+        self.error(kind, format!("{what}: {}", chain(&err)))
     }
+}
+
+/// `host:port` of a URL (the port only when it is not the scheme's own).
+fn host_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(url) => {
+            let host = url.host_str().unwrap_or("");
+            match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            }
+        }
+        Err(_) => "(invalid URL)".to_owned(),
+    }
+}
+
+/// Why connecting failed, in a few words: the innermost I/O error's kind,
+/// or a name that does not resolve.
+fn connect_cause(err: &(dyn StdError + 'static)) -> String {
+    let mut next = Some(err);
+    let mut innermost = err.to_string();
+    while let Some(e) = next {
+        let text = e.to_string();
+        if text.contains("dns error") || text.contains("failed to lookup address") {
+            return "the host name does not resolve (check the address and your network)"
+                .to_owned();
+        }
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            let said = match io.kind() {
+                io::ErrorKind::ConnectionRefused => {
+                    Some("connection refused (nothing listens there)")
+                }
+                io::ErrorKind::TimedOut => Some("no answer in time"),
+                io::ErrorKind::HostUnreachable => Some("the host is unreachable"),
+                io::ErrorKind::NetworkUnreachable => Some("the network is unreachable"),
+                io::ErrorKind::ConnectionReset => Some("the connection was reset"),
+                io::ErrorKind::PermissionDenied => Some("not permitted (a firewall?)"),
+                _ => None,
+            };
+            if let Some(said) = said {
+                return said.to_owned();
+            }
+        }
+        innermost = text;
+        next = e.source();
+    }
+    innermost
 }
 
 /// A URL as it may be shown: scheme, host, port and path; never user info,
@@ -163,6 +219,19 @@ fn looks_like_tls(err: &(dyn StdError + 'static)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_causes_in_a_few_words() {
+        let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "os error 111");
+        assert_eq!(
+            connect_cause(&refused),
+            "connection refused (nothing listens there)"
+        );
+        let dns = io::Error::other("dns error: failed to lookup address information");
+        assert!(connect_cause(&dns).contains("does not resolve"));
+        assert_eq!(host_of("https://api.example.com/a"), "api.example.com");
+        assert_eq!(host_of("http://127.0.0.1:9/a?x=1"), "127.0.0.1:9");
+    }
 
     #[test]
     fn urls_lose_user_info_and_query() {

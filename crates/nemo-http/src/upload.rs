@@ -161,7 +161,8 @@ fn part_filename(part: &FilePart) -> String {
 }
 
 fn megabytes(bytes: u64) -> String {
-    const MB: u64 = 1024 * 1024;
+    // Decimal, as every size nemo shows (and the limit itself).
+    const MB: u64 = 1_000_000;
     if bytes.is_multiple_of(MB) {
         format!("{} MB", bytes / MB)
     } else {

@@ -109,3 +109,26 @@ fn chat_skips_a_line_that_is_not_text_and_goes_on() {
         .stderr(predicate::str::contains("not UTF-8"))
         .stdout(predicate::str::contains("Credits"));
 }
+
+#[test]
+fn a_refused_connection_is_said_plainly() {
+    // A port nothing listens on: bind one, then let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = tempfile::tempdir().unwrap();
+    crate::support::nemo()
+        .env("NEMO_API_URL", format!("http://127.0.0.1:{port}"))
+        .env("NEMO_CONFIG_DIR", cfg.path())
+        .env("NEMO_TIME_SCALE", "0.01")
+        .arg("credits")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "cannot connect to 127.0.0.1:{port}: connection refused"
+        )))
+        .stderr(predicate::str::contains("client error (Connect)").not())
+        .stderr(predicate::str::contains("os error").not());
+}
