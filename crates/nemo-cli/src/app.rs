@@ -192,6 +192,11 @@ impl App {
             transport = rec.clone();
             recorder = Some(rec);
         }
+        if global.verbose >= 2 {
+            // Outermost: what is shown is what went over the wire, whatever
+            // else wraps the transport.
+            transport = Arc::new(crate::trace::Traced::new(transport, global.verbose));
+        }
         Ok(App {
             global: global.clone(),
             out,

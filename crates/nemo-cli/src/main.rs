@@ -19,6 +19,7 @@ mod mcp;
 mod output;
 mod report;
 mod store;
+mod trace;
 mod timeline_view;
 
 use std::process::ExitCode;

@@ -132,3 +132,22 @@ fn a_refused_connection_is_said_plainly() {
         .stderr(predicate::str::contains("client error (Connect)").not())
         .stderr(predicate::str::contains("os error").not());
 }
+
+#[test]
+fn two_vs_show_each_request_and_never_a_secret() {
+    let sim = Sim::fast();
+    let out = sim.nemo().args(["-vv", "credits"]).output().expect("run");
+    assert!(out.status.success());
+    let stderr = crate::support::text(&out.stderr);
+    assert!(
+        stderr.contains("nemo: → POST /api/auth/anonymous-token"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nemo: ← 200"), "{stderr}");
+    assert!(!stderr.contains("nmv_"), "no token: {stderr}");
+    let tokens = std::fs::read_to_string(sim.cfg_file("tokens.json")).unwrap_or_default();
+    assert!(!tokens.is_empty());
+    // One -v says no more than before: no request lines.
+    let out = sim.nemo().args(["-v", "credits"]).output().expect("run");
+    assert!(!crate::support::text(&out.stderr).contains("→ "));
+}
