@@ -260,6 +260,7 @@ async fn tools_prompts_and_resources_are_listed() {
             "upload",
             "instruct",
             "turn_status",
+            "cancel_turn",
             "timeline",
             "credits",
             "export",
@@ -1159,6 +1160,42 @@ async fn instruct_and_export_run_as_tasks_for_a_client_that_declares_them() {
         assert_eq!(data["status"], "running");
         let turn = data["turn_id"].as_str().expect("a turn").to_owned();
         rig.turn_ended(&turn).await;
+        rig.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_given_up_on_frees_the_session() {
+    bounded(async {
+        let rig = Rig::start(published_pace()).await;
+        let (_, data) = rig
+            .ok("instruct", json!({"message": GENERATE, "wait": false}))
+            .await;
+        let turn = data["turn_id"].as_str().expect("a turn").to_owned();
+        while rig.count("/run_sse") == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let (text, data) = rig.ok("cancel_turn", json!({})).await;
+        assert_eq!(data["turn_id"], json!(turn));
+        assert_eq!(data["status"], "stopped", "{text}");
+        assert!(text.contains("may still finish"), "{text}");
+        let (_, data) = rig.ok("turn_status", json!({"turn_id": turn})).await;
+        assert_eq!(data["status"], "stopped");
+        // The session takes the next message at once.
+        let (_, data) = rig
+            .ok(
+                "instruct",
+                json!({"message": "add the title \"Hi\"", "wait": false}),
+            )
+            .await;
+        assert_eq!(data["status"], "running");
+        let mut waited = 0;
+        while rig.count("/run_sse") < 2 {
+            assert!(waited < 3000, "the next message was never sent");
+            waited += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         rig.stop().await;
     })
     .await;

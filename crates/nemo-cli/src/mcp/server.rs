@@ -41,12 +41,16 @@ pub(crate) const TIMELINE_URI: &str = "nemo://timeline";
 pub(crate) const CREDITS_URI: &str = "nemo://credits";
 
 const INSTRUCTIONS: &str = "NemoVideo is a cloud video agent that edits and generates videos. \
-One session lasts as long as this server: `upload` media (local paths or URLs), describe edits \
-in words with `instruct` (this spends credits), check the result with `timeline`, then `export` \
-to render and download an MP4. Renders are recorded before they are submitted: `jobs` lists \
-them, `render_status` checks one, `resume_jobs` finishes them after an interruption. `credits` \
-shows the balance. Errors say what to do next (a registration link when credits run out, the \
-accepted formats for an unsupported file).";
+`upload` media (local paths or URLs), describe edits in words with `instruct` (this spends \
+credits), check the result with `timeline`, then `export` to render and download an MP4. Turns \
+take seconds (an edit) to minutes (a generation): `instruct` waits with progress notifications, \
+or returns a turn id at once with `wait: false` (follow it with `turn_status`). Give every \
+`instruct` an `idempotency_key`: a retry with the same key never sends the message again. One \
+turn or export runs at a time; `timeline`, `credits`, `turn_status`, `render_status` and `jobs` \
+answer meanwhile. Renders are recorded before they are submitted: `jobs` lists them, \
+`resume_jobs` finishes them after an interruption. `sessions` and `new_session` switch projects; \
+`claim_link` opens one in the browser. Errors say what to do next (a registration link when \
+credits run out, the accepted formats for an unsupported file).";
 
 /// The NemoVideo engine as an MCP server.
 pub(crate) struct NemoServer {
@@ -352,7 +356,11 @@ returned them)."
             )));
         };
         let work = cell.borrow();
-        Ok(self.turn_answer(&work, None))
+        // Reporting a turn that failed is not a failure of this call: the
+        // status (and the error) say how it ended.
+        let mut answer = self.turn_answer(&work, None);
+        answer.is_error = Some(false);
+        Ok(answer)
     }
 
     #[tool(
@@ -464,7 +472,9 @@ its URL) or failed. Does not download: `resume_jobs` does.",
         {
             // An export of this server's: what its own polling last saw.
             let work = cell.borrow();
-            return Ok(self.render_answer(&work));
+            let mut answer = self.render_answer(&work);
+            answer.is_error = Some(false);
+            return Ok(answer);
         }
         let app = &self.engine.app;
         let jobs = match app.store.jobs().map_err(crate::store::error) {
@@ -677,6 +687,61 @@ render and download it where it was meant to go. Use it after an interrupted `ex
                 Ok(result)
             }
         }
+    }
+
+    #[tool(
+        description = "Stop waiting for a running turn (default: the latest) and free the \
+session for other work. The agent already has the message and may still finish it on the \
+service: check `timeline` before sending it again (that could spend credits twice).",
+        annotations(
+            title = "Stop waiting for a turn",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
+        meta = spends_credits(false),
+        output_schema = schemas::turn()
+    )]
+    async fn cancel_turn(
+        &self,
+        Parameters(args): Parameters<TurnStatusArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let wanted = args
+            .turn_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let cell = match wanted {
+            Some(id) => self
+                .engine
+                .work(id)
+                .filter(|c| matches!(c.borrow().kind, WorkKind::Turn { .. })),
+            None => self.engine.last_turn(),
+        };
+        let Some(cell) = cell else {
+            return Ok(failure(&NemoError::new(
+                nemo_core::error::ErrorKind::BadInput,
+                "There is no such turn in this server; `turn_status` shows the latest.",
+            )));
+        };
+        let was_running = cell.borrow().end.is_none();
+        if was_running {
+            self.engine.stop(&cell);
+            self.engine.ended(&cell).await;
+        }
+        let work = cell.borrow();
+        let mut answer = self.turn_answer(&work, None);
+        if was_running && work.stopped {
+            // Asked for: not a failure of the call.
+            answer.is_error = Some(false);
+            answer.content = vec![ContentBlock::text(format!(
+                "Stopped waiting for turn {}. The agent has the message and may still finish \
+it: check `timeline` before sending it again (that could spend credits twice).",
+                work.id
+            ))];
+        }
+        Ok(answer)
     }
 
     #[tool(
