@@ -297,7 +297,7 @@ impl Output {
             if plain.due(kind, now, done) && self.shows_progress() {
                 let line = plain.bytes_line(label, done, total, now);
                 drop(plain);
-                self.stderr_line(&line);
+                self.progress_line(&line);
             }
             return;
         }
@@ -337,7 +337,7 @@ impl Output {
             if plain.due(Bar::Render, now, percent as u64) && self.shows_progress() {
                 drop(plain);
                 let line = lock(&self.render).line(now);
-                self.stderr_line(&line);
+                self.progress_line(&line);
             }
             return;
         }
@@ -469,6 +469,14 @@ impl Output {
             .with_key("rate", rate)
             .with_key("eta_bytes", eta_bytes)
             .progress_chars("=> ")
+    }
+
+    /// A plain progress line on stderr (a batch item's prefixed `[n]`).
+    fn progress_line(&self, line: &str) {
+        match self.item {
+            Some(item) => self.stderr_line(&format!("[{item}] {line}")),
+            None => self.stderr_line(line),
+        }
     }
 
     fn stdout_line(&self, text: &str) {

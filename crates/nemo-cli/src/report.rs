@@ -55,7 +55,6 @@ impl Reporter {
 
     /// Says the command exports on its own (`run`, `batch`): the agent's
     /// "ready to export" is not offered as something to do.
-    #[allow(dead_code)] // Until `run` and `batch` call it (issue 15, their part).
     pub(crate) fn set_exporting(&mut self, yes: bool) {
         self.exporting = yes;
     }

@@ -39,16 +39,18 @@ pub(crate) fn exec(args: Args, out: &Output) -> Result<(), NemoError> {
     };
     let replay = nemo_har::replay_blocking(&har, &options)
         .map_err(|e| bad(format!("Cannot replay {}: {e}", args.file.display())))?;
+    let transcript: Vec<String> = replay.transcript.iter().map(|l| offline(l)).collect();
     if out.json() {
         out.emit(json!({
             "type": "replay",
-            "transcript": replay.transcript,
+            "transcript": transcript,
             "requests": replay.requests,
             "differences": replay.differences.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "passed": replay.passed(),
         }));
     } else {
-        out.plain(replay.transcript_text().trim_end());
+        out.plain(transcript.join("\n").trim_end());
+        out.info("Replayed offline: nothing was sent and no file was written.");
     }
     if args.check {
         if replay.passed() {
@@ -64,4 +66,45 @@ pub(crate) fn exec(args: Args, out: &Output) -> Result<(), NemoError> {
         }
     }
     Ok(())
+}
+
+/// A transcript line as this replay did it: the recorded download is
+/// replayed from the recording, never written where the session saved it.
+fn offline(line: &str) -> String {
+    if let Some(what) = line.strip_prefix("downloaded: ") {
+        // `NAME (N bytes)`
+        let what = match what
+            .strip_suffix(" bytes)")
+            .and_then(|w| w.rsplit_once(" ("))
+        {
+            Some((name, bytes)) => match bytes.parse::<u64>() {
+                Ok(n) => format!("{name} ({})", crate::output::human_bytes(n)),
+                Err(_) => what.to_owned(),
+            },
+            None => what.to_owned(),
+        };
+        return format!("download replayed: {what}, no file written");
+    }
+    if let Some((render, name)) = line.split_once(": ended, downloaded to ") {
+        return format!("{render}: ended, download of {name} replayed");
+    }
+    line.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offline;
+
+    #[test]
+    fn a_replayed_download_says_no_file_was_written() {
+        assert_eq!(
+            offline("downloaded: dialect-adk.mp4 (43792 bytes)"),
+            "download replayed: dialect-adk.mp4 (43.8 kB), no file written"
+        );
+        assert_eq!(
+            offline("render r_1: ended, downloaded to out.mp4"),
+            "render r_1: ended, download of out.mp4 replayed"
+        );
+        assert_eq!(offline("you › export"), "you › export");
+    }
 }

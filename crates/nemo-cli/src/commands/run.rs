@@ -65,6 +65,7 @@ pub(crate) async fn quick_edit(
     out: Option<PathBuf>,
     overwrite: bool,
 ) -> Result<(), NemoError> {
+    client.reporter.set_exporting(true);
     client.run(Command::Connect).await?;
     if !files.is_empty() || !urls.is_empty() {
         client.run(Command::Upload { files, urls }).await?;

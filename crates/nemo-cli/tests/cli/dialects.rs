@@ -257,7 +257,7 @@ fn each_dialect_recording_replays_to_the_same_timeline() {
             "{dialect}: {stdout}"
         );
         assert!(
-            stdout.contains("downloaded: dialect-"),
+            stdout.contains("download replayed: dialect-"),
             "{dialect}: {stdout}"
         );
         let all = stdout.clone() + &text(&out.stderr);

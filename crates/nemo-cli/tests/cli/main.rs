@@ -12,3 +12,4 @@ mod record;
 mod schema;
 mod stumbles;
 mod support;
+mod view_output;
