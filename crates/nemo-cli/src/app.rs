@@ -26,7 +26,11 @@ static RECORDING: OnceLock<(PathBuf, Arc<Recorder<dyn Transport>>)> = OnceLock::
 
 /// Runs a parsed command line to its exit code.
 pub(crate) fn run(cli: Cli) -> ExitCode {
-    let out = Arc::new(Output::new(cli.global.json, cli.global.verbose, false));
+    let out = Arc::new(Output::new(
+        cli.global.json,
+        cli.global.verbose,
+        cli.global.quiet,
+    ));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -282,7 +286,7 @@ impl App {
             .store(self.store.clone())
             .transport(self.transport.clone())
             .attribution(skill::attribution(self.skill))
-            .language(&self.global.lang)
+            .language(self.global.lang())
             .claim_after_export(self.claim_links)
             .time_scale(self.time_scale.unwrap_or(1.0))
             .remember_session(persist.last_session)

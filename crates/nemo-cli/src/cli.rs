@@ -41,7 +41,9 @@ pub(crate) struct Global {
         global = true,
         env = "NEMO_SKILL",
         hide_env_values = true,
-        value_name = "NAME"
+        hide_possible_values = true,
+        value_name = "NAME",
+        value_parser = SkillName
     )]
     pub(crate) skill: Option<String>,
     /// Continue this session instead of the last one.
@@ -50,56 +52,186 @@ pub(crate) struct Global {
     /// Start a new session instead of continuing the last one.
     #[arg(long, global = true)]
     pub(crate) new_session: bool,
-    /// The session language (en, zh, …).
-    #[arg(long, global = true, value_name = "CODE", default_value = "en")]
-    pub(crate) lang: String,
+    /// The language the agent answers in: en or zh (default: zh when the
+    /// locale is Chinese, else en).
+    #[arg(long, global = true, value_name = "CODE", value_parser = language)]
+    pub(crate) lang: Option<String>,
     /// Record every exchange with the service to this HAR 1.2 file (tokens
     /// redacted); replay it offline with `nemo replay`.
     #[arg(long, global = true, value_name = "FILE.har")]
     pub(crate) record: Option<std::path::PathBuf>,
-    /// Say more: every status line, session and render ids (on stderr).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// Say more: every status line, session and render ids (on stderr);
+    /// -vv also each request and answer.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub(crate) verbose: u8,
+    /// Say less: results and errors only (no progress, no notes).
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+}
+
+impl Global {
+    /// The language in effect: `--lang`, else the locale's (`zh_*` → zh),
+    /// else en.
+    pub(crate) fn lang(&self) -> &str {
+        match &self.lang {
+            Some(lang) => lang,
+            None => locale_language(|name| std::env::var(name).ok()),
+        }
+    }
+}
+
+/// `zh` when the locale (`LC_ALL`, `LC_MESSAGES`, `LANG`, the first one
+/// set) is Chinese, else `en`.
+fn locale_language(var: impl Fn(&str) -> Option<String>) -> &'static str {
+    let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .find_map(|name| var(name).filter(|v| !v.is_empty()))
+        .unwrap_or_default();
+    if locale.to_ascii_lowercase().starts_with("zh") {
+        "zh"
+    } else {
+        "en"
+    }
+}
+
+/// `--lang`: en or zh, in any usual spelling (`zh-CN`, `zh_TW`, `en-US`).
+fn language(value: &str) -> Result<String, String> {
+    let lower = value.trim().to_ascii_lowercase();
+    let base = lower.split(['-', '_', '.']).next().unwrap_or("");
+    match base {
+        "en" | "zh" => Ok(base.to_owned()),
+        _ => Err(format!(
+            "`{value}` is not a language nemo speaks; use en (English) or zh (中文)"
+        )),
+    }
+}
+
+/// `--skill`: one of the four flavours (any case), offered to completions.
+#[derive(Debug, Clone, Copy)]
+struct SkillName;
+
+impl clap::builder::TypedValueParser for SkillName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let text = value.to_string_lossy();
+        nemo_client::flavour::find(Some(&text))
+            .map(|skill| skill.name.to_owned())
+            .map_err(|e| {
+                clap::Error::raw(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!("{}\n", e.message),
+                )
+            })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            nemo_client::flavour::SKILLS
+                .iter()
+                .map(|s| clap::builder::PossibleValue::new(s.name)),
+        ))
+    }
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Cmd {
     /// Interactive conversation (line editing, history).
+    #[command(after_help = "Examples:
+  nemo chat
+  nemo chat --new-session --lang zh
+  printf 'add lo-fi music at 35%\\nexport\\n' | nemo chat     # scripted")]
     Chat(commands::chat::Args),
     /// One turn, routed by intent (export, credits, status and upload words skip the agent).
+    #[command(after_help = "Examples:
+  nemo say \"add lo-fi background music at 35% and the title 'Urban Dreams'\"
+  nemo say \"make it vertical\" --file clip.mp4
+  nemo say \"generate a 10 second city timelapse\"
+  nemo say export                      # renders and saves <render id>.mp4 here")]
     Say(commands::say::Args),
     /// Upload local files or media URLs to the session.
+    #[command(after_help = "Examples:
+  nemo upload clip.mp4 music.mp3
+  nemo upload https://example.com/clip.mp4
+  nemo --new-session upload intro.mov")]
     Upload(commands::upload::Args),
     /// Show the credit balance.
+    #[command(after_help = "Examples:
+  nemo credits
+  nemo --json credits | jq .available")]
     Credits(commands::credits::Args),
     /// The current draft as a timeline summary.
     #[command(visible_alias = "state")]
+    #[command(after_help = "Examples:
+  nemo timeline
+  nemo --json timeline
+  nemo --session 1234567890 timeline")]
     Timeline(commands::timeline::Args),
     /// Render the draft, wait with progress, download.
+    #[command(after_help = "Examples:
+  nemo export
+  nemo export -o final.mp4 --overwrite
+  nemo export --no-download            # render only, print the URL")]
     Export(commands::export::Args),
     /// Render jobs recorded locally; --resume finishes them.
+    #[command(after_help = "Examples:
+  nemo jobs
+  nemo jobs --resume
+  nemo jobs --resume --dir ~/Videos --overwrite
+  nemo jobs forget render_1780000000000")]
     Jobs(commands::jobs::Args),
     /// The quick-edit workflow in one command: connect, upload, instruct, export, download.
+    #[command(after_help = "Examples:
+  nemo run \"add lo-fi music at 35% and the title 'Hello'\" --file clip.mp4 -o hello.mp4
+  nemo run \"make a 15 second teaser\" --url https://example.com/long.mp4")]
     Run(commands::run::Args),
     /// Many inputs, one instruction and one render each, from a TOML or JSON manifest.
     Batch(commands::batch::Args),
     /// Serve the engine to AI agents over the Model Context Protocol (stdio).
+    #[command(after_help = "Examples:
+  nemo mcp                              # speak MCP on stdin/stdout
+  claude mcp add nemo -- nemo mcp       # register it with an agent")]
     Mcp(commands::mcp::Args),
     /// Replay a recorded session (HAR) offline and print what the user saw; --check compares requests.
+    #[command(after_help = "Examples:
+  nemo --record session.har say \"add a title\"
+  nemo replay session.har
+  nemo replay session.har --check       # fail when the requests differ")]
     Replay(commands::replay::Args),
     /// Run the NemoVideo simulator on 127.0.0.1 (for tests and offline work).
+    #[command(after_help = "Examples:
+  nemo mock --port 8080 --time-scale 0.01
+  NEMO_API_URL=http://127.0.0.1:8080 nemo say \"add a title\"
+  nemo mock --faults \"run_sse:reset@1;render:fail\" --dialect typed")]
     Mock(commands::mock::Args),
     /// The whole workflow against the embedded simulator: no network, no token.
+    #[command(after_help = "Examples:
+  nemo demo")]
     Demo(commands::demo::Args),
     /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  nemo completions bash > ~/.local/share/bash-completion/completions/nemo
+  nemo completions zsh > \"${fpath[1]}/_nemo\"
+  nemo completions fish > ~/.config/fish/completions/nemo.fish")]
     Completions(commands::completions::Args),
 }
 
 /// Parses the command line. Help and version go to stdout with exit 0; a
 /// usage error is printed once and is a permanent failure (exit 1).
 pub(crate) fn parse() -> Result<Cli, ExitCode> {
-    match Cli::try_parse() {
+    use clap::FromArgMatches;
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    match parsed {
         Ok(cli) => Ok(cli),
         Err(err) => {
             let code = if err.use_stderr() { 1 } else { 0 };
@@ -110,9 +242,34 @@ pub(crate) fn parse() -> Result<Cli, ExitCode> {
     }
 }
 
+/// The command line as clap sees it.
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn languages_and_locales() {
+        assert_eq!(language("zh-CN").unwrap(), "zh");
+        assert_eq!(language("EN_us").unwrap(), "en");
+        assert!(language("xx").unwrap_err().contains("en (English)"));
+        assert_eq!(
+            locale_language(|n| (n == "LANG").then(|| "zh_CN.UTF-8".into())),
+            "zh"
+        );
+        assert_eq!(locale_language(|_| None), "en");
+        assert_eq!(
+            locale_language(|n| match n {
+                "LC_ALL" => Some("en_US.UTF-8".into()),
+                _ => Some("zh_CN.UTF-8".into()),
+            }),
+            "en"
+        );
+    }
 
     #[test]
     fn the_command_line_is_well_formed() {

@@ -1,10 +1,7 @@
 //! `nemo completions <SHELL>`: a completion script on stdout.
 
-use clap::CommandFactory;
 use clap_complete::Shell;
 use nemo_core::error::NemoError;
-
-use crate::cli::Cli;
 
 /// Arguments of `nemo completions`.
 #[derive(Debug, clap::Args)]
@@ -16,7 +13,7 @@ pub(crate) struct Args {
 
 /// Runs `nemo completions`.
 pub(crate) fn exec(args: Args) -> Result<(), NemoError> {
-    let mut command = Cli::command();
+    let mut command = crate::cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "nemo", &mut script);
     use std::io::Write;

@@ -151,3 +151,41 @@ fn two_vs_show_each_request_and_never_a_secret() {
     let out = sim.nemo().args(["-v", "credits"]).output().expect("run");
     assert!(!crate::support::text(&out.stderr).contains("→ "));
 }
+
+#[test]
+fn languages_are_checked_and_completions_know_the_skills() {
+    crate::support::nemo()
+        .args(["--lang", "xx", "credits"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("use en (English) or zh"));
+    let out = crate::support::nemo()
+        .args(["completions", "bash"])
+        .output()
+        .expect("run");
+    let script = crate::support::text(&out.stdout);
+    assert!(script.contains("generator-by-link"), "--skill values");
+    // Every command's help has examples.
+    for command in [
+        "say", "upload", "export", "jobs", "run", "batch", "chat", "mcp",
+    ] {
+        crate::support::nemo()
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Examples:"));
+    }
+}
+
+#[test]
+fn quiet_prints_results_only() {
+    let sim = Sim::fast();
+    let sample = sim.sample();
+    let out = sim
+        .nemo()
+        .args(["-q", "upload", sample.to_str().unwrap()])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert_eq!(crate::support::text(&out.stderr), "", "nothing but results");
+}
