@@ -228,3 +228,40 @@ fn replay_says_it_wrote_nothing() {
         "nothing written"
     );
 }
+
+#[test]
+fn quiet_prints_results_and_errors_only() {
+    let sim = slow_render();
+    let sample = sim.sample();
+    let out = sim
+        .nemo()
+        .env("NEMO_TIME_SCALE", "0.05")
+        .args([
+            "-q",
+            "run",
+            "add lo-fi music at 35%",
+            "--out",
+            "q.mp4",
+            "--file",
+        ])
+        .arg(&sample)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "", "nothing but errors on stderr");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Saved q.mp4 (43.8 kB)"), "{stdout}");
+
+    // An error still says what went wrong.
+    let out = sim
+        .nemo()
+        .args(["-q", "upload", "missing.mp4"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("error:"),
+        "{}",
+        text(&out.stderr)
+    );
+}
