@@ -208,12 +208,18 @@ fn phase_text(phase: &RenderPhase, progress: Option<f64>) -> String {
 impl NemoServer {
     /// A server for `app`'s configuration (nothing is sent until a tool runs).
     pub(crate) fn new(app: App) -> Result<NemoServer, NemoError> {
-        Ok(NemoServer {
-            engine: Arc::new(Engine::new(app)?),
+        Ok(Self::with_engine(Arc::new(Engine::new(app)?)))
+    }
+
+    /// A server on a shared engine (each HTTP client's connection gets one:
+    /// one session, one piece of work at a time, for all of them).
+    pub(crate) fn with_engine(engine: Arc<Engine>) -> NemoServer {
+        NemoServer {
+            engine,
             tool_router: Self::tool_router(),
             prompt_router: Self::prompt_router(),
             tasks: Default::default(),
-        })
+        }
     }
 
     #[tool(
@@ -1473,7 +1479,7 @@ impl ServerHandler for NemoServer {
                 }
                 TaskPayload::Working
             }
-            Some(_) if work.stopped => TaskPayload::Cancelled,
+            Some(Err(_)) if work.stopped => TaskPayload::Cancelled,
             Some(_) => {
                 let answer = match &work.kind {
                     WorkKind::Turn { .. } => self.turn_answer(&work, None),
