@@ -324,14 +324,24 @@ impl Output {
     /// A render's progress (0–100): a bar that moves smoothly between polls
     /// with an ETA from progress over time; off a terminal, a plain line
     /// every few seconds (`rendering 45% (ETA 0:20)`).
-    pub(crate) fn render_progress(&self, percent: f64) {
+    pub(crate) fn render_progress(&self, render_id: &str, percent: f64) {
         let now = Instant::now();
         let percent = if percent.is_finite() {
             percent.clamp(0.0, 100.0)
         } else {
             0.0
         };
-        lock(&self.render).observe(now, percent);
+        {
+            let mut estimate = lock(&self.render);
+            if estimate.render_id.as_deref() != Some(render_id) {
+                // Another render (the next job, a second export): from scratch.
+                *estimate = Estimate {
+                    render_id: Some(render_id.to_owned()),
+                    ..Estimate::default()
+                };
+            }
+            estimate.observe(now, percent);
+        }
         if !self.fancy {
             let mut plain = lock(&self.plain);
             if plain.due(Bar::Render, now, percent as u64) && self.shows_progress() {
@@ -620,6 +630,8 @@ fn render_bar(percent: f64, width: usize, color: bool) -> String {
 /// next poll is expected, never backwards) and the time left.
 #[derive(Debug, Default)]
 pub(crate) struct Estimate {
+    /// The render it is about.
+    render_id: Option<String>,
     /// The first answer that showed progress: time and percent.
     first: Option<(Instant, f64)>,
     /// The answer before the last one.
@@ -790,6 +802,19 @@ mod tests {
         e.observe(at(10.0), 45.0);
         assert_eq!(e.line(at(10.0)), "rendering 45% (ETA 0:12)");
         assert_eq!(render_bar(45.0, 20, false), "[=========>          ]  45%");
+    }
+
+    /// Each render has its own estimate: a second export (or the next
+    /// resumed job) does not start at the last one's 100 %.
+    #[test]
+    fn the_next_render_starts_from_scratch() {
+        let out = Output::new(false, 0, false);
+        out.render_progress("r1", 100.0);
+        assert_eq!(lock(&out.render).shown(Instant::now()), 100.0);
+        out.render_progress("r2", 10.0);
+        assert_eq!(lock(&out.render).shown(Instant::now()), 10.0);
+        out.render_progress("r2", 5.0);
+        assert_eq!(lock(&out.render).shown(Instant::now()), 10.0);
     }
 
     /// Off a terminal: a line a second after a transfer starts, then every

@@ -231,10 +231,10 @@ impl Reporter {
             }
             // A final phase is reported by `RenderCompleted` / `RenderEnded`.
             Event::RenderProgress {
+                id,
                 phase: RenderPhase::Pending | RenderPhase::Processing,
                 progress,
-                ..
-            } => out.render_progress(progress.unwrap_or(0.0)),
+            } => out.render_progress(id, progress.unwrap_or(0.0)),
             Event::RenderCompleted { id, url } => {
                 out.clear();
                 out.debug(&format!("Render {id} completed: {}", line(url)));
