@@ -230,6 +230,96 @@ impl App {
         self
     }
 
+    /// The values in effect and where each came from (`nemo config`).
+    /// A token is described, never shown; the client id is shortened.
+    pub(crate) fn settings(&self) -> Vec<Setting> {
+        let env_set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+        let from = |name: &'static str, fallback: &'static str| {
+            if env_set(name) {
+                name
+            } else {
+                fallback
+            }
+        };
+        let short = |id: &str| format!("{}…", id.chars().take(8).collect::<String>());
+        let token = if self.user_token.is_some() {
+            ("your own token".to_owned(), "NEMO_TOKEN")
+        } else {
+            match self.store.token(&self.api_url) {
+                Some(t) => (
+                    match t.expires_at {
+                        Some(at) => format!("a free token (expires {at})"),
+                        None => "a free token".to_owned(),
+                    },
+                    "tokens.json",
+                ),
+                None => ("none yet (a free one on first use)".to_owned(), "-"),
+            }
+        };
+        let client_id = match (&self.client_id_env, self.store.client_id()) {
+            (Some(id), _) => (short(id), "NEMO_CLIENT_ID"),
+            (None, Some(id)) => (short(&id), "client_id"),
+            (None, None) => ("none yet (made on first use)".to_owned(), "-"),
+        };
+        let last = self.store.last_session(&self.api_url);
+        let jobs = self.store.jobs().map_or(0, |j| j.len());
+        let setting = |key, label, value: String, source| Setting {
+            key,
+            label,
+            value,
+            source,
+        };
+        vec![
+            setting(
+                "api_url",
+                "API URL",
+                self.api_url.clone(),
+                from("NEMO_API_URL", "default"),
+            ),
+            setting(
+                "web_url",
+                "Web URL",
+                self.web_url.clone(),
+                from("NEMO_WEB_URL", "default"),
+            ),
+            setting("token", "Token", token.0, token.1),
+            setting("client_id", "Client id", client_id.0, client_id.1),
+            setting(
+                "skill",
+                "Skill",
+                self.skill.name.to_owned(),
+                match (&self.global.skill, env_set("NEMO_SKILL")) {
+                    (Some(_), true) => "--skill or NEMO_SKILL",
+                    (Some(_), false) => "--skill",
+                    _ => "default",
+                },
+            ),
+            setting(
+                "language",
+                "Language",
+                self.global.lang().to_owned(),
+                if self.global.lang.is_some() {
+                    "--lang"
+                } else {
+                    "locale"
+                },
+            ),
+            setting(
+                "time_scale",
+                "Time scale",
+                self.time_scale.unwrap_or(1.0).to_string(),
+                from("NEMO_TIME_SCALE", "default"),
+            ),
+            setting(
+                "session",
+                "Session",
+                last.map_or("none yet".to_owned(), |s| s.session_id),
+                "sessions.json",
+            ),
+            setting("jobs", "Render jobs", jobs.to_string(), "jobs.json"),
+        ]
+    }
+
     /// The same app printing to `out`.
     pub(crate) fn with_output(mut self, out: Arc<Output>) -> App {
         self.out = out;
@@ -247,11 +337,19 @@ impl App {
         if let Some(id) = &self.global.session {
             nemo_core::ids::check_id("session id", id)
                 .map_err(|why| NemoError::new(ErrorKind::BadInput, format!("--session: {why}.")))?;
+            // Its task id (for browser links), if this machine has seen it.
             let task_id = self
                 .store
                 .last_session(&self.api_url)
                 .filter(|s| &s.session_id == id)
-                .and_then(|s| s.task_id);
+                .and_then(|s| s.task_id)
+                .or_else(|| {
+                    self.store
+                        .sessions(&self.api_url)
+                        .into_iter()
+                        .find(|s| &s.session_id == id)
+                        .and_then(|s| s.task_id)
+                });
             return Ok(Some(SessionRef {
                 session_id: id.clone(),
                 task_id,
@@ -473,6 +571,18 @@ impl App {
             },
         )
     }
+}
+
+/// One value in effect (see [`App::settings`]).
+pub(crate) struct Setting {
+    /// Its key in `--json`.
+    pub(crate) key: &'static str,
+    /// Its name for people.
+    pub(crate) label: &'static str,
+    /// Its value (a token is described, never shown).
+    pub(crate) value: String,
+    /// Where it came from.
+    pub(crate) source: &'static str,
 }
 
 /// What a command needs of the machine's identity before it starts (see

@@ -181,6 +181,10 @@ pub(crate) enum Cmd {
   nemo export -o final.mp4 --overwrite
   nemo export --no-download            # render only, print the URL")]
     Export(commands::export::Args),
+    /// Sessions used from this machine; switch to one, or forget it.
+    Sessions(commands::sessions::Args),
+    /// Where the config folder is, and the values in effect with their source.
+    Config(commands::config::Args),
     /// Render jobs recorded locally; --resume finishes them.
     #[command(after_help = "Examples:
   nemo jobs

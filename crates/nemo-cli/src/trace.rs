@@ -29,7 +29,7 @@ impl Traced {
     fn request(&self, request: &Request) -> String {
         let mut line = format!("→ {} {}", request.method.as_str(), shown(&request.target));
         if self.level >= 3 {
-            let names: Vec<&str> = request.headers.iter().map(|h| &*h.name).collect();
+            let names: Vec<&str> = request.headers.iter().map(|h| h.name).collect();
             line.push_str(&format!(" [headers: {}]", names.join(", ")));
         }
         line

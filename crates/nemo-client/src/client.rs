@@ -27,7 +27,7 @@ use crate::identity::{journal_with, new_client_id, random_seed, Leases};
 use crate::inputs::{check_folder, check_output, OutputProblem, Upload};
 use crate::memory::MemoryStore;
 use crate::remember::{remember, NotSaved, Remember};
-use crate::store::{Job, Store, StoreError};
+use crate::store::{Job, SessionRecord, Store, StoreError, StoreFile};
 use crate::turn::{Exported, Timeline, Turn};
 
 /// Turns a store error into the words the journal's refusal carries (a
@@ -696,6 +696,12 @@ impl Client {
         watch: &mut (dyn FnMut(&Event) + Send),
         stop: impl Future<Output = ()>,
     ) -> Result<(), NemoError> {
+        // What a session is about: the first message sent in it.
+        let title = match &command {
+            Command::Message(input) => Some(input.text.clone()),
+            Command::Instruct(text) => Some(text.clone()),
+            _ => None,
+        };
         let store = &self.store;
         let api_url = &self.api_url;
         let unsaved = &mut self.unsaved;
@@ -746,6 +752,17 @@ impl Client {
                 Err(stopped.unwrap_or_else(|| NemoError::new(ErrorKind::Cancelled, "Stopped.")))
             }
         };
+        if let (Ok(()), Some(title), Some(session), true) =
+            (&result, title, self.session(), self.keep.last_session)
+        {
+            let record = SessionRecord::new(session.session_id, session.task_id).titled(&title);
+            if let Err(error) = self.store.note_session(&self.api_url, record) {
+                self.unsaved.push(NotSaved {
+                    file: StoreFile::RecentSessions,
+                    error,
+                });
+            }
+        }
         // Nothing waits for this command's renders any more.
         self.leases.release_all(&self.store);
         result

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::store::{
-    check_id, check_token, CachedToken, IdentityGuard, Job, LastSession, Store, StoreError,
-    StoreFile, StoreWarning,
+    check_id, check_token, CachedToken, IdentityGuard, Job, LastSession, SessionRecord, Store,
+    StoreError, StoreFile, StoreWarning,
 };
 
 /// How warnings reach the frontend (see [`FileStore::on_warning`]).
@@ -382,6 +382,44 @@ impl Store for FileStore {
         }
         map.insert(api_url.to_owned(), session);
         self.write_json(StoreFile::Sessions, &map)
+    }
+
+    fn sessions(&self, api_url: &str) -> Vec<SessionRecord> {
+        self.map::<Vec<SessionRecord>>(StoreFile::RecentSessions)
+            .remove(api_url)
+            .unwrap_or_default()
+    }
+
+    fn note_session(&self, api_url: &str, record: SessionRecord) -> Result<(), StoreError> {
+        let _g = self.guard();
+        let mut map = self.map::<Vec<SessionRecord>>(StoreFile::RecentSessions);
+        let list = map.entry(api_url.to_owned()).or_default();
+        SessionRecord::merge(list, record);
+        self.write_json(StoreFile::RecentSessions, &map)
+    }
+
+    fn forget_session(&self, api_url: &str, session_id: &str) -> Result<bool, StoreError> {
+        let _g = self.guard();
+        let mut found = false;
+        let mut map = self.map::<Vec<SessionRecord>>(StoreFile::RecentSessions);
+        if let Some(list) = map.get_mut(api_url) {
+            let before = list.len();
+            list.retain(|r| r.session_id != session_id);
+            if list.len() != before {
+                found = true;
+                self.write_json(StoreFile::RecentSessions, &map)?;
+            }
+        }
+        let mut last = self.map::<LastSession>(StoreFile::Sessions);
+        if last
+            .get(api_url)
+            .is_some_and(|s| s.session_id == session_id)
+        {
+            last.remove(api_url);
+            found = true;
+            self.write_json(StoreFile::Sessions, &last)?;
+        }
+        Ok(found)
     }
 
     /// A damaged journal is moved aside and reported as an error (never

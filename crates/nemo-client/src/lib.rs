@@ -73,7 +73,8 @@ pub use inputs::Upload;
 pub use memory::MemoryStore;
 pub use remember::{remember, NotSaved, Remember};
 pub use store::{
-    CachedToken, IdentityGuard, Job, LastSession, Store, StoreError, StoreFile, StoreWarning,
+    CachedToken, IdentityGuard, Job, LastSession, SessionRecord, Store, StoreError, StoreFile,
+    StoreWarning, SESSIONS_KEPT,
 };
 pub use turn::{Exported, Timeline, Turn};
 
@@ -101,6 +102,15 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn save_last_session(&self, api_url: &str, session: LastSession) -> Result<(), StoreError> {
         (**self).save_last_session(api_url, session)
+    }
+    fn sessions(&self, api_url: &str) -> Vec<SessionRecord> {
+        (**self).sessions(api_url)
+    }
+    fn note_session(&self, api_url: &str, record: SessionRecord) -> Result<(), StoreError> {
+        (**self).note_session(api_url, record)
+    }
+    fn forget_session(&self, api_url: &str, session_id: &str) -> Result<bool, StoreError> {
+        (**self).forget_session(api_url, session_id)
     }
     fn jobs(&self) -> Result<Vec<Job>, StoreError> {
         (**self).jobs()

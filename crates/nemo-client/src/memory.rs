@@ -6,7 +6,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use nemo_core::secret::Secret;
 
 use crate::store::{
-    check_id, check_token, CachedToken, IdentityGuard, Job, LastSession, Store, StoreError,
+    check_id, check_token, CachedToken, IdentityGuard, Job, LastSession, SessionRecord, Store,
+    StoreError,
 };
 
 /// A [`Store`] in memory, with the same rules as
@@ -35,6 +36,7 @@ struct Data {
     client_id: Option<String>,
     tokens: BTreeMap<String, CachedToken>,
     sessions: BTreeMap<String, LastSession>,
+    recent: BTreeMap<String, Vec<SessionRecord>>,
     jobs: Vec<Job>,
     /// Render id → the holder of its lease.
     leases: BTreeMap<String, usize>,
@@ -143,6 +145,39 @@ impl Store for MemoryStore {
             .sessions
             .insert(api_url.to_owned(), session);
         Ok(())
+    }
+
+    fn sessions(&self, api_url: &str) -> Vec<SessionRecord> {
+        lock(&self.shared.data)
+            .recent
+            .get(api_url)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn note_session(&self, api_url: &str, record: SessionRecord) -> Result<(), StoreError> {
+        let mut data = lock(&self.shared.data);
+        SessionRecord::merge(data.recent.entry(api_url.to_owned()).or_default(), record);
+        Ok(())
+    }
+
+    fn forget_session(&self, api_url: &str, session_id: &str) -> Result<bool, StoreError> {
+        let mut data = lock(&self.shared.data);
+        let mut found = false;
+        if let Some(list) = data.recent.get_mut(api_url) {
+            let before = list.len();
+            list.retain(|r| r.session_id != session_id);
+            found = list.len() != before;
+        }
+        if data
+            .sessions
+            .get(api_url)
+            .is_some_and(|s| s.session_id == session_id)
+        {
+            data.sessions.remove(api_url);
+            found = true;
+        }
+        Ok(found)
     }
 
     fn jobs(&self) -> Result<Vec<Job>, StoreError> {

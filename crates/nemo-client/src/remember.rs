@@ -3,7 +3,7 @@
 
 use nemo_core::machine::Event;
 
-use crate::store::{LastSession, Store, StoreError, StoreFile};
+use crate::store::{LastSession, SessionRecord, Store, StoreError, StoreFile};
 
 /// Which of a session's events are remembered beyond the token and the
 /// journal (those two always are).
@@ -39,6 +39,7 @@ fn what(file: StoreFile) -> &'static str {
         StoreFile::Tokens => "The token",
         StoreFile::ClientId => "The client id",
         StoreFile::Sessions => "The session",
+        StoreFile::RecentSessions => "The list of sessions",
         _ => "The job list",
     }
 }
@@ -75,13 +76,21 @@ pub fn remember<S: Store + ?Sized>(
             ..
         } if remember.last_session => (
             StoreFile::Sessions,
-            store.save_last_session(
-                api_url,
-                LastSession {
-                    session_id: session_id.clone(),
-                    task_id: task_id.clone(),
-                },
-            ),
+            store
+                .save_last_session(
+                    api_url,
+                    LastSession {
+                        session_id: session_id.clone(),
+                        task_id: task_id.clone(),
+                    },
+                )
+                // And in the list of sessions used (`nemo sessions`).
+                .and_then(|()| {
+                    store.note_session(
+                        api_url,
+                        SessionRecord::new(session_id.clone(), task_id.clone()),
+                    )
+                }),
         ),
         Event::RenderEnded { id, .. } => (StoreFile::Jobs, store.remove_job(id).map(drop)),
         _ => return Ok(()),

@@ -53,6 +53,18 @@ pub trait Store: fmt::Debug + Send + Sync {
     /// Remembers the last session used against `api_url`.
     fn save_last_session(&self, api_url: &str, session: LastSession) -> Result<(), StoreError>;
 
+    /// The sessions used from this install against `api_url`, most
+    /// recently used first.
+    fn sessions(&self, api_url: &str) -> Vec<SessionRecord>;
+
+    /// Notes that a session was used (see [`SessionRecord::merge`]: a
+    /// title, once known, is kept).
+    fn note_session(&self, api_url: &str, record: SessionRecord) -> Result<(), StoreError>;
+
+    /// Forgets a session: from the list, and as the last session.
+    /// `Ok(false)` when it was in neither.
+    fn forget_session(&self, api_url: &str, session_id: &str) -> Result<bool, StoreError>;
+
     /// Every recorded render job.
     fn jobs(&self) -> Result<Vec<Job>, StoreError>;
 
@@ -141,6 +153,65 @@ pub struct LastSession {
     pub task_id: Option<String>,
 }
 
+/// A session used from this install (see [`Store::sessions`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionRecord {
+    /// Session id.
+    pub session_id: String,
+    /// Task id, when known.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// What it is about: the first message sent in it (shortened).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// When it was last used (Unix seconds).
+    #[serde(default)]
+    pub last_used_unix: u64,
+}
+
+/// How many sessions a store lists per API.
+pub const SESSIONS_KEPT: usize = 50;
+
+impl SessionRecord {
+    /// A session used now.
+    pub fn new(session_id: impl Into<String>, task_id: Option<String>) -> SessionRecord {
+        SessionRecord {
+            session_id: session_id.into(),
+            task_id,
+            title: None,
+            last_used_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        }
+    }
+
+    /// The same with a title (the first line of `text`, at most 60
+    /// characters, control characters removed).
+    pub fn titled(mut self, text: &str) -> SessionRecord {
+        let line = nemo_core::ids::printable_line(text.lines().next().unwrap_or("").trim());
+        let mut title: String = line.chars().take(60).collect();
+        if line.chars().count() > 60 {
+            title.push('…');
+        }
+        self.title = (!title.is_empty()).then_some(title);
+        self
+    }
+
+    /// Puts `record` into `list` (most recent first, at most
+    /// [`SESSIONS_KEPT`]): a session already there is moved to the front,
+    /// keeping its title and task id when the new record has none.
+    pub fn merge(list: &mut Vec<SessionRecord>, mut record: SessionRecord) {
+        if let Some(i) = list.iter().position(|r| r.session_id == record.session_id) {
+            let old = list.remove(i);
+            record.title = old.title.or(record.title);
+            record.task_id = record.task_id.or(old.task_id);
+        }
+        list.insert(0, record);
+        list.truncate(SESSIONS_KEPT);
+    }
+}
+
 /// A render job, recorded before its request left.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Job {
@@ -173,6 +244,8 @@ pub enum StoreFile {
     Sessions,
     /// The render-job journal (`jobs.json`).
     Jobs,
+    /// The sessions used (`recent_sessions.json`).
+    RecentSessions,
 }
 
 impl StoreFile {
@@ -183,6 +256,7 @@ impl StoreFile {
             StoreFile::Tokens => "tokens.json",
             StoreFile::Sessions => "sessions.json",
             StoreFile::Jobs => "jobs.json",
+            StoreFile::RecentSessions => "recent_sessions.json",
         }
     }
 }

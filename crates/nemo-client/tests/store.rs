@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use nemo_client::{
     ensure_identity, journal, FileStore, IdentityError, IdentityNeed, IdentitySetup, Job,
-    LastSession, Leases, MemoryStore, Store, StoreError,
+    LastSession, Leases, MemoryStore, SessionRecord, Store, StoreError,
 };
 use nemo_core::machine::{Command, Event, SessionRef};
 use nemo_core::secret::Secret;
@@ -448,5 +448,49 @@ fn a_sessions_events_leave_what_they_should_in_the_store() {
                 .starts_with("The token was not saved: The token was not kept"),
             "{e}"
         );
+    });
+}
+
+#[test]
+fn sessions_used_are_listed_most_recent_first_with_their_first_title() {
+    each(|a, b| {
+        let url = "https://api.example";
+        a.note_session(
+            url,
+            SessionRecord::new("s1", None).titled("add music\nand more"),
+        )
+        .unwrap();
+        a.note_session(url, SessionRecord::new("s2", Some("t2".into())))
+            .unwrap();
+        // Used again: to the front, its first title kept.
+        b.note_session(
+            url,
+            SessionRecord::new("s1", Some("t1".into())).titled("later"),
+        )
+        .unwrap();
+        let list = a.sessions(url);
+        let ids: Vec<&str> = list.iter().map(|s| s.session_id.as_str()).collect();
+        assert_eq!(ids, ["s1", "s2"]);
+        assert_eq!(list[0].title.as_deref(), Some("add music"));
+        assert_eq!(list[0].task_id.as_deref(), Some("t1"));
+        assert!(a.sessions("https://other.example").is_empty());
+        // Forgetting removes it from the list and as the last session.
+        a.save_last_session(
+            url,
+            nemo_client::LastSession {
+                session_id: "s1".into(),
+                task_id: None,
+            },
+        )
+        .unwrap();
+        assert!(b.forget_session(url, "s1").unwrap());
+        assert!(a.last_session(url).is_none());
+        assert_eq!(a.sessions(url).len(), 1);
+        assert!(!a.forget_session(url, "s1").unwrap());
+        for i in 0..(nemo_client::SESSIONS_KEPT + 5) {
+            a.note_session(url, SessionRecord::new(format!("x{i}"), None))
+                .unwrap();
+        }
+        assert_eq!(b.sessions(url).len(), nemo_client::SESSIONS_KEPT);
     });
 }

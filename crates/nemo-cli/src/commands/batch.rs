@@ -118,6 +118,10 @@ struct Ready {
     done: bool,
 }
 
+/// How one item ended: its number, its output, and the bytes saved (`None`:
+/// skipped, its output was already there).
+type ItemResult = (usize, Option<PathBuf>, Result<Option<u64>, NemoError>);
+
 fn bad(message: String) -> NemoError {
     NemoError::new(ErrorKind::BadInput, message)
 }
@@ -327,53 +331,52 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         })
     };
     let interrupted = &interrupted;
-    let mut results: Vec<(usize, Option<PathBuf>, Result<Option<u64>, NemoError>)> =
-        stream::iter(prepared)
-            .map(|(index, ready)| async move {
-                if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
-                    let e = NemoError::new(
-                        ErrorKind::Cancelled,
-                        "Not started: the batch was interrupted.",
-                    );
-                    return (index, None, Err(e));
-                }
-                let ready = match ready {
-                    Ok(r) => r,
-                    Err(e) => return (index, None, Err(e)),
-                };
-                if ready.done {
-                    return (index, Some(ready.output), Ok(None));
-                }
-                let out = Arc::new(app.out.for_item(index));
-                let item_app = app.clone().with_output(out);
-                let output = ready.output.clone();
-                let client = item_app.client(
-                    None,
-                    Persist {
-                        last_session: false,
-                        client_id: true,
-                    },
+    let mut results: Vec<ItemResult> = stream::iter(prepared)
+        .map(|(index, ready)| async move {
+            if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+                let e = NemoError::new(
+                    ErrorKind::Cancelled,
+                    "Not started: the batch was interrupted.",
                 );
-                let mut client = match client {
-                    Ok(c) => c,
-                    Err(e) => return (index, Some(output), Err(e)),
-                };
-                let result = quick_edit(
-                    &mut client,
-                    ready.files,
-                    ready.urls,
-                    ready.instruction,
-                    Some(ready.output),
-                    args.overwrite,
-                )
-                .await;
-                let result = result
-                    .map(|()| Some(client.reporter.downloaded.as_ref().map_or(0, |(_, b)| *b)));
-                (index, Some(output), result)
-            })
-            .buffer_unordered(concurrency)
-            .collect()
+                return (index, None, Err(e));
+            }
+            let ready = match ready {
+                Ok(r) => r,
+                Err(e) => return (index, None, Err(e)),
+            };
+            if ready.done {
+                return (index, Some(ready.output), Ok(None));
+            }
+            let out = Arc::new(app.out.for_item(index));
+            let item_app = app.clone().with_output(out);
+            let output = ready.output.clone();
+            let client = item_app.client(
+                None,
+                Persist {
+                    last_session: false,
+                    client_id: true,
+                },
+            );
+            let mut client = match client {
+                Ok(c) => c,
+                Err(e) => return (index, Some(output), Err(e)),
+            };
+            let result = quick_edit(
+                &mut client,
+                ready.files,
+                ready.urls,
+                ready.instruction,
+                Some(ready.output),
+                args.overwrite,
+            )
             .await;
+            let result =
+                result.map(|()| Some(client.reporter.downloaded.as_ref().map_or(0, |(_, b)| *b)));
+            (index, Some(output), result)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
     watcher.abort();
     results.sort_by_key(|(i, _, _)| *i);
 

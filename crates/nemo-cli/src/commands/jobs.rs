@@ -176,6 +176,11 @@ fn forget(app: &App, ids: &[String]) -> Result<(), NemoError> {
 }
 
 fn list(app: &App, jobs: &[Job]) {
+    if jobs.is_empty() {
+        // A `status` object in JSON mode: a script sees an answer.
+        app.out.info("No render jobs recorded.");
+        return;
+    }
     if app.out.json() {
         for job in jobs {
             let running = app.store.is_leased_elsewhere(&job.id);
@@ -189,10 +194,6 @@ fn list(app: &App, jobs: &[Job]) {
                 "api_url": job.api_url,
             }));
         }
-        return;
-    }
-    if jobs.is_empty() {
-        app.out.plain("No render jobs recorded.");
         return;
     }
     app.out

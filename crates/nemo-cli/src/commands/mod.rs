@@ -3,6 +3,7 @@
 pub(crate) mod batch;
 pub(crate) mod chat;
 pub(crate) mod completions;
+pub(crate) mod config;
 pub(crate) mod credits;
 pub(crate) mod demo;
 pub(crate) mod export;
@@ -12,6 +13,7 @@ pub(crate) mod mock;
 pub(crate) mod replay;
 pub(crate) mod run;
 pub(crate) mod say;
+pub(crate) mod sessions;
 pub(crate) mod timeline;
 pub(crate) mod upload;
 
@@ -41,5 +43,10 @@ pub(crate) async fn exec(cli: Cli, out: Arc<Output>) -> Result<(), NemoError> {
         Cmd::Run(args) => run::exec(args, &App::from_env(&global, out)?).await,
         Cmd::Batch(args) => batch::exec(args, &App::from_env(&global, out)?).await,
         Cmd::Mcp(args) => mcp::exec(args, &global).await,
+        Cmd::Sessions(args) => sessions::exec(args, &App::from_env(&global, out)?).await,
+        Cmd::Config(args) => {
+            config::exec(args, &App::from_env(&global, out)?);
+            Ok(())
+        }
     }
 }

@@ -189,3 +189,83 @@ fn quiet_prints_results_only() {
     assert!(out.status.success());
     assert_eq!(crate::support::text(&out.stderr), "", "nothing but results");
 }
+
+#[test]
+fn sessions_are_listed_switched_and_forgotten() {
+    let sim = Sim::fast();
+    let sample = sim.sample();
+    let sample = sample.to_str().unwrap();
+    sim.nemo().args(["upload", sample]).assert().success();
+    sim.nemo()
+        .args(["say", "add the title \"First\""])
+        .assert()
+        .success();
+    let first = std::fs::read_to_string(sim.cfg_file("sessions.json")).unwrap();
+    sim.nemo()
+        .args(["--new-session", "upload", sample])
+        .assert()
+        .success();
+    let out = sim.nemo().args(["--json", "sessions"]).output().unwrap();
+    let listed = crate::support::ndjson(&out.stdout);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0]["current"], true, "the newest is continued");
+    assert_eq!(listed[1]["title"], "add the title \"First\"");
+    let old = listed[1]["id"].as_str().unwrap().to_owned();
+    // A typo changes nothing; a real id is read, then continued.
+    sim.nemo()
+        .args(["sessions", "use", "999"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not on the server"));
+    sim.nemo()
+        .args(["sessions", "use", &old])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "now continue session {old}"
+        )));
+    assert_eq!(
+        std::fs::read_to_string(sim.cfg_file("sessions.json")).unwrap(),
+        first
+    );
+    sim.nemo()
+        .args(["sessions"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("* {old}")));
+    sim.nemo()
+        .args(["sessions", "forget", &old])
+        .assert()
+        .success();
+    let out = sim.nemo().args(["--json", "sessions"]).output().unwrap();
+    assert_eq!(crate::support::ndjson(&out.stdout).len(), 1);
+    sim.nemo()
+        .args(["sessions", "forget", &old])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn config_says_where_things_are_and_never_the_token() {
+    let sim = Sim::fast();
+    sim.nemo().arg("credits").assert().success();
+    sim.nemo()
+        .args(["config", "path"])
+        .assert()
+        .success()
+        .stdout(format!("{}\n", sim.cfg.path().display()));
+    let out = sim.nemo().args(["--json", "config"]).output().unwrap();
+    let config = crate::support::ndjson(&out.stdout);
+    assert_eq!(config[0]["api_url"]["source"], "NEMO_API_URL");
+    assert_eq!(config[0]["token"]["source"], "tokens.json");
+    let tokens = std::fs::read_to_string(sim.cfg_file("tokens.json")).unwrap();
+    let token = tokens
+        .split('"')
+        .find(|w| w.starts_with("nmv_"))
+        .expect("a cached token");
+    assert!(!crate::support::text(&out.stdout).contains(token));
+    // With no jobs, `--json jobs` still answers.
+    let out = sim.nemo().args(["--json", "jobs"]).output().unwrap();
+    let objects = crate::support::ndjson(&out.stdout);
+    assert_eq!(objects[0]["type"], "status", "{objects:?}");
+}

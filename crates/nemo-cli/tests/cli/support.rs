@@ -208,6 +208,11 @@ pub(crate) fn ndjson(stdout: &[u8]) -> Vec<Value> {
                     "{raw}"
                 );
             }
+            "session" => {
+                is_str("id");
+                assert!(field(&v, "current", raw).is_boolean(), "{raw}");
+            }
+            "config" => is_str("folder"),
             other => panic!("unknown type `{other}`: {raw}"),
         }
         objects.push(v);
