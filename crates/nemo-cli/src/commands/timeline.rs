@@ -1,5 +1,7 @@
 //! `nemo timeline` (alias `state`): the session's draft as a timeline
-//! summary.
+//! summary — one line, all that a pipe or `--json` gets — and, on a
+//! terminal, the tracks drawn under it as bars on an m:ss ruler (see
+//! [`crate::timeline_view`]; the reporter draws every timeline it shows).
 
 use nemo_core::error::NemoError;
 use nemo_core::machine::Command;
