@@ -137,7 +137,10 @@ impl Reporter {
                         out.content("[reply cut off]");
                     }
                     if out.fancy() {
-                        out.info(before.trim_end().trim_end_matches(';'));
+                        let why = before.trim_end().trim_end_matches(';');
+                        if !why.is_empty() {
+                            out.info(why);
+                        }
                         // The core's clock runs at NEMO_TIME_SCALE (the simulator's pace).
                         let scale = nemo_client::Env::from_env().time_scale.unwrap_or(1.0);
                         out.countdown("checking in ", wait.mul_f64(scale.clamp(0.0, 1e6)), after);
