@@ -406,7 +406,7 @@ impl App {
         }
         let mut inner = builder.build()?;
         let reporter = Reporter::new(self.out.clone(), self.store.clone());
-        if self.out.fancy() {
+        if self.out.shows_progress() {
             inner.on_progress(reporter.progress_sink());
         }
         Ok(Client {
@@ -702,5 +702,10 @@ impl Client {
     /// The session, when one is chosen or connected.
     pub(crate) fn session_ref(&self) -> Option<SessionRef> {
         self.inner.session()
+    }
+
+    /// The draft's JSON as the server last sent it, once read.
+    pub(crate) fn draft_json(&self) -> Option<String> {
+        self.inner.draft_json()
     }
 }

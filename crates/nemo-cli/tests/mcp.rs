@@ -314,7 +314,7 @@ async fn tools_prompts_and_resources_are_listed() {
             .expect("resources/list");
         let mut uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
         uris.sort_unstable();
-        assert_eq!(uris, ["nemo://credits", "nemo://timeline"]);
+        assert_eq!(uris, ["nemo://credits", "nemo://draft", "nemo://timeline"]);
         // Nothing was sent to the service just to list things.
         assert!(rig.journal().is_empty(), "{:?}", rig.journal());
         rig.stop().await;
@@ -356,6 +356,20 @@ async fn the_quick_edit_workflow_end_to_end() {
         match &read.contents[0] {
             ResourceContents::TextResourceContents { text: body, .. } => {
                 assert_eq!(body, &text)
+            }
+            other => panic!("not text: {other:?}"),
+        }
+        // The draft itself, as the service keeps it: what the summary says.
+        let read = rig
+            .client()
+            .read_resource(ReadResourceRequestParams::new("nemo://draft"))
+            .await
+            .expect("resources/read");
+        match &read.contents[0] {
+            ResourceContents::TextResourceContents { text: body, .. } => {
+                let draft: serde_json::Value = serde_json::from_str(body).expect("JSON");
+                assert!(draft.is_object(), "{body}");
+                assert!(body.contains("Lo-fi"), "{body}");
             }
             other => panic!("not text: {other:?}"),
         }

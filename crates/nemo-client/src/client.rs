@@ -777,6 +777,15 @@ impl Client {
         })
     }
 
+    /// The session's draft as the server last sent it (JSON text, byte for
+    /// byte), once a command has read it (a timeline, an edit).
+    pub fn draft_json(&self) -> Option<String> {
+        self.driver
+            .session()
+            .draft()
+            .map(|d| d.raw().get().to_owned())
+    }
+
     /// The API URL (without a trailing slash).
     pub fn api_url(&self) -> &str {
         &self.api_url

@@ -522,6 +522,34 @@ impl Engine {
         }
     }
 
+    /// Reads the session's draft (a timeline read, on a query's client when
+    /// there is one) and returns its JSON as the server sent it.
+    pub(crate) async fn read_draft(
+        &self,
+        call: &Call<'_>,
+    ) -> (Result<(), NemoError>, Option<String>) {
+        match self.query_client() {
+            Some(mut client) => {
+                let slot: Slot = Arc::new(Mutex::new(None));
+                let (result, _) = self
+                    .run_with(&mut client, &slot, call, Command::Timeline, StopAt::Never)
+                    .await;
+                (result, client.draft_json())
+            }
+            None => {
+                let mut client = match self.acquire().await {
+                    Ok(c) => c,
+                    Err(e) => return (Err(e), None),
+                };
+                let (result, _) = self
+                    .run_on(&mut client, call, Command::Timeline, StopAt::Never)
+                    .await;
+                self.note_session(client.session_ref());
+                (result, client.draft_json())
+            }
+        }
+    }
+
     /// Runs `command` on `client` (a job's own session, a query's client).
     pub(crate) async fn run_other(
         &self,

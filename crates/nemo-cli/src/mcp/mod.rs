@@ -93,7 +93,6 @@ pub(crate) async fn serve(app: App) -> Result<(), NemoError> {
 /// addresses only, unless `NEMO_MCP_SECRET` is set: then every request must
 /// carry `Authorization: Bearer <secret>` (on loopback too). All clients
 /// share one engine: one session, one piece of work at a time.
-#[allow(dead_code)] // for `nemo mcp --http ADDR` (commands/mcp.rs), once it calls it
 pub(crate) async fn serve_http(app: App, addr: SocketAddr) -> Result<(), NemoError> {
     let verbose = app.global.verbose > 0;
     let secret = std::env::var(SECRET_VAR)
@@ -114,7 +113,6 @@ pub(crate) async fn serve_http(app: App, addr: SocketAddr) -> Result<(), NemoErr
 }
 
 /// Binds `addr` and returns the address bound and the server to run.
-#[cfg_attr(not(test), allow(dead_code))]
 async fn bind_http(
     app: App,
     addr: SocketAddr,

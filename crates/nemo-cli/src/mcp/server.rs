@@ -39,6 +39,8 @@ pub(crate) const TIMELINE_URI: &str = "nemo://timeline";
 
 /// The URI of the credits resource.
 pub(crate) const CREDITS_URI: &str = "nemo://credits";
+/// The draft resource.
+pub(crate) const DRAFT_URI: &str = "nemo://draft";
 
 const INSTRUCTIONS: &str = "NemoVideo is a cloud video agent that edits and generates videos. \
 `upload` media (local paths or URLs), describe edits in words with `instruct` (this spends \
@@ -1556,6 +1558,13 @@ impl ServerHandler for NemoServer {
                     "The credit balance as JSON: available, frozen (held by work in progress), total.",
                 )
                 .with_mime_type("application/json"),
+            Resource::new(DRAFT_URI, "draft")
+                .with_title("Draft JSON")
+                .with_description(
+                    "The session's draft exactly as the service keeps it (tracks, segments, \
+settings): what the timeline summarises.",
+                )
+                .with_mime_type("application/json"),
         ]))
     }
 
@@ -1583,10 +1592,26 @@ impl ServerHandler for NemoServer {
                 .with_mime_type("application/json");
             return Ok(ReadResourceResult::new(vec![contents]).into());
         }
+        if request.uri == DRAFT_URI {
+            let body = if self.engine.session_id().is_none() {
+                json!({"error": {"code": "bad_input", "message": "There is no session yet, so no draft: upload media with `upload` or describe a video with `instruct` first."}}).to_string()
+            } else {
+                match self.engine.read_draft(&call).await {
+                    (Ok(()), Some(draft)) => draft,
+                    (Ok(()), None) => "null".to_owned(),
+                    (Err(e), _) => {
+                        json!({ "error": nemo_core::ndjson::error_to_json(&e) }).to_string()
+                    }
+                }
+            };
+            let contents =
+                ResourceContents::text(body, DRAFT_URI).with_mime_type("application/json");
+            return Ok(ReadResourceResult::new(vec![contents]).into());
+        }
         if request.uri != TIMELINE_URI {
             return Err(ErrorData::resource_not_found(
                 format!(
-                    "No resource {}; this server has {TIMELINE_URI} and {CREDITS_URI}.",
+                    "No resource {}; this server has {TIMELINE_URI}, {CREDITS_URI} and {DRAFT_URI}.",
                     request.uri
                 ),
                 None,

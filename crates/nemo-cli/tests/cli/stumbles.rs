@@ -269,3 +269,21 @@ fn config_says_where_things_are_and_never_the_token() {
     let objects = crate::support::ndjson(&out.stdout);
     assert_eq!(objects[0]["type"], "status", "{objects:?}");
 }
+
+#[test]
+fn mcp_over_http_beyond_loopback_needs_a_secret() {
+    let cfg = tempfile::tempdir().unwrap();
+    crate::support::nemo()
+        .env("NEMO_CONFIG_DIR", cfg.path())
+        .args(["mcp", "--http", "0.0.0.0:0"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("NEMO_MCP_SECRET"));
+    crate::support::nemo()
+        .env("NEMO_CONFIG_DIR", cfg.path())
+        .env("NEMO_MCP_SECRET", "short")
+        .args(["mcp", "--http", "0.0.0.0:0"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("too short"));
+}
