@@ -177,8 +177,11 @@ fn forget(app: &App, ids: &[String]) -> Result<(), NemoError> {
 
 fn list(app: &App, jobs: &[Job]) {
     if jobs.is_empty() {
-        // A `status` object in JSON mode: a script sees an answer.
-        app.out.info("No render jobs recorded.");
+        // The answer, on stdout; a `status` object in JSON mode, so a
+        // script sees one too.
+        let none = "No render jobs recorded.";
+        app.out.plain(none);
+        app.out.emit(json!({"type": "status", "message": none}));
         return;
     }
     if app.out.json() {

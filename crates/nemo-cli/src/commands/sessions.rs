@@ -66,9 +66,9 @@ fn list(app: &App) {
         }
     }
     if sessions.is_empty() {
-        app.out.info(
-            "No sessions used from this machine yet; `nemo upload`, `nemo say` or `nemo chat` starts one.",
-        );
+        let none = "No sessions used from this machine yet; `nemo upload`, `nemo say` or `nemo chat` starts one.";
+        app.out.plain(none);
+        app.out.emit(json!({"type": "status", "message": none}));
         return;
     }
     let now = std::time::SystemTime::now()
