@@ -704,6 +704,27 @@ impl Client {
         self.inner.session()
     }
 
+    /// Exports to `to` (see [`nemo_client::Client::export`]), the events
+    /// shown by the reporter, until Ctrl-C.
+    pub(crate) async fn export_to(
+        &mut self,
+        to: nemo_client::ExportTo,
+    ) -> Result<nemo_client::Exported, NemoError> {
+        let command = Command::Export(nemo_core::machine::ExportOptions::default());
+        if let Some(recorder) = &self.recorder {
+            recorder.start_command(&command);
+        }
+        let reporter = &mut self.reporter;
+        let result = self
+            .inner
+            .export_until(to, &mut |ev| reporter.handle(ev), async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await;
+        self.reporter.not_saved(self.inner.take_unsaved());
+        result
+    }
+
     /// The draft's JSON as the server last sent it, once read.
     pub(crate) fn draft_json(&self) -> Option<String> {
         self.inner.draft_json()

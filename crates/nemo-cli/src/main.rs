@@ -19,8 +19,8 @@ mod mcp;
 mod output;
 mod report;
 mod store;
-mod trace;
 mod timeline_view;
+mod trace;
 
 use std::process::ExitCode;
 

@@ -22,6 +22,15 @@ use serde_json::{json, Value};
 /// dropped, the work goes on and the exit code is the work's.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
+/// Set when stdout carries data (`nemo export -o -` writes the video
+/// there): every line meant for stdout goes to stderr instead.
+static STDOUT_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Gives stdout to data for the rest of the process (see [`STDOUT_TAKEN`]).
+pub(crate) fn take_stdout() {
+    STDOUT_TAKEN.store(true, Ordering::Relaxed);
+}
+
 /// What the one progress line shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Bar {
@@ -490,6 +499,9 @@ impl Output {
     }
 
     fn stdout_line(&self, text: &str) {
+        if STDOUT_TAKEN.load(Ordering::Relaxed) {
+            return self.stderr_line(text);
+        }
         if self.muted || STDOUT_CLOSED.load(Ordering::Relaxed) {
             return;
         }

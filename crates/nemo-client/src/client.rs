@@ -395,7 +395,19 @@ impl Client {
     /// it is submitted, so a process that dies meanwhile leaves it for
     /// [`Client::resume_jobs`].
     pub async fn export(&mut self, to: ExportTo) -> Result<Exported, NemoError> {
-        self.deliver(to, None, Command::Export).await
+        self.export_until(to, &mut |_| {}, std::future::pending())
+            .await
+    }
+
+    /// [`Client::export`], showing every event to `watch` as it happens and
+    /// stopping when `stop` resolves (see [`Client::run_until`]).
+    pub async fn export_until(
+        &mut self,
+        to: ExportTo,
+        watch: &mut (dyn FnMut(&Event) + Send),
+        stop: impl Future<Output = ()>,
+    ) -> Result<Exported, NemoError> {
+        self.deliver(to, None, Command::Export, watch, stop).await
     }
 
     /// Waits for a render submitted earlier (by id) and delivers it.
@@ -410,7 +422,14 @@ impl Client {
                 ..options
             },
         };
-        self.deliver(to, Some(render_id.to_owned()), command).await
+        self.deliver(
+            to,
+            Some(render_id.to_owned()),
+            command,
+            &mut |_| {},
+            std::future::pending(),
+        )
+        .await
     }
 
     /// Checks the target, runs the command the options make, and hands the
@@ -420,6 +439,8 @@ impl Client {
         to: ExportTo,
         known_id: Option<String>,
         command: impl Fn(ExportOptions) -> Command,
+        watch: &mut (dyn FnMut(&Event) + Send),
+        stop: impl Future<Output = ()>,
     ) -> Result<Exported, NemoError> {
         self.store.check_journal().map_err(store_error)?;
         let overwrite = to.overwrite;
@@ -460,7 +481,12 @@ impl Client {
                 (options_to(&id, path, false), Some(writer), Some(spool))
             }
         };
-        let turn = self.turn(command(options)).await?;
+        let mut turn = Turn::default();
+        let mut see = |ev: &Event| {
+            turn.see(ev);
+            watch(ev);
+        };
+        self.run_until(command(options), &mut see, stop).await?;
         let mut exported = Exported::from_turn(&turn).unwrap_or(Exported {
             render_id: id,
             url: turn.render_url.clone(),

@@ -287,3 +287,36 @@ fn mcp_over_http_beyond_loopback_needs_a_secret() {
         .code(1)
         .stderr(predicate::str::contains("too short"));
 }
+
+#[test]
+fn out_dash_streams_the_video_to_stdout() {
+    let sim = Sim::fast();
+    let sample = sim.sample();
+    sim.nemo()
+        .args(["upload", sample.to_str().unwrap()])
+        .assert()
+        .success();
+    sim.nemo()
+        .args(["say", "add the title \"Piped\""])
+        .assert()
+        .success();
+    sim.nemo()
+        .args(["--json", "export", "-o", "-"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("one or the other"));
+    let out = sim
+        .nemo()
+        .args(["export", "-o", "-"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        crate::support::text(&out.stderr)
+    );
+    assert_eq!(&out.stdout[4..8], b"ftyp", "an MP4 on stdout");
+    assert_eq!(out.stdout, nemo_mock::media::SAMPLE_MP4, "the whole render");
+    assert!(crate::support::text(&out.stderr).contains("to stdout"));
+    assert!(!sim.work.path().join("-").exists(), "no file named -");
+}
