@@ -429,7 +429,31 @@ impl App {
         if download {
             crate::inputs::check_out(out, overwrite, asker)?;
         }
-        self.store.check_journal().map_err(store::error)
+        self.store.check_journal().map_err(store::error)?;
+        self.warn_if_exported_elsewhere();
+        Ok(())
+    }
+
+    /// Says so when another live `nemo` process is exporting the session
+    /// this command continues: both render (and spend), so the user should
+    /// know before the second one starts.
+    fn warn_if_exported_elsewhere(&self) {
+        let Ok(Some(session)) = self.session_ref(SessionChoice::Existing) else {
+            return;
+        };
+        let jobs = self.store.jobs().unwrap_or_default();
+        let running: Vec<&str> = jobs
+            .iter()
+            .filter(|j| j.session_id == session.session_id && j.api_url == self.api_url)
+            .filter(|j| self.store.is_leased_elsewhere(&j.id))
+            .map(|j| j.id.as_str())
+            .collect();
+        if !running.is_empty() {
+            self.out.warn(&format!(
+                "another nemo process is already exporting this session (render {}); this starts a second render. Stop with Ctrl-C to wait for that one instead (`nemo jobs`).",
+                running.join(", ")
+            ));
+        }
     }
 
     /// [`App::preflight_export`] for a message that the router turns into

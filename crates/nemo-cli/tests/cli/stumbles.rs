@@ -320,3 +320,41 @@ fn out_dash_streams_the_video_to_stdout() {
     assert!(crate::support::text(&out.stderr).contains("to stdout"));
     assert!(!sim.work.path().join("-").exists(), "no file named -");
 }
+
+#[test]
+fn a_second_export_of_a_session_being_exported_is_warned() {
+    use nemo_client::Store;
+    let sim = Sim::fast();
+    let sample = sim.sample();
+    sim.nemo()
+        .args(["upload", sample.to_str().unwrap()])
+        .assert()
+        .success();
+    let sessions: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sim.cfg_file("sessions.json")).unwrap())
+            .unwrap();
+    let session = sessions[sim.url()]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // "Another terminal": this test process records a render of the same
+    // session and holds its lease.
+    let other = nemo_client::FileStore::at(sim.cfg.path());
+    other
+        .add_job(nemo_client::Job {
+            id: "render_other".into(),
+            session_id: session,
+            task_id: None,
+            api_url: sim.url(),
+            out: None,
+            created_unix: 0,
+        })
+        .unwrap();
+    assert!(other.lease("render_other").unwrap());
+    sim.nemo()
+        .args(["export", "--no-download"])
+        .assert()
+        .stderr(predicate::str::contains(
+            "already exporting this session (render render_other)",
+        ));
+}
