@@ -26,6 +26,7 @@ static RECORDING: OnceLock<(PathBuf, Arc<Recorder<dyn Transport>>)> = OnceLock::
 
 /// Runs a parsed command line to its exit code.
 pub(crate) fn run(cli: Cli) -> ExitCode {
+    crate::words::use_chinese(cli.global.lang() == "zh");
     let out = Arc::new(Output::new(
         cli.global.json,
         cli.global.verbose,

@@ -21,6 +21,7 @@ mod report;
 mod store;
 mod timeline_view;
 mod trace;
+mod words;
 
 use std::process::ExitCode;
 

@@ -234,10 +234,11 @@ impl Output {
 
     /// A warning on stderr (both modes: stdout stays NDJSON).
     pub(crate) fn warn(&self, message: &str) {
+        let word = crate::words::tr("warning:");
         let prefix = if self.color {
-            "\x1b[33mwarning:\x1b[0m"
+            format!("\x1b[33m{word}\x1b[0m")
         } else {
-            "warning:"
+            word.to_owned()
         };
         self.stderr_line(&format!("{prefix} {}", printable(message)));
     }
@@ -262,14 +263,15 @@ impl Output {
             };
             self.stderr_line(&printable(&said));
         } else {
+            let word = crate::words::tr("error:");
             let prefix = if self.color {
-                "\x1b[1;31merror:\x1b[0m"
+                format!("\x1b[1;31m{word}\x1b[0m")
             } else {
-                "error:"
+                word.to_owned()
             };
             self.stderr_line(&format!("{prefix} {}", printable(&err.to_string())));
             if let Some(hint) = hint(err) {
-                self.stderr_line(&format!("hint: {hint}"));
+                self.stderr_line(&format!("{} {hint}", crate::words::tr("hint:")));
             }
         }
     }
@@ -516,7 +518,7 @@ impl Output {
     }
 
     fn stderr_line(&self, text: &str) {
-        if self.muted && !text.contains("warning:") {
+        if self.muted && !text.contains(crate::words::tr("warning:")) {
             return;
         }
         self.suspend(|| {

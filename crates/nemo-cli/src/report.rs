@@ -1,6 +1,7 @@
 //! Turns the session machine's events into what the user sees and what the
 //! config directory remembers.
 
+use crate::words::tr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -64,8 +65,8 @@ impl Reporter {
         let out = self.out.clone();
         Arc::new(move |kind, p| {
             let (bar, label) = match kind {
-                TransferKind::Upload => (Bar::Upload, "Uploading"),
-                TransferKind::Download => (Bar::Download, "Downloading"),
+                TransferKind::Upload => (Bar::Upload, tr("Uploading")),
+                TransferKind::Download => (Bar::Download, tr("Downloading")),
             };
             out.progress(bar, label, p.done, p.total);
         })
@@ -128,13 +129,13 @@ impl Reporter {
             }
             Event::Note(note) if note == nemo_core::route::NOTE_NO_MEDIA => {
                 out.info(note);
-                out.info("→ attach it with --file PATH or --url URL");
+                out.info(tr("→ attach it with --file PATH or --url URL"));
             }
             Event::Note(note) => {
                 if let Some((before, wait, after)) = checking_in(note) {
                     // A dropped stream: the words so far were not the whole reply.
                     if text_shown {
-                        out.content("[reply cut off]");
+                        out.content(tr("[reply cut off]"));
                     }
                     if out.fancy() {
                         let why = before.trim_end().trim_end_matches(';');
@@ -180,7 +181,7 @@ impl Reporter {
                 }
             }
             Event::StillWorking { elapsed } => {
-                let message = format!("⏳ Still working… ({})", human_duration(*elapsed));
+                let message = format!("⏳ {} ({})", tr("Still working…"), human_duration(*elapsed));
                 if out.fancy() {
                     out.info(&message);
                 } else {
@@ -189,7 +190,7 @@ impl Reporter {
             }
             Event::Change { summary } => {
                 out.clear();
-                out.content(&format!("Changed: {summary}"));
+                out.content(&format!("{} {summary}", tr("Changed:")));
             }
             Event::Uploaded { files } => {
                 out.clear();
@@ -204,7 +205,8 @@ impl Reporter {
                     let detail: Vec<String> =
                         detail.into_iter().filter(|s| !s.is_empty()).collect();
                     out.content(&format!(
-                        "Uploaded {} ({})",
+                        "{} {} ({})",
+                        tr("Uploaded"),
                         line(&f.filename),
                         line(&detail.join(", "))
                     ));
@@ -212,7 +214,7 @@ impl Reporter {
             }
             Event::Credits(c) => {
                 out.clear();
-                out.content(&format!("Credits: {c}"));
+                out.content(&format!("{} {c}", tr("Credits:")));
             }
             Event::Timeline { summary, .. } => {
                 out.clear();
@@ -245,7 +247,8 @@ impl Reporter {
             Event::Downloaded { path, bytes, .. } => {
                 out.clear();
                 out.content(&format!(
-                    "Saved {} ({})",
+                    "{} {} ({})",
+                    tr("Saved"),
                     path.display(),
                     human_bytes(*bytes)
                 ));
@@ -253,14 +256,16 @@ impl Reporter {
             Event::RenderEnded {
                 outcome: RenderOutcome::Completed(url),
                 ..
-            } => out.content(&format!("Rendered: {}", line(url))),
+            } => out.content(&format!("{} {}", tr("Rendered:"), line(url))),
             Event::Link { kind, url } => match kind {
-                LinkKind::Claim => out.content(&format!("Open in the browser: {}", line(url))),
+                LinkKind::Claim => {
+                    out.content(&format!("{} {}", tr("Open in the browser:"), line(url)))
+                }
                 LinkKind::Register => {
-                    out.content(&format!("Register to keep going: {}", line(url)))
+                    out.content(&format!("{} {}", tr("Register to keep going:"), line(url)))
                 }
                 // A kind newer than this reporter: still a link to show.
-                _ => out.content(&format!("Link: {}", line(url))),
+                _ => out.content(&format!("{} {}", tr("Link:"), line(url))),
             },
             Event::Finished { result: Err(e), .. }
                 if e.kind == nemo_core::error::ErrorKind::Cancelled =>

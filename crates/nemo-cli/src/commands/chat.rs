@@ -102,11 +102,11 @@ pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
     let mut lines = Lines::open(app);
     if !out.json() {
         out.plain(app.skill.greeting);
-        out.plain("Try saying:");
+        out.plain(crate::words::tr("Try saying:"));
         for example in app.skill.examples {
             out.plain(&format!("  • \"{example}\""));
         }
-        out.plain("Type /help for help, /quit to leave.");
+        out.plain(crate::words::tr("Type /help for help, /quit to leave."));
     }
     let mut client = app.session_client(SessionChoice::ContinueOrNew).await?;
     let mut failures = Vec::new();
@@ -117,7 +117,9 @@ pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
             Next::Line(line) => line,
             Next::Dropped => {
                 if !dropped_once {
-                    out.info("(Ctrl-C drops the line; type /quit or press Ctrl-D to leave.)");
+                    out.info(crate::words::tr(
+                        "(Ctrl-C drops the line; type /quit or press Ctrl-D to leave.)",
+                    ));
                     dropped_once = true;
                 }
                 continue;

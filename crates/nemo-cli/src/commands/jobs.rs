@@ -179,7 +179,7 @@ fn list(app: &App, jobs: &[Job]) {
     if jobs.is_empty() {
         // The answer, on stdout; a `status` object in JSON mode, so a
         // script sees one too.
-        let none = "No render jobs recorded.";
+        let none = crate::words::tr("No render jobs recorded.");
         app.out.plain(none);
         app.out.emit(json!({"type": "status", "message": none}));
         return;

@@ -358,3 +358,26 @@ fn a_second_export_of_a_session_being_exported_is_warned() {
             "already exporting this session (render render_other)",
         ));
 }
+
+#[test]
+fn chinese_switches_the_command_lines_own_words() {
+    let sim = Sim::fast();
+    let sample = sim.sample();
+    sim.nemo()
+        .args(["--lang", "zh", "upload", sample.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("已上传 sample.mp4"));
+    sim.nemo()
+        .env("LC_ALL", "zh_CN.UTF-8")
+        .args(["upload", "nope.mp4"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("错误："));
+    sim.nemo()
+        .env("LC_ALL", "C")
+        .args(["upload", "nope.mp4"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("error:"));
+}

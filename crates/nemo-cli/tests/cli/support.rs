@@ -117,6 +117,11 @@ pub(crate) fn nemo_std() -> std::process::Command {
         "NEMO_API_URL",
         "NEMO_TIME_SCALE",
         "SKILL_SOURCE",
+        "NEMO_MCP_SECRET",
+        // The command line speaks Chinese in a zh_* locale.
+        "LC_ALL",
+        "LC_MESSAGES",
+        "LANG",
     ] {
         cmd.env_remove(var);
     }

@@ -160,6 +160,11 @@ pub(crate) fn nemo_std() -> std::process::Command {
         "NEMO_TIME_SCALE",
         "NEMO_CONFIG_DIR",
         "SKILL_SOURCE",
+        "NEMO_MCP_SECRET",
+        // The command line speaks Chinese in a zh_* locale.
+        "LC_ALL",
+        "LC_MESSAGES",
+        "LANG",
     ] {
         cmd.env_remove(var);
     }
