@@ -95,11 +95,13 @@ pub fn check_url(text: &str) -> Result<String, NemoError> {
     let rest = &text[text.find("://").map_or(0, |i| i + 3)..];
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     if host.is_empty() {
-        return bad(format!("`{shown}` has no address after its scheme."));
+        return bad(format!(
+            "`{shown}` is not a web address: nothing follows its scheme. Check it and give the whole address (e.g. https://example.com/clip.mp4)."
+        ));
     }
     if text.contains(char::is_whitespace) {
         return bad(format!(
-            "`{shown}` contains spaces; a web address has none (write them as %20)."
+            "`{shown}` is not a web address: it contains spaces. Check it (a space is written %20 in an address)."
         ));
     }
     Ok(text.to_owned())
@@ -488,7 +490,7 @@ mod tests {
         assert_eq!(check_file(&mp4).unwrap().len, 1);
         assert!(check_url("ftp://x").is_err());
         let e = check_url("https://").unwrap_err();
-        assert!(e.message.contains("no address"), "{}", e.message);
+        assert!(e.message.contains("nothing follows"), "{}", e.message);
         assert!(check_url("https://example.com/a.mp4").is_ok());
         let e = check_file(Path::new("www.youtube.com/watch?v=x")).unwrap_err();
         assert!(

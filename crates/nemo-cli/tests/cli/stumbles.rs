@@ -74,7 +74,7 @@ fn addresses_without_a_scheme_get_a_hint() {
         .args(["upload", "https://"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("no address after its scheme"));
+        .stderr(predicate::str::contains("nothing follows its scheme"));
     assert!(sim.journal().is_empty());
 }
 

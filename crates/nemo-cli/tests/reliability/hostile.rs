@@ -874,10 +874,12 @@ fn out_cases() -> Vec<OutCase> {
             says: "--overwrite",
         },
         OutCase {
-            name: "batch: the second item's output exists",
+            // (An output that exists is a finished item, skipped: a
+            // folder in its place is what cannot take the render.)
+            name: "batch: the second item's output is a folder",
             prepare: |s| {
-                std::fs::write(s.work.path().join("old.mp4"), b"precious").expect("write");
-                let manifest = "instruction = \"add a title\"\n\n[[items]]\ninputs = [\"sample.mp4\"]\noutput = \"a.mp4\"\n\n[[items]]\ninputs = [\"sample.mp4\"]\noutput = \"old.mp4\"\n";
+                std::fs::create_dir(s.work.path().join("adir")).expect("mkdir");
+                let manifest = "instruction = \"add a title\"\n\n[[items]]\ninputs = [\"sample.mp4\"]\noutput = \"a.mp4\"\n\n[[items]]\ninputs = [\"sample.mp4\"]\noutput = \"adir\"\n";
                 std::fs::write(s.work.path().join("batch.toml"), manifest).expect("manifest");
                 Some(strings(&["batch", "batch.toml"]))
             },
