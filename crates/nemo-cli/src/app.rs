@@ -274,13 +274,13 @@ impl App {
             setting(
                 "api_url",
                 "API URL",
-                self.api_url.clone(),
+                shown_url(&self.api_url),
                 from("NEMO_API_URL", "default"),
             ),
             setting(
                 "web_url",
                 "Web URL",
-                self.web_url.clone(),
+                shown_url(&self.web_url),
                 from("NEMO_WEB_URL", "default"),
             ),
             setting("token", "Token", token.0, token.1),
@@ -598,6 +598,20 @@ impl App {
     }
 }
 
+/// A URL as it may be shown: no user info (a password), no query or
+/// fragment (a key).
+fn shown_url(url: &str) -> String {
+    let url = &url[..url.find(['?', '#']).unwrap_or(url.len())];
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// One value in effect (see [`App::settings`]).
 pub(crate) struct Setting {
     /// Its key in `--json`.
@@ -753,5 +767,19 @@ impl Client {
     /// The draft's JSON as the server last sent it, once read.
     pub(crate) fn draft_json(&self) -> Option<String> {
         self.inner.draft_json()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            shown_url("http://user:s3cret@127.0.0.1:8080/api/?key=abc#x"),
+            "http://127.0.0.1:8080/api/"
+        );
+        assert_eq!(shown_url("https://nemovideo.com"), "https://nemovideo.com");
     }
 }

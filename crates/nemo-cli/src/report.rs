@@ -244,6 +244,8 @@ impl Reporter {
                 out.clear();
                 out.debug(&format!("Render {id} completed: {}", line(url)));
             }
+            // Bound for stdout (`-o -`): the command says where it went.
+            Event::Downloaded { path, .. } if nemo_client::is_writer_spool(path) => out.clear(),
             Event::Downloaded { path, bytes, .. } => {
                 out.clear();
                 out.content(&format!(

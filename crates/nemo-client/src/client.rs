@@ -266,6 +266,10 @@ pub struct Client {
     /// The session was named by the user (see
     /// [`ClientBuilder::session_required`]).
     session_required: bool,
+    /// The free token the session holds (from the store, or issued to it).
+    token_seen: Option<String>,
+    /// The seed the session was made with.
+    seed: u64,
     template: Arc<Template>,
 }
 
@@ -445,7 +449,7 @@ impl Client {
         self.store.check_journal().map_err(store_error)?;
         let overwrite = to.overwrite;
         // The render id is chosen here when the file name depends on it.
-        let id = known_id.unwrap_or_else(|| format!("render_{}", self.driver.clock().unix_ms()));
+        let id = known_id.unwrap_or_else(|| new_render_id(self.driver.clock().unix_ms()));
         let (options, writer, _spool) = match to.target {
             Target::Nowhere => (
                 ExportOptions {
@@ -469,7 +473,7 @@ impl Client {
             }
             Target::Writer(writer) => {
                 let spool = tempfile::Builder::new()
-                    .prefix("nemo-export-")
+                    .prefix(WRITER_SPOOL)
                     .tempdir()
                     .map_err(|e| {
                         NemoError::new(
@@ -593,8 +597,13 @@ impl Client {
         if job.api_url != self.api_url {
             return JobResult::Skipped(SkipReason::OtherApi(job.api_url.clone()));
         }
+        // Another client of this process (sharing the store, so sharing
+        // its lease) may be exporting it right now.
+        if Leases::waited_in_this_process(&job.id) {
+            return JobResult::Skipped(SkipReason::Leased);
+        }
         match self.store.lease(&job.id) {
-            Ok(true) => {}
+            Ok(true) => self.leases.took(&job.id),
             Ok(false) => return JobResult::Skipped(SkipReason::Leased),
             Err(e) => return JobResult::Failed(store_error(e)),
         }
@@ -606,16 +615,21 @@ impl Client {
             .map(|now| now.iter().any(|j| j.id == job.id))
             .unwrap_or(true);
         if !still {
-            self.store.release(&job.id);
+            self.leases.release_all(&self.store);
             return JobResult::Skipped(SkipReason::FinishedElsewhere);
         }
         let out = match (&options.dir, &job.out) {
             (Some(dir), Some(out)) => Some(in_folder(dir, out, &job.id)),
             (_, out) => out.clone(),
         };
+        if out.as_deref() == Some(Path::new("-")) {
+            // Bound for a writer that is gone: only a folder can take it.
+            self.leases.release_all(&self.store);
+            return JobResult::CannotSave(OutputProblem::NotAFileName(PathBuf::from("-")));
+        }
         if let Some(path) = &out {
             if let Err(p) = check_output(Some(path), options.overwrite) {
-                self.store.release(&job.id);
+                self.leases.release_all(&self.store);
                 return JobResult::CannotSave(p);
             }
         }
@@ -651,7 +665,7 @@ impl Client {
         self.subscribers = std::mem::take(&mut client.subscribers);
         self.unsaved.append(&mut client.unsaved);
         // Done waiting for it, whatever happened (a finished job is gone).
-        self.store.release(&job.id);
+        self.leases.release_all(&self.store);
         match result {
             Ok(()) => JobResult::Finished(Exported::from_turn(&turn).unwrap_or(Exported {
                 render_id: job.id.clone(),
@@ -722,6 +736,37 @@ impl Client {
         watch: &mut (dyn FnMut(&Event) + Send),
         stop: impl Future<Output = ()>,
     ) -> Result<(), NemoError> {
+        self.take_newer_token();
+        let mut stop = std::pin::pin!(stop);
+        let result = self.run_once(command.clone(), watch, stop.as_mut()).await;
+        match &result {
+            // Refused a free token because another client or process got
+            // this machine's meanwhile: go on with that one, once. (Nothing
+            // else was sent: the token comes first.)
+            Err(e)
+                if matches!(
+                    e.detail,
+                    Some(nemo_core::error::ErrorDetail::FreeTokenRefused)
+                ) && self.take_newer_token() =>
+            {
+                self.run_once(command, watch, stop).await
+            }
+            _ => result,
+        }
+    }
+
+    async fn run_once(
+        &mut self,
+        command: Command,
+        watch: &mut (dyn FnMut(&Event) + Send),
+        stop: impl Future<Output = ()>,
+    ) -> Result<(), NemoError> {
+        // Nothing waits for this command's renders once it ends, even when
+        // its future is dropped halfway: the leases it took go back.
+        let _give_back = GiveBack {
+            leases: self.leases.clone(),
+            store: self.store.clone(),
+        };
         // What a session is about: the first message sent in it.
         let title = match &command {
             Command::Message(input) => Some(input.text.clone()),
@@ -737,7 +782,11 @@ impl Client {
         // answered for it (a mistyped id never replaces the last session).
         let defer = keep.last_session && self.session_required;
         let mut held: Option<Event> = None;
+        let mut issued: Option<String> = None;
         let mut sink = |ev: &Event| {
+            if let Event::TokenIssued { token, .. } = ev {
+                issued = Some(token.expose().to_owned());
+            }
             let kept = match ev {
                 Event::Connected { created: false, .. } if defer => {
                     held = Some(ev.clone());
@@ -778,6 +827,9 @@ impl Client {
                 Err(stopped.unwrap_or_else(|| NemoError::new(ErrorKind::Cancelled, "Stopped.")))
             }
         };
+        if issued.is_some() {
+            self.token_seen = issued;
+        }
         if let (Ok(()), Some(title), Some(session), true) =
             (&result, title, self.session(), self.keep.last_session)
         {
@@ -789,8 +841,6 @@ impl Client {
                 });
             }
         }
-        // Nothing waits for this command's renders any more.
-        self.leases.release_all(&self.store);
         result
     }
 
@@ -831,36 +881,17 @@ impl Client {
         seed: u64,
         keep: Remember,
     ) -> Client {
-        // The token as the store has it now (another client may have
-        // renewed it), unless the user gave one.
-        let credential = match &template.user_token {
-            Some(token) => Credential::User(token.clone()),
-            None => match store.token(api_url) {
-                Some(cached) if !cached.token.is_empty() => Credential::Anonymous {
-                    token: Secret::new(cached.token),
-                    user_id: cached.user_id,
-                },
-                _ => Credential::None,
-            },
-        };
         let session_required = template.config.session_required && session.is_some();
-        let config = Config {
-            session_required,
-            session,
-            seed,
-            credential,
-            ..template.config.clone()
-        };
-        let clock = TokioClock::scaled(template.time_scale);
-        let mut driver = Driver::new(Session::new(config), template.transport.clone(), clock);
-        driver.transfer_events(template.transfer_events);
         let leases = Leases::new();
-        driver.on_journal(journal_hook(
-            store.clone(),
+        let (driver, token_seen) = new_driver(
+            &template,
+            &store,
             api_url,
             &leases,
-            template.journal_words.clone(),
-        ));
+            session,
+            seed,
+            session_required,
+        );
         Client {
             driver,
             store,
@@ -871,9 +902,99 @@ impl Client {
             subscribers: Vec::new(),
             progress: None,
             session_required,
+            token_seen,
+            seed,
             template,
         }
     }
+
+    /// When another client or process has saved a newer free token than
+    /// the one this session holds (or this one holds none), the session
+    /// goes on with it: a client made before the machine had its token
+    /// would otherwise ask for a second one, which the service refuses.
+    /// Between commands only; the session (id, task) is kept.
+    fn take_newer_token(&mut self) -> bool {
+        if self.template.user_token.is_some() {
+            return false;
+        }
+        let Some(cached) = self.store.token(&self.api_url) else {
+            return false;
+        };
+        if cached.token.is_empty() || self.token_seen.as_deref() == Some(cached.token.as_str()) {
+            return false;
+        }
+        let (mut driver, token_seen) = new_driver(
+            &self.template,
+            &self.store,
+            &self.api_url,
+            &self.leases,
+            self.session(),
+            self.seed.wrapping_add(1),
+            self.session_required,
+        );
+        if let Some(sink) = &self.progress {
+            driver.on_progress(sink.clone());
+        }
+        self.driver = driver;
+        self.token_seen = token_seen;
+        true
+    }
+}
+
+/// Gives back the leases a command took when it ends (or is dropped).
+struct GiveBack {
+    leases: Leases,
+    store: Arc<dyn Store>,
+}
+
+impl Drop for GiveBack {
+    fn drop(&mut self) {
+        self.leases.release_all(&self.store);
+    }
+}
+
+/// A driver for one session of `template`, with the store's token as it is
+/// now (unless the user gave one), and the token it holds.
+fn new_driver(
+    template: &Template,
+    store: &Arc<dyn Store>,
+    api_url: &str,
+    leases: &Leases,
+    session: Option<SessionRef>,
+    seed: u64,
+    session_required: bool,
+) -> (Driver<dyn Transport, TokioClock>, Option<String>) {
+    let mut token_seen = None;
+    let credential = match &template.user_token {
+        Some(token) => Credential::User(token.clone()),
+        None => match store.token(api_url) {
+            Some(cached) if !cached.token.is_empty() => {
+                token_seen = Some(cached.token.clone());
+                Credential::Anonymous {
+                    token: Secret::new(cached.token),
+                    user_id: cached.user_id,
+                }
+            }
+            _ => Credential::None,
+        },
+    };
+    let config = Config {
+        session_required,
+        session,
+        seed,
+        credential,
+        ..template.config.clone()
+    };
+    let clock = TokioClock::scaled(template.time_scale);
+    let mut driver = Driver::new(Session::new(config), template.transport.clone(), clock);
+    driver.transfer_events(template.transfer_events);
+    driver.on_journal(journal_hook(
+        store.clone(),
+        api_url,
+        leases,
+        template.journal_words.clone(),
+    ));
+    (driver, token_seen)
 }
 
 fn journal_hook(
@@ -888,6 +1009,13 @@ fn journal_hook(
     }
 }
 
+/// A render id of the client's choosing: `render_<unix ms>_<32 random
+/// bits>`, so two clients (or processes) exporting in the same millisecond
+/// never pick the same one.
+pub fn new_render_id(unix_ms: u64) -> String {
+    format!("render_{unix_ms}_{:08x}", random_seed() as u32)
+}
+
 fn options_to(id: &str, path: PathBuf, overwrite: bool) -> ExportOptions {
     ExportOptions {
         render_id: Some(id.to_owned()),
@@ -897,12 +1025,27 @@ fn options_to(id: &str, path: PathBuf, overwrite: bool) -> ExportOptions {
     }
 }
 
-/// `dir/<the job's file name>` (`<render id>.mp4` if it had none).
+/// `dir/<the job's file name>` (`<render id>.mp4` if it had none, or was
+/// bound for a writer).
 fn in_folder(dir: &Path, out: &Path, id: &str) -> PathBuf {
-    match out.file_name() {
+    match out.file_name().filter(|n| *n != "-") {
         Some(name) => dir.join(name),
         None => dir.join(format!("{id}.mp4")),
     }
+}
+
+/// The prefix of the private folders writer exports download into.
+const WRITER_SPOOL: &str = "nemo-export-";
+
+/// True when `path` is a file in a writer export's private folder.
+pub fn is_writer_spool(path: &Path) -> bool {
+    let Some(dir) = path.parent() else {
+        return false;
+    };
+    dir.parent() == Some(std::env::temp_dir().as_path())
+        && dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(WRITER_SPOOL))
 }
 
 fn store_error(e: StoreError) -> NemoError {

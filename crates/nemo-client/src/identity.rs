@@ -173,17 +173,38 @@ impl Leases {
     /// Gives back every lease taken through a hook since the last call.
     pub fn release_all<S: Store + ?Sized>(&self, store: &S) {
         let taken = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut waited = waited_here();
         for id in taken {
             store.release(&id);
+            if let Some(i) = waited.iter().position(|w| *w == id) {
+                waited.swap_remove(i);
+            }
         }
     }
 
-    fn took(&self, id: &str) {
+    /// Notes a lease this holder took (given back by
+    /// [`Leases::release_all`]).
+    pub(crate) fn took(&self, id: &str) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(id.to_owned());
+        waited_here().push(id.to_owned());
     }
+
+    /// True when some command of this process waits for render `id`. A
+    /// store's lease tells processes apart, not the clients of one process
+    /// that share a store: this does.
+    pub fn waited_in_this_process(id: &str) -> bool {
+        waited_here().iter().any(|w| w == id)
+    }
+}
+
+/// The renders the commands of this process wait for (one entry per lease
+/// taken through a [`Leases`]).
+fn waited_here() -> std::sync::MutexGuard<'static, Vec<String>> {
+    static WAITED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    WAITED.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The driver's journal hook ([`nemo_core::driver::Driver::on_journal`]):
@@ -227,7 +248,16 @@ where
                 session_id: session_id.clone(),
                 task_id: task_id.clone(),
                 api_url: api_url.clone(),
-                out: out.as_deref().map(absolute),
+                // A video bound for a writer (a pipe) is downloaded into a
+                // private folder that goes with the process: recorded as
+                // `-`, it is resumed into a folder the user names.
+                out: out.as_deref().map(|p| {
+                    if crate::client::is_writer_spool(p) {
+                        PathBuf::from("-")
+                    } else {
+                        absolute(p)
+                    }
+                }),
                 created_unix: crate::file::unix_now(),
             })
             .map_err(&word)

@@ -109,28 +109,49 @@ pub fn check_url(text: &str) -> Result<String, NemoError> {
 
 /// The words of a message that name local media files (by an accepted
 /// extension, not a URL): the ones that exist become attachments and leave
-/// the text; one that does not exist is an error, so a message about a
-/// file that is not there is never sent (nor routed: "intro.mp4" alone
-/// would otherwise read as "send me the video"). Quotes around a word are
-/// ignored.
+/// the text. One that does not exist is an error when the word is clearly a
+/// path (it has a folder in it, starts with `~`, or is quoted) or is the
+/// whole message — so a message about a file that is not there is never
+/// sent (nor routed: "intro.mp4" alone would otherwise read as "send me the
+/// video"); anywhere else ("export as final.mp4", "like a.mp4 in style") it
+/// is just a word. Files of other kinds are never attached or refused.
 pub fn named_files(text: &str) -> Result<(String, Vec<FilePart>), NemoError> {
+    const QUOTES: [char; 10] = ['"', '\'', '“', '”', '‘', '’', '「', '」', '『', '』'];
+    const AROUND: [char; 6] = ['(', ')', '（', '）', '[', ']'];
+    const AFTER: [char; 10] = ['.', ',', ';', ':', '!', '?', '，', '。', '；', '！'];
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == '、' || c == '，')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let alone = words.len() == 1;
     let mut files = Vec::new();
-    let mut words = Vec::new();
-    for raw in text.split_whitespace() {
-        let word = raw.trim_matches(['"', '\'', '“', '”', '‘', '’']);
-        let word = word.trim_end_matches([',', ';', ':', '!', '?', '，', '。']);
+    let mut kept = Vec::new();
+    for raw in &words {
+        let quoted = raw.contains(QUOTES);
+        let word = raw
+            .trim_matches(|c| QUOTES.contains(&c) || AROUND.contains(&c))
+            .trim_end_matches(AFTER)
+            .trim_matches(|c| QUOTES.contains(&c) || AROUND.contains(&c));
         let path = Path::new(word);
-        let media = !is_url(word)
+        let media = !word.is_empty()
+            && !is_url(word)
             && !looks_like_address(word)
             && path.extension().is_some()
             && nemo_core::api::content_type_for(word).is_some();
-        if media || (path.extension().is_some() && path.is_file() && !is_url(word)) {
+        if !media {
+            kept.push(*raw);
+            continue;
+        }
+        let path_like = word.contains(['/', '\\']) || word.starts_with('~');
+        if path.is_file() || path_like || quoted || alone {
+            // There (attached), or clearly meant as a file: checked, so a
+            // missing one is an error before anything is sent.
             files.push(check_file(path)?);
         } else {
-            words.push(raw);
+            kept.push(*raw);
         }
     }
-    Ok((words.join(" "), files))
+    Ok((kept.join(" "), files))
 }
 
 /// Splits arguments that may each be a path or a URL, checking each.
@@ -526,6 +547,34 @@ mod tests {
         );
         let (words, _) = named_files("make it 1.5x faster").unwrap();
         assert_eq!(words, "make it 1.5x faster");
+        // A missing file name alone is refused (it would route as an
+        // export); inside a sentence it is just a word.
+        assert!(named_files("intro.mp4").is_err());
+        for text in [
+            "make it look like a.mp4 in style",
+            "1080p.mp4 quality please",
+            "export as final.mp4",
+            "加上intro.mp4、outro.mp4",
+            "follow script.txt",
+        ] {
+            let (words, files) = named_files(text).unwrap();
+            assert!(files.is_empty(), "{text}");
+            assert!(!words.is_empty(), "{text}");
+        }
+        // Punctuation around an existing file does not hide it.
+        for text in [
+            format!("add ({}) at start", clip.display()),
+            format!("add music from {}.", clip.display()),
+        ] {
+            let (_, files) = named_files(&text).unwrap();
+            assert_eq!(files.len(), 1, "{text}");
+        }
+        // A file that is not media is left in the text, never refused.
+        let notes = dir.path().join("notes.txt");
+        std::fs::write(&notes, "x").unwrap();
+        let (words, files) = named_files(&format!("follow {}", notes.display())).unwrap();
+        assert!(files.is_empty());
+        assert!(words.contains("notes.txt"));
     }
 
     #[tokio::test]

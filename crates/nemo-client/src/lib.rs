@@ -59,6 +59,7 @@ mod remember;
 mod store;
 mod turn;
 
+pub use client::{is_writer_spool, new_render_id};
 pub use client::{
     Client, ClientBuilder, EventStream, ExportTo, JobProgress, JobResult, JournalWords, ResumeJobs,
     SkipReason,

@@ -74,24 +74,23 @@ pub fn remember<S: Store + ?Sized>(
             session_id,
             task_id,
             ..
-        } if remember.last_session => (
-            StoreFile::Sessions,
-            store
-                .save_last_session(
-                    api_url,
-                    LastSession {
-                        session_id: session_id.clone(),
-                        task_id: task_id.clone(),
-                    },
-                )
+        } if remember.last_session => {
+            let last = LastSession {
+                session_id: session_id.clone(),
+                task_id: task_id.clone(),
+            };
+            match store.save_last_session(api_url, last) {
+                Err(e) => (StoreFile::Sessions, Err(e)),
                 // And in the list of sessions used (`nemo sessions`).
-                .and_then(|()| {
+                Ok(()) => (
+                    StoreFile::RecentSessions,
                     store.note_session(
                         api_url,
                         SessionRecord::new(session_id.clone(), task_id.clone()),
-                    )
-                }),
-        ),
+                    ),
+                ),
+            }
+        }
         Event::RenderEnded { id, .. } => (StoreFile::Jobs, store.remove_job(id).map(drop)),
         _ => return Ok(()),
     };

@@ -263,3 +263,63 @@ async fn recorded_jobs_are_resumed_with_the_lease_rules() {
         session.session_id
     );
 }
+
+#[tokio::test]
+async fn a_client_made_before_the_machine_had_its_token_uses_the_one_saved_since() {
+    let mock = InProcess::new(MockConfig::fast()).unwrap();
+    let store = MemoryStore::new();
+    // Made first (no token yet), used last: an MCP server started before
+    // the first `nemo credits`.
+    let mut early = client(&mock, &store);
+    let mut other = client(&mock, &store.sibling());
+    other.credits().await.unwrap();
+    assert!(store.token(mock.url()).is_some());
+    early.credits().await.unwrap();
+    assert_eq!(
+        mock.journal().count(Endpoint::AnonymousToken),
+        1,
+        "one free token for the machine"
+    );
+}
+
+#[tokio::test]
+async fn a_resume_in_the_same_process_leaves_a_running_export_alone() {
+    let mock = InProcess::new(MockConfig::fast()).unwrap();
+    let store = MemoryStore::new();
+    let mut a = client(&mock, &store);
+    let upload = Upload::new().bytes("sample.mp4", sample()).unwrap();
+    a.upload(&upload).await.unwrap();
+    a.instruct(WORDS).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // While A waits for its render, B (same store, same process) resumes.
+    let started = Arc::new(tokio::sync::Notify::new());
+    let tell = started.clone();
+    let mut b = client(&mock, &store);
+    let b_task = tokio::spawn(async move {
+        started.notified().await;
+        b.resume_jobs(&ResumeJobs::new(), &mut |_| {}, std::future::pending())
+            .await
+            .unwrap()
+    });
+    let exported = a
+        .export_until(
+            ExportTo::folder(dir.path()),
+            &mut |ev| {
+                if matches!(ev, Event::RenderProgress { .. }) {
+                    tell.notify_one();
+                }
+            },
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+    let results = b_task.await.unwrap();
+    assert_eq!(results.len(), 1, "B saw A's render in the journal");
+    assert!(
+        results
+            .iter()
+            .all(|(_, r)| matches!(r, JobResult::Skipped(SkipReason::Leased))),
+        "{results:?}"
+    );
+    assert!(is_mp4(&std::fs::read(exported.path.unwrap()).unwrap()));
+}

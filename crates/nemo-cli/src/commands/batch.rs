@@ -216,6 +216,15 @@ fn prepare(
         std::fs::create_dir_all(dir)
             .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
     }
+    // Its output must not be one of its inputs (a re-run would skip it as
+    // finished, or a render replace its own source).
+    let key = same_file_key(&output);
+    if files.iter().any(|f| same_file_key(&f.path) == key) {
+        return Err(bad(format!(
+            "its output {} is one of its inputs; give it another `output`",
+            output.display()
+        )));
+    }
     // A finished item (its output is there) is skipped, not an error.
     let done = match nemo_client::inputs::check_output(Some(&output), overwrite) {
         Ok(()) => false,

@@ -699,18 +699,20 @@ impl Engine {
         }
     }
 
-    /// A render id for a new export (`render_<unix ms>`, as the library
-    /// makes them), unused by this server.
+    /// A render id for a new export (as the library makes them:
+    /// `render_<unix ms>_<random>`), unused by this server.
     pub(crate) fn new_render_id(&self) -> String {
-        let mut ms = std::time::SystemTime::now()
+        let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
         let state = lock(&self.state);
-        while state.works.contains_key(&format!("render_{ms}")) {
-            ms += 1;
+        loop {
+            let id = nemo_client::new_render_id(ms);
+            if !state.works.contains_key(&id) {
+                return id;
+            }
         }
-        format!("render_{ms}")
     }
 
     /// The work with this id, if this server runs or ran it.

@@ -95,13 +95,33 @@ pub(crate) async fn serve(app: App) -> Result<(), NemoError> {
 /// share one engine: one session, one piece of work at a time.
 pub(crate) async fn serve_http(app: App, addr: SocketAddr) -> Result<(), NemoError> {
     let verbose = app.global.verbose > 0;
-    let secret = std::env::var(SECRET_VAR)
+    let chosen = std::env::var(SECRET_VAR)
         .ok()
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty());
+    // Even on loopback every request carries a secret: any local user or
+    // process could otherwise spend the credits and read or write files as
+    // this user. Without NEMO_MCP_SECRET (required beyond loopback), a
+    // one-time secret is made and told to the operator below.
+    let made = chosen.is_none() && addr.ip().is_loopback();
+    let secret = chosen.or_else(|| {
+        made.then(|| {
+            format!(
+                "{:016x}{:016x}",
+                nemo_client::random_seed(),
+                nemo_client::random_seed()
+            )
+        })
+    });
+    let shown = secret.clone();
     let (bound, server) = bind_http(app, addr, secret).await?;
     // Stderr: where the agent's configuration should point.
     eprintln!("nemo mcp: serving MCP at http://{bound}{HTTP_PATH}");
+    if let (true, Some(secret)) = (made, shown) {
+        eprintln!(
+            "nemo mcp: clients send `Authorization: Bearer {secret}` (a one-time secret; set {SECRET_VAR} to choose one)"
+        );
+    }
     tokio::select! {
         ended = server => ended?,
         _ = tokio::signal::ctrl_c() => {}
