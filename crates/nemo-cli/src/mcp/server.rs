@@ -339,29 +339,9 @@ changed), failed (why) or stopped. Never waits and never sends anything to the a
         &self,
         Parameters(args): Parameters<TurnStatusArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        let wanted = args
-            .turn_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
-        let cell = match wanted {
-            Some(id) => self
-                .engine
-                .work(id)
-                .filter(|c| matches!(c.borrow().kind, WorkKind::Turn { .. })),
-            None => self.engine.last_turn(),
-        };
-        let Some(cell) = cell else {
-            return Ok(failure(&NemoError::new(
-                nemo_core::error::ErrorKind::BadInput,
-                match wanted {
-                    Some(id) => format!(
-                        "There is no turn {id} in this server (turn ids are `turn_…`, as `instruct` \
-returned them)."
-                    ),
-                    None => "No turn has been started yet: `instruct` starts one.".to_owned(),
-                },
-            )));
+        let cell = match self.turn_named(args.turn_id.as_deref()) {
+            Ok(cell) => cell,
+            Err(e) => return Ok(failure(&e)),
         };
         let work = cell.borrow();
         // Reporting a turn that failed is not a failure of this call: the
@@ -715,23 +695,9 @@ service: check `timeline` before sending it again (that could spend credits twic
         &self,
         Parameters(args): Parameters<TurnStatusArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        let wanted = args
-            .turn_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
-        let cell = match wanted {
-            Some(id) => self
-                .engine
-                .work(id)
-                .filter(|c| matches!(c.borrow().kind, WorkKind::Turn { .. })),
-            None => self.engine.last_turn(),
-        };
-        let Some(cell) = cell else {
-            return Ok(failure(&NemoError::new(
-                nemo_core::error::ErrorKind::BadInput,
-                "There is no such turn in this server; `turn_status` shows the latest.",
-            )));
+        let cell = match self.turn_named(args.turn_id.as_deref()) {
+            Ok(cell) => cell,
+            Err(e) => return Ok(failure(&e)),
         };
         let was_running = cell.borrow().end.is_none();
         if was_running {
@@ -947,6 +913,30 @@ server is exporting, or one from the job list. An export waiting for it ends as 
 }
 
 impl NemoServer {
+    /// The turn `id` names (default: the latest), or why there is none.
+    fn turn_named(&self, id: Option<&str>) -> Result<Arc<WorkCell>, NemoError> {
+        let wanted = id.map(str::trim).filter(|s| !s.is_empty());
+        let cell = match wanted {
+            Some(id) => self
+                .engine
+                .work(id)
+                .filter(|c| matches!(c.borrow().kind, WorkKind::Turn { .. })),
+            None => self.engine.last_turn(),
+        };
+        cell.ok_or_else(|| {
+            NemoError::new(
+                nemo_core::error::ErrorKind::BadInput,
+                match wanted {
+                    Some(id) => format!(
+                        "There is no turn {id} in this server (turn ids are `turn_…`, as `instruct` \
+returned them)."
+                    ),
+                    None => "No turn has been started yet: `instruct` starts one.".to_owned(),
+                },
+            )
+        })
+    }
+
     /// The sessions to list, each with whether it is the store's last one.
     fn known_sessions(&self) -> Vec<(SessionRef, bool)> {
         let app = &self.engine.app;
