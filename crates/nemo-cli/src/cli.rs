@@ -18,27 +18,53 @@ use crate::commands;
     after_help = "Start with `nemo demo` (offline, no token). Exit codes: 0 success, 1 permanent failure, \
 2 transient failure (safe to retry), 130 interrupted."
 )]
-pub(crate) struct Cli {
-    /// Global options.
+pub(crate) struct RawCli {
+    /// Options of every command.
     #[command(flatten)]
-    pub(crate) global: Global,
+    flags: Flags,
+    /// Session options, before the command (`nemo --session ID say …`).
+    #[command(flatten)]
+    session: SessionOpts,
     /// What to do.
     #[command(subcommand)]
+    command: Cmd,
+}
+
+/// A parsed command line: the options in effect and the command.
+#[derive(Debug)]
+pub(crate) struct Cli {
+    /// The options in effect (given before or after the command).
+    pub(crate) global: Global,
+    /// What to do.
     pub(crate) command: Cmd,
 }
 
-/// Options every subcommand takes.
+/// Options every command takes, before or after its name.
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Global options")]
-pub(crate) struct Global {
+pub(crate) struct Flags {
     /// Print NDJSON on stdout (one object per line, each with a `type`), nothing else.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// Say more: every status line, session and render ids (on stderr);
+    /// -vv also each request and answer.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub(crate) verbose: u8,
+    /// Say less: results and errors only (no progress, no notes).
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+}
+
+/// Options of the commands that work in a session, before or after the
+/// command's name (not offered by `mock`, `replay`, `completions`, where
+/// they mean nothing).
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Session options")]
+pub(crate) struct SessionOpts {
     /// The skill flavour: video-download-online, video-maker-free-download-app,
     /// generator-by-link or video-openapi.
     #[arg(
         long,
-        global = true,
         env = "NEMO_SKILL",
         hide_env_values = true,
         hide_possible_values = true,
@@ -47,26 +73,68 @@ pub(crate) struct Global {
     )]
     pub(crate) skill: Option<String>,
     /// Continue this session instead of the last one.
-    #[arg(long, global = true, value_name = "ID", conflicts_with = "new_session")]
+    #[arg(long, value_name = "ID", conflicts_with = "new_session")]
     pub(crate) session: Option<String>,
     /// Start a new session instead of continuing the last one.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub(crate) new_session: bool,
     /// The language the agent answers in: en or zh (default: zh when the
     /// locale is Chinese, else en).
-    #[arg(long, global = true, value_name = "CODE", value_parser = language)]
+    #[arg(long, value_name = "CODE", value_parser = language)]
     pub(crate) lang: Option<String>,
     /// Record every exchange with the service to this HAR 1.2 file (tokens
     /// redacted); replay it offline with `nemo replay`.
-    #[arg(long, global = true, value_name = "FILE.har")]
+    #[arg(long, value_name = "FILE.har")]
     pub(crate) record: Option<std::path::PathBuf>,
-    /// Say more: every status line, session and render ids (on stderr);
-    /// -vv also each request and answer.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+}
+
+/// The options in effect: the flags, and the session options given before
+/// the command or after it (after wins).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Global {
+    /// `--json`.
+    pub(crate) json: bool,
+    /// `--skill`.
+    pub(crate) skill: Option<String>,
+    /// `--session`.
+    pub(crate) session: Option<String>,
+    /// `--new-session`.
+    pub(crate) new_session: bool,
+    /// `--lang`.
+    pub(crate) lang: Option<String>,
+    /// `--record`.
+    pub(crate) record: Option<std::path::PathBuf>,
+    /// `-v` (counted).
     pub(crate) verbose: u8,
-    /// Say less: results and errors only (no progress, no notes).
-    #[arg(short, long, global = true)]
+    /// `-q`.
     pub(crate) quiet: bool,
+}
+
+impl Global {
+    /// `flags` with the session options: `after` (given after the
+    /// command's name) wins over `before`. Naming a session and asking for
+    /// a new one at once is refused.
+    fn of(
+        flags: Flags,
+        before: SessionOpts,
+        after: Option<&SessionOpts>,
+    ) -> Result<Global, String> {
+        let after = after.cloned().unwrap_or_default();
+        let global = Global {
+            json: flags.json,
+            skill: after.skill.or(before.skill),
+            session: after.session.or(before.session),
+            new_session: after.new_session || before.new_session,
+            lang: after.lang.or(before.lang),
+            record: after.record.or(before.record),
+            verbose: flags.verbose,
+            quiet: flags.quiet,
+        };
+        if global.session.is_some() && global.new_session {
+            return Err("--session ID and --new-session cannot be used together".into());
+        }
+        Ok(global)
+    }
 }
 
 impl Global {
@@ -138,6 +206,29 @@ impl clap::builder::TypedValueParser for SkillName {
                 .iter()
                 .map(|s| clap::builder::PossibleValue::new(s.name)),
         ))
+    }
+}
+
+impl Cmd {
+    /// The session options given after the command's name, for the
+    /// commands that take them.
+    fn session_opts(&self) -> Option<&SessionOpts> {
+        match self {
+            Cmd::Chat(a) => Some(&a.session),
+            Cmd::Say(a) => Some(&a.session),
+            Cmd::Upload(a) => Some(&a.session),
+            Cmd::Credits(a) => Some(&a.session),
+            Cmd::Timeline(a) => Some(&a.session),
+            Cmd::Export(a) => Some(&a.session),
+            Cmd::Sessions(a) => Some(&a.session),
+            Cmd::Config(a) => Some(&a.session),
+            Cmd::Jobs(a) => Some(&a.session),
+            Cmd::Run(a) => Some(&a.session),
+            Cmd::Batch(a) => Some(&a.session),
+            Cmd::Mcp(a) => Some(&a.session),
+            Cmd::Demo(a) => Some(&a.session),
+            Cmd::Replay(_) | Cmd::Mock(_) | Cmd::Completions(_) => None,
+        }
     }
 }
 
@@ -231,10 +322,30 @@ pub(crate) enum Cmd {
 /// Parses the command line. Help and version go to stdout with exit 0; a
 /// usage error is printed once and is a permanent failure (exit 1).
 pub(crate) fn parse() -> Result<Cli, ExitCode> {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] of the given arguments.
+pub(crate) fn parse_from<I, T>(args: I) -> Result<Cli, ExitCode>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     use clap::FromArgMatches;
     let parsed = command()
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m));
+        .try_get_matches_from(args)
+        .and_then(|m| RawCli::from_arg_matches(&m))
+        .and_then(|raw| {
+            let after = raw.command.session_opts().cloned();
+            Global::of(raw.flags, raw.session, after.as_ref())
+                .map(|global| Cli {
+                    global,
+                    command: raw.command,
+                })
+                .map_err(|why| {
+                    clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, format!("{why}\n"))
+                })
+        });
     match parsed {
         Ok(cli) => Ok(cli),
         Err(err) => {
@@ -249,7 +360,7 @@ pub(crate) fn parse() -> Result<Cli, ExitCode> {
 /// The command line as clap sees it.
 pub(crate) fn command() -> clap::Command {
     use clap::CommandFactory;
-    Cli::command()
+    RawCli::command()
 }
 
 #[cfg(test)]
@@ -278,6 +389,6 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
-        Cli::command().debug_assert();
+        RawCli::command().debug_assert();
     }
 }

@@ -76,6 +76,9 @@ pub(crate) struct Args {
     /// a regular file); without it they are skipped.
     #[arg(long)]
     pub(crate) overwrite: bool,
+    /// Session options (also accepted before the command's name).
+    #[command(flatten)]
+    pub(crate) session: crate::cli::SessionOpts,
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,7 +15,11 @@ use crate::commands::jobs::summarise;
 
 /// Arguments of `nemo chat` (none).
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Session options (also accepted before the command's name).
+    #[command(flatten)]
+    pub(crate) session: crate::cli::SessionOpts,
+}
 
 const HELP: &str = "Say what you want in words; attach files by typing their paths.
   export | download      render and download the video

@@ -19,6 +19,9 @@ use crate::commands::jobs::table;
 pub(crate) struct Args {
     #[command(subcommand)]
     pub(crate) action: Option<Action>,
+    /// Session options (also accepted before the command's name).
+    #[command(flatten)]
+    pub(crate) session: crate::cli::SessionOpts,
 }
 
 /// `nemo config path`.

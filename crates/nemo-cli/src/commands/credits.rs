@@ -7,7 +7,11 @@ use crate::app::{App, SessionChoice};
 
 /// Arguments of `nemo credits` (none).
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Session options (also accepted before the command's name).
+    #[command(flatten)]
+    pub(crate) session: crate::cli::SessionOpts,
+}
 
 /// Runs `nemo credits`.
 pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {

@@ -26,6 +26,9 @@ pub(crate) struct Args {
     /// Where to save the demo video (replaced if it exists).
     #[arg(long, short, value_name = "PATH", default_value = "nemo-demo.mp4")]
     pub(crate) out: PathBuf,
+    /// Session options (also accepted before the command's name).
+    #[command(flatten)]
+    pub(crate) session: crate::cli::SessionOpts,
 }
 
 /// The demo's seed: the same conversation every time.

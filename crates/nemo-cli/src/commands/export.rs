@@ -22,6 +22,9 @@ pub(crate) struct Args {
     /// Replace the file at --out if it exists (only a regular file).
     #[arg(long)]
     pub(crate) overwrite: bool,
+    /// Session options (also accepted before the command's name).
+    #[command(flatten)]
+    pub(crate) session: crate::cli::SessionOpts,
 }
 
 /// Runs `nemo export`.

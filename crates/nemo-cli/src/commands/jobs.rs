@@ -30,6 +30,9 @@ pub(crate) struct Args {
     pub(crate) dir: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) action: Option<Action>,
+    /// Session options (also accepted before the command's name).
+    #[command(flatten)]
+    pub(crate) session: crate::cli::SessionOpts,
 }
 
 /// `nemo jobs forget`.

@@ -31,6 +31,9 @@ pub(crate) struct Args {
     /// every request must carry `Authorization: Bearer <secret>`.
     #[arg(long, value_name = "ADDR")]
     pub(crate) http: Option<std::net::SocketAddr>,
+    /// Session options (also accepted before the command's name).
+    #[command(flatten)]
+    pub(crate) session: crate::cli::SessionOpts,
 }
 
 /// Runs `nemo mcp`. Stdout belongs to the protocol, so nothing the session

@@ -30,6 +30,9 @@ pub(crate) struct Args {
     /// Replace the file at --out if it exists (only a regular file).
     #[arg(long)]
     pub(crate) overwrite: bool,
+    /// Session options (also accepted before the command's name).
+    #[command(flatten)]
+    pub(crate) session: crate::cli::SessionOpts,
 }
 
 /// Runs `nemo run` (in a new session unless `--session` is given).

@@ -23,6 +23,9 @@ pub(crate) struct Args {
     /// Attach a media URL (repeatable).
     #[arg(long = "url", value_name = "URL")]
     pub(crate) urls: Vec<String>,
+    /// Session options (also accepted before the command's name).
+    #[command(flatten)]
+    pub(crate) session: crate::cli::SessionOpts,
 }
 
 /// Runs `nemo say`.

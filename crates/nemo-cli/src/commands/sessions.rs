@@ -22,6 +22,9 @@ use nemo_client::{SessionRecord, Store};
 pub(crate) struct Args {
     #[command(subcommand)]
     pub(crate) action: Option<Action>,
+    /// Session options (also accepted before the command's name).
+    #[command(flatten)]
+    pub(crate) session: crate::cli::SessionOpts,
 }
 
 /// `nemo sessions use|forget`.

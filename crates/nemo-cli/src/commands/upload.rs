@@ -13,6 +13,9 @@ pub(crate) struct Args {
     /// or media URLs.
     #[arg(value_name = "PATH-or-URL", required = true)]
     pub(crate) inputs: Vec<String>,
+    /// Session options (also accepted before the command's name).
+    #[command(flatten)]
+    pub(crate) session: crate::cli::SessionOpts,
 }
 
 /// Runs `nemo upload`.

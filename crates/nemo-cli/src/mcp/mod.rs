@@ -226,13 +226,12 @@ fn authorised(request: &axum::extract::Request, secret: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     const SECRET: &str = "a-secret-of-24-characters";
 
     fn app(dir: &std::path::Path) -> App {
-        let cli = crate::cli::Cli::try_parse_from(["nemo", "mcp"]).expect("parse");
+        let cli = crate::cli::parse_from(["nemo", "mcp"]).expect("parse");
         let out = Arc::new(crate::output::Output::new(false, 0, false).muted());
         let store = crate::store::open(dir.to_path_buf());
         // Nothing is sent to the API: only the MCP handshake is tested.

@@ -381,3 +381,39 @@ fn chinese_switches_the_command_lines_own_words() {
         .code(1)
         .stderr(predicate::str::contains("error:"));
 }
+
+#[test]
+fn session_options_are_offered_where_they_mean_something() {
+    for command in ["mock", "replay", "completions"] {
+        crate::support::nemo()
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("--session").not())
+            .stdout(predicate::str::contains("--skill").not());
+    }
+    crate::support::nemo()
+        .args(["say", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--session <ID>"));
+    // Before or after the command's name; both at once is refused.
+    let sim = Sim::fast();
+    sim.nemo()
+        .args(["credits", "--skill", "generator-by-link"])
+        .assert()
+        .success();
+    sim.nemo()
+        .args(["--session", "1", "timeline", "--new-session"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot be used together"));
+    // The skill given after the command's name was the one sent.
+    let sent: Vec<String> = sim
+        .journal()
+        .iter()
+        .filter_map(|e| e.header("x-skill-source").map(str::to_owned))
+        .collect();
+    assert!(!sent.is_empty());
+    assert!(sent.iter().all(|s| s == "generator-by-link"), "{sent:?}");
+}
