@@ -53,7 +53,10 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
         // Whatever happened, the exchanges so far are saved (redacted; they
         // were streamed to a temporary file beside `path` as they happened).
         match recorder.finish() {
-            Ok(()) => out.info(&format!("Recorded the session to {}", path.display())),
+            Ok(()) => out.info(&crate::words::trf(
+                "Recorded the session to {}",
+                &[&path.display()],
+            )),
             Err(e) => {
                 out.error(&NemoError::new(
                     ErrorKind::BadInput,

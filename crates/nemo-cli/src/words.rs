@@ -44,7 +44,61 @@ const TABLE: &[(&str, &str)] = &[
         "（Ctrl-C 清除这一行；输入 /quit 或按 Ctrl-D 退出。）",
     ),
     ("No render jobs recorded.", "没有记录的渲染任务。"),
+    ("No render jobs to resume.", "没有要恢复的渲染任务。"),
+    (
+        "Finish them with `nemo jobs --resume` (running ones are left to the process waiting for them); drop one with `nemo jobs forget <RENDER>`.",
+        "用 `nemo jobs --resume` 完成它们（正在运行的留给等待它们的进程）；用 `nemo jobs forget <RENDER>` 删除一个。",
+    ),
+    ("Resuming {}…", "正在恢复 {}…"),
+    ("Skipping {}: it was sent to {} (set NEMO_API_URL to that to resume it).", "跳过 {}：它发往 {}（把 NEMO_API_URL 设为该地址才能恢复）。"),
+    ("Skipping {}: another nemo process is waiting for it.", "跳过 {}：另一个 nemo 进程正在等待它。"),
+    ("Skipping {}: it was finished meanwhile.", "跳过 {}：它已在此期间完成。"),
+    ("Recorded the session to {}", "会话已录制到 {}"),
+    ("Running {} item(s), {} at a time…", "正在处理 {} 项，每次 {} 项…"),
+    ("Wrote render {} to stdout ({}).", "已将渲染 {} 写到标准输出（{}）。"),
+    ("Replayed offline: nothing was sent and no file was written.", "已离线重放：没有发送任何请求，也没有写入文件。"),
+    ("Unknown command {}; type /help.", "未知命令 {}；输入 /help。"),
+    ("Skipped a line that is not UTF-8 text.", "跳过了一行不是 UTF-8 文本的输入。"),
+    ("Config folder: {}", "配置文件夹：{}"),
+    ("* the session plain commands continue; switch with `nemo sessions use <SESSION>`.", "* 普通命令继续使用的会话；用 `nemo sessions use <SESSION>` 切换。"),
+    ("Plain commands now continue session {}.", "普通命令现在继续使用会话 {}。"),
+    ("Forgot session {} (it stays on the server).", "已忘记会话 {}（它仍保留在服务器上）。"),
+    (
+        "No sessions used from this machine yet; `nemo upload`, `nemo say` or `nemo chat` starts one.",
+        "这台机器还没有使用过会话；`nemo upload`、`nemo say` 或 `nemo chat` 会开始一个。",
+    ),
+    (
+        "Say what you want in words; attach files by typing their paths.
+  export | download      render and download the video
+  status | show tracks   the timeline
+  credits                the credit balance
+  /help                  this help
+  /quit                  leave (Ctrl-D works too)",
+        "用文字说出你想要的；输入文件路径即可附上文件。
+  导出 | export           渲染并下载视频
+  状态 | status           时间线
+  积分 | credits          积分余额
+  /help                  这份帮助
+  /quit                  退出（Ctrl-D 也可以）",
+    ),
 ];
+
+/// `template` in the command line's language, each `{}` replaced by the
+/// next of `args` (the templates of the table above).
+pub(crate) fn trf(template: &'static str, args: &[&dyn std::fmt::Display]) -> String {
+    let mut out = String::new();
+    let mut args = args.iter();
+    let mut parts = tr(template).split("{}").peekable();
+    while let Some(part) = parts.next() {
+        out.push_str(part);
+        if parts.peek().is_some() {
+            if let Some(arg) = args.next() {
+                out.push_str(&arg.to_string());
+            }
+        }
+    }
+    out
+}
 
 /// `english` in the command line's language.
 pub(crate) fn tr(english: &'static str) -> &'static str {
@@ -75,6 +129,9 @@ mod tests {
         for (en, zh) in TABLE {
             assert_eq!(lookup(en, true), *zh);
             assert!(!zh.is_ascii(), "{en}");
+            // A template keeps its number of blanks in both languages.
+            assert_eq!(en.matches("{}").count(), zh.matches("{}").count(), "{en}");
         }
+        assert_eq!(trf("Resuming {}…", &[&"r1"]), "Resuming r1…");
     }
 }

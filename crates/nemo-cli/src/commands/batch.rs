@@ -327,9 +327,9 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         .ensure_identity(crate::app::Identity::TokenOnly)
         .await?;
 
-    app.out.info(&format!(
-        "Running {total} item{} ({concurrency} at a time)…",
-        if total == 1 { "" } else { "s" }
+    app.out.info(&crate::words::trf(
+        "Running {} item(s), {} at a time…",
+        &[&total, &concurrency],
     ));
     // One Ctrl-C stops the whole batch: the items running stop (each
     // watches the signal), and no further item starts.

@@ -129,7 +129,7 @@ pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
                 continue;
             }
             Next::NotText => {
-                out.warn("Skipped a line that is not UTF-8 text.");
+                out.warn(crate::words::tr("Skipped a line that is not UTF-8 text."));
                 continue;
             }
         };
@@ -138,11 +138,14 @@ pub(crate) async fn exec(_args: Args, app: &App) -> Result<(), NemoError> {
             "" => continue,
             "/quit" | "/exit" | "/q" => break,
             "/help" | "/?" => {
-                out.plain(HELP);
+                out.plain(crate::words::tr(HELP));
                 continue;
             }
             _ if line.starts_with('/') => {
-                out.info(&format!("Unknown command {line}; type /help."));
+                out.info(&crate::words::trf(
+                    "Unknown command {}; type /help.",
+                    &[&line],
+                ));
                 continue;
             }
             _ => {}

@@ -49,6 +49,7 @@ pub(crate) fn exec(args: Args, app: &App) {
         rows.push([s.label.to_owned(), s.value.clone(), s.source.to_owned()]);
     }
     app.out.emit(serde_json::Value::Object(object));
-    app.out.plain(&format!("Config folder: {dir}"));
+    app.out
+        .plain(&crate::words::trf("Config folder: {}", &[&dir]));
     app.out.plain(&table(["SETTING", "VALUE", "FROM"], &rows));
 }

@@ -67,10 +67,12 @@ async fn to_stdout(app: &App) -> Result<(), NemoError> {
     let exported = client
         .export_to(nemo_client::ExportTo::writer(tokio::io::stdout()))
         .await?;
-    app.out.info(&format!(
+    app.out.info(&crate::words::trf(
         "Wrote render {} to stdout ({}).",
-        exported.render_id,
-        crate::output::human_bytes(exported.bytes.unwrap_or(0))
+        &[
+            &exported.render_id,
+            &crate::output::human_bytes(exported.bytes.unwrap_or(0)),
+        ],
     ));
     Ok(())
 }

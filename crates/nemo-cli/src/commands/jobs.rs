@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::app::{App, Client};
 use crate::report::Persist;
 use crate::store;
+use crate::words::{tr, trf};
 use nemo_client::{Job, JobProgress, JobResult, SkipReason, Store};
 
 /// Arguments of `nemo jobs`.
@@ -58,7 +59,7 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         return Ok(());
     }
     if jobs.is_empty() {
-        app.out.info("No render jobs to resume.");
+        app.out.info(tr("No render jobs to resume."));
         return Ok(());
     }
     if let Some(dir) = &args.dir {
@@ -84,7 +85,7 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
         .resume_jobs(
             &options,
             &mut |p| match p {
-                JobProgress::Starting { job, .. } => out.info(&format!("Resuming {}…", job.id)),
+                JobProgress::Starting { job, .. } => out.info(&trf("Resuming {}…", &[&job.id])),
                 JobProgress::Ended { job, result } => match result {
                     JobResult::Skipped(why) => out.info(&skipped(&job.id, why)),
                     JobResult::CannotSave(problem) => out.error(&cannot_save(problem)),
@@ -116,11 +117,15 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
 /// Why a job was left alone, in the CLI's words.
 pub(crate) fn skipped(id: &str, why: &SkipReason) -> String {
     match why {
-        SkipReason::OtherApi(url) => {
-            format!("Skipping {id}: it was sent to {url} (set NEMO_API_URL to that to resume it).")
-        }
-        SkipReason::Leased => format!("Skipping {id}: another nemo process is waiting for it."),
-        SkipReason::FinishedElsewhere => format!("Skipping {id}: it was finished meanwhile."),
+        SkipReason::OtherApi(url) => trf(
+            "Skipping {}: it was sent to {} (set NEMO_API_URL to that to resume it).",
+            &[&id, url],
+        ),
+        SkipReason::Leased => trf(
+            "Skipping {}: another nemo process is waiting for it.",
+            &[&id],
+        ),
+        SkipReason::FinishedElsewhere => trf("Skipping {}: it was finished meanwhile.", &[&id]),
         _ => format!("Skipping {id}."),
     }
 }
@@ -204,7 +209,7 @@ fn list(app: &App, jobs: &[Job]) {
     }
     app.out
         .plain(&jobs_table(jobs, |id| app.store.is_leased_elsewhere(id)));
-    app.out.plain("Finish them with `nemo jobs --resume` (running ones are left to the process waiting for them); drop one with `nemo jobs forget <RENDER>`.");
+    app.out.plain(tr("Finish them with `nemo jobs --resume` (running ones are left to the process waiting for them); drop one with `nemo jobs forget <RENDER>`."));
 }
 
 /// The recorded jobs as an aligned table (render, state, session, age,

@@ -50,7 +50,9 @@ pub(crate) fn exec(args: Args, out: &Output) -> Result<(), NemoError> {
         }));
     } else {
         out.plain(transcript.join("\n").trim_end());
-        out.info("Replayed offline: nothing was sent and no file was written.");
+        out.info(crate::words::tr(
+            "Replayed offline: nothing was sent and no file was written.",
+        ));
     }
     if args.check {
         if replay.passed() {

@@ -69,7 +69,7 @@ fn list(app: &App) {
         }
     }
     if sessions.is_empty() {
-        let none = "No sessions used from this machine yet; `nemo upload`, `nemo say` or `nemo chat` starts one.";
+        let none = crate::words::tr("No sessions used from this machine yet; `nemo upload`, `nemo say` or `nemo chat` starts one.");
         app.out.plain(none);
         app.out.emit(json!({"type": "status", "message": none}));
         return;
@@ -102,8 +102,9 @@ fn list(app: &App) {
     }
     app.out
         .plain(&table(["  SESSION", "LAST USED", "FIRST MESSAGE"], &rows));
-    app.out
-        .plain("* the session plain commands continue; switch with `nemo sessions use <SESSION>`.");
+    app.out.plain(crate::words::tr(
+        "* the session plain commands continue; switch with `nemo sessions use <SESSION>`.",
+    ));
 }
 
 async fn switch(app: &App, id: String) -> Result<(), NemoError> {
@@ -116,8 +117,10 @@ async fn switch(app: &App, id: String) -> Result<(), NemoError> {
     named.global.new_session = false;
     let mut client = named.session_client(SessionChoice::Existing).await?;
     client.run(Command::Timeline).await?;
-    app.out
-        .info(&format!("Plain commands now continue session {id}."));
+    app.out.info(&crate::words::trf(
+        "Plain commands now continue session {}.",
+        &[&id],
+    ));
     Ok(())
 }
 
@@ -129,8 +132,10 @@ fn forget(app: &App, ids: &[String]) -> Result<(), NemoError> {
             .forget_session(&app.api_url, id)
             .map_err(crate::store::error)?
         {
-            app.out
-                .info(&format!("Forgot session {id} (it stays on the server)."));
+            app.out.info(&crate::words::trf(
+                "Forgot session {} (it stays on the server).",
+                &[id],
+            ));
         } else {
             missing.push(id.as_str());
         }

@@ -369,6 +369,16 @@ fn chinese_switches_the_command_lines_own_words() {
         .success()
         .stdout(predicate::str::contains("已上传 sample.mp4"));
     sim.nemo()
+        .args(["jobs", "--lang", "zh"])
+        .assert()
+        .success()
+        .stdout("没有记录的渲染任务。\n");
+    sim.nemo()
+        .args(["sessions", "--lang", "zh"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("普通命令继续使用的会话"));
+    sim.nemo()
         .env("LC_ALL", "zh_CN.UTF-8")
         .args(["upload", "nope.mp4"])
         .assert()
