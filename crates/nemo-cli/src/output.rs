@@ -540,7 +540,7 @@ impl Output {
 /// names no command, flag or variable.
 pub(crate) fn hint(err: &NemoError) -> Option<&'static str> {
     use nemo_core::error::{ErrorDetail, ErrorKind};
-    Some(match (&err.detail, err.kind) {
+    Some(crate::words::tr(match (&err.detail, err.kind) {
         (_, ErrorKind::OutputExists) => {
             "the render is kept in the job list: save it elsewhere with `nemo jobs --resume --dir DIR`, or replace the file with `nemo jobs --resume --overwrite`."
         }
@@ -564,7 +564,7 @@ pub(crate) fn hint(err: &NemoError) -> Option<&'static str> {
         }
         (None, ErrorKind::Network) => "check your connection (or NEMO_API_URL) and try again.",
         _ => return None,
-    })
+    }))
 }
 
 fn indent_after(speaker: &str, text: &str) -> String {

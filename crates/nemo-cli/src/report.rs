@@ -293,9 +293,11 @@ pub(crate) fn action_hint(action: GuiAction) -> String {
         GuiAction::ShowCredits => Some("nemo credits"),
         _ => None,
     };
+    // The core's words, in the command line's language.
+    let said = tr(action.hint());
     match command {
-        Some(command) => format!("{} (or run `{command}`)", action.hint()),
-        None => action.hint().to_owned(),
+        Some(command) => crate::words::trf("{} (or run `{}`)", &[&said, &command]),
+        None => said.to_owned(),
     }
 }
 

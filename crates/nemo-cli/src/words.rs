@@ -45,6 +45,37 @@ const TABLE: &[(&str, &str)] = &[
     ),
     ("No render jobs recorded.", "没有记录的渲染任务。"),
     ("No render jobs to resume.", "没有要恢复的渲染任务。"),
+    ("ready to export: say \"export\"", "可以导出了：说“导出”"),
+    ("see the timeline: say \"status\"", "查看时间线：说“状态”"),
+    ("see your balance: say \"credits\"", "查看余额：说“积分”"),
+    (
+        "describe the change in words and it will be applied",
+        "用文字描述修改，就会应用",
+    ),
+    ("{} (or run `{}`)", "{}（或运行 `{}`）"),
+    (
+        "the render is kept in the job list: save it elsewhere with `nemo jobs --resume --dir DIR`, or replace the file with `nemo jobs --resume --overwrite`.",
+        "渲染保留在任务列表中：用 `nemo jobs --resume --dir DIR` 保存到别处，或用 `nemo jobs --resume --overwrite` 替换该文件。",
+    ),
+    ("finish it later with `nemo jobs --resume`.", "稍后用 `nemo jobs --resume` 完成它。"),
+    ("download it later with `nemo jobs --resume`.", "稍后用 `nemo jobs --resume` 下载它。"),
+    (
+        "NEMO_TOKEN was rejected (expired or invalid): set a valid token, or unset NEMO_TOKEN to use a free anonymous one.",
+        "NEMO_TOKEN 被拒绝（过期或无效）：设置有效的令牌，或取消 NEMO_TOKEN 以使用免费的匿名令牌。",
+    ),
+    (
+        "set NEMO_TOKEN to a token of your account, or try again later.",
+        "把 NEMO_TOKEN 设为你账户的令牌，或稍后再试。",
+    ),
+    (
+        "attach files with --file PATH or links with --url URL.",
+        "用 --file 路径 附上文件，或用 --url 链接 附上链接。",
+    ),
+    ("start again with --new-session.", "用 --new-session 重新开始。"),
+    (
+        "check your connection (or NEMO_API_URL) and try again.",
+        "检查网络连接（或 NEMO_API_URL）后重试。",
+    ),
     (
         "Finish them with `nemo jobs --resume` (running ones are left to the process waiting for them); drop one with `nemo jobs forget <RENDER>`.",
         "用 `nemo jobs --resume` 完成它们（正在运行的留给等待它们的进程）；用 `nemo jobs forget <RENDER>` 删除一个。",
@@ -133,5 +164,16 @@ mod tests {
             assert_eq!(en.matches("{}").count(), zh.matches("{}").count(), "{en}");
         }
         assert_eq!(trf("Resuming {}…", &[&"r1"]), "Resuming r1…");
+        // The core's action hints are translated too: a change of their
+        // words must come here.
+        use nemo_core::gui::GuiAction;
+        for action in [
+            GuiAction::Export,
+            GuiAction::ShowTimeline,
+            GuiAction::ShowCredits,
+            GuiAction::DescribeEdit,
+        ] {
+            assert_ne!(lookup(action.hint(), true), action.hint(), "{action:?}");
+        }
     }
 }
