@@ -712,8 +712,10 @@ impl Estimate {
     pub(crate) fn line(&mut self, now: Instant) -> String {
         let shown = self.last.map_or(0.0, |(_, p)| p);
         match self.eta(now).filter(|eta| eta.as_secs() > 0) {
-            Some(eta) => format!("rendering {}% (ETA {})", shown.floor(), clock(eta)),
-            None => format!("rendering {}%", shown.floor()),
+            Some(eta) => {
+                crate::words::trf("rendering {}% (ETA {})", &[&shown.floor(), &clock(eta)])
+            }
+            None => crate::words::trf("rendering {}%", &[&shown.floor()]),
         }
     }
 }

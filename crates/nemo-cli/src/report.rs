@@ -144,7 +144,11 @@ impl Reporter {
                         }
                         // The core's clock runs at NEMO_TIME_SCALE (the simulator's pace).
                         let scale = nemo_client::Env::from_env().time_scale.unwrap_or(1.0);
-                        out.countdown("checking in ", wait.mul_f64(scale.clamp(0.0, 1e6)), after);
+                        out.countdown(
+                            tr("checking in "),
+                            wait.mul_f64(scale.clamp(0.0, 1e6)),
+                            after,
+                        );
                         return;
                     }
                 }
