@@ -467,7 +467,9 @@ fn char_width(c: char) -> usize {
     }
 }
 
-fn text_width(text: &str) -> usize {
+/// Columns `text` takes on a terminal (East Asian wide characters count
+/// two).
+pub(crate) fn text_width(text: &str) -> usize {
     text.chars().map(char_width).sum()
 }
 

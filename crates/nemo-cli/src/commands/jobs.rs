@@ -239,20 +239,23 @@ pub(crate) fn jobs_table(jobs: &[Job], running: impl Fn(&str) -> bool) -> String
 }
 
 /// Plain aligned columns.
-pub(crate) fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
-    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+/// (Headers in the command line's language; columns measured as a
+/// terminal shows them, wide characters counting two.)
+pub(crate) fn table<const N: usize>(head: [&'static str; N], rows: &[[String; N]]) -> String {
+    use crate::timeline_view::text_width;
+    let head = head.map(tr);
+    let mut widths: Vec<usize> = head.iter().map(|h| text_width(h)).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(text_width(cell));
         }
     }
     let line = |cells: Vec<&str>| {
         let mut s = String::new();
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == N {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}  ", w = *w));
+            s.push_str(cell);
+            if i + 1 < N {
+                s.push_str(&" ".repeat(w.saturating_sub(text_width(cell)) + 2));
             }
         }
         s.trim_end().to_owned()
@@ -292,4 +295,23 @@ pub(crate) fn summarise(
             if total == 1 { "" } else { "s" }
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_columns_line_up_with_wide_characters() {
+        let rows = [
+            ["s1".to_owned(), "加上音乐".to_owned(), "x".to_owned()],
+            ["session-2".to_owned(), "music".to_owned(), "y".to_owned()],
+        ];
+        let text = table(["SESSION", "FIRST MESSAGE", "FROM"], &rows);
+        let lines: Vec<&str> = text.lines().collect();
+        // The last column starts at the same terminal column on every line.
+        let col = |l: &str| crate::timeline_view::text_width(&l[..l.rfind(' ').unwrap() + 1]);
+        assert_eq!(col(lines[1]), col(lines[2]), "{text}");
+        assert_eq!(col(lines[0]), col(lines[2]), "{text}");
+    }
 }
