@@ -277,13 +277,13 @@ impl App {
             setting(
                 "api_url",
                 "API URL",
-                shown_url(&self.api_url),
+                nemo_core::ids::shown_url(&self.api_url),
                 from("NEMO_API_URL", "default"),
             ),
             setting(
                 "web_url",
                 "Web URL",
-                shown_url(&self.web_url),
+                nemo_core::ids::shown_url(&self.web_url),
                 from("NEMO_WEB_URL", "default"),
             ),
             setting("token", "Token", token.0, token.1),
@@ -601,18 +601,11 @@ impl App {
     }
 }
 
-/// A URL as it may be shown: no user info (a password), no query or
-/// fragment (a key).
-fn shown_url(url: &str) -> String {
-    let url = &url[..url.find(['?', '#']).unwrap_or(url.len())];
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-            format!("{scheme}://{host}{path}")
-        }
-        None => url.to_owned(),
-    }
+/// Resolves at the first Ctrl-C: the `stop` of a command run from the
+/// terminal. (If Ctrl-C cannot be watched, it resolves at once: the command
+/// stops, as it always has.)
+pub(crate) async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// One value in effect (see [`App::settings`]).
@@ -656,11 +649,7 @@ impl Client {
     /// flight is abandoned, a render keeps going on the server and stays in
     /// the job list for `nemo jobs --resume`.
     pub(crate) async fn run(&mut self, command: Command) -> Result<(), NemoError> {
-        self.run_until(command, &mut |_| {}, async {
-            // An error here means Ctrl-C cannot be watched: stop, as before.
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        self.run_until(command, &mut |_| {}, ctrl_c()).await
     }
 
     /// Runs one command without showing its events (only to `watch`), for
@@ -671,12 +660,7 @@ impl Client {
         command: Command,
         watch: &mut (dyn FnMut(&Event) + Send),
     ) -> Result<(), NemoError> {
-        let result = self
-            .inner
-            .run_until(command, watch, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await;
+        let result = self.inner.run_until(command, watch, ctrl_c()).await;
         self.reporter.not_saved(self.inner.take_unsaved());
         result
     }
@@ -759,9 +743,7 @@ impl Client {
         let reporter = &mut self.reporter;
         let result = self
             .inner
-            .export_until(to, &mut |ev| reporter.handle(ev), async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            .export_until(to, &mut |ev| reporter.handle(ev), ctrl_c())
             .await;
         self.reporter.not_saved(self.inner.take_unsaved());
         result
@@ -770,19 +752,5 @@ impl Client {
     /// The draft's JSON as the server last sent it, once read.
     pub(crate) fn draft_json(&self) -> Option<String> {
         self.inner.draft_json()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_shown_without_credentials() {
-        assert_eq!(
-            shown_url("http://user:s3cret@127.0.0.1:8080/api/?key=abc#x"),
-            "http://127.0.0.1:8080/api/"
-        );
-        assert_eq!(shown_url("https://nemovideo.com"), "https://nemovideo.com");
     }
 }

@@ -49,23 +49,9 @@ impl Traced {
     }
 }
 
-/// A target as it may be shown: the path, or the URL's scheme, host and
-/// path; never a query or a fragment.
+/// A target as it may be shown ([`nemo_core::ids::shown_url`]).
 fn shown(target: &Target) -> String {
-    let text = target.to_string();
-    let cut = text.find(['?', '#']).unwrap_or(text.len());
-    let text = &text[..cut];
-    match target {
-        Target::Api(_) => text.to_owned(),
-        // No user info either.
-        Target::Absolute(_) => match text.split_once("://") {
-            Some((scheme, rest)) => {
-                let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-                format!("{scheme}://{rest}")
-            }
-            None => text.to_owned(),
-        },
-    }
+    nemo_core::ids::shown_url(&target.to_string())
 }
 
 fn error_line(e: &TransportError) -> String {

@@ -416,8 +416,7 @@ impl Client {
 
     /// Waits for a render submitted earlier (by id) and delivers it.
     pub async fn resume(&mut self, render_id: &str, to: ExportTo) -> Result<Exported, NemoError> {
-        nemo_core::ids::check_id("render id", render_id)
-            .map_err(|why| NemoError::new(ErrorKind::BadInput, format!("{why}.")))?;
+        render_id_arg(render_id)?;
         let id = render_id.to_owned();
         let command = move |options: ExportOptions| Command::ResumeRender {
             id: id.clone(),
@@ -524,8 +523,7 @@ impl Client {
 
     /// Cancels a render on the server.
     pub async fn cancel_render(&mut self, render_id: &str) -> Result<(), NemoError> {
-        nemo_core::ids::check_id("render id", render_id)
-            .map_err(|why| NemoError::new(ErrorKind::BadInput, format!("{why}.")))?;
+        render_id_arg(render_id)?;
         self.turn(Command::CancelRender {
             id: render_id.to_owned(),
         })
@@ -1046,6 +1044,12 @@ pub fn is_writer_spool(path: &Path) -> bool {
         && dir
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with(WRITER_SPOOL))
+}
+
+/// A render id given by the caller, checked as the server's are.
+fn render_id_arg(id: &str) -> Result<(), NemoError> {
+    nemo_core::ids::check_id("render id", id)
+        .map_err(|why| NemoError::new(ErrorKind::BadInput, format!("{why}.")))
 }
 
 fn store_error(e: StoreError) -> NemoError {

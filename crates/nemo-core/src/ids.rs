@@ -143,8 +143,37 @@ fn printable_with(s: &str, keep_newlines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A URL (or an API path) as it may be shown in a message or a log line:
+/// scheme, host and path; never user info (a password), a query (a key, a
+/// signature) or a fragment.
+pub fn shown_url(url: &str) -> String {
+    let url = &url[..url.find(['?', '#']).unwrap_or(url.len())];
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn urls_are_shown_without_secrets() {
+        assert_eq!(
+            shown_url("http://user:s3cret@127.0.0.1:8080/api/?key=abc#x"),
+            "http://127.0.0.1:8080/api/"
+        );
+        assert_eq!(
+            shown_url("https://cdn.example/out/a@b.mp4?Signature=x"),
+            "https://cdn.example/out/a@b.mp4"
+        );
+        assert_eq!(shown_url("/api/render/r1?x=1"), "/api/render/r1");
+        assert_eq!(shown_url("https://nemovideo.com"), "https://nemovideo.com");
+    }
     use super::*;
 
     #[test]

@@ -94,10 +94,7 @@ pub(crate) async fn exec(args: Args, app: &App) -> Result<(), NemoError> {
                 },
                 _ => {}
             },
-            async {
-                // An error here means Ctrl-C cannot be watched: stop, as before.
-                let _ = tokio::signal::ctrl_c().await;
-            },
+            crate::app::ctrl_c(),
         )
         .await?;
     let mut failures: Vec<NemoError> = Vec::new();

@@ -77,7 +77,11 @@ pub(crate) async fn quick_edit(
         let before = timeline(client).await?;
         let mut turn = nemo_client::Turn::default();
         client
-            .run_until(Command::Instruct(text), &mut |ev| turn.see(ev), ctrl_c())
+            .run_until(
+                Command::Instruct(text),
+                &mut |ev| turn.see(ev),
+                crate::app::ctrl_c(),
+            )
             .await?;
         let reply = turn.text();
         let asked = reply
@@ -117,9 +121,4 @@ async fn timeline(client: &mut Client) -> Result<Option<String>, NemoError> {
         })
         .await?;
     Ok(summary)
-}
-
-async fn ctrl_c() {
-    // An error here means Ctrl-C cannot be watched: stop, as before.
-    let _ = tokio::signal::ctrl_c().await;
 }

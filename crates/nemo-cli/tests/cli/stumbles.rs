@@ -13,7 +13,11 @@ fn a_mistyped_session_fails_and_keeps_the_saved_one() {
         .assert()
         .success();
     let saved = std::fs::read_to_string(sim.cfg_file("sessions.json")).expect("saved");
-    for command in [&["timeline"][..], &["say", "add a title \"Hi\""][..]] {
+    for command in [
+        &["timeline"][..],
+        &["say", "add a title \"Hi\""][..],
+        &["export", "--no-download"][..],
+    ] {
         sim.nemo()
             .args(["--session", "999"])
             .args(command)

@@ -98,22 +98,11 @@ impl Session {
                 self.token = None;
                 self.rearm_instruct();
             }
-            Recovery::NewSession if matches!(current_op!(self), Some(Op::Export(e)) if matches!(e.phase, ExportPhase::Draft | ExportPhase::Submit(_))) =>
-            {
-                // The draft lived in the lost session: a new, empty session
-                // has nothing to render. Say so instead of rendering nothing.
-                self.session = None;
-                self.draft = DraftKnowledge::Known(None);
-                self.fail_task(NemoError::new(
-                    ErrorKind::SessionLost,
-                    "The session expired on the server and its timeline went with it. Upload and edit again in a new session (the next command starts one), then export.",
-                ).with_code(Some(1002)));
-            }
             Recovery::NewSession if self.config.session_required => {
-                // A session the user named: another, empty session in its
-                // place would answer a question nobody asked. It stays
-                // named: every later command fails the same way instead of
-                // drifting into a new one.
+                // A session the user named (whatever the command, an export
+                // too): another, empty session in its place would answer a
+                // question nobody asked. It stays named: every later command
+                // fails the same way instead of drifting into a new one.
                 let id = self
                     .session
                     .as_ref()
@@ -130,6 +119,17 @@ impl Session {
                     )
                     .with_code(Some(1002)),
                 );
+            }
+            Recovery::NewSession if matches!(current_op!(self), Some(Op::Export(e)) if matches!(e.phase, ExportPhase::Draft | ExportPhase::Submit(_))) =>
+            {
+                // The draft lived in the lost session: a new, empty session
+                // has nothing to render. Say so instead of rendering nothing.
+                self.session = None;
+                self.draft = DraftKnowledge::Known(None);
+                self.fail_task(NemoError::new(
+                    ErrorKind::SessionLost,
+                    "The session expired on the server and its timeline went with it. Upload and edit again in a new session (the next command starts one), then export.",
+                ).with_code(Some(1002)));
             }
             Recovery::NewSession => {
                 self.events.push_back(Event::Note(
