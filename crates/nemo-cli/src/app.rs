@@ -136,7 +136,7 @@ impl App {
             .clone()
             .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
         let store = store::open(store::default_dir(&env)?);
-        Self::build(global, out, store, api_url)
+        Self::build(global, out, store, api_url, env)
     }
 
     /// The app for an explicit API and config directory (the demo).
@@ -145,6 +145,7 @@ impl App {
         out: Arc<Output>,
         store: FileStore,
         api_url: String,
+        env: nemo_client::Env,
     ) -> Result<App, NemoError> {
         let skill = skill::find(global.skill.as_deref())?;
         let api_url = api_url.trim_end_matches('/').to_owned();
@@ -160,8 +161,6 @@ impl App {
                 format!("Cannot set up the HTTP client: {e}"),
             )
         })?;
-        // The environment, as every frontend reads it.
-        let env = nemo_client::Env::from_env();
         let user_token = env.token.clone();
         let mut transport: Arc<dyn Transport> = Arc::new(transport);
         let mut recorder = None;
@@ -311,7 +310,7 @@ impl App {
             setting(
                 "time_scale",
                 "Time scale",
-                self.time_scale.unwrap_or(1.0).to_string(),
+                self.time_scale().to_string(),
                 from("NEMO_TIME_SCALE", "default"),
             ),
             setting(
@@ -322,6 +321,12 @@ impl App {
             ),
             setting("jobs", "Render jobs", jobs.to_string(), "jobs.json"),
         ]
+    }
+
+    /// Real seconds per second of the client's waits: the demo's, else
+    /// `NEMO_TIME_SCALE`, else 1.
+    pub(crate) fn time_scale(&self) -> f64 {
+        self.time_scale.unwrap_or(1.0)
     }
 
     /// The same app printing to `out`.
@@ -390,7 +395,7 @@ impl App {
             .attribution(skill::attribution(self.skill))
             .language(self.global.lang())
             .claim_after_export(self.claim_links)
-            .time_scale(self.time_scale.unwrap_or(1.0))
+            .time_scale(self.time_scale())
             .remember_session(persist.last_session)
             .journal_words(Arc::new(|e| store::error(e).message));
         if let Some(token) = &self.user_token {
@@ -409,7 +414,7 @@ impl App {
             builder = builder.session(session).session_required(named);
         }
         let mut inner = builder.build()?;
-        let reporter = Reporter::new(self.out.clone(), self.store.clone());
+        let reporter = Reporter::new(self.out.clone(), self.store.clone(), self.time_scale());
         if self.out.shows_progress() {
             inner.on_progress(reporter.progress_sink());
         }

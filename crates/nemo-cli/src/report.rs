@@ -36,13 +36,16 @@ pub(crate) struct Reporter {
     /// The agent's words were the last thing shown (a dropped stream then
     /// marks them cut off).
     text_shown: bool,
+    /// Real seconds per second of the session's clock (its waits).
+    time_scale: f64,
 }
 
 impl Reporter {
     /// A reporter printing to `out`, naming the config folder `store` in
     /// its advice.
-    pub(crate) fn new(out: Arc<Output>, store: FileStore) -> Reporter {
+    pub(crate) fn new(out: Arc<Output>, store: FileStore, time_scale: f64) -> Reporter {
         Reporter {
+            time_scale,
             out,
             store,
             session_id: None,
@@ -142,8 +145,8 @@ impl Reporter {
                         if !why.is_empty() {
                             out.info(why);
                         }
-                        // The core's clock runs at NEMO_TIME_SCALE (the simulator's pace).
-                        let scale = nemo_client::Env::from_env().time_scale.unwrap_or(1.0);
+                        // The core's clock runs at the session's time scale.
+                        let scale = self.time_scale;
                         out.countdown(
                             tr("checking in "),
                             wait.mul_f64(scale.clamp(0.0, 1e6)),

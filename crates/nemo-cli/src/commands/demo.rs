@@ -81,7 +81,14 @@ async fn conversation(
     let mut global = global.clone();
     global.session = None;
     global.new_session = true;
-    let app = App::build(&global, out.clone(), store, url.to_owned())?.offline(SEED, TIME_SCALE);
+    let app = App::build(
+        &global,
+        out.clone(),
+        store,
+        url.to_owned(),
+        nemo_client::Env::from_env(),
+    )?
+    .offline(SEED, TIME_SCALE);
     let mut client = app.client(
         None,
         Persist {

@@ -407,10 +407,8 @@ impl Engine {
             let known = s.session.clone();
             s.used.extend(known);
         }
-        let time_scale = nemo_client::Env::from_env()
-            .time_scale
-            .filter(|s| *s > 0.0 && *s < 1.0)
-            .unwrap_or(1.0);
+        // A client may wait less than real time, never more.
+        let time_scale = app.time_scale().min(1.0);
         Ok(Engine {
             app,
             main: Arc::new(tokio::sync::Mutex::new(main)),

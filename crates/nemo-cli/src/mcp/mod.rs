@@ -235,7 +235,14 @@ mod tests {
         let out = Arc::new(crate::output::Output::new(false, 0, false).muted());
         let store = crate::store::open(dir.to_path_buf());
         // Nothing is sent to the API: only the MCP handshake is tested.
-        App::build(&cli.global, out, store, "http://127.0.0.1:9".into()).expect("app")
+        App::build(
+            &cli.global,
+            out,
+            store,
+            "http://127.0.0.1:9".into(),
+            nemo_client::Env::default(),
+        )
+        .expect("app")
     }
 
     /// Posts an `initialize` by hand; returns the status code and the body.
