@@ -108,10 +108,19 @@ fn a_download_killed_half_way_leaves_no_final_file() {
         let len = std::fs::metadata(&dest).expect("metadata").len();
         assert_eq!(len, 64 << 20, "a partial file under the final name");
     } else {
-        let part = sim.work.path().join(".big.mp4.part");
-        let held = std::fs::metadata(&part).map_or(0, |m| m.len());
+        // The call's own temporary file: `.big.mp4.<random>.part`.
+        let held: u64 = std::fs::read_dir(sim.work.path())
+            .expect("work dir")
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with(".big.mp4.") && name.ends_with(".part")
+            })
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum();
         println!(
-            "killed mid-download: {held} of {} bytes in .big.mp4.part",
+            "killed mid-download: {held} of {} bytes in .big.mp4.<random>.part",
             64 << 20
         );
         assert!(
