@@ -46,7 +46,6 @@ pub(crate) async fn run(dir: &Path) -> Result<(PathBuf, String), Box<dyn Error>>
     let video = client.export(out).await?;
     drop(client); // ends the event stream
     ui.await?;
-
     // A new anonymous user with no credits left: the error says so by kind.
     let mut empty = MockConfig::fast();
     empty.initial_credits = 0;
