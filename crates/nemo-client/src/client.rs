@@ -449,7 +449,7 @@ impl Client {
         let overwrite = to.overwrite;
         // The render id is chosen here when the file name depends on it.
         let id = known_id.unwrap_or_else(|| new_render_id(self.driver.clock().unix_ms()));
-        let (options, writer, _spool) = match to.target {
+        let (options, writer, spool) = match to.target {
             Target::Nowhere => (
                 ExportOptions {
                     render_id: Some(id.clone()),
@@ -490,13 +490,7 @@ impl Client {
             watch(ev);
         };
         self.run_until(command(options), &mut see, stop).await?;
-        let mut exported = Exported::from_turn(&turn).unwrap_or(Exported {
-            render_id: id,
-            url: turn.render_url.clone(),
-            path: None,
-            bytes: None,
-            claim_link: turn.link(LinkKind::Claim).map(str::to_owned),
-        });
+        let mut exported = Exported::of(&turn, &id);
         if let Some(mut writer) = writer {
             let Some(path) = exported.path.take() else {
                 return Err(missing("downloaded video"));
@@ -507,15 +501,23 @@ impl Client {
                 writer.flush().await?;
                 Ok::<u64, std::io::Error>(n)
             };
-            let n = copy.await.map_err(|e| {
-                NemoError::new(
-                    ErrorKind::BadInput,
-                    format!(
-                        "The video {} was downloaded but could not be written out: {e}.",
-                        exported.render_id
-                    ),
-                )
-            })?;
+            let n = match copy.await {
+                Ok(n) => n,
+                Err(e) => {
+                    // The render has left the journal (it was downloaded):
+                    // the file is all there is, so it is kept, and said where.
+                    let kept =
+                        spool.map(|dir| dir.keep().join(path.file_name().unwrap_or_default()));
+                    return Err(NemoError::new(
+                        ErrorKind::BadInput,
+                        format!(
+                            "The video {} was downloaded but could not be written out ({e}); it is kept at {}.",
+                            exported.render_id,
+                            kept.unwrap_or(path).display()
+                        ),
+                    ));
+                }
+            };
             exported.bytes = Some(n);
         }
         Ok(exported)
@@ -665,13 +667,7 @@ impl Client {
         // Done waiting for it, whatever happened (a finished job is gone).
         self.leases.release_all(&self.store);
         match result {
-            Ok(()) => JobResult::Finished(Exported::from_turn(&turn).unwrap_or(Exported {
-                render_id: job.id.clone(),
-                url: turn.render_url.clone(),
-                path: None,
-                bytes: None,
-                claim_link: None,
-            })),
+            Ok(()) => JobResult::Finished(Exported::of(&turn, &job.id)),
             Err(e) => {
                 if e.kind == ErrorKind::RenderFailed {
                     let _ = self.store.remove_job(&job.id);

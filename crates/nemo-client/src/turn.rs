@@ -160,15 +160,16 @@ pub struct Exported {
 }
 
 impl Exported {
-    /// The result a turn describes, once it has a render.
-    pub(crate) fn from_turn(turn: &Turn) -> Option<Exported> {
-        Some(Exported {
-            render_id: turn.render_id.clone()?,
+    /// The result a turn describes, for render `id` (the turn's own render
+    /// id when it saw one: the server may have renamed it).
+    pub(crate) fn of(turn: &Turn, id: &str) -> Exported {
+        Exported {
+            render_id: turn.render_id.clone().unwrap_or_else(|| id.to_owned()),
             url: turn.render_url.clone(),
             path: turn.downloaded.as_ref().map(|(p, _)| p.clone()),
             bytes: turn.downloaded.as_ref().map(|(_, b)| *b),
             claim_link: turn.link(LinkKind::Claim).map(str::to_owned),
-        })
+        }
     }
 }
 

@@ -323,3 +323,51 @@ async fn a_resume_in_the_same_process_leaves_a_running_export_alone() {
     );
     assert!(is_mp4(&std::fs::read(exported.path.unwrap()).unwrap()));
 }
+
+/// A writer whose reader has gone (a closed pipe).
+struct Closed;
+
+impl tokio::io::AsyncWrite for Closed {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_video_the_writer_cannot_take_is_kept_and_said_where() {
+    let mock = InProcess::new(MockConfig::fast()).unwrap();
+    let store = MemoryStore::new();
+    let mut client = client(&mock, &store);
+    let upload = Upload::new().bytes("sample.mp4", sample()).unwrap();
+    client.upload(&upload).await.unwrap();
+    client.instruct(WORDS).await.unwrap();
+    let e = client.export(ExportTo::writer(Closed)).await.unwrap_err();
+    let kept = e
+        .message
+        .split("it is kept at ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix('.'))
+        .unwrap_or_else(|| panic!("{e}"));
+    let kept = std::path::Path::new(kept);
+    // The render left the journal when it was downloaded: the file is all
+    // there is, and it is whole.
+    assert!(store.jobs().unwrap().is_empty());
+    assert!(is_mp4(&std::fs::read(kept).unwrap()), "{e}");
+    std::fs::remove_dir_all(kept.parent().unwrap()).unwrap();
+}
