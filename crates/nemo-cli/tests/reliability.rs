@@ -12,6 +12,8 @@ mod bad_input;
 mod concurrency;
 #[path = "reliability/crash.rs"]
 mod crash;
+#[path = "reliability/deadlines.rs"]
+mod deadlines;
 #[path = "reliability/hostile.rs"]
 mod hostile;
 #[path = "reliability/hostile_server.rs"]
