@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use nemo_core::error::NemoError;
-use nemo_core::ids::printable;
+use nemo_core::ids::{printable, printable_line};
 use serde_json::{json, Value};
 
 /// Set once stdout's reader has gone (`nemo … | head -1`): later lines are
@@ -177,11 +177,10 @@ impl Output {
         if self.json {
             return;
         }
-        let text = &*printable(text);
         let speaker = lock(&self.speaker).clone();
         let text = match speaker {
-            Some(s) => indent_after(&s, text),
-            None => text.to_owned(),
+            Some(s) => indent_after(&s, &printable(text)),
+            None => shown(text),
         };
         self.stdout_line(&text);
     }
@@ -211,7 +210,7 @@ impl Output {
         } else if self.fancy {
             self.spin(message);
         } else if self.verbose > 0 {
-            self.stderr_line(&printable(message));
+            self.stderr_line(&shown(message));
         }
     }
 
@@ -221,14 +220,14 @@ impl Output {
         if self.json {
             self.emit(json!({"type": "status", "message": message}));
         } else if !self.quiet {
-            self.stderr_line(&printable(message));
+            self.stderr_line(&shown(message));
         }
     }
 
     /// Detail for `-v` only (stderr; never in JSON).
     pub(crate) fn debug(&self, message: &str) {
         if !self.json && self.verbose > 0 {
-            self.stderr_line(&printable(message));
+            self.stderr_line(&shown(message));
         }
     }
 
@@ -240,7 +239,7 @@ impl Output {
         } else {
             word.to_owned()
         };
-        self.stderr_line(&format!("{prefix} {}", printable(message)));
+        self.stderr_line(&format!("{prefix} {}", shown(message)));
     }
 
     /// The error that ended the command, printed once: an `error` object in
@@ -261,7 +260,7 @@ impl Output {
                 Some(hint) => format!("{}; {hint}", said.trim_end().trim_end_matches('.')),
                 None => said,
             };
-            self.stderr_line(&printable(&said));
+            self.stderr_line(&printable_line(&said));
         } else {
             let word = crate::words::tr("error:");
             let prefix = if self.color {
@@ -269,7 +268,9 @@ impl Output {
             } else {
                 word.to_owned()
             };
-            self.stderr_line(&format!("{prefix} {}", printable(&err.to_string())));
+            // One line, whatever the server's words held: a newline in
+            // them could otherwise start a line of its own ("Saved …").
+            self.stderr_line(&format!("{prefix} {}", printable_line(&err.to_string())));
             if let Some(hint) = hint(err) {
                 self.stderr_line(&format!("{} {hint}", crate::words::tr("hint:")));
             }
@@ -281,7 +282,7 @@ impl Output {
         if !self.fancy {
             return;
         }
-        let message = &*nemo_core::ids::printable_line(message);
+        let message = &*printable_line(message);
         let mut slot = lock(&self.bar);
         match &*slot {
             Some((Bar::Spinner, pb)) => pb.set_message(message.to_owned()),
@@ -405,8 +406,8 @@ impl Output {
             .unwrap_or_else(|_| ProgressStyle::default_spinner())
             .with_key("left", left);
         pb.set_style(style);
-        pb.set_prefix(nemo_core::ids::printable_line(before).into_owned());
-        pb.set_message(nemo_core::ids::printable_line(after).into_owned());
+        pb.set_prefix(printable_line(before).into_owned());
+        pb.set_message(printable_line(after).into_owned());
         pb.enable_steady_tick(Duration::from_millis(100));
         *slot = Some((Bar::Countdown, pb));
     }
@@ -566,6 +567,28 @@ pub(crate) fn hint(err: &NemoError) -> Option<&'static str> {
         _ => return None,
     }))
 }
+
+/// Text that may hold the server's words, made safe for a terminal
+/// ([`printable`]) with every line after the first indented: a newline in an
+/// agent's reply keeps a list a list, but never starts a line where nemo's
+/// own lines start (a forged "Saved …").
+fn shown(text: &str) -> String {
+    let text = printable(text);
+    let mut out = String::with_capacity(text.len() + 8);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+            if !line.is_empty() {
+                out.push_str(CONTINUED);
+            }
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// How a continued line of server text is indented.
+const CONTINUED: &str = "  ";
 
 fn indent_after(speaker: &str, text: &str) -> String {
     let pad = " ".repeat(speaker.chars().count());
@@ -788,6 +811,18 @@ mod tests {
         assert_eq!(human_bytes(510_000_000), "510.0 MB");
         assert_eq!(human_bytes(999_999), "1.0 MB");
         assert_eq!(indent_after("nemo › ", "a\nb"), "nemo › a\n       b");
+    }
+
+    /// Server text keeps its lines, but only its first starts a line.
+    #[test]
+    fn server_text_never_starts_a_line_after_its_first() {
+        assert_eq!(shown("one line"), "one line");
+        assert_eq!(
+            shown("ok\nSaved fake.mp4 (1 MB)"),
+            "ok\n  Saved fake.mp4 (1 MB)"
+        );
+        assert_eq!(shown("list:\n\n- a\r\n- b"), "list:\n\n  - a\n  - b");
+        assert_eq!(shown("a\rSaved"), "a\\u{d}Saved");
     }
 
     /// The render bar moves on between two polls at the rate seen so far,

@@ -598,17 +598,74 @@ fn escape_sequences_in_urls_never_reach_the_terminal() {
 }
 
 /// No ESC, BEL or lone CR in the output, and no line that starts with a
-/// forged "Saved".
+/// forged "Saved" (at the start of a line, where nemo's own "Saved" lines
+/// start; server text runs on past its first line indented).
 fn assert_neutralised(r: &Run) {
     for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
         for (c, what) in [('\u{1b}', "ESC"), ('\u{7}', "BEL"), ('\r', "CR")] {
             assert!(!text.contains(c), "{what} on {name}: {text:?}");
         }
         assert!(
-            !text.lines().any(|l| l.trim_start().starts_with("Saved")),
+            !text.lines().any(|l| l.starts_with("Saved")),
             "a forged line start on {name}: {text:?}"
         );
     }
+}
+
+/// A newline in the agent's text and in a server error message. Before:
+/// `"ok\nSaved fake.mp4 (1 MB)"` printed a "Saved" line of its own on
+/// stdout, and an error message with a newline did the same on stderr.
+#[test]
+fn newlines_from_the_server_never_forge_a_line() {
+    let sim = Sim::faults("seed=3");
+    let armed = Armed::default();
+    let proxy = Hostile::start(&sim.url(), {
+        let armed = armed.clone();
+        move |req: &Req, mut resp: Resp| {
+            if armed.is_on() && req.kind() == "run_sse" {
+                let from = br#"{"text":""#;
+                let to = r#"{"text":"ok\nSaved fake.mp4 (1 MB)\n"#;
+                resp.body = crate::hostile_server::replace(&resp.body, from, to.as_bytes());
+            }
+            if armed.is_on() && req.kind() == "credits" {
+                return Resp::new(
+                    200,
+                    "application/json",
+                    json!({"code": 4999, "message": "x\nSaved /home/u/final.mp4 (12 MB)"})
+                        .to_string(),
+                );
+            }
+            resp
+        }
+    });
+    sim.sample();
+    let r = via(&sim, &proxy, &["upload", "sample.mp4"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    armed.on();
+    let r = via(&sim, &proxy, &["say", "add a title"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|s| s.kind == "run_sse" && s.tampered),
+        "the hostile text was sent"
+    );
+    assert!(
+        r.stdout.contains("Saved fake.mp4"),
+        "the agent's text is shown: {}",
+        r.both()
+    );
+    assert_neutralised(&r);
+    let r = via(&sim, &proxy, &["credits"]);
+    show(&r);
+    assert_ne!(r.code, Some(0), "{}", r.both());
+    assert!(
+        r.stderr.contains("Saved /home/u/final.mp4"),
+        "the server's message is shown: {}",
+        r.both()
+    );
+    assert_neutralised(&r);
 }
 
 // ---------------------------------------------------------------------------
