@@ -3,7 +3,7 @@
 //!
 //! | failure | recovery |
 //! |---|---|
-//! | code 1001 | new anonymous token with the same client id, retry once (a user-supplied token cannot be renewed: final) |
+//! | code 1001, or HTTP 401 without a code | new anonymous token with the same client id, retry once (a user-supplied token cannot be renewed: final) |
 //! | code 1002 | new session, retry once |
 //! | HTTP 429 | wait `Retry-After` (or 30 s, at most 2 min), retry once |
 //! | HTTP 400 on the anonymous-token call | new client id, retry once |
@@ -203,17 +203,17 @@ pub fn decide(
             code,
             retry_after,
         } => {
+            if token_refused(status, code) {
+                return if anonymous
+                    && attempts.token_refreshes == 0
+                    && endpoint != Endpoint::AnonymousToken
+                {
+                    Recovery::RefreshToken
+                } else {
+                    Recovery::Fail
+                };
+            }
             match code {
-                Some(1001) => {
-                    return if anonymous
-                        && attempts.token_refreshes == 0
-                        && endpoint != Endpoint::AnonymousToken
-                    {
-                        Recovery::RefreshToken
-                    } else {
-                        Recovery::Fail
-                    };
-                }
                 Some(1002) => {
                     return if attempts.new_sessions == 0
                         && !matches!(endpoint, Endpoint::CreateSession | Endpoint::AnonymousToken)
@@ -259,6 +259,12 @@ pub fn decide(
             Recovery::Fail
         }
     }
+}
+
+/// An expired or refused token: the API's code 1001, or an HTTP 401 that
+/// carries no code of its own (`{"detail":"Invalid token"}`).
+pub(crate) fn token_refused(status: u16, code: Option<i64>) -> bool {
+    code == Some(1001) || (status == 401 && matches!(code, None | Some(401)))
 }
 
 /// Which counter a `Retry` decision spends: back-off or rate limit.
@@ -360,6 +366,37 @@ mod tests {
         assert_eq!(
             d(Endpoint::RunSse, Failure::StreamDropped, a, true),
             Recovery::RecoverStream
+        );
+    }
+
+    #[test]
+    fn a_401_without_a_code_renews_a_free_token_once_and_ends_a_users() {
+        // `{"detail":"Invalid token"}`: no API code, only the status.
+        let a = Attempts::default();
+        assert_eq!(
+            d(Endpoint::Credits, api(401, None), a, true),
+            Recovery::RefreshToken
+        );
+        assert_eq!(
+            d(Endpoint::Credits, api(401, Some(401)), a, true),
+            Recovery::RefreshToken
+        );
+        assert_eq!(
+            d(Endpoint::Credits, api(401, None), a, false),
+            Recovery::Fail
+        );
+        let renewed = Attempts {
+            token_refreshes: 1,
+            ..Attempts::default()
+        };
+        assert_eq!(
+            d(Endpoint::Credits, api(401, None), renewed, true),
+            Recovery::Fail
+        );
+        // The token call itself cannot be fixed by another token call.
+        assert_eq!(
+            d(Endpoint::AnonymousToken, api(401, None), a, true),
+            Recovery::Fail
         );
     }
 

@@ -137,6 +137,53 @@ fn a_user_token_is_never_replaced() {
     insta::assert_snapshot!(h.transcript);
 }
 
+fn invalid_token_401() -> Reply {
+    // FastAPI's answer: a status and a detail, no API code.
+    Reply::Response(nemo_core::wire::Response::json(
+        401,
+        &json!({"detail": "Invalid token"}),
+    ))
+}
+
+#[test]
+fn a_401_without_a_code_gets_a_new_free_token_once() {
+    let mut h = harness();
+    assert!(h.run(Command::Connect));
+    h.backend.fault(Endpoint::Credits, invalid_token_401());
+    assert!(h.run(Command::Credits), "{}", h.transcript);
+    assert_eq!(h.backend.tokens, 2, "{}", h.transcript);
+    // Refused again and again: one new token, then a clear error.
+    for _ in 0..5 {
+        h.backend.fault(Endpoint::Credits, invalid_token_401());
+    }
+    assert!(!h.run(Command::Credits));
+    assert_eq!(h.backend.tokens, 3, "{}", h.transcript);
+    assert_eq!(error_kind(&h), Some(ErrorKind::AuthFailed));
+}
+
+#[test]
+fn a_401_without_a_code_on_a_users_token_says_the_token_was_refused() {
+    let mut h = Harness::new(Config {
+        credential: Credential::User(Secret::new("nmv_usr_mine")),
+        ..Config::default()
+    });
+    h.backend.fault(Endpoint::Credits, invalid_token_401());
+    assert!(!h.run(Command::Credits));
+    assert_eq!(h.backend.tokens, 0, "no anonymous token was requested");
+    let err = h
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Finished { result: Err(e), .. } => Some(e.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::AuthFailed);
+    assert_eq!(err.detail, Some(ErrorDetail::UserTokenRejected));
+    assert!(err.message.contains("token"), "{}", err.message);
+}
+
 #[test]
 fn lost_session_starts_a_new_one() {
     let mut h = harness();

@@ -105,16 +105,11 @@ impl Session {
             anonymous,
             jitter,
         );
-        // The session call's own 1001: the token is bad; a new one may fix it.
+        // The session call's own 1001 (or code-less 401): the token is bad;
+        // a new one may fix it.
         if recovery == Recovery::Fail
             && endpoint == Endpoint::CreateSession
-            && matches!(
-                failure,
-                Failure::Api {
-                    code: Some(1001),
-                    ..
-                }
-            )
+            && matches!(failure, Failure::Api { status, code, .. } if recovery::token_refused(status, code))
             && anonymous
             && self.auth_attempts.token_refreshes == 0
         {

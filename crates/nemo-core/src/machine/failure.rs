@@ -280,13 +280,13 @@ impl Session {
                         }
                         e
                     }
-                    (Some(1001), _) if self.anonymous => NemoError::new(
+                    (c, s) if recovery::token_refused(s, c) && self.anonymous => NemoError::new(
                         ErrorKind::AuthFailed,
                         "The free token expired and a new one could not be had.",
                     )
                     .with_code(code_v)
                     .with_detail(ErrorDetail::FreeTokenRefused),
-                    (Some(1001), _) => NemoError::new(
+                    (c, s) if recovery::token_refused(s, c) => NemoError::new(
                         ErrorKind::AuthFailed,
                         "The token given was rejected (expired or invalid).",
                     )
@@ -356,13 +356,28 @@ impl Session {
     }
 }
 
+/// Server text as it goes into an error: one line (line breaks, line and
+/// paragraph separators and control characters become spaces, runs of
+/// spaces one), whatever else a terminal must not act on made visible
+/// ([`printable_line`](crate::ids::printable_line)), at most 300 characters.
 pub(super) fn short(message: &str) -> String {
-    let m = message.trim();
+    let spaced: String = message
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let line = crate::ids::printable_line(&spaced);
+    let m = line.split_whitespace().collect::<Vec<_>>().join(" ");
     if m.chars().count() > 300 {
         let cut: String = m.chars().take(300).collect();
         format!("{cut}…")
     } else {
-        m.to_owned()
+        m
     }
 }
 
@@ -409,4 +424,26 @@ pub(super) fn credits_in(message: &str) -> (Option<f64>, Option<f64>) {
         }
     }
     (needed, available)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short;
+
+    #[test]
+    fn server_text_in_an_error_is_one_bounded_line() {
+        let m = short("bad\r\nthing\nhere\u{2028}and\u{2029}there\u{85}end\u{1b}[2J\u{7}\rforged");
+        assert!(
+            !m.chars()
+                .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')),
+            "{m:?}"
+        );
+        assert!(m.starts_with("bad thing here and there end"), "{m:?}");
+        assert!(m.ends_with("forged"), "{m:?}");
+        assert!(!m.contains("  "), "{m:?}");
+        let long = short(&"x\n".repeat(1000));
+        assert!(long.chars().count() <= 301, "{}", long.chars().count());
+        assert!(!long.contains('\n'));
+        assert_eq!(short("  plain words. "), "plain words.");
+    }
 }
