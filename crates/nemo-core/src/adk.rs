@@ -56,6 +56,18 @@ pub enum AgentEvent {
         /// What the server said.
         message: String,
     },
+    /// An API error code sent inside the stream (`{"type":"error","code":2001,…}`,
+    /// a bare `{"code":1001,"message":…}`, `{"error":{"code":…}}`): handled
+    /// like the same code in an error envelope. Terminal.
+    ServiceError {
+        /// The API's code (1001, 1002, 2001, 429, …).
+        code: i64,
+        /// What the server said.
+        message: String,
+    },
+    /// The state delta named the generation's stage
+    /// (`stateDelta.generation_stage`).
+    Stage(GenerationStage),
     /// `turnComplete: true`.
     TurnComplete,
     /// Valid JSON of no known shape (ignored, never fatal).
@@ -73,6 +85,29 @@ const TOOL_NAME: &[&str] = &["name", "tool", "tool_name", "toolName", "function"
 const ARGS: &[&str] = &["args", "arguments", "input", "parameters", "params"];
 const RESULT: &[&str] = &["result", "response", "output", "content"];
 const TEXT: &[&str] = &["content", "text", "message", "delta"];
+const GENERATION_STAGE: &[&str] = &["generation_stage", "generationStage"];
+
+/// The API's codes below 1000 that mean the same inside the stream as in
+/// an error envelope.
+const API_CODES: &[i64] = &[402, 429];
+
+/// An API error code sent as an event: a `code`, `errorCode` or
+/// `error_code` (a number or a numeric string) that is one of the API's
+/// codes or 1000 and above. `messages` are looked up before the usual
+/// message keys.
+fn service_error(f: &Fields<'_>, messages: &[&str]) -> Option<AgentEvent> {
+    let code = f
+        .num(field::CODE)
+        .filter(|c| c.fract() == 0.0)
+        .map(|c| c as i64)
+        .filter(|c| *c >= 1000 || API_CODES.contains(c))?;
+    let message = f
+        .text(messages)
+        .or_else(|| f.text(field::MESSAGE))
+        .or_else(|| f.text(&["content", "text"]))
+        .unwrap_or_else(|| format!("error {code}"));
+    Some(AgentEvent::ServiceError { code, message })
+}
 
 /// Classifies one event's `data`. One ADK event may carry several parts, so
 /// several meanings.
@@ -88,7 +123,15 @@ pub fn classify(data: &str) -> Vec<AgentEvent> {
     let Value::Object(map) = &value else {
         return vec![AgentEvent::Unknown];
     };
+    // The type first: a typed `tool_result` may carry an `error` key of
+    // its own (the tool's, not the stream's).
+    if let Some(kind) = map.get("type").and_then(Value::as_str) {
+        return classify_typed(kind, &value);
+    }
     if let Some(err) = map.get("error").filter(|e| !e.is_null()) {
+        if let Some(e) = service_error(&Fields::new(err), &[]) {
+            return vec![e];
+        }
         let message = match err {
             Value::String(s) => s.clone(),
             other => Fields::new(other)
@@ -97,11 +140,11 @@ pub fn classify(data: &str) -> Vec<AgentEvent> {
         };
         return vec![AgentEvent::StreamError { message }];
     }
-
-    if let Some(kind) = map.get("type").and_then(Value::as_str) {
-        return classify_typed(kind, &value);
-    }
     let f = Fields::of(Some(map));
+    // An API error envelope sent as an event: `{"code":1001,"message":…}`.
+    if let Some(e) = service_error(&f, ERROR_MESSAGE) {
+        return vec![e];
+    }
     let mut out = Vec::new();
     if let Some(code) = f.text(ERROR_CODE) {
         out.push(AgentEvent::ModelError {
@@ -145,8 +188,12 @@ pub fn classify(data: &str) -> Vec<AgentEvent> {
         .nested(&["actions"])
         .and_then(|a| a.value(STATE_DELTA))
         .and_then(Value::as_object);
-    if delta.is_some_and(|d| !d.is_empty()) {
+    if let Some(delta) = delta.filter(|d| !d.is_empty()) {
         out.push(AgentEvent::StateChanged);
+        let d = Fields::of(Some(delta));
+        if let Some(stage) = d.text(GENERATION_STAGE).and_then(|s| stage_named(&s, &d)) {
+            out.push(AgentEvent::Stage(stage));
+        }
     }
     if f.boolean(TURN_COMPLETE) == Some(true) {
         out.push(AgentEvent::TurnComplete);
@@ -195,11 +242,17 @@ fn classify_typed(kind: &str, value: &Value) -> Vec<AgentEvent> {
             }
         }
         "state" | "state_delta" | "state_changed" => AgentEvent::StateChanged,
-        "error" => AgentEvent::StreamError {
-            message: f
-                .text(&["content", "message", "error", "text"])
-                .unwrap_or_else(|| "the agent failed".into()),
-        },
+        "error" => service_error(&f, &["message", "content"])
+            .or_else(|| {
+                // `{"type":"error","error":{"code":2001,…}}`
+                f.nested(&["error"])
+                    .and_then(|e| service_error(&e, &["message", "content"]))
+            })
+            .unwrap_or_else(|| AgentEvent::StreamError {
+                message: f
+                    .text(&["content", "message", "error", "text"])
+                    .unwrap_or_else(|| "the agent failed".into()),
+            }),
         "done" | "end" | "turn_complete" | "complete" => AgentEvent::TurnComplete,
         _ => AgentEvent::Unknown,
     }]
@@ -219,40 +272,165 @@ pub enum GenerationStage {
     PostProductionDone,
 }
 
-/// The stage a tool result announces, if any: a video-generation tool
-/// (`generate_video`, `text_to_video`, … or a result with
-/// `"stage":"raw_video"`) means the raw video is ready; a post-production
-/// tool (or `"stage":"post_production"`) means post-production is done.
+/// Statuses of work not finished yet: a long-running tool's first answer
+/// (`{"status":"pending","task_id":…}`) is no stage.
+const NOT_YET: &[&str] = &[
+    "pending",
+    "running",
+    "processing",
+    "queued",
+    "submitted",
+    "in_progress",
+    "in-progress",
+    "started",
+    "accepted",
+];
+
+/// True for a tool result that is neither failed nor still pending (its
+/// `status`, on the result or under its `result`).
+pub(crate) fn succeeded(event: &AgentEvent) -> bool {
+    let AgentEvent::ToolResult { result, .. } = event else {
+        return false;
+    };
+    let r = Fields::new(result);
+    let status = r
+        .text(field::STATUS)
+        .or_else(|| r.nested(&["result"]).and_then(|i| i.text(field::STATUS)))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    !(matches!(status.as_str(), "error" | "failed" | "failure")
+        || NOT_YET.contains(&status.as_str()))
+}
+
+/// A video-generation tool, by its name.
+pub(crate) fn is_generation_tool(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "generate_video",
+        "text_to_video",
+        "image_to_video",
+        "seedance",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+/// The URL a result gives for a video, with the field lookup's aliases
+/// (`output.url`, `url`, `video_url`, `download_url`, `output_url`, …).
+fn video_url(f: &Fields<'_>) -> Option<String> {
+    f.text(field::OUTPUT_URL).or_else(|| {
+        f.nested(field::OUTPUT)
+            .and_then(|o| o.text(field::OUTPUT_URL))
+    })
+}
+
+/// A stage by its name (`raw_video`, `post_production`, …); `f` is where
+/// its URL may be.
+fn stage_named(stage: &str, f: &Fields<'_>) -> Option<GenerationStage> {
+    let stage = stage.to_ascii_lowercase();
+    if stage.contains("raw") {
+        Some(GenerationStage::RawVideoReady { url: video_url(f) })
+    } else if stage.contains("post") {
+        Some(GenerationStage::PostProductionDone)
+    } else {
+        None
+    }
+}
+
+/// The stage a tool result announces, if any: a finished video-generation
+/// tool (`generate_video`, `text_to_video`, …) whose result gives the
+/// video's URL, or a result with `"stage":"raw_video"`, means the raw video
+/// is ready; `"stage":"post_production"` (or a post-production tool) means
+/// post-production is done. A failed result, or one still pending
+/// (`pending`, `running`, `processing`, `queued`, `submitted`,
+/// `in_progress`, any case), is no stage.
 pub fn stage_of(event: &AgentEvent) -> Option<GenerationStage> {
     let AgentEvent::ToolResult { name, result, .. } = event else {
         return None;
     };
+    if !succeeded(event) {
+        return None;
+    }
     let r = Fields::new(result);
     let inner = r.nested(&["result"]);
     let pick = |keys: &[&str]| r.text(keys).or_else(|| inner.and_then(|i| i.text(keys)));
-    let status = pick(&["status"]).unwrap_or_default().to_ascii_lowercase();
-    if matches!(status.as_str(), "error" | "failed" | "failure") {
-        return None;
+    let url = || video_url(&r).or_else(|| inner.and_then(|i| video_url(&i)));
+    if let Some(stage) = pick(&["stage", "phase"]) {
+        return match stage_named(&stage, &r)? {
+            GenerationStage::RawVideoReady { .. } => {
+                Some(GenerationStage::RawVideoReady { url: url() })
+            }
+            other => Some(other),
+        };
     }
-    let stage = pick(&["stage", "phase"])
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let name = name.to_ascii_lowercase();
-    let raw = stage.contains("raw")
-        || (stage.is_empty()
-            && (name.contains("generate_video")
-                || name.contains("text_to_video")
-                || name.contains("image_to_video")
-                || name.contains("seedance")));
-    let post = stage.contains("post") || (stage.is_empty() && name.contains("post_produc"));
-    if raw {
-        Some(GenerationStage::RawVideoReady {
-            url: pick(&["video_url", "videoUrl", "url", "output_url"]),
-        })
-    } else if post {
-        Some(GenerationStage::PostProductionDone)
-    } else {
-        None
+    if is_generation_tool(name) {
+        // No stage said: only the video's URL shows the video is there.
+        return url().map(|url| GenerationStage::RawVideoReady { url: Some(url) });
+    }
+    name.to_ascii_lowercase()
+        .contains("post_produc")
+        .then_some(GenerationStage::PostProductionDone)
+}
+
+/// What post-production (or any edit) may add to a video, as people name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Addition {
+    /// Background music.
+    Music,
+    /// A title.
+    Title,
+    /// Subtitles or captions.
+    Subtitles,
+    /// Effects, filters, a colour grade.
+    Effects,
+    /// Transitions.
+    Transitions,
+}
+
+impl Addition {
+    /// What a tool adds, from its name (`add_background_music` → music);
+    /// `None` for a tool that removes, or adds none of these.
+    pub(crate) fn of_tool(name: &str) -> Option<Self> {
+        let n = name.to_ascii_lowercase();
+        let has = |words: &[&str]| words.iter().any(|w| n.contains(w));
+        if has(&["remove", "delete", "strip", "clear"]) || is_generation_tool(&n) {
+            return None;
+        }
+        if has(&["music", "bgm", "audio", "sound"]) {
+            Some(Self::Music)
+        } else if has(&["subtitle", "caption"]) {
+            Some(Self::Subtitles)
+        } else if has(&["title", "text"]) {
+            Some(Self::Title)
+        } else if has(&["effect", "filter", "grade", "colour", "color", "lut"]) {
+            Some(Self::Effects)
+        } else if has(&["transition"]) {
+            Some(Self::Transitions)
+        } else {
+            None
+        }
+    }
+
+    /// In a list of what was added: "music", "a title", …
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            Self::Music => "music",
+            Self::Title => "a title",
+            Self::Subtitles => "subtitles",
+            Self::Effects => "effects",
+            Self::Transitions => "transitions",
+        }
+    }
+
+    /// The message that strips it again: "remove the music", …
+    pub(crate) fn removal(self) -> &'static str {
+        match self {
+            Self::Music => "remove the music",
+            Self::Title => "remove the title",
+            Self::Subtitles => "remove the subtitles",
+            Self::Effects => "remove the effects",
+            Self::Transitions => "remove the transitions",
+        }
     }
 }
 
@@ -488,6 +666,111 @@ mod tests {
             classify(r#"{"type":"tool_call","name":"x"}"#)[0],
             AgentEvent::ToolCall { .. }
         ));
+    }
+
+    #[test]
+    fn a_pending_generation_is_no_stage() {
+        for status in [
+            "pending",
+            "RUNNING",
+            "processing",
+            "queued",
+            "submitted",
+            "in_progress",
+        ] {
+            let data = format!(
+                r#"{{"content":{{"parts":[{{"functionResponse":{{"name":"generate_video","response":{{"status":"{status}","task_id":"t1"}}}}}}]}}}}"#
+            );
+            assert_eq!(stage_of(&classify(&data)[0]), None, "{status}");
+        }
+        // No `stage` key: only a result with the video's URL is the video.
+        let no_url = classify(
+            r#"{"type":"tool_result","name":"generate_video","result":{"status":"success"}}"#,
+        );
+        assert_eq!(stage_of(&no_url[0]), None);
+        for result in [
+            r#"{"output":{"url":"https://cdn/raw.mp4"}}"#,
+            r#"{"url":"https://cdn/raw.mp4"}"#,
+            r#"{"download_url":"https://cdn/raw.mp4"}"#,
+            r#"{"result":{"status":"success","output_url":"https://cdn/raw.mp4"}}"#,
+        ] {
+            let data =
+                format!(r#"{{"type":"tool_result","name":"generate_video","result":{result}}}"#);
+            assert_eq!(
+                stage_of(&classify(&data)[0]),
+                Some(GenerationStage::RawVideoReady {
+                    url: Some("https://cdn/raw.mp4".into())
+                }),
+                "{result}"
+            );
+        }
+    }
+
+    #[test]
+    fn service_codes_in_the_stream() {
+        for (data, code) in [
+            (
+                r#"{"type":"error","code":2001,"message":"Insufficient credits"}"#,
+                2001,
+            ),
+            (r#"{"code":1001,"message":"Token expired"}"#, 1001),
+            (r#"{"code":"1002","message":"Session not found"}"#, 1002),
+            (
+                r#"{"type":"error","errorCode":"429","message":"slow"}"#,
+                429,
+            ),
+            (
+                r#"{"error":{"error_code":2001,"message":"Insufficient credits"}}"#,
+                2001,
+            ),
+        ] {
+            match &classify(data)[..] {
+                [AgentEvent::ServiceError { code: c, message }] => {
+                    assert_eq!(*c, code, "{data}");
+                    assert!(!message.is_empty(), "{data}");
+                }
+                other => panic!("{data}: {other:?}"),
+            }
+        }
+        // A success envelope is not an error.
+        assert_eq!(
+            classify(r#"{"code":0,"message":"success"}"#),
+            vec![AgentEvent::Unknown]
+        );
+    }
+
+    #[test]
+    fn a_typed_tool_result_with_an_error_key_is_a_result() {
+        let e = classify(
+            r#"{"type":"tool_result","name":"add_title","result":{"status":"failed"},"error":"font missing"}"#,
+        );
+        assert!(
+            matches!(&e[..], [AgentEvent::ToolResult { name, .. }] if name == "add_title"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn the_generation_stage_in_a_state_delta() {
+        let e = classify(
+            r#"{"content":{"parts":[]},"actions":{"stateDelta":{"generation_stage":"post_production"}}}"#,
+        );
+        assert_eq!(
+            e,
+            vec![
+                AgentEvent::StateChanged,
+                AgentEvent::Stage(GenerationStage::PostProductionDone)
+            ]
+        );
+        let e = classify(
+            r#"{"actions":{"state_delta":{"generationStage":"raw_video","video_url":"https://cdn/r.mp4"}}}"#,
+        );
+        assert_eq!(
+            e[1],
+            AgentEvent::Stage(GenerationStage::RawVideoReady {
+                url: Some("https://cdn/r.mp4".into())
+            })
+        );
     }
 
     #[test]

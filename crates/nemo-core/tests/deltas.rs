@@ -1,17 +1,30 @@
-//! `Config::text_deltas`: the agent's text piece by piece while the stream
-//! is open, in both event dialects; off by default.
+//! The agent's stream as the user sees it, in both event dialects:
+//! `Config::text_deltas` (the text piece by piece while the stream is open;
+//! off by default), the two stages of a generation told from the tools and
+//! state deltas the stream carries, and API codes sent inside the stream.
 
 mod support;
 
 use std::time::Duration;
 
 use nemo_core::api::file_part;
-use nemo_core::machine::{Command, Config, Event};
+use nemo_core::error::ErrorKind;
+use nemo_core::machine::{Command, Config, Event, GenerationStage};
 use nemo_core::route::UserInput;
 use serde_json::json;
 use support::*;
 
 fn run_stream(text_deltas: bool, chunks: Vec<Vec<u8>>) -> Vec<Event> {
+    run_with(text_deltas, chunks, Ok(()), Some(draft_full())).events
+}
+
+/// One message after an upload; the stream is `chunks` then `end`.
+fn run_with(
+    text_deltas: bool,
+    chunks: Vec<Vec<u8>>,
+    end: Result<(), nemo_core::transport::TransportErrorKind>,
+    draft_after: Option<serde_json::Value>,
+) -> Harness {
     let mut h = Harness::new(Config {
         text_deltas,
         ..Config::default()
@@ -28,11 +41,11 @@ fn run_stream(text_deltas: bool, chunks: Vec<Vec<u8>>) -> Vec<Event> {
         .collect();
     h.backend.sse.push_back(Reply::Stream {
         chunks,
-        end: Ok(()),
-        draft_after: Some(draft_full()),
+        end,
+        draft_after,
     });
-    assert!(h.run(Command::Message(UserInput::text("add lo-fi music"))));
-    h.events
+    h.run(Command::Message(UserInput::text("add lo-fi music")));
+    h
 }
 
 fn deltas(events: &[Event]) -> Vec<String> {
@@ -123,4 +136,271 @@ fn typed_dialect_pieces_and_whole_texts() {
         ["Adding the music.", "Done: lo-fi at 35%."]
     );
     assert_eq!(texts(&events), ["Adding the music.", "Done: lo-fi at 35%."]);
+}
+
+fn typed(v: serde_json::Value) -> Vec<u8> {
+    sse_event(&v)
+}
+
+fn suggestions(events: &[Event]) -> Vec<Vec<String>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Suggestions { suggestions, .. } => Some(suggestions.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stages(events: &[Event]) -> Vec<GenerationStage> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Generation { stage, .. } => Some(*stage),
+            _ => None,
+        })
+        .collect()
+}
+
+fn finished(h: &Harness) -> Result<(), nemo_core::error::NemoError> {
+    h.events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Finished { result, .. } => Some(result.clone()),
+            _ => None,
+        })
+        .expect("finished")
+}
+
+/// No key of the simulator's own: the raw video is a `generate_video`
+/// result with its URL; a music tool after it and the end of the turn are
+/// post-production done; the choice names the music only.
+#[test]
+fn post_production_is_told_from_the_tools_after_the_raw_video() {
+    let events = run_stream(
+        false,
+        vec![
+            typed(
+                json!({"type": "tool_call", "name": "generate_video", "args": {"prompt": "city"}}),
+            ),
+            typed(
+                json!({"type": "tool_result", "name": "generate_video", "result": {"status": "pending", "task_id": "t1"}}),
+            ),
+            typed(json!({"type": "heartbeat"})),
+            typed(
+                json!({"type": "tool_result", "name": "generate_video", "result": {"status": "success", "url": "https://cdn/raw.mp4"}}),
+            ),
+            typed(
+                json!({"type": "tool_call", "name": "add_background_music", "args": {"volume": 0.3}}),
+            ),
+            typed(
+                json!({"type": "tool_result", "name": "add_background_music", "result": {"status": "success"}}),
+            ),
+            typed(json!({"type": "text", "content": "Your video is ready, with music."})),
+        ],
+    );
+    assert_eq!(
+        stages(&events),
+        [
+            GenerationStage::RawVideoReady,
+            GenerationStage::PostProductionDone
+        ],
+        "{events:#?}"
+    );
+    let raw = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Generation { url, .. } => Some(url.clone()),
+            _ => None,
+        })
+        .flatten();
+    assert_eq!(raw.as_deref(), Some("https://cdn/raw.mp4"));
+    assert_eq!(
+        suggestions(&events),
+        [vec!["keep it".to_owned(), "remove the music".to_owned()]]
+    );
+    let choice = events.iter().find_map(|e| match e {
+        Event::Suggestions { message, .. } => Some(message.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        choice.as_deref(),
+        Some("Post-production added music. Keep it, or remove it:")
+    );
+    // Steps in words, never the raw calls.
+    let status: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Status(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(status.contains(&"Generating the video…"), "{status:?}");
+    assert!(status.contains(&"Adding music…"), "{status:?}");
+    assert!(status.iter().all(|s| !s.contains('_')), "{status:?}");
+}
+
+/// ADK's dialect, the stage in the state delta only; the choice comes from
+/// the tracks the final draft added when no tool names them.
+#[test]
+fn the_stage_in_a_state_delta_and_the_tracks_added() {
+    let adk = |parts: serde_json::Value, delta: serde_json::Value| {
+        sse_event(
+            &json!({"content": {"role": "model", "parts": parts}, "author": "nemo_agent", "actions": {"stateDelta": delta}}),
+        )
+    };
+    let events = run_stream(
+        false,
+        vec![
+            adk(
+                json!([{"functionCall": {"name": "make_clip", "args": {}}}]),
+                json!({}),
+            ),
+            adk(
+                json!([]),
+                json!({"generation_stage": "raw_video", "video_url": "https://cdn/raw.mp4"}),
+            ),
+            adk(json!([]), json!({"draft": {"ver": 3}})),
+            text_event("Done.", false),
+        ],
+    );
+    assert_eq!(
+        stages(&events),
+        [
+            GenerationStage::RawVideoReady,
+            GenerationStage::PostProductionDone
+        ],
+        "{events:#?}"
+    );
+    // The upload's draft had the video; the final one adds music and a title.
+    assert_eq!(
+        suggestions(&events),
+        [vec![
+            "keep them".to_owned(),
+            "remove the music".to_owned(),
+            "remove the title".to_owned()
+        ]]
+    );
+}
+
+/// A raw video with nothing after it: told, with the timeline, and no
+/// choice (there is nothing to keep or strip).
+#[test]
+fn a_raw_video_alone_offers_no_choice() {
+    let events = run_stream(
+        false,
+        vec![
+            typed(
+                json!({"type": "tool_result", "name": "generate_video", "result": {"output": {"url": "https://cdn/raw.mp4"}}}),
+            ),
+            typed(json!({"type": "text", "content": "Here is the raw clip."})),
+        ],
+    );
+    assert_eq!(stages(&events), [GenerationStage::RawVideoReady]);
+    assert!(suggestions(&events).is_empty(), "{events:#?}");
+    assert!(events.iter().any(|e| matches!(e, Event::Timeline { .. })));
+}
+
+/// 2001 as a typed event: the same error as the envelope, with the
+/// registration link.
+#[test]
+fn out_of_credits_inside_the_stream() {
+    let h = run_with(
+        false,
+        vec![typed(
+            json!({"type": "error", "code": 2001, "message": "Insufficient credits: this needs 5, 2 available"}),
+        )],
+        Ok(()),
+        None,
+    );
+    let err = finished(&h).expect_err("fails");
+    assert_eq!(err.kind, ErrorKind::OutOfCredits, "{err:?}");
+    assert_eq!(err.code, Some(2001));
+    assert!(
+        err.link.as_deref().is_some_and(|l| l.contains("register")),
+        "{err:?}"
+    );
+    assert_eq!(h.backend.run_sse_bodies.len(), 1, "never sent again");
+}
+
+/// 1001 as a bare envelope in the stream (on HTTP 200): a new token and
+/// the message sent again, as after the envelope itself.
+#[test]
+fn an_expired_token_inside_the_stream_is_renewed() {
+    let h = run_with(
+        false,
+        vec![sse_event(
+            &json!({"code": 1001, "message": "Token expired"}),
+        )],
+        Ok(()),
+        None,
+    );
+    finished(&h).expect("recovered");
+    assert_eq!(h.backend.tokens, 2, "{}", h.transcript);
+    assert_eq!(h.backend.run_sse_bodies.len(), 2, "{}", h.transcript);
+    assert!(
+        texts(&h.events).contains(&"Done.".to_owned()),
+        "{}",
+        h.transcript
+    );
+}
+
+/// A typed tool result carrying an `error` key is a result, not the end of
+/// the stream.
+#[test]
+fn a_failed_tool_does_not_end_the_stream() {
+    let events = run_stream(
+        false,
+        vec![
+            typed(
+                json!({"type": "tool_result", "name": "add_title", "result": {"status": "failed"}, "error": "font missing"}),
+            ),
+            typed(json!({"type": "text", "content": "The title could not be added; music is on."})),
+        ],
+    );
+    assert_eq!(
+        texts(&events),
+        ["The title could not be added; music is on."]
+    );
+    assert!(finished_ok(&events), "{events:#?}");
+}
+
+fn finished_ok(events: &[Event]) -> bool {
+    matches!(
+        events
+            .iter()
+            .rev()
+            .find(|e| matches!(e, Event::Finished { .. })),
+        Some(Event::Finished { result: Ok(()), .. })
+    )
+}
+
+/// A stream that drops during a generation: once the edit is found, every
+/// track and the choice are still shown.
+#[test]
+fn a_generation_found_after_a_dropped_stream_is_reported() {
+    let h = run_with(
+        false,
+        vec![
+            typed(
+                json!({"type": "tool_result", "name": "generate_video", "result": {"video_url": "https://cdn/raw.mp4"}}),
+            ),
+            typed(json!({"type": "tool_call", "name": "add_title", "args": {}})),
+        ],
+        Err(nemo_core::transport::TransportErrorKind::Interrupted),
+        Some(draft_full()),
+    );
+    assert!(finished_ok(&h.events), "{}", h.transcript);
+    assert!(
+        h.events.iter().any(|e| matches!(e, Event::Timeline { .. })),
+        "{}",
+        h.transcript
+    );
+    assert_eq!(
+        suggestions(&h.events),
+        [vec!["keep it".to_owned(), "remove the title".to_owned()]],
+        "{}",
+        h.transcript
+    );
 }

@@ -40,10 +40,42 @@ pub(super) struct Instruct {
     pub(super) generating: bool,
     /// A two-stage generation: the raw video was announced ready.
     pub(super) raw_video_ready: bool,
-    /// A two-stage generation: post-production finished.
+    /// A two-stage generation: post-production finished (said by the
+    /// stream, or inferred at the end of a turn that changed the draft
+    /// after the raw video).
     pub(super) post_production_done: bool,
+    /// The draft changed after the raw video was ready (a tool, a state
+    /// delta): post-production at work.
+    pub(super) changed_after_raw: bool,
+    /// What the tools after the raw video added (music, a title, …).
+    pub(super) added: Vec<adk::Addition>,
     /// Deltas were emitted for the message being assembled.
     pub(super) streamed: bool,
+}
+
+impl Instruct {
+    /// A generation stage reached, from a tool result or a state delta:
+    /// the raw video is told once, as soon as it is there.
+    fn reach(&mut self, stage: adk::GenerationStage, out: &mut Vec<Event>) {
+        match stage {
+            adk::GenerationStage::RawVideoReady { url } if !self.raw_video_ready => {
+                self.raw_video_ready = true;
+                out.push(Event::Generation {
+                    stage: GenerationStage::RawVideoReady,
+                    url,
+                    message: "The raw video is ready. The agent is now adding music, a title and effects on its own.".into(),
+                });
+            }
+            adk::GenerationStage::PostProductionDone => self.post_production_done = true,
+            _ => {}
+        }
+    }
+
+    /// After the turn: post-production is done when the stream said so, or
+    /// when the draft changed after the raw video and the turn ended.
+    pub(super) fn post_production_over(&self) -> bool {
+        self.post_production_done || (self.raw_video_ready && self.changed_after_raw)
+    }
 }
 
 impl Session {
@@ -63,6 +95,8 @@ impl Session {
             generating: false,
             raw_video_ready: false,
             post_production_done: false,
+            changed_after_raw: false,
+            added: Vec::new(),
             streamed: false,
         }))
     }
@@ -179,6 +213,12 @@ impl Session {
         };
         let mut out = Vec::new();
         let mut terminal = false;
+        // An API code inside the stream: handled as the same code in an
+        // error envelope, once the stream is given up.
+        let mut service = None;
+        // The raw video announced by this event: its own state delta is
+        // the raw video's, not post-production's.
+        let raw_before = i.raw_video_ready;
         for ev in events {
             match ev {
                 AgentEvent::KeepAlive | AgentEvent::TurnComplete => {}
@@ -212,8 +252,11 @@ impl Session {
                         }
                     }
                 }
-                AgentEvent::ToolCall { .. } => {
+                AgentEvent::ToolCall { ref name, .. } => {
                     i.last_activity = now;
+                    if i.raw_video_ready {
+                        i.added.extend(adk::Addition::of_tool(name));
+                    }
                     // During a generation (minutes of work), each step in
                     // words, never the raw call; once per step. Quick edits
                     // keep the one "The agent is working…" line.
@@ -225,25 +268,28 @@ impl Session {
                         }
                     }
                 }
-                AgentEvent::ToolResult { .. } => {
+                AgentEvent::ToolResult { ref name, .. } => {
                     i.last_activity = now;
-                    match adk::stage_of(&ev) {
-                        Some(adk::GenerationStage::RawVideoReady { url }) if !i.raw_video_ready => {
-                            i.raw_video_ready = true;
-                            out.push(Event::Generation {
-                                stage: GenerationStage::RawVideoReady,
-                                url,
-                                message: "The raw video is ready. The agent is now adding music, a title and effects on its own.".into(),
-                            });
-                        }
-                        Some(adk::GenerationStage::PostProductionDone) => {
-                            i.post_production_done = true;
-                        }
-                        _ => {}
+                    let stage = adk::stage_of(&ev);
+                    if raw_before && stage.is_none() && adk::succeeded(&ev) {
+                        i.changed_after_raw = true;
+                        i.added.extend(adk::Addition::of_tool(name));
                     }
+                    if let Some(stage) = stage {
+                        i.reach(stage, &mut out);
+                    }
+                }
+                AgentEvent::Stage(stage) => {
+                    i.last_activity = now;
+                    i.reach(stage, &mut out);
                 }
                 AgentEvent::StateChanged => {
                     i.last_activity = now;
+                    i.changed_after_raw |= raw_before;
+                }
+                AgentEvent::ServiceError { code, message } => {
+                    service = Some((code, message));
+                    terminal = true;
                 }
                 AgentEvent::ModelError { code, message } => {
                     i.last_activity = now;
@@ -264,10 +310,23 @@ impl Session {
                 });
             }
             i.decoder.finish();
-            i.phase = InstructPhase::AfterStream;
+            if service.is_none() {
+                i.phase = InstructPhase::AfterStream;
+            }
             self.in_flight = None;
         }
         self.events.extend(out);
+        if let Some((code, message)) = service {
+            // The same handling as the code in an error envelope on HTTP
+            // 200: a new token (1001) or session (1002) and the message
+            // sent again, a wait (429), or the error with its link (2001).
+            let failure = Failure::Api {
+                status: 200,
+                code: Some(code),
+                retry_after: None,
+            };
+            self.on_failure(now, Endpoint::RunSse, failure, &message);
+        }
     }
 
     pub(super) fn on_sse_answer(&mut self, now: Instant, response: &Response) {
@@ -284,6 +343,7 @@ impl Session {
                     id,
                     endpoint: Endpoint::RunSse,
                     purpose: Purpose::Op,
+                    deadline: None,
                 });
                 self.handle_stream_open(now, id);
                 self.handle_stream_chunk(now, id, &response.body);

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
+use crate::adk::Addition;
 use crate::error::NemoError;
 use crate::secret::Secret;
 
@@ -37,17 +38,53 @@ pub enum RenderOutcome {
 
 /// What is said after post-production added music, a title and effects on
 /// its own (the [`Event::Suggestions`] that follow carry the messages).
+/// Post-production that added other things is told the same way, naming
+/// what it added ([`Event::Suggestions`] carries the words).
 pub const POST_PRODUCTION_CHOICES: &str =
     "Post-production added music, a title and effects. Keep them, or remove what you do not want:";
 
-/// The next messages offered after post-production: keep everything, or
-/// strip one addition.
+/// The next messages offered after post-production added music, a title
+/// and effects: keep everything, or strip one addition. After other
+/// additions, the suggestions name what was actually added.
 pub const POST_PRODUCTION_SUGGESTIONS: [&str; 4] = [
     "keep them",
     "remove the music",
     "remove the title",
     "remove the effects",
 ];
+
+/// The choice offered after post-production, from what it added (in the
+/// order of [`Addition`]); `None` when nothing known was added.
+pub(super) fn post_production_choice(added: &[Addition]) -> Option<Event> {
+    let mut added = added.to_vec();
+    added.sort();
+    added.dedup();
+    let (last, rest) = added.split_last()?;
+    let nouns: Vec<&str> = rest.iter().map(|a| a.noun()).collect();
+    let list = if nouns.is_empty() {
+        last.noun().to_owned()
+    } else {
+        format!("{} and {}", nouns.join(", "), last.noun())
+    };
+    let (message, keep) = if rest.is_empty() {
+        (
+            format!("Post-production added {list}. Keep it, or remove it:"),
+            "keep it",
+        )
+    } else {
+        (
+            format!("Post-production added {list}. Keep them, or remove what you do not want:"),
+            "keep them",
+        )
+    };
+    Some(Event::Suggestions {
+        message,
+        suggestions: std::iter::once(keep)
+            .chain(added.iter().map(|a| a.removal()))
+            .map(str::to_owned)
+            .collect(),
+    })
+}
 
 /// How far a two-stage generation (the raw video, then post-production on
 /// the service's own initiative) has come.

@@ -2,8 +2,9 @@
 //! the state (timeline, the edit an agent turn made, the draft to export).
 
 use super::*;
+use crate::adk::Addition;
 use crate::api::{self, ResponseError};
-use crate::draft::{self, Draft};
+use crate::draft::{self, Draft, TrackKind};
 use crate::error::{ErrorKind, NemoError};
 use crate::recovery::Attempts;
 use crate::time::Instant;
@@ -138,32 +139,7 @@ impl Session {
                             summary: change.summary(),
                         });
                     }
-                    // After a two-stage generation: every track, and what
-                    // to say to keep or strip what post-production added.
-                    if let (true, Some(d)) =
-                        (i.raw_video_ready || i.post_production_done, &new_draft)
-                    {
-                        if i.post_production_done {
-                            events.push(Event::Generation {
-                                stage: GenerationStage::PostProductionDone,
-                                url: None,
-                                message: "Post-production is done; every track:".into(),
-                            });
-                        }
-                        events.push(Event::Timeline {
-                            summary: d.timeline().to_string(),
-                            ready_for_export: d.is_ready_for_export(),
-                        });
-                        if i.post_production_done {
-                            events.push(Event::Suggestions {
-                                message: POST_PRODUCTION_CHOICES.into(),
-                                suggestions: POST_PRODUCTION_SUGGESTIONS
-                                    .iter()
-                                    .map(|s| (*s).to_owned())
-                                    .collect(),
-                            });
-                        }
-                    }
+                    events.extend(generation_report(i, new_draft.as_ref(), false));
                     let outcome = if let Some(message) = stream_error {
                         Next::Fail(NemoError::new(
                             ErrorKind::Unconfirmed,
@@ -199,6 +175,10 @@ impl Session {
                         });
                         self.events
                             .push_back(Event::Note("The edit was applied.".into()));
+                        // A generation whose stream dropped: every track and
+                        // the choice, as after a whole stream.
+                        self.events
+                            .extend(generation_report(i, new_draft.as_ref(), true));
                         return Next::Done;
                     }
                     let checks = checks + 1;
@@ -236,4 +216,66 @@ impl Session {
             _ => Next::Done,
         }
     }
+}
+
+/// After a two-stage generation: post-production done, every track, and
+/// what to say to keep or strip what post-production added (named from
+/// the tools it ran, or else from the tracks it added). After a dropped
+/// stream (`found`: the edit was found in the state), post-production is
+/// done when anything was added after the raw video.
+fn generation_report(i: &Instruct, draft: Option<&Draft>, found: bool) -> Vec<Event> {
+    let mut events = Vec::new();
+    let Some(d) = draft.filter(|_| i.raw_video_ready || i.post_production_done) else {
+        return events;
+    };
+    let added = if i.added.is_empty() {
+        tracks_added(i.baseline.as_ref(), d)
+    } else {
+        i.added.clone()
+    };
+    let done = i.post_production_over() || (found && !added.is_empty());
+    if done {
+        events.push(Event::Generation {
+            stage: GenerationStage::PostProductionDone,
+            url: None,
+            message: "Post-production is done; every track:".into(),
+        });
+    }
+    events.push(Event::Timeline {
+        summary: d.timeline().to_string(),
+        ready_for_export: d.is_ready_for_export(),
+    });
+    if done {
+        events.extend(super::events::post_production_choice(&added));
+    }
+    events
+}
+
+/// What a draft has that `before` had not, besides video: music, a title,
+/// more text (subtitles).
+fn tracks_added(before: Option<&Draft>, after: &Draft) -> Vec<Addition> {
+    let count = |d: Option<&Draft>, kind: TrackKind| {
+        d.map_or(0, |d| {
+            d.timeline()
+                .tracks
+                .iter()
+                .filter(|t| t.kind == kind)
+                .count()
+        })
+    };
+    let mut added = Vec::new();
+    if count(Some(after), TrackKind::Audio) > count(before, TrackKind::Audio) {
+        added.push(Addition::Music);
+    }
+    let (text_before, text_after) = (
+        count(before, TrackKind::Text),
+        count(Some(after), TrackKind::Text),
+    );
+    if text_before == 0 && text_after > 0 {
+        added.push(Addition::Title);
+    }
+    if text_after > text_before.max(1) {
+        added.push(Addition::Subtitles);
+    }
+    added
 }
