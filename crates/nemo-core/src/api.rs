@@ -158,6 +158,10 @@ impl Default for Attribution {
 pub struct Api {
     /// The attribution triple.
     pub attribution: Attribution,
+    /// Ask `/run_sse` for the agent's text piece by piece (`"streaming":
+    /// true`): ADK sends `partial` pieces only then. Off by default (ADK's
+    /// default too); a session turns it on with `Config::text_deltas`.
+    pub streaming: bool,
 }
 
 fn plain(name: &'static str, value: impl Into<String>) -> Header {
@@ -170,7 +174,15 @@ fn plain(name: &'static str, value: impl Into<String>) -> Header {
 impl Api {
     /// A builder with the given attribution.
     pub fn new(attribution: Attribution) -> Self {
-        Self { attribution }
+        Self {
+            attribution,
+            streaming: false,
+        }
+    }
+
+    /// The same builder, asking `/run_sse` for text pieces or not.
+    pub fn streaming(self, streaming: bool) -> Self {
+        Self { streaming, ..self }
     }
 
     fn headers(&self, token: Option<&Secret>) -> Vec<Header> {
@@ -234,12 +246,15 @@ impl Api {
 
     /// `POST /run_sse`: one user message to the agent.
     pub fn run_sse(&self, token: &Secret, session_id: &str, text: &str) -> Request {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "app_name": APP_NAME,
             "user_id": "me",
             "session_id": session_id,
             "new_message": {"role": "user", "parts": [{"text": text}]},
         });
+        if self.streaming {
+            body["streaming"] = Value::Bool(true);
+        }
         let mut req = self.request(
             Endpoint::RunSse,
             Method::Post,
@@ -506,42 +521,55 @@ fn message_of(value: &Value) -> Option<String> {
     }
 }
 
-/// An error code given as a number or a numeric string (`1001`, `"1001"`).
-fn code_of(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// The code of an error body: `code` on the body, or inside a FastAPI
-/// `detail` object or an `error` object.
-fn error_code(map: &serde_json::Map<String, Value>) -> Option<i64> {
-    map.get("code").and_then(code_of).or_else(|| {
+/// The code of an error body: a `code` (`errorCode`, `error_code`) on the
+/// body, or inside a FastAPI `detail` object or an `error` object.
+fn error_code(body: &Value) -> Option<i64> {
+    Fields::flat(body).code(field::CODE).or_else(|| {
         ["detail", "error"]
             .iter()
-            .filter_map(|k| map.get(*k).and_then(Value::as_object))
-            .find_map(|inner| field::Fields::of(Some(inner)).find_code())
+            .filter_map(|k| body.get(*k).filter(|v| v.is_object()))
+            .find_map(|inner| Fields::flat(inner).code(field::CODE))
     })
 }
 
-impl field::Fields<'_> {
-    fn find_code(&self) -> Option<i64> {
-        self.value(field::CODE).and_then(code_of)
-    }
+/// True when a body is the API's own envelope saying no: it carries a code
+/// (`code`, `errorCode` or `error_code`), or `success` false (`false`,
+/// `"false"`, `0`). A gateway's bare page or `{"message":"Not Found"}` is
+/// not.
+pub(crate) fn is_api_refusal(body: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    let f = Fields::flat(&value);
+    f.value(field::CODE).is_some() || f.boolean(field::SUCCESS) == Some(false)
 }
+
+/// The keys of the REST envelope (`{code,message,data}`), dropped from an
+/// answer that carries its payload beside them.
+const CODE_ENVELOPE: &[&str] = &[
+    "code",
+    "errorCode",
+    "error_code",
+    "message",
+    "msg",
+    "success",
+    "data",
+];
 
 /// Splits a response into its payload or the API error it carries.
 ///
 /// On 2xx: `{code:0,data}` → `data`; `{success:true,data}` → `data`;
+/// `{code:0,…}` without `data` (or with `data:null`) → the object without
+/// the envelope's keys (`code`, `message`, `msg`, `success`);
 /// `{success:true,…}` without `data` → the object without `success` (render
-/// status shape b as the seeds write it); `code != 0` (a number or a numeric
-/// string, codes ≥ 1000 included) or `success:false` → an [`ApiError`] even
-/// with HTTP 200; any other JSON object → the object itself (render status
-/// shapes b and c without an envelope). On other statuses: the code and
-/// message from whatever the body holds (`{code,message}`, `{detail}`,
-/// `{error}`, an HTML page from a proxy, or plain text).
+/// status shape b as the seeds write it); a code ≠ 0 (`code`, `errorCode` or
+/// `error_code`; a number or a numeric string, codes ≥ 1000 included) or
+/// `success` false (`false`, `"false"`, `0`) → an [`ApiError`] even with
+/// HTTP 200; a JSON list → the list (an upload's files); any other JSON
+/// object → the object itself (render status shapes b and c without an
+/// envelope). On other statuses: the code and message from whatever the
+/// body holds (`{code,message}`, `{detail}`, `{error}`, an HTML page from a
+/// proxy, or plain text).
 pub fn payload(response: &Response) -> Result<Value, ResponseError> {
     let status = response.status;
     let parsed: Option<Value> = serde_json::from_slice(&response.body).ok();
@@ -556,10 +584,9 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
     };
     if !(200..300).contains(&status) {
         let (code, message) = match &parsed {
-            Some(Value::Object(map)) => (
-                error_code(map).filter(|c| *c != 0),
-                message_of(&Value::Object(map.clone()))
-                    .unwrap_or_else(|| body_text(&response.body)),
+            Some(body @ Value::Object(_)) => (
+                error_code(body).filter(|c| *c != 0),
+                message_of(body).unwrap_or_else(|| body_text(&response.body)),
             ),
             _ => (None, body_text(&response.body)),
         };
@@ -570,42 +597,57 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
         };
         return Err(api_error(code, message));
     }
-    let Some(Value::Object(mut map)) = parsed else {
-        return Err(ResponseError::Decode {
-            status,
-            message: "the body is not a JSON object".into(),
-            body: body_text(&response.body),
-        });
+    let body = match parsed {
+        Some(Value::Object(map)) => Value::Object(map),
+        // A bare list (of uploaded files) is an answer too.
+        Some(list @ Value::Array(_)) => return Ok(list),
+        _ => {
+            return Err(ResponseError::Decode {
+                status,
+                message: "the body is not a JSON object".into(),
+                body: body_text(&response.body),
+            })
+        }
     };
-    if let Some(code) = map.get("code").and_then(code_of) {
-        if code != 0 {
-            let message = map
-                .get("message")
-                .or_else(|| map.get("msg"))
-                .or_else(|| map.get("error"))
-                .and_then(message_of)
-                .unwrap_or_else(|| format!("error code {code}"));
-            return Err(api_error(Some(code), message));
-        }
-        return Ok(map.remove("data").unwrap_or(Value::Null));
-    }
-    if let Some(success) = map.get("success").and_then(field::boolean) {
-        if !success {
-            let message = map
-                .get("error")
-                .or_else(|| map.get("message"))
-                .and_then(message_of)
-                .unwrap_or_else(|| "the request failed".into());
-            let code = error_code(&map);
-            return Err(api_error(code, message));
-        }
-        return Ok(match map.remove("data").filter(|d| !d.is_null()) {
-            Some(data) => data,
-            None => {
-                map.remove("success");
-                Value::Object(map)
-            }
+    let top = Fields::flat(&body);
+    let code = top.code(field::CODE);
+    let success = top.boolean(field::SUCCESS);
+    let refused = code.is_some_and(|c| c != 0) || success == Some(false);
+    if refused {
+        let code = code
+            .filter(|c| *c != 0)
+            .or_else(|| error_code(&body).filter(|c| *c != 0));
+        // The render endpoints say why in `error`, the REST ones in
+        // `message`: each envelope's own word first.
+        let words = if code.is_some() {
+            top.value(field::MESSAGE)
+        } else {
+            top.value(field::ERROR)
+                .or_else(|| top.value(field::MESSAGE))
+        };
+        let message = words.and_then(message_of).unwrap_or_else(|| match code {
+            Some(code) => format!("error code {code}"),
+            None => "the request failed".into(),
         });
+        return Err(api_error(code, message));
+    }
+    let Value::Object(mut map) = body else {
+        return Ok(body);
+    };
+    if code.is_none() && success.is_none() {
+        return Ok(Value::Object(map));
+    }
+    if let Some(data) = map.remove("data").filter(|d| !d.is_null()) {
+        return Ok(data);
+    }
+    // The payload sits beside the envelope's keys.
+    let envelope: &[&str] = if code.is_some() {
+        CODE_ENVELOPE
+    } else {
+        field::SUCCESS
+    };
+    for key in envelope {
+        map.remove(*key);
     }
     Ok(Value::Object(map))
 }
@@ -857,38 +899,38 @@ fn opt_draft<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Draft>, D::Error>
     }
 }
 
-fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(field::id(&Value::deserialize(d)?))
-}
-
 /// `data` of the state call.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionState {
-    /// The session (`session_id` or `sessionId`, a string or a number).
-    #[serde(default, alias = "sessionId", deserialize_with = "opt_id")]
+    /// The session (`session_id`, `sessionId` or `sid`; a string or a number).
     pub session_id: Option<String>,
-    /// The task (`task_id` or `taskId`).
-    #[serde(default, alias = "taskId", deserialize_with = "opt_id")]
+    /// The task (`task_id` or `taskId`; a string or a number).
     pub task_id: Option<String>,
-    /// The task's name.
-    #[serde(default, alias = "taskName", deserialize_with = "opt_id")]
+    /// The task's name (`task_name` or `taskName`).
     pub task_name: Option<String>,
     /// What the session holds.
-    #[serde(default)]
     pub state: SessionStateBody,
 }
 
-/// Parses the state call. The draft is taken from the raw body so that it
-/// round-trips byte for byte.
+/// Parses the state call: the ids through the field lookup, in `data` or
+/// beside the envelope; the draft from the raw body, so that it round-trips
+/// byte for byte.
 pub fn parse_state(response: &Response) -> Result<SessionState, ResponseError> {
-    // `payload` would re-serialise `data` through `Value`; the draft must stay
-    // byte-exact, so check the envelope first and then parse the body again
-    // into a type that borrows the draft as raw JSON.
-    payload(response)?;
+    // `payload` re-serialises `data` through `Value`: it checks the envelope
+    // and gives the ids; the draft must stay byte-exact, so the body is read
+    // again into a type that borrows the draft as raw JSON.
+    let value = payload(response)?;
+    #[derive(Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        state: Option<SessionStateBody>,
+    }
     #[derive(Deserialize)]
     struct Enveloped {
         #[serde(default)]
-        data: Option<SessionState>,
+        data: Option<Inner>,
+        #[serde(default)]
+        state: Option<SessionStateBody>,
     }
     let decode = |e: serde_json::Error| ResponseError::Decode {
         status: response.status,
@@ -896,10 +938,17 @@ pub fn parse_state(response: &Response) -> Result<SessionState, ResponseError> {
         body: body_text(&response.body),
     };
     let env: Enveloped = serde_json::from_slice(&response.body).map_err(decode)?;
-    match env.data {
-        Some(state) => Ok(state),
-        None => serde_json::from_slice(&response.body).map_err(decode),
-    }
+    let f = Fields::new(&value);
+    Ok(SessionState {
+        session_id: f.id(field::SESSION_ID),
+        task_id: f.id(field::TASK_ID),
+        task_name: f.text(field::TASK_NAME),
+        state: env
+            .data
+            .and_then(|d| d.state)
+            .or(env.state)
+            .unwrap_or_default(),
+    })
 }
 
 /// `data` of the render submission.
@@ -942,19 +991,45 @@ pub enum RenderPhase {
 }
 
 impl RenderPhase {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s.trim().to_ascii_lowercase().as_str() {
-            "pending" | "queued" | "waiting" | "submitted" => RenderPhase::Pending,
-            "processing" | "rendering" | "running" | "in_progress" | "started" => {
-                RenderPhase::Processing
+    /// Reads a status word, whatever its case and separators (`in
+    /// progress`, `in-progress`, `IN_PROGRESS`). Never fails: a word
+    /// about cancelling is [`Cancelled`](Self::Cancelled); one about failing
+    /// (`failed`, `error`, `timeout`, `timed out`, `expired`, `aborted`,
+    /// `rejected`) is [`Failed`](Self::Failed); a word about waiting or
+    /// working is pending or processing; any other word is
+    /// [`Completed`](Self::Completed) when the answer carries an output URL
+    /// (`has_output`), else [`Processing`](Self::Processing) — polling goes
+    /// on until a word says more, within the polling limit.
+    pub(crate) fn read(word: &str, has_output: bool) -> Self {
+        let w: String = word
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let has = |parts: &[&str]| parts.iter().any(|p| w.contains(p));
+        match w.as_str() {
+            "pending" | "queued" | "queue" | "waiting" | "submitted" | "created" | "new" => {
+                return RenderPhase::Pending
             }
-            "completed" | "complete" | "done" | "succeeded" | "success" | "finished" => {
-                RenderPhase::Completed
-            }
-            "failed" | "error" | "failure" => RenderPhase::Failed,
-            "cancelled" | "canceled" => RenderPhase::Cancelled,
-            _ => return None,
-        })
+            "completed" | "complete" | "done" | "succeeded" | "success" | "successful"
+            | "finished" | "succeed" => return RenderPhase::Completed,
+            _ => {}
+        }
+        if has(&["cancel"]) {
+            RenderPhase::Cancelled
+        } else if has(&[
+            "fail", "error", "timeout", "timedout", "expire", "abort", "reject",
+        ]) {
+            RenderPhase::Failed
+        } else if has(&["queue", "pend", "wait"]) {
+            RenderPhase::Pending
+        } else if has(&["progress", "process", "render", "running", "start"]) {
+            RenderPhase::Processing
+        } else if has_output {
+            RenderPhase::Completed
+        } else {
+            RenderPhase::Processing
+        }
     }
 
     /// The phase's name.
@@ -997,10 +1072,12 @@ pub struct RenderStatus {
 /// Parses a render status in any documented shape:
 /// (a) `data.status`, `data.progress`, `data.outputUrl`;
 /// (b) top-level `status`, URL at `output.url`, with or without
-/// `"success":true` beside them;
+/// `"success":true` (or `"code":0`) beside them;
 /// (c) `taskId`, top-level `status`, `progress`, `output:{url,duration,size}`.
-/// Numbers may be numeric strings; the URL may also be `output_url`, `url`,
-/// `downloadUrl` or `videoUrl`.
+/// Numbers may be numeric strings; the URL may go by any name of
+/// `field::OUTPUT_URL`, on the object or in `output`; the status word is read
+/// by [`RenderPhase::read`], the progress as a percentage (`"45%"`, `45`, or
+/// a fraction `0.45`).
 pub fn parse_render_status(response: &Response) -> Result<RenderStatus, ResponseError> {
     let value = payload(response)?;
     let decode = |message: String| ResponseError::Decode {
@@ -1015,21 +1092,20 @@ pub fn parse_render_status(response: &Response) -> Result<RenderStatus, Response
     let status_text = f
         .text(field::STATUS)
         .ok_or_else(|| decode("the render status has no `status`".into()))?;
-    let phase = RenderPhase::parse(&status_text)
-        .ok_or_else(|| decode(format!("unknown render status `{status_text}`")))?;
     let output = f.nested(field::OUTPUT);
     let output_url = f
         .text(field::OUTPUT_URL)
         .or_else(|| output.and_then(|o| o.text(field::OUTPUT_URL)))
         // `output` may be the URL itself.
         .or_else(|| f.text(field::OUTPUT).filter(|u| u.contains("://")));
+    let phase = RenderPhase::read(&status_text, output_url.is_some());
     let error = f.text(field::ERROR).or_else(|| {
         f.text(&["message", "msg"])
             .filter(|_| phase == RenderPhase::Failed)
     });
     Ok(RenderStatus {
         phase,
-        progress: f.num(field::PROGRESS).map(|p| p.clamp(0.0, 100.0)),
+        progress: f.percent(field::PROGRESS).map(|p| p.clamp(0.0, 100.0)),
         output_url,
         duration: output.and_then(|o| o.num(field::SECONDS)),
         // A size that cannot be a file's length (zero, negative, a
@@ -1254,9 +1330,15 @@ mod tests {
             parse_render_status(&f).unwrap().error.as_deref(),
             Some("codec error")
         );
+        // An unknown word keeps the export polling instead of failing it.
         let u = resp(200, r#"{"status":"exploded"}"#);
+        assert_eq!(
+            parse_render_status(&u).unwrap().phase,
+            RenderPhase::Processing
+        );
+        let none = resp(200, r#"{"progress":5}"#);
         assert!(matches!(
-            parse_render_status(&u),
+            parse_render_status(&none),
             Err(ResponseError::Decode { .. })
         ));
     }
@@ -1285,6 +1367,37 @@ mod tests {
         assert!(body.contains(r#""sessionId":"123""#), "{body}");
         let v: Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["output"], json!({"format":"mp4","quality":"high"}));
+    }
+
+    #[test]
+    fn api_refusals_and_gateway_pages() {
+        for (body, api) in [
+            (r#"{"code":1002,"message":"render not found"}"#, true),
+            (r#"{"errorCode":"1002","message":"render not found"}"#, true),
+            (r#"{"success":false,"error":"render not found"}"#, true),
+            (r#"{"success":"false","error":"render not found"}"#, true),
+            (r#"{"success":0,"error":"render not found"}"#, true),
+            (r#"{"message":"Not Found"}"#, false),
+            (r#"{"success":true}"#, false),
+            ("<html>404</html>", false),
+            ("[1]", false),
+        ] {
+            assert_eq!(is_api_refusal(body.as_bytes()), api, "{body}");
+        }
+    }
+
+    #[test]
+    fn run_sse_asks_for_pieces_only_when_streaming() {
+        let tok = Secret::new("t");
+        let body = |api: &Api| -> Value {
+            serde_json::from_str(api.run_sse(&tok, "1", "hi").json_body().unwrap()).unwrap()
+        };
+        let plain = Api::new(Attribution::default());
+        assert_eq!(body(&plain).get("streaming"), None);
+        let streaming = plain.streaming(true);
+        assert_eq!(body(&streaming)["streaming"], json!(true));
+        assert_eq!(body(&streaming)["new_message"]["parts"][0]["text"], "hi");
+        assert!(!streaming.streaming(false).streaming);
     }
 
     #[test]

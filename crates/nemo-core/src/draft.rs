@@ -81,16 +81,11 @@ impl Draft {
 
     /// Ready for export when `t` has a track with a non-empty `sg`.
     pub fn is_ready_for_export(&self) -> bool {
-        self.value
-            .get("t")
-            .and_then(Value::as_array)
-            .is_some_and(|tracks| {
-                tracks.iter().any(|t| {
-                    t.get("sg")
-                        .and_then(Value::as_array)
-                        .is_some_and(|sg| !sg.is_empty())
-                })
-            })
+        tracks(&self.value).is_some_and(|tracks| {
+            tracks
+                .iter()
+                .any(|t| segments(t).is_some_and(|sg| !sg.is_empty()))
+        })
     }
 }
 
@@ -155,12 +150,14 @@ pub struct Timeline {
     pub title: Option<String>,
 }
 
-fn num(v: &Value) -> Option<f64> {
-    field::num(v)
+/// A draft's tracks (`t`), through the field lookup.
+fn tracks(draft: &Value) -> Option<&Vec<Value>> {
+    Fields::flat(draft).array(field::TRACKS)
 }
 
-fn text_of(v: &Value) -> Option<String> {
-    field::text(v)
+/// A track's segments (`sg`), through the field lookup.
+fn segments(track: &Value) -> Option<&Vec<Value>> {
+    Fields::flat(track).array(field::SEGMENTS)
 }
 
 fn file_stem(url: &str) -> Option<String> {
@@ -177,7 +174,7 @@ impl Segment {
         let f = Fields::new(value);
         if !f.is_object() {
             return Segment {
-                label: text_of(value),
+                label: field::text(value),
                 start_ms: None,
                 end_ms: None,
                 volume: None,
@@ -236,9 +233,7 @@ impl Timeline {
     /// is left out.
     pub fn read(draft: &Value) -> Timeline {
         let mut text_tracks = 0;
-        let tracks = draft
-            .get("t")
-            .and_then(Value::as_array)
+        let tracks = tracks(draft)
             .map(|tracks| {
                 tracks
                     .iter()
@@ -255,9 +250,7 @@ impl Timeline {
                             }
                             TrackKind::Other(n) => format!("Track type {n}"),
                         };
-                        let segments = t
-                            .get("sg")
-                            .and_then(Value::as_array)
+                        let segments = segments(t)
                             .map(|sg| sg.iter().map(|s| Segment::read(s, kind)).collect())
                             .unwrap_or_default();
                         Track {
@@ -269,13 +262,18 @@ impl Timeline {
                     .collect()
             })
             .unwrap_or_default();
-        let meta = draft.get("m").and_then(Value::as_object);
-        let dim = |k: &str| meta.and_then(|m| m.get(k)).and_then(num).map(|n| n as u32);
+        // The draft's own details: on it, or in its `m` (`metadata`).
+        let f = Fields::new(draft);
+        let dim = |aliases: &[&str]| {
+            f.num(aliases)
+                .filter(|n| (1.0..=100_000.0).contains(n))
+                .map(|n| n as u32)
+        };
         Timeline {
             tracks,
-            duration_ms: draft.get("d").and_then(num),
-            resolution: dim("width").zip(dim("height")),
-            title: meta.and_then(|m| m.get("title")).and_then(text_of),
+            duration_ms: f.num(field::DURATION_MS),
+            resolution: dim(field::WIDTH).zip(dim(field::HEIGHT)),
+            title: f.text(field::TITLE),
         }
     }
 }

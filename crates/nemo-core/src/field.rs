@@ -56,11 +56,19 @@ pub(crate) const DURATION_MS: &[&str] =
 pub(crate) const VOLUME: &[&str] = &["v", "vol", "volume", "gain"];
 /// A track's type (`0` video, `1` audio, `7` text).
 pub(crate) const TRACK_TYPE: &[&str] = &["tt", "track_type", "trackType"];
+/// A draft's tracks (published: `t`).
+pub(crate) const TRACKS: &[&str] = &["t"];
+/// A track's segments (published: `sg`).
+pub(crate) const SEGMENTS: &[&str] = &["sg"];
+/// A draft's (or task's) title, in its `m`.
+pub(crate) const TITLE: &[&str] = &["title"];
 
 /// A session id.
 pub(crate) const SESSION_ID: &[&str] = &["session_id", "sessionId", "sid"];
 /// A task id.
 pub(crate) const TASK_ID: &[&str] = &["task_id", "taskId"];
+/// A task's name.
+pub(crate) const TASK_NAME: &[&str] = &["task_name", "taskName"];
 /// A user id.
 pub(crate) const USER_ID: &[&str] = &["user_id", "userId", "uid"];
 /// A bearer token.
@@ -88,11 +96,12 @@ pub(crate) const CREDITS: &[&str] = &["credits"];
 pub(crate) const RENDER_ID: &[&str] = &["id", "render_id", "renderId", "taskId", "task_id"];
 /// A render's status.
 pub(crate) const STATUS: &[&str] = &["status", "state"];
-/// A render's progress, 0–100.
+/// A render's progress, 0–100 (read with [`percent`]).
 pub(crate) const PROGRESS: &[&str] = &["progress", "percent"];
 /// A render's output object (`{url,duration,size}`).
 pub(crate) const OUTPUT: &[&str] = &["output", "result"];
-/// A render's output URL.
+/// A render's output URL — and any video's URL in the service's answers
+/// (a generated video's in a tool result, too): the one list of its names.
 pub(crate) const OUTPUT_URL: &[&str] = &[
     "outputUrl",
     "output_url",
@@ -108,8 +117,11 @@ pub(crate) const SIZE: &[&str] = &["size", "bytes", "fileSize", "file_size"];
 pub(crate) const SECONDS: &[&str] = &["duration", "seconds"];
 /// Why something failed.
 pub(crate) const ERROR: &[&str] = &["error", "errorMessage", "error_message", "reason"];
-/// An API error code.
+/// An API error code (read with [`code`]).
 pub(crate) const CODE: &[&str] = &["code", "errorCode", "error_code"];
+/// The `success` flag of the render endpoints' envelope (read with
+/// [`boolean`]: `false`, `"false"` and `0` all say no).
+pub(crate) const SUCCESS: &[&str] = &["success"];
 /// An API message.
 pub(crate) const MESSAGE: &[&str] = &["message", "msg", "error", "detail", "errorMessage"];
 /// Uploaded files.
@@ -160,6 +172,33 @@ pub(crate) fn id(value: &Value) -> Option<String> {
     }
 }
 
+/// An error code given as a number or a numeric string (`1001`,
+/// `"1001"`); a word (`"SAFETY"`) is no code.
+pub(crate) fn code(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A percentage (a render's progress): a number, a numeric string or
+/// `"45%"` as it is; a number below 1 that is not whole (`0.45`, `"0.45"`)
+/// as a fraction (45). A whole `1` stays 1 %: a progress of 1 is more
+/// likely one percent than done, and a fraction of exactly 1 would come with
+/// a final status anyway.
+pub(crate) fn percent(value: &Value) -> Option<f64> {
+    let n = num(value)?;
+    let explicit = value.as_str().is_some_and(|s| s.trim().ends_with('%'));
+    Some(if !explicit && n > 0.0 && n < 1.0 {
+        n * 100.0
+    } else {
+        n
+    })
+}
+
 /// A boolean given as `true`/`false`, `"true"`/`"false"`, or `1`/`0`.
 pub(crate) fn boolean(value: &Value) -> Option<bool> {
     match value {
@@ -193,6 +232,14 @@ impl<'a> Fields<'a> {
     /// A view of `value` (nothing found when it is not an object).
     pub(crate) fn new(value: &'a Value) -> Self {
         Self::of(value.as_object())
+    }
+
+    /// A view of the object's own keys only (an envelope: `code` under
+    /// `data` is not the envelope's).
+    pub(crate) fn flat(value: &'a Value) -> Self {
+        let mut layers = [None; 5];
+        layers[0] = value.as_object();
+        Self { layers }
     }
 
     /// A view of an object, if there is one.
@@ -240,6 +287,16 @@ impl<'a> Fields<'a> {
     /// The first alias that reads as a boolean ([`boolean`]).
     pub(crate) fn boolean(&self, aliases: &[&str]) -> Option<bool> {
         self.find(aliases, boolean)
+    }
+
+    /// The first alias that reads as an error code ([`code`]).
+    pub(crate) fn code(&self, aliases: &[&str]) -> Option<i64> {
+        self.find(aliases, code)
+    }
+
+    /// The first alias that reads as a percentage ([`percent`]).
+    pub(crate) fn percent(&self, aliases: &[&str]) -> Option<f64> {
+        self.find(aliases, percent)
     }
 
     /// The first alias that reads as a volume, in percent ([`volume`]).
@@ -338,6 +395,32 @@ mod tests {
         let null = json!({"a": null, "data": {"a": 9}});
         assert_eq!(Fields::new(&null).num(&["a"]), Some(9.0), "null is absent");
         assert!(!Fields::new(&json!([1])).is_object());
+    }
+
+    #[test]
+    fn codes_and_percents() {
+        for (v, want) in [
+            (json!(1001), Some(1001)),
+            (json!("1002"), Some(1002)),
+            (json!(2001.0), Some(2001)),
+            (json!("SAFETY"), None),
+            (json!(1.5), None),
+        ] {
+            assert_eq!(code(&v), want, "{v}");
+        }
+        for (v, want) in [
+            (json!(45), Some(45.0)),
+            (json!("45%"), Some(45.0)),
+            (json!(0.45), Some(45.0)),
+            (json!("0.5%"), Some(0.5)),
+            (json!(1), Some(1.0)),
+            (json!(0), Some(0.0)),
+        ] {
+            assert_eq!(percent(&v), want, "{v}");
+        }
+        let v = json!({"code": 0, "data": {"code": 1001}});
+        assert_eq!(Fields::flat(&v).code(CODE), Some(0));
+        assert_eq!(Fields::flat(&json!({"data": {"code": 1}})).code(CODE), None);
     }
 
     #[test]

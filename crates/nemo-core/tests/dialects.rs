@@ -3,6 +3,8 @@
 //! Plus a property: any spelling of one draft gives the same timeline.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
+mod support;
+
 use nemo_core::adk::{self, AgentEvent, GenerationStage};
 use nemo_core::api::{self, Api, Attribution, RenderPhase, ResponseError};
 use nemo_core::draft::{diff, Draft};
@@ -643,5 +645,580 @@ proptest! {
         for s in &segs {
             prop_assert!(canonical.contains(&s.label), "{} lost in {}", s.label, canonical);
         }
+    }
+}
+
+/// The render's URL under every name it may go by (inferred: each seen in
+/// one text or another), at the top level, under `data`, or in `output`.
+#[test]
+fn render_url_under_every_name() {
+    let rows: &[(&str, &str)] = &[
+        (
+            "outputUrl",
+            r#"{"status":"completed","outputUrl":"https://cdn.example/r/x.mp4"}"#,
+        ),
+        (
+            "output_url",
+            r#"{"status":"completed","output_url":"https://cdn.example/r/x.mp4"}"#,
+        ),
+        (
+            "url",
+            r#"{"status":"completed","url":"https://cdn.example/r/x.mp4"}"#,
+        ),
+        (
+            "downloadUrl",
+            r#"{"status":"completed","downloadUrl":"https://cdn.example/r/x.mp4"}"#,
+        ),
+        (
+            "download_url",
+            r#"{"status":"completed","download_url":"https://cdn.example/r/x.mp4"}"#,
+        ),
+        (
+            "videoUrl",
+            r#"{"status":"completed","videoUrl":"https://cdn.example/r/x.mp4"}"#,
+        ),
+        (
+            "video_url",
+            r#"{"status":"completed","video_url":"https://cdn.example/r/x.mp4"}"#,
+        ),
+        (
+            "output.url",
+            r#"{"status":"completed","output":{"url":"https://cdn.example/r/x.mp4"}}"#,
+        ),
+        (
+            "output.downloadUrl",
+            r#"{"status":"completed","output":{"downloadUrl":"https://cdn.example/r/x.mp4"}}"#,
+        ),
+        (
+            "output as the URL",
+            r#"{"status":"completed","output":"https://cdn.example/r/x.mp4"}"#,
+        ),
+        (
+            "data.output_url",
+            r#"{"success":true,"data":{"status":"completed","output_url":"https://cdn.example/r/x.mp4"}}"#,
+        ),
+        (
+            "data.output.url",
+            r#"{"code":0,"data":{"status":"completed","output":{"url":"https://cdn.example/r/x.mp4"}}}"#,
+        ),
+    ];
+    for (name, body) in rows {
+        let s =
+            api::parse_render_status(&resp(200, body)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(s.phase, RenderPhase::Completed, "{name}");
+        assert_eq!(s.output_url.as_deref(), Some(URL), "{name}");
+    }
+}
+
+/// Render status words, whatever their case or separators. Unknown words
+/// never fail the export: with an output URL the render is done, without
+/// one it is still working.
+#[test]
+fn render_status_words() {
+    use RenderPhase::*;
+    let rows: &[(&str, bool, RenderPhase)] = &[
+        // seeds, upstream
+        ("pending", false, Pending),
+        ("processing", false, Processing),
+        ("completed", true, Completed),
+        ("failed", false, Failed),
+        // inferred
+        ("queued", false, Pending),
+        ("QUEUED", false, Pending),
+        ("waiting", false, Pending),
+        ("submitted", false, Pending),
+        ("rendering", false, Processing),
+        ("running", false, Processing),
+        ("in_progress", false, Processing),
+        ("IN_PROGRESS", false, Processing),
+        ("in progress", false, Processing),
+        ("in-progress", false, Processing),
+        ("InProgress", false, Processing),
+        ("started", false, Processing),
+        ("succeeded", true, Completed),
+        ("Success", true, Completed),
+        ("done", true, Completed),
+        ("finished", true, Completed),
+        ("error", false, Failed),
+        ("failure", false, Failed),
+        ("timeout", false, Failed),
+        ("timed_out", false, Failed),
+        ("Timed Out", false, Failed),
+        ("expired", false, Failed),
+        ("aborted", false, Failed),
+        ("rejected", false, Failed),
+        ("cancelled", false, Cancelled),
+        ("canceled", false, Cancelled),
+        ("CANCELED", false, Cancelled),
+        ("user_cancelled", false, Cancelled),
+        // unknown words
+        ("exploded", false, Processing),
+        ("post-processing", false, Processing),
+        ("uploaded", true, Completed),
+        ("ready", true, Completed),
+    ];
+    for (word, with_url, want) in rows {
+        let mut v = json!({"status": word, "progress": 50});
+        if *with_url {
+            v["output"] = json!({"url": URL});
+        }
+        let s = api::parse_render_status(&resp(200, &v.to_string()))
+            .unwrap_or_else(|e| panic!("{word}: {e}"));
+        assert_eq!(&s.phase, want, "{word}");
+    }
+    // A failure word wins over a URL; `error` beside it is the reason.
+    let s = api::parse_render_status(&resp(
+        200,
+        r#"{"status":"Timed-Out","url":"https://cdn.example/r/x.mp4","message":"took too long"}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        (s.phase, s.error.as_deref()),
+        (RenderPhase::Failed, Some("took too long"))
+    );
+}
+
+/// Progress as a number, a numeric string, `"45%"`, or a fraction below 1
+/// that is not a whole number (`0.45` → 45). A whole 1 is 1 %.
+#[test]
+fn render_progress_in_every_spelling() {
+    let rows: &[(Value, Option<f64>)] = &[
+        (json!(45), Some(45.0)),
+        (json!("45"), Some(45.0)),
+        (json!("45%"), Some(45.0)),
+        (json!(" 45 % "), Some(45.0)),
+        (json!(45.5), Some(45.5)),
+        (json!(0.45), Some(45.0)),
+        (json!("0.45"), Some(45.0)),
+        (json!("0.5%"), Some(0.5)),
+        (json!(1), Some(1.0)),
+        (json!(0), Some(0.0)),
+        (json!(100), Some(100.0)),
+        (json!(250), Some(100.0)),
+        (json!(-3), Some(0.0)),
+        (json!("soon"), None),
+    ];
+    for (p, want) in rows {
+        let body = json!({"status": "processing", "progress": p}).to_string();
+        let s = api::parse_render_status(&resp(200, &body)).unwrap();
+        assert_eq!(s.progress, *want, "{p}");
+    }
+    let body = r#"{"status":"processing","percent":"0.25"}"#;
+    assert_eq!(
+        api::parse_render_status(&resp(200, body)).unwrap().progress,
+        Some(25.0)
+    );
+}
+
+/// `code:0` without `data`: the envelope's keys go, the object stays — for
+/// every reader (upstream §3 puts `code` on REST answers; a render answer
+/// with it and no `data` is inferred).
+#[test]
+fn code_zero_without_data() {
+    let body = r#"{"code":0,"message":"ok","status":"completed","output":{"url":"https://cdn.example/r/x.mp4"}}"#;
+    let s = api::parse_render_status(&resp(200, body)).expect("code 0 without data");
+    assert_eq!(s.phase, RenderPhase::Completed);
+    assert_eq!(s.output_url.as_deref(), Some(URL));
+    let v = api::payload(&resp(
+        200,
+        r#"{"code":"0","msg":"ok","success":true,"x":1}"#,
+    ))
+    .unwrap();
+    assert_eq!(v, json!({"x": 1}));
+    let c: api::Credits = api::parse(&resp(
+        200,
+        r#"{"code":0,"message":"ok","available":90,"frozen":10}"#,
+    ))
+    .unwrap();
+    assert_eq!(c.total, 100.0);
+    let a: api::RenderAccepted = api::parse(&resp(
+        200,
+        r#"{"code":0,"message":"ok","data":null,"id":"render_1","status":"pending"}"#,
+    ))
+    .unwrap();
+    assert_eq!(a.id.as_deref(), Some("render_1"));
+}
+
+/// The render submission's answer: under `data`, at the top level beside
+/// `success`, the id as a string or a number.
+#[test]
+fn render_submission_answers() {
+    let rows: &[(&str, &str)] = &[
+        // upstream §4.7
+        (
+            r#"{"success":true,"data":{"id":"render_1","status":"pending","progress":5}}"#,
+            "render_1",
+        ),
+        // inferred: the same fields beside `success`
+        (
+            r#"{"success":true,"id":"render_1","status":"pending","progress":5}"#,
+            "render_1",
+        ),
+        (
+            r#"{"success":"true","id":"render_1","status":"pending","progress":"5"}"#,
+            "render_1",
+        ),
+        (
+            r#"{"success":true,"data":{"id":5529798706024415232,"status":"pending","progress":5}}"#,
+            "5529798706024415232",
+        ),
+        (
+            r#"{"success":true,"taskId":7001,"status":"queued","progress":5}"#,
+            "7001",
+        ),
+        (
+            r#"{"code":0,"data":{"render_id":"render_1","status":"pending","progress":5}}"#,
+            "render_1",
+        ),
+    ];
+    for (body, id) in rows {
+        let a: api::RenderAccepted =
+            api::parse(&resp(200, body)).unwrap_or_else(|e| panic!("{body}: {e}"));
+        assert_eq!(a.id.as_deref(), Some(*id), "{body}");
+        assert_eq!(a.progress, Some(5.0), "{body}");
+    }
+}
+
+/// Every reader sees an error in each envelope: codes ≥ 1000 on HTTP 200
+/// (upstream §3), `errorCode`/`error_code` for `code`, codes as strings,
+/// `success` false in any spelling, `data:null` beside the message.
+#[test]
+fn every_reader_sees_errors_on_http_200() {
+    let rows: &[(&str, Option<i64>, &str)] = &[
+        (
+            r#"{"code":1001,"message":"Token expired","data":null}"#,
+            Some(1001),
+            "Token expired",
+        ),
+        (
+            r#"{"code":"1002","msg":"Session not found"}"#,
+            Some(1002),
+            "Session not found",
+        ),
+        (
+            r#"{"errorCode":2001,"message":"Insufficient credits"}"#,
+            Some(2001),
+            "Insufficient credits",
+        ),
+        (
+            r#"{"error_code":"1001","error":"Token expired"}"#,
+            Some(1001),
+            "Token expired",
+        ),
+        (
+            r#"{"success":false,"errorCode":"2001","error":"Insufficient credits"}"#,
+            Some(2001),
+            "Insufficient credits",
+        ),
+        (
+            r#"{"success":"false","error":"duplicate id"}"#,
+            None,
+            "duplicate id",
+        ),
+        (
+            r#"{"success":0,"message":"duplicate id"}"#,
+            None,
+            "duplicate id",
+        ),
+        (
+            r#"{"success":false,"data":null,"message":"render not found"}"#,
+            None,
+            "render not found",
+        ),
+        (
+            r#"{"success":false,"error":{"code":1002,"message":"Session not found"}}"#,
+            Some(1002),
+            "Session not found",
+        ),
+    ];
+    fn check<T: std::fmt::Debug>(
+        name: &str,
+        body: &str,
+        got: Result<T, ResponseError>,
+        code: Option<i64>,
+        message: &str,
+    ) {
+        match got {
+            Err(ResponseError::Api(e)) => {
+                assert_eq!((e.status, e.code), (200, code), "{name}: {body}");
+                assert_eq!(e.message, message, "{name}: {body}");
+            }
+            other => panic!("{name}: {body}: {other:?}"),
+        }
+    }
+    for (body, code, message) in rows {
+        let r = resp(200, body);
+        check("payload", body, api::payload(&r), *code, message);
+        check(
+            "token",
+            body,
+            api::parse::<api::AnonymousToken>(&r),
+            *code,
+            message,
+        );
+        check(
+            "session",
+            body,
+            api::parse::<api::SessionCreated>(&r),
+            *code,
+            message,
+        );
+        check(
+            "upload",
+            body,
+            api::parse::<api::Uploaded>(&r),
+            *code,
+            message,
+        );
+        check(
+            "credits",
+            body,
+            api::parse::<api::Credits>(&r),
+            *code,
+            message,
+        );
+        check(
+            "submit",
+            body,
+            api::parse::<api::RenderAccepted>(&r),
+            *code,
+            message,
+        );
+        check(
+            "claim",
+            body,
+            api::parse::<api::ClaimToken>(&r),
+            *code,
+            message,
+        );
+        check("state", body, api::parse_state(&r), *code, message);
+        check(
+            "render status",
+            body,
+            api::parse_render_status(&r),
+            *code,
+            message,
+        );
+    }
+}
+
+/// Ids as numbers or strings everywhere: session, task, user, render.
+#[test]
+fn ids_as_numbers_everywhere() {
+    let s: api::SessionCreated = api::parse(&resp(
+        200,
+        r#"{"code":0,"data":{"task_id":7001,"session_id":5529798706024415232,"user_id":42}}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            s.task_id.as_deref(),
+            s.session_id.as_str(),
+            s.user_id.as_deref()
+        ),
+        (Some("7001"), "5529798706024415232", Some("42"))
+    );
+    for body in [
+        r#"{"code":0,"data":{"session_id":5529798706024415232,"task_id":7001,"task_name":"project","state":{}}}"#,
+        r#"{"code":0,"data":{"sid":"5529798706024415232","taskId":"7001","taskName":"project","state":{}}}"#,
+        r#"{"code":0,"session_id":"5529798706024415232","task_id":7001,"task_name":"project","state":{}}"#,
+        r#"{"success":true,"data":{"sessionId":5529798706024415232,"taskId":7001,"taskName":"project"}}"#,
+    ] {
+        let st = api::parse_state(&resp(200, body)).unwrap_or_else(|e| panic!("{body}: {e}"));
+        assert_eq!(
+            st.session_id.as_deref(),
+            Some("5529798706024415232"),
+            "{body}"
+        );
+        assert_eq!(st.task_id.as_deref(), Some("7001"), "{body}");
+        assert_eq!(st.task_name.as_deref(), Some("project"), "{body}");
+    }
+}
+
+/// The upload's answer as a bare list of files: under `data`, or the whole
+/// body (inferred).
+#[test]
+fn upload_answer_as_a_bare_list() {
+    for body in [
+        r#"{"code":0,"data":[{"filename":"a.mp4","file_type":"video","cdn_url":"https://cdn/a.mp4","duration":"10.5"}]}"#,
+        r#"[{"fileName":"a.mp4","fileType":"video","cdnUrl":"https://cdn/a.mp4","duration":10.5}]"#,
+        r#"{"success":true,"data":{"items":[{"name":"a.mp4","type":"video","url":"https://cdn/a.mp4","duration":10.5}]}}"#,
+    ] {
+        let u: api::Uploaded =
+            api::parse(&resp(200, body)).unwrap_or_else(|e| panic!("{body}: {e}"));
+        assert_eq!(u.files.len(), 1, "{body}");
+        let f = &u.files[0];
+        assert_eq!(
+            (
+                f.filename.as_str(),
+                f.file_type.as_str(),
+                f.cdn_url.as_str(),
+                f.duration
+            ),
+            ("a.mp4", "video", "https://cdn/a.mp4", Some(10.5)),
+            "{body}"
+        );
+    }
+}
+
+/// The draft's own keys (`t`, `sg`, `d`, `m.width/height/title`) through
+/// the same lookup: numbers as strings, type as a string.
+#[test]
+fn draft_level_keys_in_every_spelling() {
+    let rows: &[&str] = &[
+        r#"{"t":[{"tt":0,"sg":[{"n":"clip","st":0,"d":10000}]}],"d":10000,"m":{"width":1920,"height":1080,"title":"City"}}"#,
+        r#"{"t":[{"tt":"0","sg":[{"n":"clip","st":"0","d":"10000"}]}],"d":"10000","m":{"width":"1920","height":"1080","title":"City"}}"#,
+        r#"{"t":[{"tt":0,"sg":[{"n":"clip","st":0,"d":10000}]}],"m":{"d":10000,"w":1920,"h":1080,"title":"City"}}"#,
+        r#"{"t":[{"tt":0,"sg":[{"n":"clip","st":0,"d":10000}]}],"duration_ms":10000,"metadata":{"width":1920,"height":1080,"title":"City"}}"#,
+    ];
+    for json in rows {
+        let d = Draft::parse(json).unwrap();
+        let t = d.timeline();
+        assert_eq!(t.duration_ms, Some(10000.0), "{json}");
+        assert_eq!(t.resolution, Some((1920, 1080)), "{json}");
+        assert_eq!(t.title.as_deref(), Some("City"), "{json}");
+        assert_eq!(
+            t.to_string(),
+            "Timeline (1 track): 1. Video: clip (0-10s)",
+            "{json}"
+        );
+        assert!(d.is_ready_for_export(), "{json}");
+    }
+}
+
+/// A server that names the render itself (`id` beside `success`, inferred)
+/// is followed under its name, but the video goes to the file named after
+/// the id the client chose: the one it checked before spending.
+#[test]
+fn a_server_renamed_render_saves_under_the_client_chosen_name() {
+    use nemo_core::machine::{Command, Config, Event, ExportOptions};
+    use nemo_core::wire::Endpoint;
+    use support::{FakeRender, Harness, Reply};
+
+    let mut h = Harness::new(Config::default());
+    let part = api::file_part("/media/city.mp4", 1_000_000).unwrap();
+    assert!(h.run(Command::Upload {
+        files: vec![part],
+        urls: vec![]
+    }));
+    h.backend.renders.insert(
+        "srv_9".into(),
+        FakeRender {
+            started: h.now,
+            duration: std::time::Duration::from_secs(5),
+            fail: false,
+        },
+    );
+    h.backend.fault(
+        Endpoint::RenderSubmit,
+        Reply::Response(Response::json(
+            200,
+            &json!({"success":true,"id":"srv_9","status":"pending","progress":5}),
+        )),
+    );
+    assert!(
+        h.run(Command::Export(ExportOptions {
+            render_id: Some("render_client_1".into()),
+            download: true,
+            ..ExportOptions::default()
+        })),
+        "{}",
+        h.transcript
+    );
+    assert!(
+        h.transcript.contains("/api/render/proxy/lambda/srv_9"),
+        "followed under the server's name: {}",
+        h.transcript
+    );
+    let saved: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Downloaded { id, path, .. } => Some((id.clone(), path.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        saved,
+        vec![(
+            "srv_9".to_owned(),
+            std::path::PathBuf::from("render_client_1.mp4")
+        )],
+        "{}",
+        h.transcript
+    );
+    let journaled: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RenderStarting { id, out, .. } => Some((id.clone(), out.clone())),
+            _ => None,
+        })
+        .collect();
+    let client_file = Some(std::path::PathBuf::from("render_client_1.mp4"));
+    assert_eq!(
+        journaled,
+        vec![
+            ("render_client_1".to_owned(), client_file.clone()),
+            ("srv_9".to_owned(), client_file)
+        ]
+    );
+}
+
+/// A 404 to a status poll in the API's envelope, whatever the spelling of
+/// `success` or of the code's name, makes the render unknown (after the
+/// usual confirmations); a gateway's bare `{"message"}` never does.
+#[test]
+fn a_render_unknown_to_the_api_in_every_envelope() {
+    use nemo_core::error::ErrorKind;
+    use nemo_core::machine::{Command, Config, Event, ExportOptions, RenderOutcome};
+    use nemo_core::wire::Endpoint;
+    use support::{Harness, Reply};
+
+    let rows: &[(Value, bool)] = &[
+        (json!({"success": false, "error": "render not found"}), true),
+        (
+            json!({"success": "false", "error": "render not found"}),
+            true,
+        ),
+        (json!({"success": 0, "error": "render not found"}), true),
+        (
+            json!({"errorCode": "1002", "message": "render not found"}),
+            true,
+        ),
+        (json!({"message": "Not Found"}), false),
+    ];
+    for (body, forgotten) in rows {
+        let mut h = Harness::new(Config::default());
+        for _ in 0..2_000 {
+            h.backend.fault(
+                Endpoint::RenderStatus,
+                Reply::Response(Response::json(404, body)),
+            );
+        }
+        assert!(!h.run(Command::ResumeRender {
+            id: "render_1".into(),
+            options: ExportOptions::default(),
+        }));
+        let ended = h.events.iter().any(|e| {
+            matches!(
+                e,
+                Event::RenderEnded {
+                    outcome: RenderOutcome::Failed,
+                    ..
+                }
+            )
+        });
+        assert_eq!(ended, *forgotten, "{body}");
+        let kind = h.events.iter().rev().find_map(|e| match e {
+            Event::Finished { result: Err(e), .. } => Some(e.kind),
+            _ => None,
+        });
+        let want = if *forgotten {
+            ErrorKind::RenderFailed
+        } else {
+            ErrorKind::Unconfirmed
+        };
+        assert_eq!(kind, Some(want), "{body}");
     }
 }

@@ -186,16 +186,7 @@ impl Session {
         response: &Response,
     ) -> Option<Next> {
         let policy = self.config.poll;
-        let api = serde_json::from_slice::<serde_json::Value>(&response.body)
-            .ok()
-            .and_then(|v| match v {
-                serde_json::Value::Object(map) => Some(map),
-                _ => None,
-            })
-            .is_some_and(|map| {
-                map.contains_key("code")
-                    || map.get("success") == Some(&serde_json::Value::Bool(false))
-            });
+        let api = api::is_api_refusal(&response.body);
         let Some(Op::Export(e)) = current_op!(self) else {
             return None;
         };
@@ -372,9 +363,13 @@ impl Session {
     }
 }
 
+/// Where the video goes: the path asked for, else `<render id>.mp4` after
+/// the id the client chose (`base_id`) — the name checked before the render
+/// was paid for, even when the server renamed the render or a retry took a
+/// new id.
 pub(super) fn download_path(e: &Export) -> PathBuf {
     e.options
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.mp4", e.id)))
+        .unwrap_or_else(|| PathBuf::from(format!("{}.mp4", e.base_id)))
 }
