@@ -4,9 +4,11 @@
 //! output. Three checks cover every use:
 //!
 //! - [`check_id`]: an identifier (render, session, task id) that may become
-//!   part of a URL path or a file name: a short run of `A–Z a–z 0–9 _ - . :`
-//!   that is not `.` or `..`. Anything else is refused, not cleaned: a
-//!   cleaned id would name another job.
+//!   part of a URL path or a file name: a short run of `A–Z a–z 0–9 _ - .`
+//!   that is not only dots, and a safe file name on every system (no `:`,
+//!   no Windows device name such as `NUL` or `COM1`, no trailing dot).
+//!   Anything else is refused, not cleaned: a cleaned id would name another
+//!   job.
 //! - [`segment`] / `query_value` (internal): percent-encoding for a URL path segment
 //!   or a query value, applied to every id spliced into a URL, checked or not.
 //! - [`printable`]: text for a terminal, with control characters (escape
@@ -21,6 +23,12 @@ pub(crate) const MAX_ID_LEN: usize = 128;
 /// Checks an identifier (`what` names it in the message, e.g. "render
 /// id"). The message says what a valid one looks like and shows the
 /// offending value neutralised and cut short.
+///
+/// A render id may become a file name (`<id>.mp4`), so every id must be a
+/// safe one on every system: no `:` (a drive on Windows, `C:x`, or an NTFS
+/// stream, `x:y`), no device name (`CON`, `PRN`, `AUX`, `NUL`, `COM0`–`COM9`,
+/// `LPT0`–`LPT9`, in any case and with any extension: `nul.mp4` is the
+/// device too), no trailing dot (Windows drops it: another file).
 pub fn check_id(what: &str, id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= MAX_ID_LEN
@@ -28,17 +36,37 @@ pub fn check_id(what: &str, id: &str) -> Result<(), String> {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
-    if ok {
-        return Ok(());
-    }
     let mut shown: String = id.chars().take(40).collect();
     if id.chars().count() > 40 {
         shown.push('…');
     }
-    Err(format!(
-        "`{}` is not a valid {what} (1 to {MAX_ID_LEN} letters, digits, `_`, `-`, `.` or `:`, not only dots)",
-        printable_line(&shown)
-    ))
+    let shown = printable_line(&shown);
+    if !ok {
+        return Err(format!(
+            "`{shown}` is not a valid {what} (1 to {MAX_ID_LEN} letters, digits, `_`, `-` or `.`, not only dots)"
+        ));
+    }
+    if id.contains(':') || id.ends_with('.') || is_device_name(id) {
+        return Err(format!(
+            "`{shown}` is not a valid {what}: it is not a safe file name on every system (no `:`, no trailing dot, not a device name such as NUL or COM1)"
+        ));
+    }
+    Ok(())
+}
+
+/// A Windows device name (`NUL`, `com1.mp4`): the part before the first dot,
+/// in any case.
+fn is_device_name(id: &str) -> bool {
+    let stem = id
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    match stem.as_bytes() {
+        b"CON" | b"PRN" | b"AUX" | b"NUL" => true,
+        [b'C', b'O', b'M', d] | [b'L', b'P', b'T', d] => d.is_ascii_digit(),
+        _ => false,
+    }
 }
 
 /// The longest token accepted from the server.
@@ -183,7 +211,10 @@ mod tests {
             "5529798706024415232",
             "task_1",
             "a.b",
-            "x:y",
+            "console",
+            "nul_1",
+            "com10",
+            "lpt",
         ] {
             assert!(check_id("render id", ok).is_ok(), "{ok}");
         }
@@ -203,6 +234,17 @@ mod tests {
             "a#b",
         ] {
             assert!(check_id("render id", bad).is_err(), "{bad:?}");
+        }
+        // Unsafe as a file name on some system: a drive (`C:x` is relative
+        // to drive C's folder on Windows) or an NTFS stream (`x:y`), a
+        // device name with or without an extension, a trailing dot (which
+        // Windows drops: another file).
+        for bad in [
+            "C:x", "x:y", "NUL", "nul", "CON", "con.mp4", "Aux", "PRN", "COM1", "com9.x", "LPT0",
+            "lpt3", "abc.",
+        ] {
+            let err = check_id("render id", bad).expect_err(bad);
+            assert!(err.contains("file name"), "{bad}: {err}");
         }
         assert!(check_id("id", &"a".repeat(MAX_ID_LEN)).is_ok());
         assert!(check_id("id", &"a".repeat(MAX_ID_LEN + 1)).is_err());
