@@ -165,6 +165,16 @@ impl App {
         let mut transport: Arc<dyn Transport> = Arc::new(transport);
         let mut recorder = None;
         if let Some(path) = &global.record {
+            if let Some(arg) = named_elsewhere(path, std::env::args_os().skip(1)) {
+                return Err(NemoError::new(
+                    ErrorKind::BadInput,
+                    format!(
+                        "Cannot record to {}: the command also names it (`{}`), and the recording would replace that file. Give --record a file name of its own.",
+                        path.display(),
+                        arg.to_string_lossy()
+                    ),
+                ));
+            }
             // Opened now, before anything is sent: a path that cannot take
             // the recording fails the command before anything is spent.
             let rec: Arc<Recorder<dyn Transport>> = Arc::new(
@@ -175,11 +185,14 @@ impl App {
                     path,
                 )
                 .map_err(|e| {
+                    let advice = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        "Give --record the name of a file that does not exist yet."
+                    } else {
+                        "Give --record a file path in a folder you may write to."
+                    };
                     NemoError::new(
                         ErrorKind::BadInput,
-                        format!(
-                            "Cannot record to {e}. Give --record a file path in a folder you may write to.",
-                        ),
+                        format!("Cannot record to {e}. {advice}"),
                     )
                 })?,
             );
@@ -757,5 +770,97 @@ impl Client {
     /// The draft's JSON as the server last sent it, once read.
     pub(crate) fn draft_json(&self) -> Option<String> {
         self.inner.draft_json()
+    }
+}
+
+/// The argument (other than `--record`'s own value) that names the same
+/// file as the `--record` path: the command's `--out`, an input. Checked on
+/// the command line itself, before anything is sent, so that no command
+/// can write its recording over the file it saved or read.
+fn named_elsewhere(
+    record: &std::path::Path,
+    args: impl Iterator<Item = std::ffi::OsString>,
+) -> Option<std::ffi::OsString> {
+    let target = resolved(record)?;
+    let mut after_record = false;
+    for arg in args {
+        if std::mem::take(&mut after_record) {
+            continue;
+        }
+        let text = arg.to_string_lossy();
+        if text == "--record" {
+            after_record = true;
+            continue;
+        }
+        if text.starts_with("--record=") {
+            continue;
+        }
+        // `--out=FILE` as well as `--out FILE` and inputs.
+        let value = match text.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => std::ffi::OsString::from(value),
+            _ => arg.clone(),
+        };
+        if value.is_empty() {
+            continue;
+        }
+        if resolved(std::path::Path::new(&value)).is_some_and(|p| p == target) {
+            return Some(arg);
+        }
+    }
+    None
+}
+
+/// A path made absolute, its folder's links resolved when the folder
+/// exists (the file itself need not): `./v.mp4`, `v.mp4` and `dir/../v.mp4`
+/// are one file.
+fn resolved(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    use std::path::{Component, PathBuf};
+    let abs = std::path::absolute(path).ok()?;
+    // `..` taken lexically (the folder need not exist) ...
+    let mut lexical = PathBuf::new();
+    for part in abs.components() {
+        match part {
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            Component::CurDir => {}
+            other => lexical.push(other),
+        }
+    }
+    // ... then the folder's links resolved when it exists.
+    let name = lexical.file_name()?.to_owned();
+    let parent = lexical.parent()?;
+    let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    Some(parent.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named_elsewhere;
+    use std::ffi::OsString;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = OsString> {
+        list.iter()
+            .map(OsString::from)
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn a_record_path_the_command_also_names_is_found() {
+        let record = std::path::Path::new("v.mp4");
+        for named in [
+            &["--record", "v.mp4", "run", "x", "--out", "v.mp4"][..],
+            &["run", "x", "--out=./v.mp4", "--record=v.mp4"][..],
+            &["--record", "v.mp4", "run", "x", "--file", "sub/../v.mp4"][..],
+        ] {
+            assert!(named_elsewhere(record, args(named)).is_some(), "{named:?}");
+        }
+        for fine in [
+            &["--record", "v.mp4", "run", "x", "--out", "w.mp4"][..],
+            &["--record", "v.mp4", "export"][..],
+        ] {
+            assert!(named_elsewhere(record, args(fine)).is_none(), "{fine:?}");
+        }
     }
 }

@@ -304,9 +304,11 @@ impl<T: Transport + ?Sized> Recorder<T> {
     /// `path`, and renamed into place by [`finish`](Self::finish).
     ///
     /// Fails, before anything is sent, when `path` cannot be written: its
-    /// folder is missing or not writable, or `path` is a folder, a device, a
-    /// link or anything but a regular file (an existing regular file is
-    /// replaced at the end). The error names the path.
+    /// folder is missing or not writable, or something already has that name
+    /// (a recording never replaces a file: an existing one is refused with
+    /// [`std::io::ErrorKind::AlreadyExists`], and one that appears under the
+    /// name while recording is kept, the recording failing at the end). The
+    /// error names the path.
     pub fn to_file(
         inner: Arc<T>,
         base_url: impl Into<String>,

@@ -79,8 +79,11 @@ fn random_marker() -> String {
 
 impl FileLog {
     /// Creates the temporary file beside `path`, after checking that `path`
-    /// can be one: its folder exists and is writable, and it is not a
-    /// folder, a device, a link or anything else but a regular file.
+    /// can be one: its folder exists and is writable, and nothing has that
+    /// name yet. A recording never replaces anything (a video of the same
+    /// name, an input): an existing file is refused with
+    /// [`io::ErrorKind::AlreadyExists`], a folder, a device or a link with
+    /// [`io::ErrorKind::InvalidInput`].
     pub(crate) fn create(path: &Path) -> io::Result<FileLog> {
         if path.file_name().is_none() {
             return Err(with_path(
@@ -89,20 +92,21 @@ impl FileLog {
             ));
         }
         match std::fs::symlink_metadata(path) {
-            Ok(m) if !m.file_type().is_file() => {
-                let what = if m.is_dir() {
-                    "is a folder"
+            Ok(m) => {
+                let (kind, what) = if m.is_dir() {
+                    (io::ErrorKind::InvalidInput, "is a folder")
                 } else if m.file_type().is_symlink() {
-                    "is a symbolic link"
+                    (io::ErrorKind::InvalidInput, "is a symbolic link")
+                } else if m.file_type().is_file() {
+                    (
+                        io::ErrorKind::AlreadyExists,
+                        "already exists (a recording never replaces a file)",
+                    )
                 } else {
-                    "is not a regular file"
+                    (io::ErrorKind::InvalidInput, "is not a regular file")
                 };
-                return Err(with_path(
-                    path,
-                    io::Error::new(io::ErrorKind::InvalidInput, what),
-                ));
+                return Err(with_path(path, io::Error::new(kind, what)));
             }
-            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(with_path(path, e)),
         }
@@ -384,6 +388,7 @@ fn close(mut out: BufWriter<NamedTempFile>, pages: &[Page], target: &Path) -> io
     out.write_all(b"}}\n")?;
     let tmp = out.into_inner().map_err(|e| e.into_error())?;
     tmp.as_file().sync_all()?;
-    tmp.persist(target).map_err(|e| e.error)?;
+    // Never over a file that appeared under the name since `create`.
+    tmp.persist_noclobber(target).map_err(|e| e.error)?;
     Ok(())
 }

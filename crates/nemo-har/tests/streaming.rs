@@ -193,14 +193,53 @@ fn a_bad_path_fails_before_the_first_request() {
     assert_eq!(left, if cfg!(unix) { 2 } else { 1 }, "nothing was created");
 }
 
-/// An existing file is replaced only at the end, whole; a recorder dropped
-/// without `finish` finishes; a stream still open then is written as
-/// interrupted.
+/// A recording never replaces a file: an existing one is refused before
+/// anything is sent, and one that appears under the name while recording
+/// is kept (the recording fails at the end, naming the path). Before: an
+/// existing regular file was accepted and replaced when finished.
+#[test]
+fn a_recording_never_replaces_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.mp4");
+    std::fs::write(&path, "a video").unwrap();
+    let clock = Arc::new(TokioClock::new().starting_at(START_MS));
+    let err = Recorder::to_file(mock(), InProcess::BASE_URL, clock, &path)
+        .err()
+        .expect("an existing file is refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "{err}");
+    assert!(err.to_string().contains("v.mp4"), "{err}");
+
+    let late = dir.path().join("late.har");
+    let result = paused_runtime().block_on(async {
+        let clock = Arc::new(TokioClock::new().starting_at(START_MS));
+        let recorder = Recorder::to_file(mock(), InProcess::BASE_URL, clock, &late).unwrap();
+        recorder.start_command(&Command::Credits);
+        recorder
+            .send(&request(Endpoint::Credits), None)
+            .await
+            .unwrap();
+        std::fs::write(&late, "written meanwhile").unwrap();
+        recorder.finish()
+    });
+    let err = result.expect_err("the file that appeared is kept");
+    assert!(err.to_string().contains("late.har"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "a video");
+    assert_eq!(std::fs::read_to_string(&late).unwrap(), "written meanwhile");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".nemo-har"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+/// The target appears only at the end, whole; a recorder dropped without
+/// `finish` finishes; a stream still open then is written as interrupted.
 #[test]
 fn the_target_only_ever_holds_a_complete_document() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("session.har");
-    std::fs::write(&path, "old").unwrap();
     paused_runtime().block_on(async {
         let transport = Arc::new(Synthetic::new(256 * 1024));
         let clock = Arc::new(TokioClock::new().starting_at(START_MS));
@@ -216,7 +255,7 @@ fn the_target_only_ever_holds_a_complete_document() {
             .unwrap();
         let first = stream.body.next_chunk().await.unwrap().unwrap();
         assert!(!first.is_empty());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        assert!(!path.exists(), "nothing under the name before the end");
         drop(recorder);
         // Chunks after the end are not recorded (and do not fail).
         assert!(stream.body.next_chunk().await.unwrap().is_ok());

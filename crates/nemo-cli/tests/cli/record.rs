@@ -133,3 +133,47 @@ fn a_recording_path_that_cannot_be_written_fails_before_anything_is_sent() {
         assert!(!sim.work.path().join("final.mp4").exists());
     }
 }
+
+/// `--record` never replaces a file: not an existing one (the video of an
+/// earlier export, an input), nor the `--out` of the same command. Before:
+/// `run … --out v.mp4 --record v.mp4` paid for the render, printed "Saved
+/// v.mp4", then wrote the recording over the video; an existing file was
+/// replaced at the end.
+#[test]
+fn a_recording_never_replaces_a_file() {
+    let sim = Sim::fast();
+    let sample = sim.sample();
+    let video = sim.work.path().join("v.mp4");
+    std::fs::write(&video, b"an earlier video").expect("write");
+    let cases: [(&str, &[&str]); 4] = [
+        // An existing file.
+        ("v.mp4", &["--out", "final.mp4"]),
+        // An input of the command.
+        ("sample.mp4", &["--out", "final.mp4"]),
+        // The command's own output, not there yet.
+        ("new.mp4", &["--out", "new.mp4"]),
+        ("./new.mp4", &["-o", "new.mp4"]),
+    ];
+    for (record, rest) in cases {
+        let out = sim
+            .nemo()
+            .arg("--record")
+            .arg(record)
+            .args(["run", "add a title", "--file"])
+            .arg(&sample)
+            .args(rest)
+            .output()
+            .expect("run");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{record}: {stderr}");
+        assert!(stderr.contains("--record"), "{record}: {stderr}");
+        assert!(sim.journal().is_empty(), "{record}: nothing was sent");
+        assert!(!sim.work.path().join("final.mp4").exists());
+        assert!(!sim.work.path().join("new.mp4").exists(), "{record}: {stderr}");
+    }
+    assert_eq!(std::fs::read(&video).expect("video"), b"an earlier video");
+    assert_eq!(
+        std::fs::read(&sample).expect("sample"),
+        nemo_mock::media::SAMPLE_MP4
+    );
+}
