@@ -207,14 +207,34 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
                 let with_progress = request.endpoint == Endpoint::Upload
                     && (self.progress.is_some() || self.transfer_events);
                 let report: ProgressFn<'_> = &report;
-                let result = self
-                    .transport
-                    .send(&request, with_progress.then_some(report))
-                    .await;
+                let transport = self.transport.clone();
+                let mut call = pin!(transport.send(&request, with_progress.then_some(report)));
+                // The call races the machine's deadline for it: at the
+                // deadline the machine gives the call up (and the call is
+                // dropped); any other timer leaves it running.
+                let mut fired = None;
+                let result = loop {
+                    let deadline = self.session.poll_timeout().filter(|d| Some(*d) != fired);
+                    let next = match deadline {
+                        Some(d) => race(call.as_mut(), self.clock.sleep_until(d)).await,
+                        None => Either::Left(call.as_mut().await),
+                    };
+                    match next {
+                        Either::Left(result) => break Some(result),
+                        Either::Right(()) => {
+                            fired = deadline;
+                            self.session.handle_timeout(self.clock.now());
+                            if !self.session.is_in_flight(id) {
+                                break None;
+                            }
+                        }
+                    }
+                };
                 let now = self.clock.now();
                 match result {
-                    Ok(response) => self.session.handle_response(now, id, response),
-                    Err(err) => self.session.handle_transport_error(now, id, err),
+                    Some(Ok(response)) => self.session.handle_response(now, id, response),
+                    Some(Err(err)) => self.session.handle_transport_error(now, id, err),
+                    None => {}
                 }
             }
             Mode::Stream => match self.transport.open_stream(&request).await {
@@ -409,5 +429,88 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
             sink,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::machine::{Config, Credential};
+    use crate::secret::Secret;
+    use crate::time::Instant;
+    use crate::transport::{DownloadOutcome, TransportError};
+    use crate::wire::Request;
+
+    /// A clock on tokio's (paused) timeline.
+    struct Paused(tokio::time::Instant);
+
+    #[async_trait::async_trait]
+    impl Clock for Paused {
+        fn now(&self) -> Instant {
+            Instant::from_origin(self.0.elapsed())
+        }
+        async fn sleep_until(&self, deadline: Instant) {
+            tokio::time::sleep_until(self.0 + deadline.since_origin()).await;
+        }
+        fn unix_ms(&self) -> u64 {
+            1_795_262_134_520
+        }
+    }
+
+    /// A server that never finishes an answer (a byte now and then).
+    struct Silent(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl Transport for Silent {
+        async fn send(
+            &self,
+            _: &Request,
+            _: Option<ProgressFn<'_>>,
+        ) -> Result<Response, TransportError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            std::future::pending().await
+        }
+        async fn open_stream(&self, _: &Request) -> Result<StreamResponse, TransportError> {
+            std::future::pending().await
+        }
+        async fn download(
+            &self,
+            _: &Request,
+            _: &Path,
+            _: DownloadOptions,
+            _: Option<ProgressFn<'_>>,
+        ) -> Result<DownloadOutcome, TransportError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_never_answers_is_given_up_at_its_deadline() {
+        let config = Config {
+            credential: Credential::User(Secret::new("nmv_usr_mine")),
+            client_id: "client-1".into(),
+            ..Config::default()
+        };
+        let deadline = config.request_deadline;
+        let transport = Arc::new(Silent(AtomicUsize::new(0)));
+        let clock = Paused(tokio::time::Instant::now());
+        let mut driver = Driver::new(Session::new(config), transport.clone(), clock);
+        let started = tokio::time::Instant::now();
+        let err = tokio::time::timeout(deadline * 2, driver.credits(&mut |_| {}))
+            .await
+            .expect("the command ends by its deadline")
+            .unwrap_err();
+        assert_eq!(started.elapsed(), deadline);
+        assert_eq!(transport.0.load(Ordering::SeqCst), 1);
+        assert_eq!(err.kind, ErrorKind::Network);
+        assert!(
+            err.message
+                .contains("no complete answer to the credits request after 5m00s"),
+            "{}",
+            err.message
+        );
     }
 }

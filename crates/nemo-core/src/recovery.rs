@@ -13,7 +13,9 @@
 //! | 2001, 4001, 4002, 402, other 4xx | final, with a helpful message |
 //!
 //! Every recovery has its own budget in [`Attempts`], so any sequence of
-//! failures ends after a bounded number of attempts ([`MAX_ATTEMPTS`]).
+//! failures ends after a bounded number of attempts ([`MAX_ATTEMPTS`]). The
+//! session machine also bounds each API call in time, its retries included
+//! (`Config::request_deadline`): no retry starts that would begin after it.
 
 use std::time::Duration;
 

@@ -331,3 +331,147 @@ fn a_render_that_cannot_be_recorded_is_never_submitted() {
     let err = result.expect("the command finished").unwrap_err();
     assert!(err.message.contains("the disk is full"), "{}", err.message);
 }
+
+/// Runs `command` against a server that takes `takes` to fail each request
+/// with `kind`, the machine's deadlines racing every call as a driver's do.
+/// Returns the requests sent, the time from the command to its end, and
+/// the error.
+fn run_slow(
+    h: &mut Harness,
+    command: Command,
+    takes: std::time::Duration,
+    kind: TransportErrorKind,
+) -> (usize, std::time::Duration, nemo_core::error::NemoError) {
+    use nemo_core::transport::TransportError;
+    let start = h.now;
+    let id = h.session.command(h.now, command);
+    let mut sent = 0;
+    for _ in 0..1_000 {
+        while let Some(ev) = h.session.poll_event() {
+            if let Event::Finished { command, result } = &ev {
+                if *command == id {
+                    let err = result.clone().expect_err("the command fails");
+                    return (sent, h.now - start, err);
+                }
+            }
+        }
+        if let Some(tx) = h.session.poll_transmit() {
+            sent += 1;
+            let answer_at = h.now + takes;
+            if let Some(t) = h.session.poll_timeout().filter(|t| *t < answer_at) {
+                h.now = h.now.max(t);
+                h.session.handle_timeout(h.now);
+            }
+            if h.session.is_in_flight(tx.id) {
+                h.now = answer_at;
+                let message = match kind {
+                    TransportErrorKind::Timeout => format!(
+                        "credits GET http://127.0.0.1:9/api/credits/balance/simple: no complete answer within {} s",
+                        takes.as_secs()
+                    ),
+                    _ => "credits GET http://127.0.0.1:9/api/credits/balance/simple: the connection broke".into(),
+                };
+                h.session
+                    .handle_transport_error(h.now, tx.id, TransportError::new(kind, message));
+            }
+            continue;
+        }
+        match h.session.poll_timeout() {
+            Some(t) => {
+                h.now = h.now.max(t);
+                h.session.handle_timeout(h.now);
+            }
+            None => panic!("the machine stalled"),
+        }
+    }
+    panic!("the command did not end");
+}
+
+#[test]
+fn a_call_that_times_out_again_and_again_ends_by_its_deadline_and_says_so() {
+    use std::time::Duration;
+    let mut h = Harness::new(Config::default());
+    assert!(h.run(Command::Connect));
+    let deadline = Config::default().request_deadline;
+    // Each attempt runs into the transport's own 120 s limit.
+    let (sent, took, err) = run_slow(
+        &mut h,
+        Command::Credits,
+        Duration::from_secs(120),
+        TransportErrorKind::Timeout,
+    );
+    assert!(took <= deadline, "took {took:?}, deadline {deadline:?}");
+    assert!(sent >= 2, "{sent}");
+    assert_eq!(err.kind, ErrorKind::Network);
+    let said = format!(
+        "no complete answer to the credits request after {sent} attempts over {}",
+        nemo_core::time::human_duration(took)
+    );
+    assert!(err.message.contains(&said), "{} / {said}", err.message);
+    assert!(!err.message.contains('\n'));
+}
+
+#[test]
+fn a_call_that_fails_slowly_says_how_many_attempts_and_how_long() {
+    use std::time::Duration;
+    let mut h = Harness::new(Config::default());
+    assert!(h.run(Command::Connect));
+    // 10 s each: every retry fits in the deadline, and the words count them.
+    let (sent, took, err) = run_slow(
+        &mut h,
+        Command::Credits,
+        Duration::from_secs(10),
+        TransportErrorKind::Timeout,
+    );
+    assert_eq!(sent, 4);
+    let said = format!(
+        "no complete answer to the credits request after 4 attempts over {} (the last one: ",
+        nemo_core::time::human_duration(took)
+    );
+    assert!(err.message.contains(&said), "{} / {said}", err.message);
+    assert!(err.message.contains("within 10 s"), "{}", err.message);
+    let (sent, took, err) = run_slow(
+        &mut h,
+        Command::Credits,
+        Duration::from_secs(10),
+        TransportErrorKind::Interrupted,
+    );
+    assert_eq!(sent, 4);
+    assert!(
+        err.message.ends_with(&format!(
+            "the connection broke; 4 attempts over {}.",
+            nemo_core::time::human_duration(took)
+        )),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn a_render_wait_and_an_agent_turn_keep_their_own_longer_limits() {
+    use std::time::Duration;
+    // A render of 20 minutes: polled to the end, far past one call's deadline.
+    let mut h = harness_with_clip();
+    h.backend.render_duration = Duration::from_secs(20 * 60);
+    assert!(h.run(export()), "{}", h.transcript);
+    // An agent turn of 8 minutes of keep-alives and then an answer.
+    let mut h = harness_with_clip();
+    let mut chunks: Vec<_> = (1..=16)
+        .map(|i| (Duration::from_secs(30 * i), KEEPALIVE.to_vec()))
+        .collect();
+    chunks.push((
+        Duration::from_secs(8 * 60 + 1),
+        text_event("Done after a long think.", false),
+    ));
+    h.backend.sse.push_back(Reply::Stream {
+        chunks,
+        end: Ok(()),
+        draft_after: None,
+    });
+    assert!(
+        h.run(Command::Instruct("add a title".into())),
+        "{}",
+        h.transcript
+    );
+    assert!(h.transcript.contains("Done after a long think."));
+}

@@ -115,9 +115,11 @@ impl Session {
         {
             recovery = Recovery::RefreshToken;
         }
+        let recovery = self.within_deadline(now, endpoint, recovery);
         self.auth_attempts.record(recovery);
         match recovery {
             Recovery::Retry { after } => {
+                self.retry_pending = true;
                 recovery::record_retry(&mut self.auth_attempts, &failure);
                 self.note_wait(&failure, after);
                 self.wait_until = Some(now + after);

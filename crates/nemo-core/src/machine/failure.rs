@@ -77,9 +77,11 @@ impl Session {
                 jitter,
             ),
         };
+        let recovery = self.within_deadline(now, endpoint, recovery);
         self.attempts.record(recovery);
         match recovery {
             Recovery::Retry { after } => {
+                self.retry_pending = true;
                 recovery::record_retry(&mut self.attempts, &failure);
                 self.note_wait(&failure, after);
                 self.wait_until = Some(now + after);
@@ -198,6 +200,26 @@ impl Session {
                 }
                 self.fail_task(err);
             }
+        }
+    }
+
+    /// Notes that the call of `endpoint` failed at `now`, and turns a retry
+    /// that would begin at or after the call's deadline into giving up.
+    pub(super) fn within_deadline(
+        &mut self,
+        now: Instant,
+        endpoint: Endpoint,
+        recovery: Recovery,
+    ) -> Recovery {
+        let Some(t) = self.trying.as_mut().filter(|t| t.endpoint == endpoint) else {
+            return recovery;
+        };
+        t.failed_at = now;
+        match recovery {
+            Recovery::Retry { after } if t.cut || t.deadline.is_some_and(|d| now + after >= d) => {
+                Recovery::Fail
+            }
+            other => other,
         }
     }
 
@@ -336,10 +358,36 @@ impl Session {
                     TransportErrorKind::Local => "A local file could not be used",
                     _ => "The request failed",
                 };
-                NemoError::new(
-                    k,
-                    format!("{what}: {}.{hint}", short(message).trim_end_matches('.')),
-                )
+                let said = short(message);
+                let said = said.trim_end_matches('.');
+                // A call tried more than once, or abandoned at its deadline:
+                // the words say how many attempts and how long in all, not
+                // only what the last attempt said.
+                let tried = self
+                    .trying
+                    .filter(|t| t.endpoint == endpoint && (t.attempts > 1 || t.cut));
+                let text = match tried {
+                    None => format!("{what}: {said}."),
+                    Some(t) => {
+                        let waited = crate::time::human_duration(t.failed_at - t.started);
+                        let over = match t.attempts {
+                            1 => waited,
+                            n => format!("{n} attempts over {waited}"),
+                        };
+                        match kind {
+                            _ if t.cut => format!(
+                                "{what}: no complete answer to the {} request after {over}.",
+                                endpoint.name()
+                            ),
+                            TransportErrorKind::Timeout => format!(
+                                "{what}: no complete answer to the {} request after {over} (the last one: {said}).",
+                                endpoint.name()
+                            ),
+                            _ => format!("{what}: {said}; {over}."),
+                        }
+                    }
+                };
+                NemoError::new(k, format!("{text}{hint}"))
             }
             Failure::Decode => NemoError::new(
                 ErrorKind::Protocol,

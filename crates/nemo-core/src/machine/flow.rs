@@ -10,7 +10,7 @@ use crate::recovery::{Attempts, Failure};
 use crate::render::RenderTracker;
 use crate::route::{self, RouteContext, Step};
 use crate::time::Instant;
-use crate::transport::TransportError;
+use crate::transport::{TransportError, TransportErrorKind};
 use crate::wire::{Request, Response};
 
 impl Session {
@@ -36,6 +36,8 @@ impl Session {
         self.wait_until = None;
         self.attempts = Attempts::default();
         self.auth_attempts = Attempts::default();
+        self.trying = None;
+        self.retry_pending = false;
         while let Some(task) = self.tasks.pop_front() {
             let render = task.ops.iter().find_map(|op| match op {
                 Op::Export(e)
@@ -152,6 +154,22 @@ impl Session {
         if self.wait_until.is_some_and(|t| t <= now) {
             self.wait_until = None;
         }
+        if self.in_flight_deadline().is_some_and(|d| d <= now) {
+            // The call's overall deadline: its answer, should it still come,
+            // is ignored; no retry starts.
+            if let Some(flight) = self.in_flight.take() {
+                if let Some(t) = &mut self.trying {
+                    t.cut = true;
+                }
+                let failure = Failure::Transport(TransportErrorKind::Timeout);
+                match flight.purpose {
+                    Purpose::Token | Purpose::Session => {
+                        self.on_auth_failure(now, flight.endpoint, failure, "")
+                    }
+                    Purpose::Op => self.on_failure(now, flight.endpoint, failure, ""),
+                }
+            }
+        }
         let keepalive_timeout = self.config.keepalive_timeout;
         let stream_cap = self.config.stream_cap;
         let still_every = self.config.still_working_every;
@@ -234,14 +252,34 @@ impl Session {
         }
     }
 
-    pub(super) fn send(&mut self, purpose: Purpose, request: Request, mode: Mode) {
+    pub(super) fn send(&mut self, now: Instant, purpose: Purpose, request: Request, mode: Mode) {
         self.next_request += 1;
         let id = RequestId(self.next_request);
         self.attempts_for(purpose).total += 1;
+        let endpoint = request.endpoint;
+        let retry = std::mem::take(&mut self.retry_pending);
+        match &mut self.trying {
+            Some(t) if retry && t.endpoint == endpoint && t.purpose == purpose => {
+                t.attempts += 1;
+                t.cut = false;
+            }
+            _ => {
+                self.trying = Some(Trying {
+                    endpoint,
+                    purpose,
+                    started: now,
+                    attempts: 1,
+                    deadline: has_deadline(endpoint).then(|| now + self.config.request_deadline),
+                    failed_at: now,
+                    cut: false,
+                })
+            }
+        }
         self.in_flight = Some(InFlight {
             id,
-            endpoint: request.endpoint,
+            endpoint,
             purpose,
+            deadline: self.trying.and_then(|t| t.deadline),
         });
         self.transmit = Some(Transmit { id, request, mode });
     }
@@ -262,6 +300,7 @@ impl Session {
         }
         self.attempts = Attempts::default();
         self.wait_until = None;
+        self.retry_pending = false;
     }
 
     pub(super) fn fail_task(&mut self, error: NemoError) {
@@ -310,7 +349,7 @@ impl Session {
             if self.token.is_none() {
                 self.events.push_back(Event::Status("Connecting…".into()));
                 let req = self.api.anonymous_token(&self.config.client_id);
-                self.send(Purpose::Token, req, Mode::Send);
+                self.send(now, Purpose::Token, req, Mode::Send);
                 return;
             }
             if needs_session && self.session.is_none() {
@@ -324,12 +363,12 @@ impl Session {
                 }
                 let token = self.token.clone().unwrap_or_default();
                 let req = self.api.create_session(&token, &self.config.language);
-                self.send(Purpose::Session, req, Mode::Send);
+                self.send(now, Purpose::Session, req, Mode::Send);
                 return;
             }
             match self.next_step(now) {
                 Next::Send(request, mode) => {
-                    self.send(Purpose::Op, request, mode);
+                    self.send(now, Purpose::Op, request, mode);
                     return;
                 }
                 Next::Wait => return,

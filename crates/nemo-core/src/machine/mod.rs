@@ -112,6 +112,35 @@ struct InFlight {
     id: RequestId,
     endpoint: Endpoint,
     purpose: Purpose,
+    /// When it is abandoned if still unanswered (its call's overall
+    /// deadline), for the calls that have one.
+    deadline: Option<Instant>,
+}
+
+/// One API call being tried: when its first attempt left, how many went
+/// out, and when the whole call must end, so that its error can say what
+/// really happened.
+#[derive(Debug, Clone, Copy)]
+struct Trying {
+    endpoint: Endpoint,
+    purpose: Purpose,
+    started: Instant,
+    attempts: u32,
+    deadline: Option<Instant>,
+    /// When its last attempt failed.
+    failed_at: Instant,
+    /// The last attempt was abandoned at the deadline.
+    cut: bool,
+}
+
+/// Whether a call of `endpoint` is bounded by [`Config::request_deadline`]:
+/// every API call but an upload (its limit grows with its size), a
+/// download and the agent's stream, which have their own.
+fn has_deadline(endpoint: Endpoint) -> bool {
+    !matches!(
+        endpoint,
+        Endpoint::Upload | Endpoint::Download | Endpoint::RunSse
+    )
 }
 
 /// What an op wants next.
@@ -140,6 +169,9 @@ pub struct Session {
     wait_until: Option<Instant>,
     attempts: Attempts,
     auth_attempts: Attempts,
+    trying: Option<Trying>,
+    /// A back-off retry of `trying` is due: the next send continues it.
+    retry_pending: bool,
     fatal: Option<NemoError>,
     next_command: u64,
     next_request: u64,
@@ -192,6 +224,8 @@ impl Session {
             wait_until: None,
             attempts: Attempts::default(),
             auth_attempts: Attempts::default(),
+            trying: None,
+            retry_pending: false,
             fatal: None,
             next_command: 0,
             next_request: 0,
@@ -265,6 +299,12 @@ impl Session {
         self.events.pop_front()
     }
 
+    /// When the request in flight is abandoned if still unanswered (its
+    /// call's overall deadline), for the calls that have one.
+    fn in_flight_deadline(&self) -> Option<Instant> {
+        self.in_flight.as_ref().and_then(|f| f.deadline)
+    }
+
     /// When `handle_timeout` must be called next, if anything waits on time.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.wait_until.is_some() {
@@ -275,6 +315,10 @@ impl Session {
         let mut consider = |t: Instant| {
             earliest = Some(earliest.map_or(t, |e: Instant| e.min(t)));
         };
+        if let Some(deadline) = self.in_flight_deadline() {
+            // A driver races the call against it.
+            consider(deadline);
+        }
         if let Some(op) = self.tasks.front().and_then(|t| t.ops.front()) {
             match op {
                 Op::Instruct(i) => match i.phase {

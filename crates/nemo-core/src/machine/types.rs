@@ -70,6 +70,12 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Render polling tunables: first poll, bounds, overall cap (see `render`).
     pub poll: PollPolicy,
+    /// The longest one API call may take, every retry and the waits between
+    /// them included: an attempt still unanswered then is abandoned, and no
+    /// retry starts that would begin after it. Uploads, downloads and the
+    /// agent's stream have their own, longer limits (the transport's, and
+    /// `stream_cap`); render polling has `poll`'s overall cap.
+    pub request_deadline: Duration,
     /// How often to say "still working" while the agent works.
     pub still_working_every: Duration,
     /// How long a stream may carry only keep-alives.
@@ -103,6 +109,7 @@ impl Default for Config {
             seed: 0,
             retry: RetryPolicy::default(),
             poll: PollPolicy::default(),
+            request_deadline: Duration::from_secs(5 * 60),
             still_working_every: Duration::from_secs(120),
             keepalive_timeout: Duration::from_secs(600),
             stream_cap: Duration::from_secs(15 * 60),
