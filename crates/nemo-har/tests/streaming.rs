@@ -203,9 +203,9 @@ fn a_recording_never_replaces_a_file() {
     let path = dir.path().join("v.mp4");
     std::fs::write(&path, "a video").unwrap();
     let clock = Arc::new(TokioClock::new().starting_at(START_MS));
-    let err = Recorder::to_file(mock(), InProcess::BASE_URL, clock, &path)
-        .err()
-        .expect("an existing file is refused");
+    let Err(err) = Recorder::to_file(mock(), InProcess::BASE_URL, clock, &path) else {
+        panic!("an existing file is refused");
+    };
     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "{err}");
     assert!(err.to_string().contains("v.mp4"), "{err}");
 
