@@ -984,6 +984,11 @@ impl Backend {
             dialect,
             pace: self.config.agent.pace,
             raw_draft: raw_spelled.as_ref(),
+            // ADK's `RunAgentRequest.streaming`: text pieces only when asked.
+            streaming: body
+                .get("streaming")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         }
         .build();
         let mut base_changes = session.changes + pending_count;

@@ -103,8 +103,18 @@ fn rewrite_meta(answer: Answer, body: &mut Map<String, Value>) {
                 }
             }
         }
+        Answer::RenderStatus if body.contains_key("data") => {
+            // Shape a keeps its `success` envelope around `data` (the three
+            // shapes stay apart); the progress as a numeric string.
+            if let Some(Value::Object(data)) = body.get_mut("data") {
+                if let Some(p) = data.get_mut("progress").filter(|p| p.is_number()) {
+                    *p = json!(p.to_string());
+                }
+            }
+        }
         Answer::RenderSubmit | Answer::RenderStatus => {
-            // The `success` envelope at the top level, no `data`: shape b.
+            // The `success` envelope at the top level, no `data`: shape b
+            // (and shape c keeps its `output` details).
             if let Some(Value::Object(data)) = body.remove("data") {
                 for (k, v) in data {
                     match k.as_str() {
@@ -171,12 +181,28 @@ mod tests {
 
     #[test]
     fn render_answers_with_success_at_the_top() {
-        let a = Reply::json(
-            200,
-            &json!({"success": true, "data": {"id": "r", "status": "completed", "progress": 100, "outputUrl": "u"}}),
+        // Shape a keeps `data` (its progress a numeric string); a submission
+        // and shape b have `success` at the top and no `data`.
+        let a = || {
+            Reply::json(
+                200,
+                &json!({"success": true, "data": {"id": "r", "status": "completed", "progress": 100, "outputUrl": "u"}}),
+            )
+        };
+        assert_eq!(
+            body(&speak(Dialect::Meta, Answer::RenderStatus, a())),
+            json!({"success": true, "data": {"id": "r", "status": "completed", "progress": "100", "outputUrl": "u"}})
         );
         assert_eq!(
-            body(&speak(Dialect::Meta, Answer::RenderStatus, a)),
+            body(&speak(Dialect::Meta, Answer::RenderSubmit, a())),
+            json!({"success": true, "id": "r", "status": "completed", "progress": 100, "output": {"url": "u"}})
+        );
+        let b = Reply::json(
+            200,
+            &json!({"id": "r", "status": "completed", "progress": 100, "output": {"url": "u"}}),
+        );
+        assert_eq!(
+            body(&speak(Dialect::Meta, Answer::RenderStatus, b)),
             json!({"success": true, "id": "r", "status": "completed", "progress": 100, "output": {"url": "u"}})
         );
         let c = Reply::json(

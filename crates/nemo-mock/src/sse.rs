@@ -6,8 +6,9 @@
 //! an empty `data:` line, or a `: ping` comment. In the `typed` dialect the
 //! events are `{"type":"text","content":…}`, `{"type":"tool_call","id","name","args"}`,
 //! `{"type":"tool_result","id","name","result"}` (whole texts only); in the
-//! `meta` dialect they are ADK's without partial pieces (ADK's default when
-//! the request does not ask for streaming).
+//! `meta` dialect they are ADK's without partial pieces. In the `adk`
+//! dialect, `partial` pieces come only when the request asks for them
+//! (`"streaming": true`, as ADK's `RunAgentRequest` does).
 
 use std::time::Duration;
 
@@ -159,6 +160,8 @@ pub(crate) struct ScriptBuilder<'a> {
     pub(crate) pace: Pace,
     /// A two-stage generation: the draft once the raw video has landed.
     pub(crate) raw_draft: Option<&'a Value>,
+    /// The request asked for text pieces (`"streaming": true`).
+    pub(crate) streaming: bool,
 }
 
 struct Writer<'a, 'r> {
@@ -416,9 +419,9 @@ impl ScriptBuilder<'_> {
             final_draft: self.final_draft,
         };
         let typed = self.dialect == Dialect::Typed;
-        // ADK streams partial pieces only when asked to; the `adk` dialect
-        // shows them, the others send whole texts.
-        let partials = self.dialect == Dialect::Adk;
+        // ADK streams partial pieces only when the request asks for them
+        // (`"streaming": true`); the other dialects send whole texts.
+        let partials = self.dialect == Dialect::Adk && self.streaming;
         let mut w = Writer {
             typed,
             invocation: format!("e-{}", uuid(self.rng)),
@@ -698,6 +701,7 @@ mod tests {
             dialect: Dialect::Adk,
             pace: Pace::Brisk,
             raw_draft: None,
+            streaming: true,
         }
         .build()
     }

@@ -420,13 +420,17 @@ pub(crate) fn canvas_config(draft: Option<&Value>) -> Value {
 
 /// The same draft as the `meta` dialect spells it: each segment's name
 /// (`n` → `m.name`), words (`text` → `m.text`) and volume (`v` →
-/// `m.volume`, a fraction) under the segment's `m`; timing and every other
-/// key stay where they were.
+/// `m.volume`) under the segment's `m`; timing and every other key stay
+/// where they were. Volumes alternate between the two published spellings:
+/// the first segment with a volume (and every other one after it) has it
+/// as a percent (`35`, or `"1%"` where a bare number could read as a
+/// fraction), the others as a fraction (`0.35`).
 pub(crate) fn to_meta(draft: &Value) -> Value {
     let mut out = draft.clone();
     let Some(list) = tracks(&mut out) else {
         return out;
     };
+    let mut volumes = 0;
     for track in list.iter_mut() {
         let Some(sg) = track.get_mut("sg").and_then(Value::as_array_mut) else {
             continue;
@@ -437,7 +441,13 @@ pub(crate) fn to_meta(draft: &Value) -> Value {
                 _ => Map::new(),
             };
             for (from, to) in [("n", "name"), ("text", "text"), ("v", "volume")] {
-                if let Some(v) = seg.remove(from) {
+                if let Some(mut v) = seg.remove(from) {
+                    if from == "v" {
+                        if volumes % 2 == 0 {
+                            v = percent(&v);
+                        }
+                        volumes += 1;
+                    }
                     m.insert(to.into(), v);
                 }
             }
@@ -447,6 +457,23 @@ pub(crate) fn to_meta(draft: &Value) -> Value {
         }
     }
     out
+}
+
+/// A volume fraction as a percent: `0.35` → `35`, `0.125` → `12.5`,
+/// `0.01` → `"1%"` (a bare `1` reads as a whole fraction).
+fn percent(fraction: &Value) -> Value {
+    let Some(f) = fraction.as_f64() else {
+        return fraction.clone();
+    };
+    let p = (f * 10_000.0).round() / 100.0;
+    if p <= 1.0 && p > 0.0 {
+        return json!(format!("{p}%"));
+    }
+    if p.fract() == 0.0 && p.abs() < 1e15 {
+        json!(p as i64)
+    } else {
+        json!(p)
+    }
 }
 
 /// Reads a draft's metadata object.
@@ -503,11 +530,88 @@ mod tests {
             summary,
             "meta spells the same timeline"
         );
-        assert!(to_meta(&d)
-            .to_string()
-            .contains(r#""m":{"name":"Lo-fi","volume":0.35}"#));
+        assert!(
+            to_meta(&d)
+                .to_string()
+                .contains(r#""m":{"name":"Lo-fi","volume":35}"#),
+            "the first volume as a percent"
+        );
         apply(&mut d, &EditOp::Trim { ms: 8000 }, &mut id);
         assert_eq!(d["d"], 8000);
         assert_eq!(d["ver"], 4);
+    }
+
+    /// Generated drafts (random edits from a seeded generator): the `meta`
+    /// spelling (details under `m`, volumes alternating percent and
+    /// fraction) and the `adk` spelling read as the same timeline through
+    /// `nemo_core`, and as the same edit.
+    #[test]
+    fn every_generated_draft_reads_the_same_in_meta() {
+        let mut percents = 0;
+        for seed in 0..300u64 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut d = empty_draft("Gen");
+            let mut id = 0;
+            let before = Draft::parse(&to_meta(&d).to_string()).unwrap();
+            for _ in 0..rng.usize(1..8) {
+                let name = ["city", "Lo-fi", "beach", "城市", "Urban Dreams"][rng.usize(..5)];
+                let op = match rng.usize(..7) {
+                    0 | 1 => EditOp::AddMedia {
+                        name: name.into(),
+                        src: format!("https://cdn/{}.mp4", rng.u32(..)),
+                        kind: [MediaKind::Video, MediaKind::Image, MediaKind::Audio]
+                            [rng.usize(..3)],
+                        duration_ms: rng.u64(500..20_000),
+                    },
+                    2 => EditOp::Bgm {
+                        name: name.into(),
+                        src: "https://cdn/m.mp3".into(),
+                        // Fractions on the edges too: 0, 0.01, 0.005, 1.
+                        volume: [0.0, 0.005, 0.01, 1.0, rng.f64()][rng.usize(..5)],
+                    },
+                    3 => EditOp::Text {
+                        text: name.into(),
+                        start_ms: rng.u64(0..5000),
+                        duration_ms: rng.u64(500..5000),
+                    },
+                    4 => EditOp::Trim {
+                        ms: rng.u64(1000..15_000),
+                    },
+                    5 => EditOp::Effect {
+                        name: "warm".into(),
+                    },
+                    _ => EditOp::Transition {
+                        kind: "fade".into(),
+                    },
+                };
+                apply(&mut d, &op, &mut id);
+            }
+            let adk = Draft::parse(&d.to_string()).unwrap();
+            let meta_value = to_meta(&d);
+            // Volumes spelt as a percent: a string, or a number above 1.
+            percents += meta_value["t"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["sg"].as_array())
+                .flatten()
+                .filter(|sg| {
+                    let v = &sg["m"]["volume"];
+                    v.is_string() || v.as_f64().is_some_and(|v| v > 1.0)
+                })
+                .count();
+            let meta = Draft::parse(&meta_value.to_string()).unwrap();
+            assert_eq!(
+                meta.timeline().to_string(),
+                adk.timeline().to_string(),
+                "seed {seed}: {d}"
+            );
+            assert_eq!(
+                nemo_core::draft::diff(Some(&before), &meta).summary(),
+                nemo_core::draft::diff(Some(&before), &adk).summary(),
+                "seed {seed}"
+            );
+        }
+        assert!(percents > 0, "some volumes spelt as a percent");
     }
 }

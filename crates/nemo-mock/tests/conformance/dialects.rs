@@ -9,7 +9,7 @@ use nemo_core::secret::Secret;
 use nemo_core::time::Clock;
 use nemo_core::transport::Transport;
 use nemo_core::wire::{Request, Response};
-use nemo_mock::{Dialect, InProcess, MockConfig, TokioClock};
+use nemo_mock::{Dialect, InProcess, MockConfig, RenderShape, TokioClock};
 use serde_json::Value;
 
 async fn stream(mock: &InProcess, req: &Request) -> String {
@@ -37,13 +37,18 @@ struct Run {
 }
 
 async fn session(dialect: Dialect, seed: u64) -> Run {
-    let mock = InProcess::new(MockConfig {
+    session_with(MockConfig {
         dialect,
         seed,
         ..MockConfig::fast()
     })
-    .unwrap();
-    let api = Api::new(Attribution::default());
+    .await
+}
+
+async fn session_with(config: MockConfig) -> Run {
+    let mock = InProcess::new(config).unwrap();
+    // Asking for text pieces: the `adk` dialect sends them only then.
+    let api = Api::new(Attribution::default()).streaming(true);
     let grant: api::AnonymousToken =
         api::parse(&mock.send(&api.anonymous_token("cid"), None).await.unwrap()).unwrap();
     let session_answer = mock
@@ -159,12 +164,16 @@ async fn meta_puts_segment_details_under_m_and_success_on_top() {
         .find(|t| t["tt"] == 1)
         .unwrap();
     assert_eq!(bgm["sg"][0]["m"]["name"], "Lo-fi");
-    assert_eq!(bgm["sg"][0]["m"]["volume"], 0.35, "a fraction");
+    assert_eq!(
+        bgm["sg"][0]["m"]["volume"], 35,
+        "the first volume as a percent"
+    );
     assert!(bgm["sg"][0].get("n").is_none());
+    // Shape a keeps its envelope around `data`, the progress as a string.
     let s = json(&status);
     assert_eq!(s["success"], true);
-    assert!(s.get("data").is_none(), "{s}");
-    assert!(s["output"]["url"].is_string(), "{s}");
+    assert!(s["data"]["progress"].is_string(), "{s}");
+    assert!(s["data"]["outputUrl"].is_string(), "{s}");
     let credits = run
         .mock
         .send(&run.api.credits(&run.token), None)
@@ -267,4 +276,31 @@ async fn paths_with_the_real_user_id() {
         let r = run.mock.send(&req, None).await.unwrap();
         assert_eq!(r.status, status, "{who}");
     }
+}
+
+/// Under `meta` the three render shapes stay apart, each with the `success`
+/// envelope, and each reads as a completed render with its URL.
+#[tokio::test(start_paused = true)]
+async fn meta_keeps_the_three_render_shapes_apart() {
+    let mut shapes = Vec::new();
+    for shape in [RenderShape::A, RenderShape::B, RenderShape::C] {
+        let run = session_with(MockConfig {
+            dialect: Dialect::Meta,
+            render_shape: shape,
+            ..MockConfig::fast()
+        })
+        .await;
+        let (_, _, status) = edit_and_render(&run).await;
+        let s = json(&status);
+        assert_eq!(s["success"], true, "{shape:?}: {s}");
+        let mut keys: Vec<String> = s.as_object().unwrap().keys().cloned().collect();
+        if let Some(output) = s["output"].as_object() {
+            keys.extend(output.keys().map(|k| format!("output.{k}")));
+        }
+        keys.sort();
+        shapes.push(keys);
+    }
+    assert_ne!(shapes[0], shapes[1], "a and b: {shapes:?}");
+    assert_ne!(shapes[1], shapes[2], "b and c: {shapes:?}");
+    assert_ne!(shapes[0], shapes[2], "a and c: {shapes:?}");
 }

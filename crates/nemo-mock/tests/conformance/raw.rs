@@ -194,12 +194,21 @@ impl Client {
     }
 
     pub async fn chat(&self, text: &str) -> Raw {
+        self.chat_asking(text, false).await
+    }
+
+    /// A message; `streaming` asks for the text piece by piece
+    /// (`"streaming": true`, ADK's `RunAgentRequest`).
+    pub async fn chat_asking(&self, text: &str, streaming: bool) -> Raw {
         let auth = self.auth();
         let mut h: Vec<(&str, &str)> = ATTRIBUTION.to_vec();
         h.push(("Authorization", &auth));
         h.push(("Content-Type", "application/json"));
         h.push(("Accept", "text/event-stream"));
-        let body = serde_json::json!({"app_name":"nemo_agent","user_id":"me","session_id":self.session,"new_message":{"role":"user","parts":[{"text":text}]}});
+        let mut body = serde_json::json!({"app_name":"nemo_agent","user_id":"me","session_id":self.session,"new_message":{"role":"user","parts":[{"text":text}]}});
+        if streaming {
+            body["streaming"] = serde_json::json!(true);
+        }
         request(
             self.addr,
             "POST",

@@ -59,7 +59,9 @@ async fn framing_events_and_keepalives() {
         &serde_json::json!({"urls": ["https://example.com/clip.mp4"], "source_type": "url"}),
     )
     .await;
-    let r = c.chat("add a fade transition and trim to 5 seconds").await;
+    let r = c
+        .chat_asking("add a fade transition and trim to 5 seconds", true)
+        .await;
     assert_eq!(r.status, 200);
     assert!(r.complete);
     assert_eq!(r.header("content-type"), Some("text/event-stream"));
@@ -265,5 +267,35 @@ async fn gui_hints_in_replies() {
             .any(|w| seen.contains(w)),
         "{seen}"
     );
+    server.shutdown().await;
+}
+
+/// ADK's rule: `partial` text pieces only when the request asks for them
+/// with `"streaming": true`; otherwise the whole text once.
+#[tokio::test]
+async fn partial_pieces_only_when_streaming_is_asked_for() {
+    let server = server(fast()).await;
+    let c = connect(server.addr(), "client-streaming").await;
+    c.post(
+        &format!("/api/upload-video/nemo_agent/me/{}", c.session),
+        &serde_json::json!({"urls": ["https://example.com/clip.mp4"], "source_type": "url"}),
+    )
+    .await;
+    for streaming in [false, true] {
+        let r = c.chat_asking("trim to 5 seconds", streaming).await;
+        assert_eq!(r.status, 200);
+        let events = check_framing(&r.body);
+        let partials = events.iter().filter(|e| e["partial"] == true).count();
+        let whole: Vec<&Value> = events
+            .iter()
+            .filter(|e| e.get("partial").is_none() && e["content"]["parts"][0]["text"].is_string())
+            .collect();
+        assert_eq!(whole.len(), 1, "streaming {streaming}: the whole text once");
+        if streaming {
+            assert!(partials >= 2, "pieces when asked: {partials}");
+        } else {
+            assert_eq!(partials, 0, "no pieces unless asked");
+        }
+    }
     server.shutdown().await;
 }
