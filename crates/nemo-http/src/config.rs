@@ -11,7 +11,7 @@ use crate::error::display_url;
 ///
 /// Every field has a sensible default ([`HttpConfig::default`]); most callers
 /// only change `base_url` (from `NEMO_API_URL`).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct HttpConfig {
     /// The API base URL that [`Target::Api`](nemo_core::wire::Target::Api)
     /// paths are relative to. Default: the production host.
@@ -54,6 +54,12 @@ pub struct HttpConfig {
     /// reads into memory; a longer one is an error. Default 16 MiB (API
     /// answers are a few kilobytes; files go through `download`).
     pub max_response_bytes: usize,
+    /// Real seconds per second of the client's clock, as
+    /// `nemo_clock::TokioClock::scaled` takes it (`NEMO_TIME_SCALE`): every
+    /// time limit above lasts this many times its value (the slowest upload
+    /// rate is divided by it), and messages give durations on the client's
+    /// clock. A number in `(0, 1]`; anything else means real time. Default 1.
+    pub time_scale: f64,
 }
 
 impl HttpConfig {
@@ -63,6 +69,30 @@ impl HttpConfig {
             base_url: base_url.into(),
             ..Self::default()
         }
+    }
+
+    /// The same settings on a client clock where one second lasts `scale`
+    /// real seconds (see [`time_scale`](Self::time_scale)).
+    pub fn with_time_scale(self, scale: f64) -> Self {
+        Self {
+            time_scale: scale,
+            ..self
+        }
+    }
+
+    /// The scale in effect: `time_scale` when it is in `(0, 1]`, else 1.
+    pub(crate) fn scale(&self) -> f64 {
+        let s = self.time_scale;
+        if s.is_finite() && s > 0.0 {
+            s.min(1.0)
+        } else {
+            1.0
+        }
+    }
+
+    /// How long `d` of the client's clock lasts in real time.
+    pub(crate) fn real(&self, d: Duration) -> Duration {
+        Duration::try_from_secs_f64(d.as_secs_f64() * self.scale()).unwrap_or(Duration::MAX)
     }
 }
 
@@ -80,6 +110,7 @@ impl Default for HttpConfig {
             user_agent: concat!("nemo/", env!("CARGO_PKG_VERSION")).to_owned(),
             download_resume_attempts: 3,
             max_response_bytes: 16 * 1024 * 1024,
+            time_scale: 1.0,
         }
     }
 }
@@ -100,6 +131,7 @@ impl fmt::Debug for HttpConfig {
             .field("user_agent", &self.user_agent)
             .field("download_resume_attempts", &self.download_resume_attempts)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("time_scale", &self.time_scale)
             .finish()
     }
 }

@@ -3,6 +3,7 @@
 
 use std::error::Error as StdError;
 use std::io;
+use std::time::Duration;
 
 use nemo_core::transport::{TransportError, TransportErrorKind};
 use nemo_core::wire::{HeaderValue, Request};
@@ -16,10 +17,13 @@ pub(crate) struct Context {
     /// `host:port`, for messages about connecting.
     host: String,
     secrets: Vec<String>,
+    /// Real seconds per second of the client's clock, for durations in
+    /// messages.
+    scale: f64,
 }
 
 impl Context {
-    pub(crate) fn new(request: &Request, url: &str) -> Self {
+    pub(crate) fn new(request: &Request, url: &str, scale: f64) -> Self {
         let mut secrets = Vec::new();
         for header in &request.headers {
             if let HeaderValue::Sensitive(secret) = &header.value {
@@ -43,6 +47,18 @@ impl Context {
             ),
             host: host_of(url),
             secrets,
+            scale,
+        }
+    }
+
+    /// A real duration as people read it, on the client's clock: `0.5 s`,
+    /// `2.0 s`, `120 s`.
+    pub(crate) fn seconds(&self, real: Duration) -> String {
+        let s = real.as_secs_f64() / self.scale;
+        if s >= 10.0 {
+            format!("{s:.0} s")
+        } else {
+            format!("{s:.1} s")
         }
     }
 

@@ -74,12 +74,19 @@ impl HttpTransport {
         }
         let client = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
-            .connect_timeout(config.connect_timeout)
+            .connect_timeout(config.real(config.connect_timeout))
             .tcp_keepalive(Duration::from_secs(30))
             .pool_idle_timeout(Duration::from_secs(90))
             // Each request goes out once: the core's recovery policy decides
             // about retries, knowing which endpoints are safe to repeat.
             .retry(reqwest::retry::never())
+            // No redirect is followed by reqwest: it would carry every header
+            // but `Authorization` and `Cookie` to whatever host the answer
+            // names (the client id, the attribution). An API call reports a
+            // redirect as an error; a download follows its CDN's itself,
+            // without the API's headers (see `download`).
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
             .map_err(|e| {
                 TransportError::new(
@@ -96,7 +103,7 @@ impl HttpTransport {
     }
 
     /// The full URL of a target.
-    fn url(&self, target: &Target) -> String {
+    pub(crate) fn url(&self, target: &Target) -> String {
         match target {
             Target::Api(path) => {
                 let base = self.config.base_url.trim_end_matches('/');
@@ -114,7 +121,7 @@ impl HttpTransport {
     /// here, before anything is sent.
     pub(crate) async fn prepare(&self, request: &Request) -> Result<Prepared, TransportError> {
         let url_text = self.url(&request.target);
-        let ctx = Context::new(request, &url_text);
+        let ctx = Context::new(request, &url_text, self.config.scale());
         let url = match reqwest::Url::parse(&url_text) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => url,
             _ => return Err(ctx.error(TransportErrorKind::Other, "not an http(s) URL")),
@@ -222,7 +229,7 @@ impl HttpTransport {
                     }
                     return Err(ctx.error(
                         TransportErrorKind::Timeout,
-                        format!("no response for {}", seconds(last_activity.elapsed())),
+                        format!("no response for {}", ctx.seconds(last_activity.elapsed())),
                     ));
                 }
             }
@@ -264,7 +271,8 @@ impl HttpTransport {
         let mut body = Vec::new();
         let mut chunks = response.bytes_stream();
         loop {
-            match next_chunk(&mut chunks, self.config.read_timeout, deadline, ctx).await? {
+            let idle = self.config.real(self.config.read_timeout);
+            match next_chunk(&mut chunks, idle, deadline, ctx).await? {
                 None => return Ok(body),
                 Some(Err(err)) => return Err(err),
                 Some(Ok(chunk)) => {
@@ -313,7 +321,7 @@ impl Deadline {
     pub(crate) fn error(&self, ctx: &Context) -> TransportError {
         ctx.error(
             TransportErrorKind::Timeout,
-            format!("no complete answer within {}", seconds(self.elapsed())),
+            format!("no complete answer within {}", ctx.seconds(self.elapsed())),
         )
     }
 }
@@ -346,19 +354,32 @@ where
         Err(_) if deadline.passed() => Err(deadline.error(ctx)),
         Err(_) => Err(ctx.error(
             TransportErrorKind::Timeout,
-            format!("no data for {}", seconds(waiting.elapsed())),
+            format!("no data for {}", ctx.seconds(waiting.elapsed())),
         )),
     }
 }
 
-/// A duration as people read it in a message: `0.5 s`, `2.0 s`, `120 s`.
-pub(crate) fn seconds(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s >= 10.0 {
-        format!("{s:.0} s")
-    } else {
-        format!("{s:.1} s")
+/// An API call's answer that is a redirect: refused, and said so (where it
+/// pointed, without its query).
+fn refuse_redirect(response: &reqwest::Response, ctx: &Context) -> Option<TransportError> {
+    let status = response.status();
+    if !status.is_redirection() {
+        return None;
     }
+    let to = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| response.url().join(l).ok())
+        .map(|u| format!(" to {}", display_url(u.as_str())))
+        .unwrap_or_default();
+    Some(ctx.error(
+        TransportErrorKind::Other,
+        format!(
+            "the server answered with a redirect (HTTP {}){to}; API calls do not follow redirects",
+            status.as_u16()
+        ),
+    ))
 }
 
 /// The next upload count, or `None` once the body is gone (or there is none:
@@ -402,10 +423,12 @@ impl Transport for HttpTransport {
             let rate = self.config.upload_min_rate.max(1);
             limit += Duration::from_secs_f64(upload.total as f64 / rate as f64);
         }
-        let deadline = Deadline::after(limit);
-        let (response, ctx) = self
-            .execute(prepared, self.config.read_timeout, deadline, progress)
-            .await?;
+        let deadline = Deadline::after(self.config.real(limit));
+        let idle = self.config.real(self.config.read_timeout);
+        let (response, ctx) = self.execute(prepared, idle, deadline, progress).await?;
+        if let Some(err) = refuse_redirect(&response, &ctx) {
+            return Err(err);
+        }
         let (status, headers) = head(&response);
         let body = self
             .read_body(response, &ctx, self.config.max_response_bytes, deadline)
@@ -420,20 +443,19 @@ impl Transport for HttpTransport {
     async fn open_stream(&self, request: &Request) -> Result<StreamResponse, TransportError> {
         let mut prepared = self.prepare(request).await?;
         // The cap covers the whole exchange, head and body.
-        prepared.builder = prepared.builder.timeout(self.config.stream_cap);
-        let deadline = Deadline::after(self.config.stream_cap);
-        let (response, ctx) = self
-            .execute(prepared, self.config.stream_idle_timeout, deadline, None)
-            .await?;
+        let cap = self.config.real(self.config.stream_cap);
+        let idle = self.config.real(self.config.stream_idle_timeout);
+        prepared.builder = prepared.builder.timeout(cap);
+        let deadline = Deadline::after(cap);
+        let (response, ctx) = self.execute(prepared, idle, deadline, None).await?;
+        if let Some(err) = refuse_redirect(&response, &ctx) {
+            return Err(err);
+        }
         let (status, headers) = head(&response);
         Ok(StreamResponse {
             status,
             headers,
-            body: Box::new(HttpByteStream::new(
-                response,
-                Some(self.config.stream_idle_timeout),
-                ctx,
-            )),
+            body: Box::new(HttpByteStream::new(response, Some(idle), ctx)),
         })
     }
 

@@ -10,7 +10,12 @@
 //!   every request: 2 minutes for an API call, more for an upload in
 //!   proportion to its size, 2 hours for a download, the 15-minute cap on
 //!   `/run_sse` streams ([`HttpConfig`]). A timeout's message says how long
-//!   it really waited;
+//!   it really waited. Every limit follows the client's time scale
+//!   ([`HttpConfig::with_time_scale`], as `NEMO_TIME_SCALE` sets it);
+//! - **no redirect is followed for an API call** (its headers would travel to
+//!   the host the answer names): a `3xx` is an error that says where it
+//!   pointed. A download follows its CDN's redirects, and a hop to another
+//!   origin carries none of the API's headers;
 //! - **each request is sent exactly once** and rebuilt from the core's
 //!   [`Request`](nemo_core::wire::Request) on every call — multipart bodies
 //!   reopen their files. Retrying is the core's recovery policy's decision;

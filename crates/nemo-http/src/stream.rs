@@ -54,7 +54,7 @@ impl ByteStream for HttpByteStream {
                         TransportErrorKind::Timeout,
                         format!(
                             "the stream was silent for {}",
-                            crate::http::seconds(waiting.elapsed())
+                            self.ctx.seconds(waiting.elapsed())
                         ),
                     )));
                 }

@@ -203,3 +203,22 @@ async fn a_stalled_download_says_how_long_it_waited_for_data() {
         err.message
     );
 }
+
+#[tokio::test]
+async fn the_time_scale_shortens_every_limit_and_messages_speak_the_clients_time() {
+    let url = drip_server(100_000, 0, Duration::from_millis(50)).await;
+    // The default 2 minutes on a client clock a hundred times faster: 1.2 s.
+    let t = HttpTransport::new(HttpConfig::new(&url).with_time_scale(0.01)).unwrap();
+    let (err, took) = ends(async { t.send(&api().credits(&token()), None).await.map(drop) }).await;
+    assert!(
+        took >= Duration::from_millis(1150) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_eq!(err.kind, TransportErrorKind::Timeout, "{err:?}");
+    let said = waited(&err.message, "no complete answer within ");
+    assert!(
+        (said - took.as_secs_f64() / 0.01).abs() < 25.0,
+        "said {said} s on the client's clock, took {took:?}: {}",
+        err.message
+    );
+}

@@ -16,6 +16,7 @@ mod download_checks;
 mod download_targets;
 mod errors;
 mod mock;
+mod redirects;
 mod send;
 mod sse;
 mod upload;
