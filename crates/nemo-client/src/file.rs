@@ -438,16 +438,41 @@ impl Store for FileStore {
     }
 
     fn remove_job(&self, id: &str) -> Result<bool, StoreError> {
-        let _g = self.guard();
-        let mut file = self.job_file()?;
-        let before = file.jobs.len();
-        file.jobs.retain(|j| j.id != id);
-        if file.jobs.len() == before {
-            return Ok(false);
+        // Removed under the job's lease, taken now when this holder does not
+        // have it: a render another live process waits for is never removed
+        // (no look-then-remove race with `jobs forget`).
+        let had = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(id);
+        if check_id(id).is_ok() && !self.lease(id)? {
+            return Err(StoreError::Write {
+                path: self.path_of(StoreFile::Jobs),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    format!("another nemo process is waiting for render {id}"),
+                ),
+            });
         }
-        self.write_json(StoreFile::Jobs, &file)?;
-        self.remove_lease_file(id);
-        Ok(true)
+        let removed = (|| {
+            let _g = self.guard();
+            let mut file = self.job_file()?;
+            let before = file.jobs.len();
+            file.jobs.retain(|j| j.id != id);
+            if file.jobs.len() == before {
+                return Ok(false);
+            }
+            self.write_json(StoreFile::Jobs, &file)?;
+            Ok(true)
+        })();
+        match removed {
+            // The lease file goes with the job.
+            Ok(true) => self.remove_lease_file(id),
+            _ if !had => self.release(id),
+            _ => {}
+        }
+        removed
     }
 
     /// The journal is readable (or absent) and the folder writable.
@@ -482,15 +507,24 @@ impl Store for FileStore {
             source,
         })?;
         let file = self.lock_file(&dir.join(format!("{id}.lock")))?;
-        match file.try_lock() {
-            // A file system without locks: nobody can be told apart, so
-            // behave as before leases existed.
-            Ok(()) | Err(fs::TryLockError::Error(_)) => {
-                held.insert(id.to_owned(), file);
-                Ok(true)
+        // A probe ([`Store::is_leased_elsewhere`] in another process) holds
+        // the lock for an instant: a refusal is taken as final only when it
+        // lasts [`LEASE_PATIENCE`].
+        for attempt in 0..=LEASE_TRIES {
+            match file.try_lock() {
+                // A file system without locks: nobody can be told apart, so
+                // behave as before leases existed.
+                Ok(()) | Err(fs::TryLockError::Error(_)) => {
+                    held.insert(id.to_owned(), file);
+                    return Ok(true);
+                }
+                Err(fs::TryLockError::WouldBlock) if attempt < LEASE_TRIES => {
+                    std::thread::sleep(LEASE_PATIENCE / LEASE_TRIES);
+                }
+                Err(fs::TryLockError::WouldBlock) => {}
             }
-            Err(fs::TryLockError::WouldBlock) => Ok(false),
         }
+        Ok(false)
     }
 
     /// Unlocks (the file stays: deleting it under another process that
@@ -516,7 +550,19 @@ impl Store for FileStore {
         let Ok(file) = fs::OpenOptions::new().write(true).open(&path) else {
             return false;
         };
-        matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
+        // Locked for an instant, then unlocked (the file is closed): another
+        // probe may hold it at that instant, so only a lock that lasts
+        // [`LEASE_PATIENCE`] counts as a lease.
+        for attempt in 0..=LEASE_TRIES {
+            match file.try_lock() {
+                Err(fs::TryLockError::WouldBlock) if attempt < LEASE_TRIES => {
+                    std::thread::sleep(LEASE_PATIENCE / LEASE_TRIES);
+                }
+                Err(fs::TryLockError::WouldBlock) => return true,
+                Ok(()) | Err(fs::TryLockError::Error(_)) => return false,
+            }
+        }
+        false
     }
 
     /// An OS lock on `.identity.lock`. Fails when the folder cannot be
@@ -541,6 +587,14 @@ fn set_private(path: &Path) {
     let _ = path;
 }
 
+/// How long a lease is tried before it counts as held by another live
+/// process: far longer than any probe holds it (an open, a lock and a
+/// close), short enough not to be noticed.
+const LEASE_PATIENCE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// In this many tries.
+const LEASE_TRIES: u32 = 40;
+
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -561,6 +615,62 @@ mod tests {
             out: None,
             created_unix: 1,
         }
+    }
+
+    /// A probe (`nemo jobs`, an export's warning, `jobs forget`) never makes
+    /// a real lease fail. Before: the probe took the lock itself, and a
+    /// `jobs --resume` that came at that moment skipped the render as
+    /// "waited for by another process".
+    #[test]
+    fn probing_a_lease_never_blocks_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (prober, leaser) = (FileStore::at(dir.path()), FileStore::at(dir.path()));
+        leaser.add_job(job("render_1")).unwrap();
+        // The lock file exists (a lease was taken and released before).
+        assert!(leaser.lease("render_1").unwrap());
+        leaser.release("render_1");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let probes = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = prober.is_leased_elsewhere("render_1");
+                    n += 1;
+                }
+                n
+            }
+        });
+        let mut refused = 0;
+        for _ in 0..300 {
+            if !leaser.lease("render_1").unwrap() {
+                refused += 1;
+            }
+            leaser.release("render_1");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let n = probes.join().unwrap();
+        assert!(n > 0, "the prober ran");
+        assert_eq!(refused, 0, "leases refused during {n} probes");
+    }
+
+    /// Forgetting a job another store holds the lease on is refused, even
+    /// when it is asked without looking first (no check-then-act race); a
+    /// job nobody holds is forgotten.
+    #[test]
+    fn a_leased_job_is_not_removed_by_another_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (FileStore::at(dir.path()), FileStore::at(dir.path()));
+        a.add_job(job("render_1")).unwrap();
+        assert!(a.lease("render_1").unwrap());
+        assert!(b.remove_job("render_1").is_err());
+        assert_eq!(a.jobs().unwrap().len(), 1);
+        a.release("render_1");
+        assert!(b.remove_job("render_1").unwrap());
+        assert!(a.jobs().unwrap().is_empty());
+        assert!(!b.remove_job("render_1").unwrap());
+        // The remover did not keep a lease.
+        assert!(a.lease("render_1").unwrap());
     }
 
     #[test]
