@@ -40,6 +40,7 @@ pub(crate) async fn run<F: Fetch + ?Sized>(
     dest: &Path,
     options: DownloadOptions,
     limits: Limits,
+    max_unknown_size: u64,
     progress: Option<ProgressFn<'_>>,
 ) -> Result<DownloadOutcome, TransportError> {
     let deadline = Deadline::after(limits.overall);
@@ -56,6 +57,7 @@ pub(crate) async fn run<F: Fetch + ?Sized>(
         temp_path,
         options,
         limits,
+        max_unknown_size,
         progress,
         deadline,
         writer: Some(writer),
@@ -126,6 +128,8 @@ struct Job<'a, F: Fetch + ?Sized> {
     temp_path: PathBuf,
     options: DownloadOptions,
     limits: Limits,
+    /// The cap for a file whose size nobody said.
+    max_unknown_size: u64,
     progress: Option<ProgressFn<'a>>,
     deadline: Deadline,
     writer: Option<Writer>,
@@ -208,14 +212,14 @@ impl<F: Fetch + ?Sized> Job<'_, F> {
         if self.ignores_range {
             return Some("the server ignores range requests, so the download cannot resume".into());
         }
-        if let Some(size) = self.size() {
-            let budget = size.saturating_mul(2).saturating_add(SLACK);
-            let needed = size.saturating_sub(self.written);
-            if self.received.saturating_add(needed) > budget {
-                return Some(format!(
-                    "finishing would take more than {budget} bytes in all"
-                ));
-            }
+        // An unknown size counts as its cap.
+        let size = self.size().unwrap_or(self.max_unknown_size);
+        let budget = size.saturating_mul(2).saturating_add(SLACK);
+        let needed = size.saturating_sub(self.written);
+        if self.received.saturating_add(needed) > budget {
+            return Some(format!(
+                "finishing would take more than {budget} bytes in all"
+            ));
         }
         None
     }
@@ -503,6 +507,15 @@ impl<F: Fetch + ?Sized> Job<'_, F> {
             return Err(self.err(
                 TransportErrorKind::Other,
                 format!("the server sent more than the {total} bytes it announced"),
+            ));
+        }
+        if self.size().is_none() && self.written > self.max_unknown_size {
+            return Err(self.err(
+                TransportErrorKind::Other,
+                format!(
+                    "the server sent more than {} bytes without saying how many; not saved",
+                    self.max_unknown_size
+                ),
             ));
         }
         if let Some(expected) = self.options.expected_size.filter(|e| self.written > *e) {

@@ -71,6 +71,11 @@
 //! `Range` breaks again, or when finishing would take more than twice the
 //! file's size plus 1 MiB received in all.
 //!
+//! A file whose size nobody said (no `Content-Length`, no `Content-Range`
+//! total, no expected size) is bounded all the same: past
+//! [`MAX_UNKNOWN_SIZE`] (8 GiB; [`download_capped`] takes another cap) the
+//! call fails, and that cap counts as the size in the bytes budget.
+//!
 //! # Deadlines
 //!
 //! Every wait for an answer's head or for data is bounded by
@@ -212,6 +217,11 @@ impl Default for Limits {
     }
 }
 
+/// The most a download whose size nobody said (no `Content-Length` nor
+/// `Content-Range` total, no [`DownloadOptions::expected_size`]) may be:
+/// 8 GiB, far above any render. Past it the call fails; nothing is placed.
+pub const MAX_UNKNOWN_SIZE: u64 = 8 << 30;
+
 /// Downloads to `dest` what `fetch` answers: into a temporary file of the
 /// call's own beside it, resumed within `limits`, checked, synced and
 /// renamed into place (see the crate docs for every guarantee).
@@ -225,7 +235,21 @@ pub async fn download<F: Fetch + ?Sized>(
     limits: Limits,
     progress: Option<ProgressFn<'_>>,
 ) -> Result<DownloadOutcome, TransportError> {
-    job::run(fetch, dest, options, limits, progress).await
+    job::run(fetch, dest, options, limits, MAX_UNKNOWN_SIZE, progress).await
+}
+
+/// [`download`] with another cap than [`MAX_UNKNOWN_SIZE`] for a file whose
+/// size nobody said (`max_unknown_size` bytes; the bytes received in all,
+/// resumed attempts included, stay within twice that plus 1 MiB).
+pub async fn download_capped<F: Fetch + ?Sized>(
+    fetch: &mut F,
+    dest: &Path,
+    options: DownloadOptions,
+    limits: Limits,
+    max_unknown_size: u64,
+    progress: Option<ProgressFn<'_>>,
+) -> Result<DownloadOutcome, TransportError> {
+    job::run(fetch, dest, options, limits, max_unknown_size, progress).await
 }
 
 /// A [`Fetch`] over any [`Transport`]: each attempt is the request sent

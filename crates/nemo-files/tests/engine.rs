@@ -747,3 +747,81 @@ async fn a_bytes_only_transport_downloads_in_one_line() {
         vec![None, Some("bytes=3000-".to_owned())]
     );
 }
+
+/// A body that never ends: 64 KiB chunks forever, no `Content-Length`.
+struct Endless {
+    sent: Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[async_trait]
+impl ByteStream for Endless {
+    async fn next_chunk(&mut self) -> Option<Result<Bytes, TransportError>> {
+        static CHUNK: [u8; 64 * 1024] = [7; 64 * 1024];
+        self.sent
+            .fetch_add(CHUNK.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Some(Ok(Bytes::from_static(&CHUNK)))
+    }
+}
+
+struct EndlessFetch {
+    sent: Arc<std::sync::atomic::AtomicU64>,
+    requests: u32,
+}
+
+impl Fetch for EndlessFetch {
+    fn fetch(
+        &mut self,
+        _resume: Option<Resume>,
+    ) -> BoxFuture<'_, Result<StreamResponse, TransportError>> {
+        self.requests += 1;
+        let sent = self.sent.clone();
+        Box::pin(async move {
+            Ok(StreamResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "video/mp4".into())],
+                body: Box::new(Endless { sent }),
+            })
+        })
+    }
+}
+
+/// With no size from the server (no `Content-Length`) nor from the render
+/// status, a body is still bounded: past the cap for an unknown size it is
+/// an error, nothing is placed and nothing is left. Before: the call wrote
+/// whatever the server streamed, without end.
+#[tokio::test]
+async fn a_body_of_unknown_size_is_bounded() {
+    const CAP: u64 = 1 << 20;
+    let dir = Dir::new();
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut fetch = EndlessFetch {
+        sent: sent.clone(),
+        requests: 0,
+    };
+    let capped = Limits {
+        read_timeout: Duration::from_secs(5),
+        overall: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let err = nemo_files::download_capped(
+        &mut fetch,
+        &dir.at("out.mp4"),
+        DownloadOptions::default(),
+        capped,
+        CAP,
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, TransportErrorKind::Other, "{err}");
+    assert!(err.message.contains(&CAP.to_string()), "{err}");
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent <= CAP + 128 * 1024, "{sent} bytes taken");
+    assert_eq!(fetch.requests, 1);
+    assert!(
+        others(dir.path(), &[]).is_empty(),
+        "{:?}",
+        others(dir.path(), &[])
+    );
+    assert_eq!(nemo_files::MAX_UNKNOWN_SIZE, 8 << 30);
+}
