@@ -16,6 +16,11 @@
 //! **The driver contract.** Drain every event before sending the next
 //! transmit: a render's [`Event::RenderStarting`] is emitted before its
 //! submission is transmitted so that a frontend can journal the job first.
+//! While a request is in flight, `poll_timeout` may name its overall
+//! deadline ([`Config::request_deadline`]): a driver that races the call
+//! against it and calls `handle_timeout` then gets the call given up (its
+//! late answer is ignored); a driver that only waits for the answer still
+//! gets every retry bounded by it.
 
 use std::collections::VecDeque;
 
