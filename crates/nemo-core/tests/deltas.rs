@@ -404,3 +404,22 @@ fn a_generation_found_after_a_dropped_stream_is_reported() {
         h.transcript
     );
 }
+
+/// The same refusal served as a whole body (an event stream read at once).
+#[test]
+fn out_of_credits_in_a_whole_event_stream_body() {
+    let mut h = Harness::new(Config::default());
+    let part = file_part("/media/city.mp4", 1_000_000).unwrap();
+    assert!(h.run(Command::Upload {
+        files: vec![part],
+        urls: vec![]
+    }));
+    let mut r = nemo_core::wire::Response::json(200, &json!({}));
+    r.headers = vec![("content-type".into(), "text/event-stream".into())];
+    r.body = b"data: {\"type\":\"error\",\"code\":2001,\"message\":\"Insufficient credits\"}\n\n"
+        .to_vec();
+    h.backend.sse.push_back(Reply::Response(r));
+    h.run(Command::Message(UserInput::text("add lo-fi music")));
+    let err = finished(&h).expect_err("fails");
+    assert_eq!(err.kind, ErrorKind::OutOfCredits, "{}", h.transcript);
+}

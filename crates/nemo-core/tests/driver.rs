@@ -369,3 +369,60 @@ async fn transfer_progress_reaches_the_sink_when_asked_for() {
     assert!(!seen.iter().any(|e| matches!(e, Event::Transfer { .. })));
     assert_eq!(bars.len(), 4, "on_progress works as before");
 }
+
+/// An API code inside an open stream ends the command through the driver
+/// with that code's error (the command's end is told once the stream is
+/// over, never swallowed while it is being read); 1001 in a stream gets a
+/// new token and the message once more.
+#[tokio::test(start_paused = true)]
+async fn codes_inside_the_stream_end_the_command_through_the_driver() {
+    let mut backend = Backend {
+        draft: Some(draft_video()),
+        ..Backend::default()
+    };
+    backend.sse.push_back(Reply::Stream {
+        chunks: vec![
+            (Duration::from_secs(1), KEEPALIVE.to_vec()),
+            (
+                Duration::from_secs(2),
+                sse_event(
+                    &serde_json::json!({"type": "error", "code": 2001, "message": "Insufficient credits"}),
+                ),
+            ),
+            (Duration::from_secs(3), KEEPALIVE.to_vec()),
+        ],
+        end: Ok(()),
+        draft_after: None,
+    });
+    let mut d = driver(backend);
+    let result = d
+        .say(UserInput::text("add lo-fi music"), &mut |_: &Event| {})
+        .await;
+    assert_eq!(
+        result.unwrap_err().kind,
+        nemo_core::error::ErrorKind::OutOfCredits
+    );
+
+    let mut backend = Backend {
+        draft: Some(draft_video()),
+        ..Backend::default()
+    };
+    backend.sse.push_back(Reply::Stream {
+        chunks: vec![(
+            Duration::from_secs(1),
+            sse_event(&serde_json::json!({"code": "1001", "message": "Token expired"})),
+        )],
+        end: Ok(()),
+        draft_after: None,
+    });
+    let mut d = driver(backend);
+    let mut said = Vec::new();
+    d.say(UserInput::text("add lo-fi music"), &mut |e: &Event| {
+        if let Event::AgentText { text, .. } = e {
+            said.push(text.clone());
+        }
+    })
+    .await
+    .expect("renewed and sent again");
+    assert_eq!(said, ["Done."]);
+}

@@ -567,6 +567,7 @@ impl Backend {
             Route::State(_) => Answer::State,
             Route::RenderSubmit => Answer::RenderSubmit,
             Route::RenderStatus(_) => Answer::RenderStatus,
+            Route::RunSse => Answer::RunSse,
             Route::DownloadFallback(_) | Route::Media(_) => Answer::Media,
             _ => Answer::Other,
         };

@@ -18,6 +18,9 @@ pub(crate) enum Answer {
     State,
     RenderSubmit,
     RenderStatus,
+    /// `/run_sse`: in the typed dialect a refusal with a code ≥ 1000 comes
+    /// as an error event in a stream on HTTP 200.
+    RunSse,
     /// A file: never rewritten (an error must not look like a download).
     Media,
     Other,
@@ -48,6 +51,14 @@ pub(crate) fn speak(dialect: Dialect, answer: Answer, mut reply: Reply) -> Reply
         return reply;
     };
     let code = body.get("code").and_then(Value::as_u64).unwrap_or(0);
+    if code >= 1000 && dialect == Dialect::Typed && answer == Answer::RunSse {
+        // `{"type":"error","code":2001,"message":…}` as the stream's one event.
+        // `type` first, as the API reference writes it.
+        let message = body.get("message").cloned().unwrap_or(Value::Null);
+        let event =
+            format!("data: {{\"type\":\"error\",\"code\":{code},\"message\":{message}}}\n\n");
+        return Reply::new(200, "text/event-stream", event).header("cache-control", "no-cache");
+    }
     if code >= 1000 {
         match dialect {
             // Every code ≥ 1000 on HTTP 200.
@@ -134,7 +145,7 @@ fn rewrite_meta(answer: Answer, body: &mut Map<String, Value>) {
                 *body = with;
             }
         }
-        Answer::Media | Answer::Other => {}
+        Answer::Media | Answer::RunSse | Answer::Other => {}
     }
 }
 
@@ -177,6 +188,30 @@ mod tests {
             429,
             "below 1000"
         );
+    }
+
+    #[test]
+    fn typed_run_sse_refusals_are_error_events() {
+        let r = Reply::json(
+            402,
+            &json!({"code": 2001, "message": "Insufficient credits"}),
+        );
+        let typed = speak(Dialect::Typed, Answer::RunSse, r);
+        assert_eq!(typed.status, 200);
+        assert_eq!(typed.headers[0].1, "text/event-stream");
+        let ReplyBody::Bytes(b) = &typed.body else {
+            panic!("bytes")
+        };
+        assert_eq!(
+            std::str::from_utf8(b).unwrap(),
+            "data: {\"type\":\"error\",\"code\":2001,\"message\":\"Insufficient credits\"}\n\n"
+        );
+        // Other dialects keep the envelope.
+        let r = Reply::json(
+            402,
+            &json!({"code": 2001, "message": "Insufficient credits"}),
+        );
+        assert_eq!(speak(Dialect::Meta, Answer::RunSse, r).status, 402);
     }
 
     #[test]

@@ -330,3 +330,143 @@ fn a_description_becomes_a_video_in_two_stages() {
         );
     }
 }
+
+/// The typed dialect refuses a message with no credits as an event of the
+/// stream (`{"type":"error","code":2001,…}` on HTTP 200): the same error,
+/// exit 1, with the registration link.
+#[test]
+fn out_of_credits_as_a_typed_stream_event() {
+    let sim = Sim::start(MockConfig {
+        dialect: Dialect::Typed,
+        initial_credits: 0,
+        ..MockConfig::fast()
+    });
+    let out = sim
+        .nemo()
+        .args(["say", "add lo-fi music at 35%"])
+        .output()
+        .expect("run");
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("out of credits"), "{all}");
+    assert!(all.contains("/register?bind="), "{all}");
+    assert!(!all.contains("The agent failed"), "{all}");
+    let streams: Vec<_> = sim
+        .journal()
+        .into_iter()
+        .filter(|e| e.path == "/run_sse")
+        .collect();
+    assert_eq!(streams.len(), 1, "never sent again");
+    assert_eq!(streams[0].status, 200, "the code came in the stream");
+}
+
+/// 1001 on the message itself (`/run_sse`; on HTTP 200 in the typed
+/// dialect, as a stream event): a new token, the message sent once more,
+/// and the answer.
+#[test]
+fn an_expired_token_on_the_message_is_renewed() {
+    for dialect in Dialect::ALL {
+        // Authenticated requests: the session (1), the baseline state (2),
+        // the message (3).
+        let sim = sim(dialect, "token:expire@3");
+        let out = sim
+            .nemo()
+            .args(["say", "add the title \"Hi\""])
+            .output()
+            .expect("run");
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert!(out.status.success(), "{dialect}: {all}");
+        let journal = sim.journal();
+        let streams: Vec<_> = journal.iter().filter(|e| e.path == "/run_sse").collect();
+        assert_eq!(streams.len(), 2, "{dialect}: refused once, then sent");
+        assert!(
+            !streams[0].faults.is_empty(),
+            "{dialect}: the fault hit the message"
+        );
+        if dialect == Dialect::Typed {
+            assert_eq!(streams[0].status, 200, "1001 on HTTP 200");
+        }
+        let tokens = journal
+            .iter()
+            .filter(|e| e.path == "/api/auth/anonymous-token")
+            .count();
+        assert_eq!(tokens, 2, "{dialect}: one refresh");
+        assert!(text(&out.stdout).contains("Hi"), "{dialect}: {all}");
+    }
+}
+
+/// `nemo mock --dialect typed`, the binary itself: it starts, prints where
+/// it listens, and serves the typed event dialect to a `nemo say`.
+#[test]
+fn nemo_mock_serves_the_typed_dialect() {
+    use std::io::BufRead as _;
+
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Child(
+        crate::support::nemo_std()
+            .args(["mock", "--dialect", "typed", "--time-scale", "0.01"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nemo mock starts"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("a first line");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    let work = tempfile::tempdir().expect("tempdir");
+    let cfg = tempfile::tempdir().expect("tempdir");
+    let har = work.path().join("typed.har");
+    let out = crate::support::nemo()
+        .env("NEMO_API_URL", &url)
+        .env("NEMO_CONFIG_DIR", cfg.path())
+        .env("NEMO_TIME_SCALE", "0.01")
+        .current_dir(work.path())
+        .args(["say", "add the title \"Hi\"", "--record"])
+        .arg(&har)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recorded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&har).expect("recorded")).expect("HAR");
+    let stream = recorded["log"]["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| {
+            e["request"]["url"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("/run_sse"))
+        })
+        .and_then(|e| e["response"]["content"]["text"].as_str())
+        .expect("the stream was recorded")
+        .to_owned();
+    assert!(
+        stream.contains("data: {\"type\":\"text\",\"content\":"),
+        "{stream}"
+    );
+    assert!(!stream.contains("\"parts\""), "{stream}");
+    // Steps in words, never the raw tool calls.
+    let said = text(&out.stdout);
+    assert!(
+        !said.contains("tool_call") && !said.contains("add_title"),
+        "{said}"
+    );
+}

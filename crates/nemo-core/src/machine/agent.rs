@@ -49,6 +49,9 @@ pub(super) struct Instruct {
     pub(super) changed_after_raw: bool,
     /// What the tools after the raw video added (music, a title, …).
     pub(super) added: Vec<adk::Addition>,
+    /// An API code the stream carried (`{"type":"error","code":2001}`):
+    /// handled as that code's envelope once the stream ends.
+    pub(super) service_error: Option<(i64, String)>,
     /// Deltas were emitted for the message being assembled.
     pub(super) streamed: bool,
 }
@@ -97,6 +100,7 @@ impl Session {
             post_production_done: false,
             changed_after_raw: false,
             added: Vec::new(),
+            service_error: None,
             streamed: false,
         }))
     }
@@ -147,6 +151,22 @@ impl Session {
         let Some(Op::Instruct(i)) = current_op!(self) else {
             return;
         };
+        if let Some((code, message)) = i.service_error.take() {
+            // The same handling as the code in an error envelope on HTTP
+            // 200: a new token (1001) or session (1002) and the message
+            // sent again, a wait (429), or the error with its link (2001).
+            // Told here, at the end of the stream, so the command's end is
+            // not reported while the stream is still being read.
+            i.decoder.finish();
+            let failure = Failure::Api {
+                status: 200,
+                code: Some(code),
+                retry_after: None,
+            };
+            self.on_failure(now, Endpoint::RunSse, failure, &message);
+            self.advance(now);
+            return;
+        }
         let truncated = i.decoder.finish();
         if let Some(text) = i.assembler.finish() {
             let t = gui::translate(&text);
@@ -206,6 +226,10 @@ impl Session {
         let Some(Op::Instruct(i)) = current_op!(self) else {
             return;
         };
+        if i.service_error.is_some() {
+            // Refused: nothing after the code counts.
+            return;
+        }
         let events = match frame {
             Frame::Event(e) => adk::classify(&e.data),
             Frame::Comment(_) => vec![AgentEvent::KeepAlive],
@@ -213,9 +237,6 @@ impl Session {
         };
         let mut out = Vec::new();
         let mut terminal = false;
-        // An API code inside the stream: handled as the same code in an
-        // error envelope, once the stream is given up.
-        let mut service = None;
         // The raw video announced by this event: its own state delta is
         // the raw video's, not post-production's.
         let raw_before = i.raw_video_ready;
@@ -288,8 +309,9 @@ impl Session {
                     i.changed_after_raw |= raw_before;
                 }
                 AgentEvent::ServiceError { code, message } => {
-                    service = Some((code, message));
-                    terminal = true;
+                    // Handled when the stream ends (`handle_stream_end`).
+                    i.service_error = Some((code, message));
+                    break;
                 }
                 AgentEvent::ModelError { code, message } => {
                     i.last_activity = now;
@@ -310,23 +332,10 @@ impl Session {
                 });
             }
             i.decoder.finish();
-            if service.is_none() {
-                i.phase = InstructPhase::AfterStream;
-            }
+            i.phase = InstructPhase::AfterStream;
             self.in_flight = None;
         }
         self.events.extend(out);
-        if let Some((code, message)) = service {
-            // The same handling as the code in an error envelope on HTTP
-            // 200: a new token (1001) or session (1002) and the message
-            // sent again, a wait (429), or the error with its link (2001).
-            let failure = Failure::Api {
-                status: 200,
-                code: Some(code),
-                retry_after: None,
-            };
-            self.on_failure(now, Endpoint::RunSse, failure, &message);
-        }
     }
 
     pub(super) fn on_sse_answer(&mut self, now: Instant, response: &Response) {

@@ -226,6 +226,16 @@ async fn typed_speaks_typed_events_and_codes_on_http_200() {
         .await
         .unwrap();
     assert_eq!(r.status, 200, "1002 on HTTP 200");
+    // As the stream's one event, the code with it.
+    let refused = stream(&run.mock, &run.api.run_sse(&run.token, "1", "hi")).await;
+    assert_eq!(
+        refused,
+        "data: {\"type\":\"error\",\"code\":1002,\"message\":\"Session not found\"}\n\n"
+    );
+    assert!(matches!(
+        &nemo_core::adk::classify(refused.trim().trim_start_matches("data: "))[..],
+        [nemo_core::adk::AgentEvent::ServiceError { code: 1002, .. }]
+    ));
     let lost = run
         .mock
         .send(&run.api.state(&run.token, "1"), None)
