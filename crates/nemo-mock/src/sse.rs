@@ -438,8 +438,10 @@ impl ScriptBuilder<'_> {
         w.push(keepalive(0));
         let r = w.rng.f64();
         let think = match stages.pace {
-            // A text-only answer takes 5–15 s in all.
-            Pace::Published if plan.ops.is_empty() => 5.0 + r * 10.0,
+            // A text-only answer takes 5–15 s in all: 7–14.2 s to the end
+            // of thinking plus the reply's pieces (up to 1.5 s, and 0.8 s
+            // for a trailing notice), less the 2.2 s kept for them.
+            Pace::Published if plan.ops.is_empty() => 4.8 + r * 7.2,
             _ => 1.0 + r * 1.5,
         };
         w.advance(think);
@@ -497,10 +499,16 @@ impl ScriptBuilder<'_> {
         }
         if !ops.is_empty() {
             let r = w.rng.f64();
+            // What follows the work: the results (0.05 s each), a pause
+            // (0.5–1.5 s), the reply's pieces (up to 1.5 s) and a trailing
+            // notice (0.8 s) take 0.75–4 s.
+            const TAIL: f64 = 4.0;
+            let so_far = w.t.as_secs_f64();
             let mut work = match (stages.pace, plan.kind) {
-                // Published: editing 10–30 s, generation 100–300 s, in all.
-                (Pace::Published, TurnKind::Generate) => 100.0 + r * 200.0 - think,
-                (Pace::Published, _) => 10.0 + r * 20.0 - think,
+                // Published: editing 10–30 s, generation 100–300 s, in all
+                // (a turn ends 0.05–3.25 s short of its target).
+                (Pace::Published, TurnKind::Generate) => 103.5 + r * 196.5 - so_far - TAIL,
+                (Pace::Published, _) => 13.5 + r * 16.5 - so_far - TAIL,
                 _ => plan.work_seconds * (0.75 + r * 0.5),
             }
             .max(0.5);

@@ -174,3 +174,66 @@ async fn the_raw_video_lands_before_post_production() {
     );
     assert!(clock.now() - start >= Duration::from_secs(100));
 }
+
+/// How long a turn's stream stays open, in virtual time.
+async fn stream_seconds(mock: &InProcess, api: &Api, token: &Secret, sid: &str, text: &str) -> f64 {
+    let clock = TokioClock::new();
+    let started = clock.now();
+    let mut stream = mock
+        .open_stream(&api.run_sse(token, sid, text))
+        .await
+        .unwrap();
+    for _ in 0..100_000 {
+        match stream.body.next_chunk().await {
+            Some(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    (clock.now() - started).as_secs_f64()
+}
+
+/// The published durations at the published pace, in virtual time: a
+/// text-only reply takes 5–15 s, an edit 10–30 s (generation: above).
+#[tokio::test(start_paused = true)]
+async fn text_replies_and_edits_take_the_published_time() {
+    let (mut texts, mut edits) = (Vec::new(), Vec::new());
+    for seed in 0..12 {
+        let mock = InProcess::new(MockConfig {
+            seed,
+            agent: AgentBehaviour {
+                pace: Pace::Published,
+                ..AgentBehaviour::calm()
+            },
+            ..MockConfig::default()
+        })
+        .unwrap();
+        let api = Api::new(Attribution::default());
+        let grant: api::AnonymousToken =
+            api::parse(&mock.send(&api.anonymous_token("cid"), None).await.unwrap()).unwrap();
+        let created: api::SessionCreated = api::parse(
+            &mock
+                .send(&api.create_session(&grant.token, "en"), None)
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let (token, sid) = (grant.token, created.session_id);
+        texts.push(stream_seconds(&mock, &api, &token, &sid, "what can you do?").await);
+        mock.send(
+            &api.upload_urls(&token, &sid, &["https://example.com/city.mp4".into()]),
+            None,
+        )
+        .await
+        .unwrap();
+        edits.push(stream_seconds(&mock, &api, &token, &sid, "add lo-fi music at 35%").await);
+    }
+    for (what, times, range) in [("text", &texts, 5.0..=15.0), ("edit", &edits, 10.0..=30.0)] {
+        assert!(
+            times.iter().all(|t| range.contains(t)),
+            "{what}: {times:?} outside {range:?}"
+        );
+        let spread = times.iter().cloned().fold(f64::MIN, f64::max)
+            - times.iter().cloned().fold(f64::MAX, f64::min);
+        assert!(spread > 2.0, "{what}: the times vary: {times:?}");
+    }
+}
