@@ -7,6 +7,9 @@ use nemo_core::api::DEFAULT_API_URL;
 
 use crate::error::display_url;
 
+/// The shortest a time limit becomes under a [`time_scale`](HttpConfig::time_scale).
+const MIN_SCALED: Duration = Duration::from_millis(250);
+
 /// Settings for [`HttpTransport`](crate::HttpTransport).
 ///
 /// Every field has a sensible default ([`HttpConfig::default`]); most callers
@@ -58,7 +61,8 @@ pub struct HttpConfig {
     /// `nemo_clock::TokioClock::scaled` takes it (`NEMO_TIME_SCALE`): every
     /// time limit above lasts this many times its value (the slowest upload
     /// rate is divided by it), and messages give durations on the client's
-    /// clock. A number in `(0, 1]`; anything else means real time. Default 1.
+    /// clock. A number in `(0, 1]`; anything else means real time. No limit
+    /// is scaled below 250 ms. Default 1.
     pub time_scale: f64,
 }
 
@@ -90,9 +94,13 @@ impl HttpConfig {
         }
     }
 
-    /// How long `d` of the client's clock lasts in real time.
+    /// How long a limit of `d` on the client's clock lasts in real time:
+    /// `d` scaled, yet never below [`MIN_SCALED`] (a loopback connection or
+    /// a busy test machine needs that much whatever the scale).
     pub(crate) fn real(&self, d: Duration) -> Duration {
-        Duration::try_from_secs_f64(d.as_secs_f64() * self.scale()).unwrap_or(Duration::MAX)
+        let scaled =
+            Duration::try_from_secs_f64(d.as_secs_f64() * self.scale()).unwrap_or(Duration::MAX);
+        scaled.max(d.min(MIN_SCALED))
     }
 }
 
@@ -133,5 +141,34 @@ impl fmt::Debug for HttpConfig {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("time_scale", &self.time_scale)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_follow_the_scale_within_bounds() {
+        let c = HttpConfig::default().with_time_scale(0.01);
+        assert_eq!(
+            c.real(Duration::from_secs(120)),
+            Duration::from_millis(1200)
+        );
+        // Never below 250 ms, nor above the limit itself.
+        assert_eq!(c.real(Duration::from_secs(10)), Duration::from_millis(250));
+        assert_eq!(
+            c.real(Duration::from_millis(100)),
+            Duration::from_millis(100)
+        );
+        // A scale above 1 (or none that makes sense) is real time.
+        for s in [50.0, 0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let c = HttpConfig::default().with_time_scale(s);
+            assert_eq!(
+                c.real(Duration::from_secs(120)),
+                Duration::from_secs(120),
+                "{s}"
+            );
+        }
     }
 }
