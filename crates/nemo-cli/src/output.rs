@@ -260,7 +260,7 @@ impl Output {
                 Some(hint) => format!("{}; {hint}", said.trim_end().trim_end_matches('.')),
                 None => said,
             };
-            self.stderr_line(&printable_line(&said));
+            self.stderr_line(&shown(&said));
         } else {
             let word = crate::words::tr("error:");
             let prefix = if self.color {
@@ -268,9 +268,10 @@ impl Output {
             } else {
                 word.to_owned()
             };
-            // One line, whatever the server's words held: a newline in
-            // them could otherwise start a line of its own ("Saved …").
-            self.stderr_line(&format!("{prefix} {}", printable_line(&err.to_string())));
+            // Lines after the first indented: a newline in the server's
+            // words never starts a line of its own ("Saved …"), and a list
+            // of ours (a batch manifest's problems) stays a list.
+            self.stderr_line(&format!("{prefix} {}", shown(&err.to_string())));
             if let Some(hint) = hint(err) {
                 self.stderr_line(&format!("{} {hint}", crate::words::tr("hint:")));
             }

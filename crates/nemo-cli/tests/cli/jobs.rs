@@ -160,3 +160,39 @@ fn a_resume_that_cannot_finish_yet_keeps_the_job() {
         "an existing file is never overwritten"
     );
 }
+
+/// A job whose file appeared meanwhile: `jobs --resume` keeps that file
+/// (and the job), `jobs --resume --overwrite` replaces it with the video.
+#[test]
+fn resume_with_overwrite_replaces_the_file_that_appeared() {
+    let sim = Sim::faults("status:500x4@1");
+    prepare(&sim);
+    let out = sim
+        .nemo()
+        .args(["export", "--out", "late.mp4"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(recorded(&sim).len(), 1, "the job stays recorded");
+    let late = sim.work.path().join("late.mp4");
+    std::fs::write(&late, b"precious").expect("write");
+
+    let out = sim.nemo().args(["jobs", "--resume"]).output().expect("run");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--overwrite"), "{stderr}");
+    assert_eq!(std::fs::read(&late).expect("late"), b"precious");
+    assert_eq!(recorded(&sim).len(), 1, "the job is kept");
+
+    sim.nemo()
+        .args(["jobs", "--resume", "--overwrite"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Saved"));
+    assert_eq!(
+        std::fs::read(&late).expect("late"),
+        nemo_mock::media::SAMPLE_MP4,
+        "replaced by the video"
+    );
+    assert!(recorded(&sim).is_empty(), "released after the download");
+}

@@ -900,6 +900,43 @@ fn out_cases() -> Vec<OutCase> {
             says: "not a regular file",
         },
         OutCase {
+            name: "run: a device (/dev/null)",
+            prepare: |_| {
+                if !cfg!(unix) {
+                    return None;
+                }
+                Some(strings(&[
+                    "run",
+                    "add a title",
+                    "--file",
+                    "sample.mp4",
+                    "--out",
+                    "/dev/null",
+                ]))
+            },
+            session: false,
+            says: "not a regular file",
+        },
+        OutCase {
+            name: "run: a device (/dev/null) with --overwrite",
+            prepare: |_| {
+                if !cfg!(unix) {
+                    return None;
+                }
+                Some(strings(&[
+                    "run",
+                    "add a title",
+                    "--file",
+                    "sample.mp4",
+                    "--out",
+                    "/dev/null",
+                    "--overwrite",
+                ]))
+            },
+            session: false,
+            says: "not a regular file",
+        },
+        OutCase {
             name: "run: a symlink with --overwrite",
             prepare: |s| {
                 std::fs::write(s.work.path().join("target.txt"), b"precious").expect("write");
@@ -1004,6 +1041,10 @@ fn an_output_path_that_cannot_take_the_render_is_refused_before_anything_is_spen
                     broken.push("the link was replaced".into());
                 }
             }
+            let null = std::fs::symlink_metadata("/dev/null").map(|m| m.file_type());
+            if !null.is_ok_and(|t| t.is_char_device()) {
+                broken.push("/dev/null is no longer a device".into());
+            }
         }
         let line = r.error_lines().first().map_or("", |l| l).to_owned();
         Some((broken, line, r))
@@ -1025,6 +1066,132 @@ fn an_output_path_that_cannot_take_the_render_is_refused_before_anything_is_spen
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A folder nobody may write into, root included: `chattr +i` where the
+/// file system allows it, else (not root) mode 0555. Undone when dropped.
+struct Unwritable(std::path::PathBuf, bool);
+
+impl Unwritable {
+    /// `None` (with the reason printed) when it cannot be made.
+    #[cfg(unix)]
+    fn make(dir: &Path) -> Option<Unwritable> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let immutable = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !immutable {
+            if crate::support::is_root() {
+                println!("  skipped: root, and no chattr +i on this file system");
+                return None;
+            }
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        }
+        let unwritable = Unwritable(dir.to_owned(), immutable);
+        if std::fs::write(dir.join("probe"), b"").is_ok() {
+            println!("  skipped: the folder is still writable");
+            return None;
+        }
+        Some(unwritable)
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if self.1 {
+                let _ = std::process::Command::new("chattr")
+                    .arg("-i")
+                    .arg(&self.0)
+                    .status();
+            }
+            let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+}
+
+/// An export asked for in words (`nemo say "export"`, and the same line in
+/// `nemo chat`) from a current folder that cannot take the video (its
+/// default place): refused before the render, nothing submitted.
+#[cfg(unix)]
+#[test]
+fn an_export_in_words_into_a_read_only_folder_submits_nothing() {
+    let sim = Sim::faults("seed=3");
+    sim.sample();
+    for args in [&["upload", "sample.mp4"][..], &["say", "add a title"][..]] {
+        let r = sim.run(args);
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.both());
+    }
+    let ro = sim.work.path().join("ro");
+    let Some(_guard) = Unwritable::make(&ro) else {
+        return;
+    };
+    let submits = |sim: &Sim| {
+        sim.journal()
+            .iter()
+            .filter(|e| e.endpoint == Some(Endpoint::RenderSubmit))
+            .count()
+    };
+    let before = spent(&sim);
+    let mut cmd = sim.nemo();
+    cmd.current_dir(&ro).args(["say", "export"]);
+    let r = Run::of(cmd);
+    show(&r);
+    assert_eq!(r.code, Some(1), "{}", r.both());
+    assert!(
+        advice_problem(&r).is_none(),
+        "{:?}: {}",
+        advice_problem(&r),
+        r.both()
+    );
+    assert!(
+        !r.stderr.contains("with --out"),
+        "`say` has no --out: {}",
+        r.both()
+    );
+    assert_eq!(submits(&sim), 0, "no render submitted: {}", r.both());
+    assert_eq!(spent(&sim), before, "nothing spent");
+
+    let mut child = sim
+        .nemo()
+        .current_dir(&ro)
+        .arg("chat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn chat");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"export\n/quit\n").expect("write");
+    }
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("nemo chat did not end in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("chat: exit {:?}: {}", out.status.code(), stderr.trim());
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ro"), "names the folder: {stderr}");
+    assert!(
+        !stderr.contains("with --out"),
+        "`chat` has no --out: {stderr}"
+    );
+    assert_eq!(submits(&sim), 0, "no render submitted: {stderr}");
+    assert_eq!(spent(&sim), before, "nothing spent");
+    assert!(sim.local_jobs().is_empty(), "{:?}", sim.local_jobs());
 }
 
 /// The MCP `export` tool with an `out` that exists and no `overwrite`.
