@@ -262,6 +262,21 @@ fn each_dialect_recording_replays_to_the_same_timeline() {
         );
         let all = stdout.clone() + &text(&out.stderr);
         assert!(all.contains("check passed"), "{dialect}: {all}");
+        // What each recording holds: typed events (in `mixed` too, from
+        // its seed), volumes as a percent under `m`.
+        let recorded = std::fs::read_to_string(&har).expect("har");
+        let typed_events = recorded.contains(r#"data: {\"type\":\"tool_call\""#);
+        assert_eq!(
+            typed_events,
+            matches!(dialect, Dialect::Typed | Dialect::Mixed),
+            "{dialect}: typed events"
+        );
+        if dialect == Dialect::Meta {
+            assert!(
+                recorded.contains(r#"\"m\":{\"name\":\"Lo-fi\",\"volume\":35}"#),
+                "meta: a volume as a percent"
+            );
+        }
     }
 }
 
