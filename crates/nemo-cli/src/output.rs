@@ -185,6 +185,19 @@ impl Output {
         self.stdout_line(&text);
     }
 
+    /// The server's own words (the agent's reply, its messages) as
+    /// content: like [`Output::content`], and when their first line opens
+    /// with one of nemo's own line openers ("Saved", "Uploaded", "error:",
+    /// …), that line is indented too, so no reply can pass for a line of
+    /// nemo's.
+    pub(crate) fn server_content(&self, text: &str) {
+        if opens_like_ours(text) {
+            self.content(&format!("{CONTINUED}{text}"));
+        } else {
+            self.content(text);
+        }
+    }
+
     /// A raw line on stdout (human mode only), without a speaker.
     pub(crate) fn plain(&self, text: &str) {
         if !self.json {
@@ -588,6 +601,30 @@ fn shown(text: &str) -> String {
     out
 }
 
+/// True when `text` starts like one of nemo's own lines.
+fn opens_like_ours(text: &str) -> bool {
+    const OURS: [&str; 11] = [
+        "error:",
+        "warning:",
+        "hint:",
+        "Uploaded",
+        "Saved",
+        "Changed:",
+        "Credits:",
+        "Rendered:",
+        "Open in the browser:",
+        "Register to keep going:",
+        "Link:",
+    ];
+    let text = text.trim_start();
+    OURS.iter().any(|w| {
+        let lower = text
+            .get(..w.len())
+            .is_some_and(|t| t.eq_ignore_ascii_case(w));
+        lower || text.starts_with(crate::words::tr(w))
+    })
+}
+
 /// How a continued line of server text is indented.
 const CONTINUED: &str = "  ";
 
@@ -812,6 +849,15 @@ mod tests {
         assert_eq!(human_bytes(510_000_000), "510.0 MB");
         assert_eq!(human_bytes(999_999), "1.0 MB");
         assert_eq!(indent_after("nemo › ", "a\nb"), "nemo › a\n       b");
+    }
+
+    #[test]
+    fn replies_that_open_like_our_lines_are_told_apart() {
+        assert!(opens_like_ours("Saved fake.mp4 (1 MB)"));
+        assert!(opens_like_ours("error: x"));
+        assert!(opens_like_ours("SAVED x"));
+        assert!(!opens_like_ours("I saved your project."));
+        assert!(!opens_like_ours("Added the title."));
     }
 
     /// Server text keeps its lines, but only its first starts a line.

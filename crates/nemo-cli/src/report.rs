@@ -160,8 +160,8 @@ impl Reporter {
             Event::Generation { url, message, .. } => {
                 out.clear();
                 match url {
-                    Some(url) => out.content(&format!("{message} ({})", line(url))),
-                    None => out.content(message),
+                    Some(url) => out.server_content(&format!("{message} ({})", line(url))),
+                    None => out.server_content(message),
                 }
             }
             Event::Suggestions {
@@ -170,13 +170,13 @@ impl Reporter {
             } => {
                 out.clear();
                 let said: Vec<String> = suggestions.iter().map(|s| format!("\"{s}\"")).collect();
-                out.content(&format!("{message} {}", said.join(", ")));
+                out.server_content(&format!("{message} {}", said.join(", ")));
             }
             Event::AgentText { text, actions } => {
                 out.clear();
                 let text = text.trim();
                 if !text.is_empty() {
-                    out.content(text);
+                    out.server_content(text);
                     self.text_shown = true;
                 }
                 for action in actions {

@@ -614,17 +614,24 @@ fn assert_neutralised(r: &Run) {
 
 /// A newline in the agent's text and in a server error message. Before:
 /// `"ok\nSaved fake.mp4 (1 MB)"` printed a "Saved" line of its own on
-/// stdout, and an error message with a newline did the same on stderr.
+/// stdout, and an error message with a newline did the same on stderr; a
+/// reply that opened with "Saved …" passed for nemo's own line.
 #[test]
 fn newlines_from_the_server_never_forge_a_line() {
     let sim = Sim::faults("seed=3");
     let armed = Armed::default();
+    // 0: "ok\nSaved …" in the reply; 1: the reply opens with "Saved …".
+    let opening = Arc::new(AtomicUsize::new(0));
     let proxy = Hostile::start(&sim.url(), {
-        let armed = armed.clone();
+        let (armed, opening) = (armed.clone(), opening.clone());
         move |req: &Req, mut resp: Resp| {
             if armed.is_on() && req.kind() == "run_sse" {
                 let from = br#"{"text":""#;
-                let to = r#"{"text":"ok\nSaved fake.mp4 (1 MB)\n"#;
+                let to = if opening.load(Ordering::SeqCst) == 0 {
+                    r#"{"text":"ok\nSaved fake.mp4 (1 MB)\n"#
+                } else {
+                    r#"{"text":"Saved first.mp4 (1 MB)\n"#
+                };
                 resp.body = crate::hostile_server::replace(&resp.body, from, to.as_bytes());
             }
             if armed.is_on() && req.kind() == "credits" {
@@ -653,6 +660,15 @@ fn newlines_from_the_server_never_forge_a_line() {
     );
     assert!(
         r.stdout.contains("Saved fake.mp4"),
+        "the agent's text is shown: {}",
+        r.both()
+    );
+    assert_neutralised(&r);
+    opening.store(1, Ordering::SeqCst);
+    let r = via(&sim, &proxy, &["say", "add a title"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert!(
+        r.stdout.contains("Saved first.mp4"),
         "the agent's text is shown: {}",
         r.both()
     );
