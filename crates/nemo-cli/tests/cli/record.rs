@@ -169,7 +169,10 @@ fn a_recording_never_replaces_a_file() {
         assert!(stderr.contains("--record"), "{record}: {stderr}");
         assert!(sim.journal().is_empty(), "{record}: nothing was sent");
         assert!(!sim.work.path().join("final.mp4").exists());
-        assert!(!sim.work.path().join("new.mp4").exists(), "{record}: {stderr}");
+        assert!(
+            !sim.work.path().join("new.mp4").exists(),
+            "{record}: {stderr}"
+        );
     }
     assert_eq!(std::fs::read(&video).expect("video"), b"an earlier video");
     assert_eq!(
