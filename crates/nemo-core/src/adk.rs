@@ -112,22 +112,32 @@ fn service_error(f: &Fields<'_>, messages: &[&str]) -> Option<AgentEvent> {
 /// Classifies one event's `data`. One ADK event may carry several parts, so
 /// several meanings.
 pub fn classify(data: &str) -> Vec<AgentEvent> {
+    classify_dialect(data).0
+}
+
+/// [`classify`], and whether the event was of the typed dialect
+/// (`{"type": …}`), whose whole texts in a row may be pieces of one reply.
+pub(crate) fn classify_dialect(data: &str) -> (Vec<AgentEvent>, bool) {
     let trimmed = data.trim();
     if trimmed.is_empty() || trimmed.eq_ignore_ascii_case("heartbeat") || trimmed == "ping" {
-        return vec![AgentEvent::KeepAlive];
+        return (vec![AgentEvent::KeepAlive], false);
     }
     let value: Value = match serde_json::from_str(trimmed) {
         Ok(v) => v,
-        Err(_) => return classify_invalid(trimmed),
+        Err(_) => return (classify_invalid(trimmed), false),
     };
     let Value::Object(map) = &value else {
-        return vec![AgentEvent::Unknown];
+        return (vec![AgentEvent::Unknown], false);
     };
     // The type first: a typed `tool_result` may carry an `error` key of
     // its own (the tool's, not the stream's).
     if let Some(kind) = map.get("type").and_then(Value::as_str) {
-        return classify_typed(kind, &value);
+        return (classify_typed(kind, &value), true);
     }
+    (classify_adk(map), false)
+}
+
+fn classify_adk(map: &serde_json::Map<String, Value>) -> Vec<AgentEvent> {
     if let Some(err) = map.get("error").filter(|e| !e.is_null()) {
         if let Some(e) = service_error(&Fields::new(err), &[]) {
             return vec![e];
@@ -208,25 +218,23 @@ pub fn classify(data: &str) -> Vec<AgentEvent> {
 /// `data`).
 fn classify_typed(kind: &str, value: &Value) -> Vec<AgentEvent> {
     let f = Fields::new(value);
-    let text = || {
-        f.text(TEXT)
-            .or_else(|| f.nested(TEXT).and_then(|c| c.text(&["text", "content"])))
-    };
     let kind = kind.trim().to_ascii_lowercase();
     vec![match kind.as_str() {
         "heartbeat" | "ping" | "keepalive" | "keep-alive" | "keep_alive" => AgentEvent::KeepAlive,
         "text" | "message" | "text_delta" | "delta" => {
             let partial = f.boolean(&["partial"]).unwrap_or(kind.ends_with("delta"));
-            // A piece keeps its spaces ("Trimmed " + "to 30 seconds.").
-            let piece = || {
-                f.raw_text(TEXT).or_else(|| {
-                    f.nested(TEXT)
-                        .and_then(|c| c.raw_text(&["text", "content"]))
-                })
-            };
-            match if partial { piece() } else { text() } {
-                Some(text) => AgentEvent::Text { text, partial },
-                None => AgentEvent::Unknown,
+            // A piece keeps its spaces ("Trimmed " + "to 30 seconds."): a
+            // whole text too, which may be a piece of a reply sent as many
+            // `text` events.
+            let piece = f.raw_text(TEXT).or_else(|| {
+                f.nested(TEXT)
+                    .and_then(|c| c.raw_text(&["text", "content"]))
+            });
+            match piece {
+                Some(text) if partial || !text.trim().is_empty() => {
+                    AgentEvent::Text { text, partial }
+                }
+                _ => AgentEvent::Unknown,
             }
         }
         "tool_call" | "function_call" | "toolcall" | "tool_use" => AgentEvent::ToolCall {
@@ -559,6 +567,11 @@ impl TextAssembler {
         } else {
             self.accept(rest)
         }
+    }
+
+    /// True while partial pieces wait for their final text.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
     }
 
     /// True when at least one message was produced this turn.

@@ -423,3 +423,37 @@ fn out_of_credits_in_a_whole_event_stream_body() {
     let err = finished(&h).expect_err("fails");
     assert_eq!(err.kind, ErrorKind::OutOfCredits, "{}", h.transcript);
 }
+
+/// The typed dialect may send one reply as many `text` events with no
+/// `partial` flag: they make one reply (pieces joined as sent), shown once;
+/// anything else between (a tool call) ends a reply; a trailing "temporary
+/// issue" stays a message of its own (and is dropped after an answer).
+#[test]
+fn typed_text_events_in_a_row_are_one_reply() {
+    for text_deltas in [false, true] {
+        let events = run_stream(
+            text_deltas,
+            vec![
+                typed(json!({"type": "text", "content": "Trimmed the video "})),
+                typed(json!({"type": "heartbeat"})),
+                typed(json!({"type": "text", "content": "to 30 seconds"})),
+                typed(json!({"type": "text", "content": ", as asked."})),
+                typed(json!({"type": "tool_call", "name": "add_bgm", "args": {}})),
+                typed(json!({"type": "text", "content": "视频已"})),
+                typed(json!({"type": "text", "content": "剪辑。"})),
+                typed(json!({"type": "text", "content": "I encountered a temporary issue."})),
+            ],
+        );
+        assert_eq!(
+            texts(&events),
+            ["Trimmed the video to 30 seconds, as asked.", "视频已剪辑。"],
+            "{events:#?}"
+        );
+        if text_deltas {
+            assert_eq!(
+                deltas(&events).concat(),
+                "Trimmed the video to 30 seconds, as asked.视频已剪辑。"
+            );
+        }
+    }
+}

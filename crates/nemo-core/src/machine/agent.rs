@@ -52,6 +52,9 @@ pub(super) struct Instruct {
     /// An API code the stream carried (`{"type":"error","code":2001}`):
     /// handled as that code's envelope once the stream ends.
     pub(super) service_error: Option<(i64, String)>,
+    /// Whole texts of the typed dialect sent in a row: pieces of one reply,
+    /// shown once anything else arrives (or the stream ends).
+    pub(super) typed_text: String,
     /// Deltas were emitted for the message being assembled.
     pub(super) streamed: bool,
 }
@@ -72,6 +75,21 @@ impl Instruct {
             adk::GenerationStage::PostProductionDone => self.post_production_done = true,
             _ => {}
         }
+    }
+
+    /// The typed dialect's texts sent in a row, as one reply (when any).
+    fn flush_typed(&mut self) -> Option<Event> {
+        if self.typed_text.is_empty() {
+            return None;
+        }
+        let text = std::mem::take(&mut self.typed_text);
+        self.streamed = false;
+        let message = self.assembler.push(&text, false)?;
+        let t = gui::translate(&message);
+        (!t.text.is_empty() || !t.actions.is_empty()).then_some(Event::AgentText {
+            text: t.text,
+            actions: t.actions,
+        })
     }
 
     /// After the turn: post-production is done when the stream said so, or
@@ -101,6 +119,7 @@ impl Session {
             changed_after_raw: false,
             added: Vec::new(),
             service_error: None,
+            typed_text: String::new(),
             streamed: false,
         }))
     }
@@ -168,6 +187,9 @@ impl Session {
             return;
         }
         let truncated = i.decoder.finish();
+        if let Some(reply) = i.flush_typed() {
+            self.events.push_back(reply);
+        }
         if let Some(text) = i.assembler.finish() {
             let t = gui::translate(&text);
             self.events.push_back(Event::AgentText {
@@ -230,9 +252,9 @@ impl Session {
             // Refused: nothing after the code counts.
             return;
         }
-        let events = match frame {
-            Frame::Event(e) => adk::classify(&e.data),
-            Frame::Comment(_) => vec![AgentEvent::KeepAlive],
+        let (events, typed) = match frame {
+            Frame::Event(e) => adk::classify_dialect(&e.data),
+            Frame::Comment(_) => (vec![AgentEvent::KeepAlive], false),
             Frame::Retry(_) | Frame::LineTooLong | Frame::EventTooLarge => return,
         };
         let mut out = Vec::new();
@@ -241,8 +263,25 @@ impl Session {
         // the raw video's, not post-production's.
         let raw_before = i.raw_video_ready;
         for ev in events {
+            // A typed reply sent as texts in a row ends with anything else,
+            // or with a trailing notice (a message of its own).
+            let notice = matches!(&ev, AgentEvent::Text { text, .. }
+                if text.trim_start().to_lowercase().starts_with(adk::TEMPORARY_ISSUE));
+            if notice || !matches!(ev, AgentEvent::KeepAlive | AgentEvent::Text { .. }) {
+                out.extend(i.flush_typed());
+            }
             match ev {
                 AgentEvent::KeepAlive | AgentEvent::TurnComplete => {}
+                AgentEvent::Text {
+                    text,
+                    partial: false,
+                } if typed && !notice && !i.assembler.has_pending() => {
+                    i.last_activity = now;
+                    if text_deltas {
+                        out.push(Event::AgentTextDelta { text: text.clone() });
+                    }
+                    i.typed_text.push_str(&text);
+                }
                 // Something the client does not know is still the agent
                 // at work, not a keep-alive.
                 AgentEvent::Unknown => i.last_activity = now,
@@ -324,6 +363,7 @@ impl Session {
             }
         }
         if terminal {
+            out.extend(i.flush_typed());
             if let Some(text) = i.assembler.finish() {
                 let t = gui::translate(&text);
                 out.push(Event::AgentText {
