@@ -58,6 +58,11 @@ pub(crate) fn error(e: StoreError) -> NemoError {
     NemoError::new(e.kind(), describe(&e))
 }
 
+/// A render that another live nemo process waits for was left alone.
+pub(crate) fn waited_words(id: &str) -> String {
+    format!("Render {id} is being waited for by another nemo process; stop that one first.")
+}
+
 fn describe(e: &StoreError) -> String {
     const FIX: &str = "Check the folder's permissions, or set NEMO_CONFIG_DIR to another folder.";
     match e {
@@ -78,6 +83,7 @@ fn describe(e: &StoreError) -> String {
         StoreError::Write { path, source } => {
             format!("Cannot write {}: {source}. {FIX}", path.display())
         }
+        StoreError::Waited { id } => waited_words(id),
         _ => e.to_string(),
     }
 }

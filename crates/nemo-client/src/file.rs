@@ -447,13 +447,7 @@ impl Store for FileStore {
             .unwrap_or_else(|p| p.into_inner())
             .contains_key(id);
         if check_id(id).is_ok() && !self.lease(id)? {
-            return Err(StoreError::Write {
-                path: self.path_of(StoreFile::Jobs),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::WouldBlock,
-                    format!("another nemo process is waiting for render {id}"),
-                ),
-            });
+            return Err(StoreError::Waited { id: id.to_owned() });
         }
         let removed = (|| {
             let _g = self.guard();

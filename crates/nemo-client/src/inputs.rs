@@ -272,7 +272,21 @@ pub fn check_folder(dir: &Path) -> Result<(), OutputProblem> {
         .prefix(".nemo-probe-")
         .tempfile_in(dir)
         .map(drop)
-        .map_err(|e| OutputProblem::Unwritable(dir.to_path_buf(), e))
+        .map_err(|e| {
+            // tempfile names its probe file in the error; say only what
+            // happened, of the folder in full ("." says little).
+            let os = e
+                .get_ref()
+                .and_then(|inner| inner.source())
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .and_then(std::io::Error::raw_os_error);
+            let plain = os.map_or_else(
+                || std::io::Error::from(e.kind()),
+                std::io::Error::from_raw_os_error,
+            );
+            let full = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+            OutputProblem::Unwritable(full, plain)
+        })
 }
 
 /// What one upload sends: files on disk, media URLs, and bytes or readers
@@ -449,6 +463,17 @@ fn spool_error(name: &str, e: &io::Error) -> NemoError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_unwritable_folder_is_named_in_full_without_the_probe() {
+        // /proc takes no new files, even for root.
+        let problem = check_folder(Path::new("/proc")).unwrap_err();
+        let said = problem.to_string();
+        assert!(matches!(problem, OutputProblem::Unwritable(..)), "{said}");
+        assert!(said.starts_with("Cannot save into /proc: "), "{said}");
+        assert!(!said.contains("nemo-probe"), "{said}");
+    }
 
     #[test]
     fn output_paths_are_checked_before_anything_is_spent() {

@@ -307,6 +307,13 @@ pub enum StoreError {
         /// Why ([`nemo_core::ids::check_id`]'s words).
         reason: String,
     },
+    /// Another live process waits for this render (it holds its lease), so
+    /// it was left as it is.
+    #[error("Render {id} is being waited for by another process, so it was left as it is.")]
+    Waited {
+        /// The render.
+        id: String,
+    },
 }
 
 /// "It was moved to …" / "It could not be moved aside …".

@@ -150,13 +150,10 @@ pub(crate) fn job_client(app: &App, job: &Job) -> Result<Client, NemoError> {
 fn forget(app: &App, ids: &[String]) -> Result<(), NemoError> {
     let mut missing = Vec::new();
     for id in ids {
+        // remove_job takes the lease itself; this look first only spares
+        // the lock wait for the common case.
         if app.store.is_leased_elsewhere(id) {
-            return Err(NemoError::new(
-                ErrorKind::BadInput,
-                format!(
-                    "Render {id} is being waited for by another nemo process; stop that one first."
-                ),
-            ));
+            return Err(NemoError::new(ErrorKind::BadInput, store::waited_words(id)));
         }
         if app.store.remove_job(id).map_err(store::error)? {
             app.out
@@ -241,6 +238,16 @@ pub(crate) fn jobs_table(jobs: &[Job], running: impl Fn(&str) -> bool) -> String
 pub(crate) fn table<const N: usize>(head: [&'static str; N], rows: &[[String; N]]) -> String {
     use crate::timeline_view::text_width;
     let head = head.map(tr);
+    // A cell may hold server text (an error, a first message): one line
+    // each, or a newline would break the rows.
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|row| {
+            row.clone()
+                .map(|c| nemo_core::ids::printable_line(&c).into_owned())
+        })
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = head.iter().map(|h| text_width(h)).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
