@@ -93,6 +93,9 @@ pub struct Driver<T: ?Sized, C> {
     progress: Option<ProgressSink>,
     transfer_events: bool,
     journal: Option<JournalFn>,
+    /// Commands that ended while a stream was being read (the pump delivers
+    /// events live; `run` still has to see the end of its command).
+    ended: Vec<(crate::machine::CommandId, Result<(), NemoError>)>,
 }
 
 impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
@@ -105,6 +108,7 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
             progress: None,
             transfer_events: false,
             journal: None,
+            ended: Vec::new(),
         }
     }
 
@@ -167,6 +171,7 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
     ) -> Result<(), NemoError> {
         self.session.set_unix_time(self.clock.unix_ms());
         let id = self.session.command(self.clock.now(), command);
+        self.ended.clear();
         loop {
             while let Some(ev) = self.session.poll_event() {
                 self.deliver(&ev, sink);
@@ -175,6 +180,9 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
                         return result;
                     }
                 }
+            }
+            if let Some(at) = self.ended.iter().position(|(c, _)| *c == id) {
+                return self.ended.swap_remove(at).1;
             }
             if let Some(tx) = self.session.poll_transmit() {
                 self.carry_out(tx, sink).await;
@@ -318,6 +326,9 @@ impl<T: Transport + ?Sized, C: Clock> Driver<T, C> {
         loop {
             while let Some(ev) = self.session.poll_event() {
                 self.deliver(&ev, sink);
+                if let Event::Finished { command, result } = ev {
+                    self.ended.push((command, result));
+                }
             }
             if !self.session.is_in_flight(id) {
                 return; // the machine stopped listening: drop the stream

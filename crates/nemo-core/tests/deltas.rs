@@ -98,6 +98,23 @@ fn adk_pieces_arrive_as_deltas_that_make_the_text() {
     assert!(first_delta < text);
 }
 
+/// ADK sends pieces only when the request asks for them, so the session
+/// asks exactly when its frontend wants pieces.
+#[test]
+fn the_stream_is_asked_for_pieces_only_when_deltas_are_wanted() {
+    for wanted in [true, false] {
+        let h = run_with(wanted, adk_chunks(), Ok(()), Some(draft_full()));
+        let body: serde_json::Value = serde_json::from_str(&h.backend.run_sse_bodies[0]).unwrap();
+        assert_eq!(
+            body.get("streaming")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+            wanted,
+            "{body}"
+        );
+    }
+}
+
 #[test]
 fn deltas_are_off_by_default() {
     let events = run_stream(false, adk_chunks());

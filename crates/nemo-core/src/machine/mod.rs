@@ -210,7 +210,7 @@ impl Session {
             });
         }
         Self {
-            api: Api::new(config.attribution.clone()),
+            api: Api::new(config.attribution.clone()).streaming(config.text_deltas),
             rng,
             token,
             anonymous,
