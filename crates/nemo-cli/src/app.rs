@@ -155,7 +155,10 @@ impl App {
                 format!("NEMO_API_URL must start with http:// or https:// (got `{api_url}`)."),
             ));
         }
-        let transport = HttpTransport::new(HttpConfig::new(api_url.clone())).map_err(|e| {
+        // The HTTP limits run on the same (scaled) clock as everything else.
+        let config =
+            HttpConfig::new(api_url.clone()).with_time_scale(env.time_scale.unwrap_or(1.0));
+        let transport = HttpTransport::new(config).map_err(|e| {
             NemoError::new(
                 ErrorKind::Network,
                 format!("Cannot set up the HTTP client: {e}"),

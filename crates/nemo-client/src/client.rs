@@ -1200,13 +1200,15 @@ impl ClientBuilder {
         let transport = match self.transport {
             Some(t) => t,
             None => Arc::new(
-                nemo_http::HttpTransport::new(nemo_http::HttpConfig::new(api_url.clone()))
-                    .map_err(|e| {
-                        NemoError::new(
-                            ErrorKind::Network,
-                            format!("Cannot set up the HTTP client: {e}"),
-                        )
-                    })?,
+                nemo_http::HttpTransport::new(
+                    nemo_http::HttpConfig::new(api_url.clone()).with_time_scale(self.time_scale),
+                )
+                .map_err(|e| {
+                    NemoError::new(
+                        ErrorKind::Network,
+                        format!("Cannot set up the HTTP client: {e}"),
+                    )
+                })?,
             ),
         };
         let client_id = match self.client_id {
