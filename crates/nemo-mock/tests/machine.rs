@@ -292,7 +292,7 @@ async fn two_stage_generation_is_reported_as_it_happens() {
                 .unwrap_or_else(|| panic!("{dialect}: no `{needle}` in {shown:#?}"))
         };
         let generating = at("status: Generating the video…");
-        let raw = at("generation: The raw video is ready.");
+        let raw = at("generation: The raw video is ready;");
         let music = at("status: Adding music…");
         let answer = at("text: Your video \"City Timelapse\" is ready");
         let timeline =

@@ -22,10 +22,11 @@ pub(crate) struct Args {
     /// Render-status shape: a (data.status, outputUrl), b (top-level status, output.url), c (with size).
     #[arg(long, default_value = "a", value_name = "a|b|c")]
     pub(crate) render_shape: RenderShape,
-    /// The dialect of the wire: adk (ADK events with streamed text pieces), meta (segment
-    /// details under `m`, render answers with `success` at the top, ids as numbers), typed
-    /// (`{"type":"text",…}` events, whole texts, codes ≥ 1000 on HTTP 200), or mixed (each
-    /// answer picks one, from the seed).
+    /// The dialect of the wire: adk (ADK events; text pieces when the request asks for
+    /// streaming), meta (segment details under `m`, volumes as a fraction or a percent, render
+    /// answers with `success` at the top, ids as numbers), typed (`{"type":"text",…}` events,
+    /// whole texts, codes ≥ 1000 on HTTP 200, errors as events), or mixed (the three take
+    /// turns, from a point the seed sets).
     #[arg(long, default_value = "adk", value_name = "adk|meta|typed|mixed")]
     pub(crate) dialect: Dialect,
     /// Real seconds per simulated second (0.01: a 30 s render takes 0.3 s).

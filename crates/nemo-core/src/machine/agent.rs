@@ -69,7 +69,7 @@ impl Instruct {
                 out.push(Event::Generation {
                     stage: GenerationStage::RawVideoReady,
                     url,
-                    message: "The raw video is ready. The agent is now adding music, a title and effects on its own.".into(),
+                    message: "The raw video is ready; post-production (music, titles, effects) follows on its own.".into(),
                 });
             }
             adk::GenerationStage::PostProductionDone => self.post_production_done = true,
