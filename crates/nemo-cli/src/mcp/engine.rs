@@ -16,7 +16,7 @@
 //!   the client's clock (keep-alives) while it waits, so that clients that
 //!   reset their timeout on progress never give up on a long turn.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -344,13 +344,70 @@ struct State {
     works: HashMap<String, Arc<WorkCell>>,
     /// The latest turn's id.
     last_turn: Option<String>,
-    /// Idempotency keys → turn ids.
+    /// Idempotency keys → turn ids, and the keys oldest first (bounded:
+    /// [`MAX_KEYS`]).
     keys: HashMap<String, String>,
+    key_order: VecDeque<String>,
     /// What holds the main session now, in words (for "busy").
     busy_with: Option<String>,
     /// Where the next transfer progress goes (the background work).
     current: Option<Arc<WorkCell>>,
     turns: u64,
+}
+
+/// Finished work kept for `turn_status` and retries (each holds its whole
+/// event log); older finished work is let go, running work never.
+const MAX_FINISHED_WORKS: usize = 64;
+/// Idempotency keys remembered (a key and a turn id each): far more than
+/// the work kept, so that a retry of a turn let go is still never sent twice.
+const MAX_KEYS: usize = 10_000;
+
+/// What an idempotency key says about a new `instruct`.
+pub(crate) enum KeyTurn {
+    /// Never used: start the turn.
+    New,
+    /// The turn it started.
+    Started(Arc<WorkCell>),
+    /// It started this turn, which finished long ago and was let go.
+    LetGo(String),
+}
+
+impl State {
+    /// Lets go of the oldest finished work beyond [`MAX_FINISHED_WORKS`] and
+    /// of the oldest keys beyond [`MAX_KEYS`]: a server that runs for days
+    /// holds bounded memory.
+    fn prune(&mut self) {
+        let mut finished: Vec<(Instant, String)> = self
+            .works
+            .iter()
+            .filter(|(id, cell)| {
+                cell.borrow().end.is_some() && self.last_turn.as_ref() != Some(*id)
+            })
+            .map(|(id, cell)| (cell.borrow().started, id.clone()))
+            .collect();
+        if finished.len() > MAX_FINISHED_WORKS {
+            finished.sort();
+            let extra = finished.len() - MAX_FINISHED_WORKS;
+            for (_, id) in finished.into_iter().take(extra) {
+                self.works.remove(&id);
+            }
+        }
+        while self.key_order.len() > MAX_KEYS {
+            if let Some(key) = self.key_order.pop_front() {
+                self.keys.remove(&key);
+            }
+        }
+    }
+
+    fn key_turn(&self, key: &str) -> KeyTurn {
+        match self.keys.get(key) {
+            None => KeyTurn::New,
+            Some(id) => match self.works.get(id) {
+                Some(cell) => KeyTurn::Started(cell.clone()),
+                None => KeyTurn::LetGo(id.clone()),
+            },
+        }
+    }
 }
 
 type Slot = Arc<Mutex<Option<Progress>>>;
@@ -727,13 +784,9 @@ impl Engine {
             .and_then(|id| state.works.get(id).cloned())
     }
 
-    /// The turn an idempotency key started, if any.
-    pub(crate) fn turn_for_key(&self, key: &str) -> Option<Arc<WorkCell>> {
-        let state = lock(&self.state);
-        state
-            .keys
-            .get(key)
-            .and_then(|id| state.works.get(id).cloned())
+    /// What an idempotency key started, if anything.
+    pub(crate) fn turn_for_key(&self, key: &str) -> KeyTurn {
+        lock(&self.state).key_turn(key)
     }
 
     /// Starts `command` as background work on the main session (refused
@@ -751,8 +804,10 @@ impl Engine {
             let mut state = lock(&self.state);
             if let WorkKind::Turn { key: Some(key), .. } = &kind {
                 // The same key raced in twice: the first one started it.
-                if let Some(cell) = state.keys.get(key).and_then(|id| state.works.get(id)) {
-                    return Ok(cell.clone());
+                match state.key_turn(key) {
+                    KeyTurn::New => {}
+                    KeyTurn::Started(cell) => return Ok(cell),
+                    KeyTurn::LetGo(id) => return Err(let_go(key, &id)),
                 }
             }
             let id = match id {
@@ -780,11 +835,13 @@ impl Engine {
                 state.last_turn = Some(id.clone());
                 if let Some(key) = key {
                     state.keys.insert(key.clone(), id.clone());
+                    state.key_order.push_back(key.clone());
                 }
             }
             state.busy_with = Some(cell.borrow().what());
             state.current = Some(cell.clone());
             state.works.insert(id, cell.clone());
+            state.prune();
             cell
         };
         let state = self.state.clone();
@@ -984,10 +1041,77 @@ fn transfer_sink(slot: &Slot, state: &Arc<Mutex<State>>) -> ProgressSink {
     })
 }
 
+/// A retry whose turn was let go: refused, never sent again.
+pub(crate) fn let_go(key: &str, id: &str) -> NemoError {
+    NemoError::new(
+        nemo_core::error::ErrorKind::BadInput,
+        format!(
+            "The idempotency_key `{}` started {id}, which finished long ago and is no longer \
+kept: nothing was sent. Use a new key for a new message.",
+            nemo_core::ids::printable_line(key)
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use nemo_core::machine::RenderPhase;
+
+    fn work(id: &str, key: Option<&str>, ended: bool) -> Arc<WorkCell> {
+        Arc::new(watch::Sender::new(Work {
+            id: id.into(),
+            kind: WorkKind::Turn {
+                message: "hi".into(),
+                key: key.map(Into::into),
+            },
+            started: Instant::now(),
+            ended_after: None,
+            log: Vec::new(),
+            outcome: Outcome::default(),
+            steps: Vec::new(),
+            end: ended.then_some(Ok(())),
+            stopped: false,
+            last_transfer: None,
+            stop: Arc::new(Notify::new()),
+        }))
+    }
+
+    #[test]
+    fn finished_work_and_keys_are_bounded_and_a_let_go_key_is_never_new() {
+        let mut state = State::default();
+        let running = work("turn_0", None, false);
+        state.works.insert("turn_0".into(), running);
+        for n in 1..=MAX_FINISHED_WORKS + 40 {
+            let (id, key) = (format!("turn_{n}"), format!("key-{n}"));
+            state.works.insert(id.clone(), work(&id, Some(&key), true));
+            state.keys.insert(key.clone(), id.clone());
+            state.key_order.push_back(key);
+            state.last_turn = Some(id);
+            state.prune();
+        }
+        // The running work and the latest turn stay, with the newest
+        // finished ones; the oldest finished ones are let go.
+        assert!(state.works.contains_key("turn_0"));
+        // (the running one, the latest turn, and MAX_FINISHED_WORKS others)
+        assert_eq!(state.works.len(), MAX_FINISHED_WORKS + 2);
+        assert!(!state.works.contains_key("turn_1"));
+        let last = format!("turn_{}", MAX_FINISHED_WORKS + 40);
+        assert!(state.works.contains_key(&last));
+        // The key of a turn let go still answers: never a new turn.
+        assert!(matches!(state.key_turn("key-1"), KeyTurn::LetGo(id) if id == "turn_1"));
+        assert!(matches!(state.key_turn("key-100"), KeyTurn::Started(_)));
+        assert!(matches!(state.key_turn("never-used"), KeyTurn::New));
+
+        for n in 0..MAX_KEYS + 5 {
+            let key = format!("k{n}");
+            state.keys.insert(key.clone(), "turn_1".into());
+            state.key_order.push_back(key);
+        }
+        state.prune();
+        assert_eq!(state.keys.len(), MAX_KEYS);
+        assert_eq!(state.key_order.len(), MAX_KEYS);
+    }
 
     #[test]
     fn progress_values_only_grow_whatever_the_server_reports() {

@@ -24,7 +24,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::engine::{
-    absolute, Call, Engine, Outcome, Scale, StopAt, Waited, Work, WorkCell, WorkKind,
+    absolute, let_go, Call, Engine, KeyTurn, Outcome, Scale, StopAt, Waited, Work, WorkCell,
+    WorkKind,
 };
 use super::schemas;
 use crate::app::App;
@@ -1030,8 +1031,15 @@ returned them)."
             )));
         }
         let mut note = None;
-        let cell = match key.as_deref().and_then(|k| self.engine.turn_for_key(k)) {
-            Some(cell) => {
+        let earlier = match key.as_deref() {
+            Some(k) => self.engine.turn_for_key(k),
+            None => KeyTurn::New,
+        };
+        let cell = match earlier {
+            KeyTurn::LetGo(id) => {
+                return Err(failure(&let_go(key.as_deref().unwrap_or_default(), &id)));
+            }
+            KeyTurn::Started(cell) => {
                 // A retry: the message was sent once, under this key.
                 let same = matches!(&cell.borrow().kind, WorkKind::Turn { message: m, .. } if *m == message);
                 note = Some(if same {
@@ -1045,7 +1053,7 @@ this is the turn that key started. Use a new key for a new message."
                 });
                 cell
             }
-            None => match self
+            KeyTurn::New => match self
                 .engine
                 .start(
                     WorkKind::Turn {
