@@ -84,6 +84,11 @@ fn describe(e: &StoreError) -> String {
             format!("Cannot write {}: {source}. {FIX}", path.display())
         }
         StoreError::Waited { id } => waited_words(id),
+        StoreError::Unsafe { path, .. } => format!(
+            "{} Make it yours alone (chmod 700 {}), or set NEMO_CONFIG_DIR to a folder of your own.",
+            e,
+            path.display()
+        ),
         _ => e.to_string(),
     }
 }

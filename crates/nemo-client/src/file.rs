@@ -170,6 +170,7 @@ impl FileStore {
         &self,
         file: StoreFile,
     ) -> Result<Option<T>, StoreError> {
+        self.check_dir()?;
         let path = self.path_of(file);
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
@@ -247,7 +248,7 @@ impl FileStore {
 
     fn create_dir(&self) -> Result<(), StoreError> {
         if self.dir.is_dir() {
-            return Ok(());
+            return self.check_dir();
         }
         fs::create_dir_all(&self.dir).map_err(|source| StoreError::Write {
             path: self.dir.clone(),
@@ -286,6 +287,36 @@ impl FileStore {
         Ok(file)
     }
 
+    /// Refuses a folder that someone else may change: one owned by another
+    /// user, or writable by group or others (even with the sticky bit, they
+    /// could create `jobs.json` first and send downloads anywhere this user
+    /// may write). Like ssh with `~/.ssh`. An absent folder is fine: it is
+    /// created 0700.
+    fn check_dir(&self) -> Result<(), StoreError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            let Ok(meta) = fs::metadata(&self.dir) else {
+                return Ok(());
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            let me = rustix::process::geteuid().as_raw();
+            let reason = if meta.uid() != me {
+                format!("it belongs to another user (uid {}, not {me})", meta.uid())
+            } else if mode & 0o022 != 0 {
+                format!("others may change what is in it (mode {mode:o})")
+            } else {
+                return Ok(());
+            };
+            Err(StoreError::Unsafe {
+                path: self.dir.clone(),
+                reason,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(())
+    }
+
     /// Warns (once per file) when a state file is readable by others.
     fn check_mode(&self, path: &Path) {
         #[cfg(unix)]
@@ -316,6 +347,7 @@ impl Store for FileStore {
     /// A damaged file (not text, or not a value that fits in a header) is
     /// moved aside with a warning and reads as absent.
     fn client_id(&self) -> Option<String> {
+        self.check_dir().ok()?;
         let path = self.path_of(StoreFile::ClientId);
         let bytes = fs::read(&path).ok()?;
         self.check_mode(&path);
@@ -688,6 +720,37 @@ mod tests {
         }
         let mode = fs::metadata(store.dir()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "the folder");
+    }
+
+    /// A folder others may write to is not trusted: a journal planted there
+    /// could send a download anywhere this user may write.
+    #[test]
+    #[cfg(unix)]
+    fn a_folder_others_may_change_is_neither_read_nor_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("cfg");
+        let store = FileStore::at(&cfg).on_warning(|_| {});
+        store.add_job(job("render_1")).unwrap();
+        store.save_client_id("planted").unwrap();
+        // Now anyone could have put these there.
+        fs::set_permissions(&cfg, fs::Permissions::from_mode(0o777)).unwrap();
+        for result in [
+            store.jobs().map(drop),
+            store.add_job(job("render_2")),
+            store.save_client_id("abc"),
+            store.save_token("http://x", &Secret::new("nmv_usr_1"), None, None),
+        ] {
+            let e = result.unwrap_err();
+            assert!(matches!(e, StoreError::Unsafe { .. }), "{e}");
+            assert!(e.to_string().contains("mode 777"), "{e}");
+        }
+        assert_eq!(store.client_id(), None, "a planted client id is not used");
+        assert!(store.token("http://x").is_none());
+        // Made private again, it is the user's store once more.
+        fs::set_permissions(&cfg, fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(store.client_id().as_deref(), Some("planted"));
+        assert_eq!(store.jobs().unwrap().len(), 1);
     }
 
     #[test]

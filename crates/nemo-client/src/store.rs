@@ -307,6 +307,15 @@ pub enum StoreError {
         /// Why ([`nemo_core::ids::check_id`]'s words).
         reason: String,
     },
+    /// The folder may be changed by someone else (another user owns it, or
+    /// others may write to it), so nothing in it is trusted or written.
+    #[error("{} is not safe to keep the token and the render journal in: {reason}.", path.display())]
+    Unsafe {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// Another live process waits for this render (it holds its lease), so
     /// it was left as it is.
     #[error("Render {id} is being waited for by another process, so it was left as it is.")]
