@@ -91,13 +91,13 @@ const GENERATION_STAGE: &[&str] = &["generation_stage", "generationStage"];
 /// an error envelope.
 const API_CODES: &[i64] = &[402, 429];
 
-/// An API error code sent as an event: a `code`, `errorCode` or
-/// `error_code` (a number or a numeric string) that is one of the API's
+/// An API error code sent as an event: one of `codes` (`code`, `errorCode`
+/// or `error_code`; a number or a numeric string) that is one of the API's
 /// codes or 1000 and above. `messages` are looked up before the usual
 /// message keys.
-fn service_error(f: &Fields<'_>, messages: &[&str]) -> Option<AgentEvent> {
+fn service_error(f: &Fields<'_>, codes: &[&str], messages: &[&str]) -> Option<AgentEvent> {
     let code = f
-        .num(field::CODE)
+        .num(codes)
         .filter(|c| c.fract() == 0.0)
         .map(|c| c as i64)
         .filter(|c| *c >= 1000 || API_CODES.contains(c))?;
@@ -139,7 +139,7 @@ pub(crate) fn classify_dialect(data: &str) -> (Vec<AgentEvent>, bool) {
 
 fn classify_adk(map: &serde_json::Map<String, Value>) -> Vec<AgentEvent> {
     if let Some(err) = map.get("error").filter(|e| !e.is_null()) {
-        if let Some(e) = service_error(&Fields::new(err), &[]) {
+        if let Some(e) = service_error(&Fields::new(err), field::CODE, &[]) {
             return vec![e];
         }
         let message = match err {
@@ -152,7 +152,9 @@ fn classify_adk(map: &serde_json::Map<String, Value>) -> Vec<AgentEvent> {
     }
     let f = Fields::of(Some(map));
     // An API error envelope sent as an event: `{"code":1001,"message":…}`.
-    if let Some(e) = service_error(&f, ERROR_MESSAGE) {
+    // Only `code`: on an ADK event, `errorCode` is the model's error
+    // (`{"errorCode":"429"}`: the model was rate limited), not the API's.
+    if let Some(e) = service_error(&f, &["code"], ERROR_MESSAGE) {
         return vec![e];
     }
     let mut out = Vec::new();
@@ -250,11 +252,11 @@ fn classify_typed(kind: &str, value: &Value) -> Vec<AgentEvent> {
             }
         }
         "state" | "state_delta" | "state_changed" => AgentEvent::StateChanged,
-        "error" => service_error(&f, &["message", "content"])
+        "error" => service_error(&f, field::CODE, &["message", "content"])
             .or_else(|| {
                 // `{"type":"error","error":{"code":2001,…}}`
                 f.nested(&["error"])
-                    .and_then(|e| service_error(&e, &["message", "content"]))
+                    .and_then(|e| service_error(&e, field::CODE, &["message", "content"]))
             })
             .unwrap_or_else(|| AgentEvent::StreamError {
                 message: f

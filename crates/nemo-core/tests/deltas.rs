@@ -474,3 +474,84 @@ fn typed_text_events_in_a_row_are_one_reply() {
         }
     }
 }
+
+fn changes(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::Change { .. }))
+        .count()
+}
+
+/// A code that would send the message again (1001, 1002, 429), after the
+/// agent already worked (a tool ran): the message is never sent twice; the
+/// state is read as after a dropped stream and the edit reported.
+#[test]
+fn a_code_after_the_agent_worked_never_sends_the_message_twice() {
+    for code in [1001, 1002, 429] {
+        for spelling in ["typed", "bare"] {
+            let error = match spelling {
+                "typed" => typed(json!({"type": "error", "code": code, "message": "stop"})),
+                _ => sse_event(&json!({"code": code, "message": "stop"})),
+            };
+            let h = run_with(
+                false,
+                vec![
+                    typed(
+                        json!({"type": "tool_call", "name": "add_background_music", "args": {}}),
+                    ),
+                    typed(
+                        json!({"type": "tool_result", "name": "add_background_music", "result": {"status": "success"}}),
+                    ),
+                    error,
+                ],
+                Ok(()),
+                Some(draft_full()),
+            );
+            assert_eq!(
+                h.backend.run_sse_bodies.len(),
+                1,
+                "{code} {spelling}: {}",
+                h.transcript
+            );
+            assert!(finished_ok(&h.events), "{code} {spelling}: {}", h.transcript);
+            assert_eq!(changes(&h.events), 1, "{code} {spelling}: {}", h.transcript);
+        }
+    }
+}
+
+/// Keep-alives alone before the code: the server never took the message,
+/// so it is sent again after the recovery.
+#[test]
+fn a_code_after_keep_alives_only_sends_the_message_again() {
+    let h = run_with(
+        false,
+        vec![
+            KEEPALIVE.to_vec(),
+            b": ping\n\n".to_vec(),
+            typed(json!({"type": "error", "code": 1001, "message": "Token expired"})),
+        ],
+        Ok(()),
+        None,
+    );
+    finished(&h).expect("recovered");
+    assert_eq!(h.backend.tokens, 2, "{}", h.transcript);
+    assert_eq!(h.backend.run_sse_bodies.len(), 2, "{}", h.transcript);
+}
+
+/// ADK's `errorCode` is the model's error (`"429"`: the model was rate
+/// limited), not the API's 429: nothing is sent again, the agent's error is
+/// told.
+#[test]
+fn an_adk_error_code_is_the_models_not_the_apis() {
+    let h = run_with(
+        false,
+        vec![sse_event(
+            &json!({"errorCode": "429", "errorMessage": "Resource exhausted"}),
+        )],
+        Ok(()),
+        None,
+    );
+    assert_eq!(h.backend.run_sse_bodies.len(), 1, "{}", h.transcript);
+    let err = finished(&h).expect_err("the agent's error");
+    assert_eq!(err.kind, ErrorKind::Agent, "{}", h.transcript);
+}

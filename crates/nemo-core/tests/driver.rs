@@ -426,3 +426,41 @@ async fn codes_inside_the_stream_end_the_command_through_the_driver() {
     .expect("renewed and sent again");
     assert_eq!(said, ["Done."]);
 }
+
+/// A code inside a stream that stays open (heartbeats for an hour after
+/// it): the code is final at once, the stream is dropped, and the command
+/// ends with the code's error, not after the stream or a wait for the
+/// state.
+#[tokio::test(start_paused = true)]
+async fn a_code_inside_a_stream_that_stays_open_ends_the_command_at_once() {
+    let mut backend = Backend {
+        draft: Some(draft_video()),
+        ..Backend::default()
+    };
+    let mut chunks = vec![(
+        Duration::from_secs(2),
+        sse_event(
+            &serde_json::json!({"type": "error", "code": 2001, "message": "Insufficient credits"}),
+        ),
+    )];
+    chunks.extend((1..=360).map(|n| (Duration::from_secs(2 + 10 * n), KEEPALIVE.to_vec())));
+    backend.sse.push_back(Reply::Stream {
+        chunks,
+        end: Ok(()),
+        draft_after: None,
+    });
+    let mut d = driver(backend);
+    let start = tokio::time::Instant::now();
+    let result = d
+        .say(UserInput::text("add lo-fi music"), &mut |_: &Event| {})
+        .await;
+    assert_eq!(
+        result.unwrap_err().kind,
+        nemo_core::error::ErrorKind::OutOfCredits
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}

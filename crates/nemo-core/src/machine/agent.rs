@@ -49,9 +49,10 @@ pub(super) struct Instruct {
     pub(super) changed_after_raw: bool,
     /// What the tools after the raw video added (music, a title, …).
     pub(super) added: Vec<adk::Addition>,
-    /// An API code the stream carried (`{"type":"error","code":2001}`):
-    /// handled as that code's envelope once the stream ends.
-    pub(super) service_error: Option<(i64, String)>,
+    /// Anything but keep-alives arrived on the stream: the agent took the
+    /// message, so it is never sent again (an API code after it recovers as
+    /// after a dropped stream).
+    pub(super) worked: bool,
     /// Whole texts of the typed dialect sent in a row: pieces of one reply,
     /// shown once anything else arrives (or the stream ends).
     pub(super) typed_text: String,
@@ -118,7 +119,7 @@ impl Session {
             post_production_done: false,
             changed_after_raw: false,
             added: Vec::new(),
-            service_error: None,
+            worked: false,
             typed_text: String::new(),
             streamed: false,
         }))
@@ -170,22 +171,6 @@ impl Session {
         let Some(Op::Instruct(i)) = current_op!(self) else {
             return;
         };
-        if let Some((code, message)) = i.service_error.take() {
-            // The same handling as the code in an error envelope on HTTP
-            // 200: a new token (1001) or session (1002) and the message
-            // sent again, a wait (429), or the error with its link (2001).
-            // Told here, at the end of the stream, so the command's end is
-            // not reported while the stream is still being read.
-            i.decoder.finish();
-            let failure = Failure::Api {
-                status: 200,
-                code: Some(code),
-                retry_after: None,
-            };
-            self.on_failure(now, Endpoint::RunSse, failure, &message);
-            self.advance(now);
-            return;
-        }
         let truncated = i.decoder.finish();
         if let Some(reply) = i.flush_typed() {
             self.events.push_back(reply);
@@ -248,10 +233,6 @@ impl Session {
         let Some(Op::Instruct(i)) = current_op!(self) else {
             return;
         };
-        if i.service_error.is_some() {
-            // Refused: nothing after the code counts.
-            return;
-        }
         let (events, typed) = match frame {
             Frame::Event(e) => adk::classify_dialect(&e.data),
             Frame::Comment(_) => (vec![AgentEvent::KeepAlive], false),
@@ -259,10 +240,12 @@ impl Session {
         };
         let mut out = Vec::new();
         let mut terminal = false;
+        let mut refused = None;
         // The raw video announced by this event: its own state delta is
         // the raw video's, not post-production's.
         let raw_before = i.raw_video_ready;
         for ev in events {
+            i.worked |= !matches!(ev, AgentEvent::KeepAlive | AgentEvent::ServiceError { .. });
             // A typed reply sent as texts in a row ends with anything else,
             // or with a trailing notice (a message of its own).
             let notice = matches!(&ev, AgentEvent::Text { text, .. }
@@ -348,8 +331,10 @@ impl Session {
                     i.changed_after_raw |= raw_before;
                 }
                 AgentEvent::ServiceError { code, message } => {
-                    // Handled when the stream ends (`handle_stream_end`).
-                    i.service_error = Some((code, message));
+                    // Final at once: nothing after the code counts, however
+                    // long the server keeps the stream open.
+                    refused = Some((code, message));
+                    terminal = true;
                     break;
                 }
                 AgentEvent::ModelError { code, message } => {
@@ -364,6 +349,7 @@ impl Session {
         }
         if terminal {
             out.extend(i.flush_typed());
+            let worked = i.worked;
             if let Some(text) = i.assembler.finish() {
                 let t = gui::translate(&text);
                 out.push(Event::AgentText {
@@ -372,10 +358,44 @@ impl Session {
                 });
             }
             i.decoder.finish();
-            i.phase = InstructPhase::AfterStream;
+            if refused.is_none() {
+                i.phase = InstructPhase::AfterStream;
+            }
             self.in_flight = None;
+            self.events.extend(out);
+            if let Some((code, message)) = refused {
+                self.on_code_in_stream(now, code, &message, worked);
+            }
+            return;
         }
         self.events.extend(out);
+    }
+
+    /// An API code inside the stream (`{"type":"error","code":1001}`), the
+    /// stream already dropped: the same handling as the code in an error
+    /// envelope on HTTP 200 (a new token or session and the message sent
+    /// again, a wait, or the error with its link) while only keep-alives
+    /// came before it. Once the agent worked (a text, a tool, a change),
+    /// the message is never sent again: a code that would send it again
+    /// recovers as after a dropped stream (the state tells whether the edit
+    /// was applied).
+    fn on_code_in_stream(&mut self, now: Instant, code: i64, message: &str, worked: bool) {
+        let resends = crate::recovery::token_refused(200, Some(code)) || matches!(code, 1002 | 429);
+        if worked && resends {
+            self.recover_stream(
+                now,
+                &format!(
+                    "The server stopped the agent's answer (code {code}) after the agent had started working."
+                ),
+            );
+            return;
+        }
+        let failure = Failure::Api {
+            status: 200,
+            code: Some(code),
+            retry_after: None,
+        };
+        self.on_failure(now, Endpoint::RunSse, failure, message);
     }
 
     pub(super) fn on_sse_answer(&mut self, now: Instant, response: &Response) {

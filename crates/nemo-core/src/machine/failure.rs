@@ -87,8 +87,10 @@ impl Session {
                 self.wait_until = Some(now + after);
                 if let Some(Op::Instruct(i)) = current_op!(self) {
                     if matches!(i.phase, InstructPhase::Streaming) {
-                        // Only a refused connection gets here: the message
-                        // never left, so it may go now.
+                        // A refused connection, or a 429 inside a stream
+                        // that carried nothing but keep-alives before it
+                        // (`on_code_in_stream`): the agent never took the
+                        // message, so it may go now.
                         i.phase = InstructPhase::Send;
                     }
                 }
