@@ -163,6 +163,9 @@ enum Leg {
 
 impl<F: Fetch + ?Sized> Job<'_, F> {
     async fn run(&mut self) -> Result<DownloadOutcome, TransportError> {
+        if let Some(expected) = self.options.expected_size {
+            self.check_size(expected, "the render status said")?;
+        }
         loop {
             let err = match self.leg().await {
                 Ok(Leg::Done) => break,
@@ -246,6 +249,40 @@ impl<F: Fetch + ?Sized> Job<'_, F> {
         format!("{attempts}{restarts}, {} bytes received{of}", self.received)
     }
 
+    /// Refuses a stated size above the cap, or one the target's file
+    /// system has no room for (what is already written counts as placed).
+    fn check_size(&self, size: u64, who: &str) -> Result<(), TransportError> {
+        let cap = self.max_unknown_size;
+        if size > cap {
+            return Err(self.err(
+                TransportErrorKind::Other,
+                format!(
+                    "{who} {size} bytes, more than the {cap} bytes a download may be; not saved"
+                ),
+            ));
+        }
+        let needed = size.saturating_sub(self.written);
+        if let Some(free) = crate::free_space(&self.temp_path) {
+            if free < needed {
+                return Err(self.local(format!(
+                    "not enough room in {}: the video needs {}, {} is free; not saved",
+                    self.target_folder().display(),
+                    crate::human_bytes(needed),
+                    crate::human_bytes(free)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The folder the file goes to.
+    fn target_folder(&self) -> &Path {
+        match self.temp_path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    }
+
     /// The file's size, as the server or the caller said.
     fn size(&self) -> Option<u64> {
         self.total.or(self.options.expected_size)
@@ -301,6 +338,9 @@ impl<F: Fetch + ?Sized> Job<'_, F> {
         let mut mismatch = None;
         if append {
             self.total = self.total.or(range.and_then(|r| r.total));
+            if let Some(total) = self.total {
+                self.check_size(total, "the server announced")?;
+            }
         } else {
             // A fresh start: the first request, or a server that answered a
             // range request with the whole file (or another file).
@@ -317,6 +357,10 @@ impl<F: Fetch + ?Sized> Job<'_, F> {
                 (206, Some(r)) => r.total,
                 _ => length,
             };
+            // Refused before a byte is written, error page or not.
+            if let Some(total) = total {
+                self.check_size(total, "the server announced")?;
+            }
             // Reported after a look at the body: an error page is worth
             // more than its length.
             if let (Some(total), Some(expected)) = (total, self.options.expected_size) {

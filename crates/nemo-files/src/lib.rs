@@ -71,10 +71,16 @@
 //! `Range` breaks again, or when finishing would take more than twice the
 //! file's size plus 1 MiB received in all.
 //!
-//! A file whose size nobody said (no `Content-Length`, no `Content-Range`
-//! total, no expected size) is bounded all the same: past
-//! [`MAX_UNKNOWN_SIZE`] (8 GiB; [`download_capped`] takes another cap) the
-//! call fails, and that cap counts as the size in the bytes budget.
+//! # Size and room
+//!
+//! A size announced (`Content-Length`, a `Content-Range` total) or expected
+//! above [`MAX_SIZE`] (8 GiB; [`download_capped`] takes another cap) is
+//! refused before a byte is written, and so is one the target's file system
+//! has no room for ([`free_space`]; the message says how much is needed and
+//! how much is free). A file whose size nobody said (no `Content-Length`,
+//! no `Content-Range` total, no expected size) is bounded all the same: past
+//! the cap the call fails, and the cap counts as the size in the bytes
+//! budget.
 //!
 //! # Deadlines
 //!
@@ -217,10 +223,33 @@ impl Default for Limits {
     }
 }
 
-/// The most a download whose size nobody said (no `Content-Length` nor
-/// `Content-Range` total, no [`DownloadOptions::expected_size`]) may be:
-/// 8 GiB, far above any render. Past it the call fails; nothing is placed.
-pub const MAX_UNKNOWN_SIZE: u64 = 8 << 30;
+/// The most a download may be: 8 GiB, far above any render. A size
+/// announced by the server (`Content-Length`, a `Content-Range` total) or
+/// expected by the caller ([`DownloadOptions::expected_size`]) above it is
+/// refused before a byte is written; a body whose size nobody said fails
+/// once it passes it. Either way nothing is placed.
+pub const MAX_SIZE: u64 = 8 << 30;
+
+/// The cap for a download whose size nobody said: the same as [`MAX_SIZE`]
+/// (one cap for known and unknown sizes).
+pub const MAX_UNKNOWN_SIZE: u64 = MAX_SIZE;
+
+/// Bytes an unprivileged process may still write in the file system that
+/// holds `path` (`statvfs`: available blocks × fragment size). `None` where
+/// the platform does not tell.
+pub fn free_space(path: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        rustix::fs::statvfs(path)
+            .ok()
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
 
 /// Downloads to `dest` what `fetch` answers: into a temporary file of the
 /// call's own beside it, resumed within `limits`, checked, synced and
@@ -235,12 +264,13 @@ pub async fn download<F: Fetch + ?Sized>(
     limits: Limits,
     progress: Option<ProgressFn<'_>>,
 ) -> Result<DownloadOutcome, TransportError> {
-    job::run(fetch, dest, options, limits, MAX_UNKNOWN_SIZE, progress).await
+    job::run(fetch, dest, options, limits, MAX_SIZE, progress).await
 }
 
-/// [`download`] with another cap than [`MAX_UNKNOWN_SIZE`] for a file whose
-/// size nobody said (`max_unknown_size` bytes; the bytes received in all,
-/// resumed attempts included, stay within twice that plus 1 MiB).
+/// [`download`] with another cap than [`MAX_SIZE`] (`max_unknown_size`
+/// bytes: for a size announced or expected, refused above it; for a file
+/// whose size nobody said, the bytes received in all, resumed attempts
+/// included, stay within twice that plus 1 MiB).
 pub async fn download_capped<F: Fetch + ?Sized>(
     fetch: &mut F,
     dest: &Path,
@@ -310,4 +340,23 @@ pub async fn download_via_stream<T: Transport + ?Sized>(
 ) -> Result<DownloadOutcome, TransportError> {
     let mut fetch = StreamFetch::new(transport, request);
     download(&mut fetch, dest, options, Limits::default(), progress).await
+}
+
+/// A size in a message: `12.3 GB` (decimal units, as the CLI shows sizes),
+/// exact bytes below 1 kB.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if n < 1000 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64;
+    let mut unit = "bytes";
+    for u in UNITS {
+        if v < 999.95 {
+            break;
+        }
+        v /= 1000.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
 }

@@ -766,6 +766,8 @@ impl ByteStream for Endless {
 struct EndlessFetch {
     sent: Arc<std::sync::atomic::AtomicU64>,
     requests: u32,
+    /// The `Content-Length` announced, if any.
+    length: Option<u64>,
 }
 
 impl Fetch for EndlessFetch {
@@ -775,10 +777,14 @@ impl Fetch for EndlessFetch {
     ) -> BoxFuture<'_, Result<StreamResponse, TransportError>> {
         self.requests += 1;
         let sent = self.sent.clone();
+        let mut headers = vec![("content-type".to_owned(), "video/mp4".to_owned())];
+        if let Some(length) = self.length {
+            headers.push(("content-length".into(), length.to_string()));
+        }
         Box::pin(async move {
             Ok(StreamResponse {
                 status: 200,
-                headers: vec![("content-type".into(), "video/mp4".into())],
+                headers,
                 body: Box::new(Endless { sent }),
             })
         })
@@ -797,6 +803,7 @@ async fn a_body_of_unknown_size_is_bounded() {
     let mut fetch = EndlessFetch {
         sent: sent.clone(),
         requests: 0,
+        length: None,
     };
     let capped = Limits {
         read_timeout: Duration::from_secs(5),
@@ -824,4 +831,92 @@ async fn a_body_of_unknown_size_is_bounded() {
         others(dir.path(), &[])
     );
     assert_eq!(nemo_files::MAX_UNKNOWN_SIZE, 8 << 30);
+}
+
+/// A stated size is capped like an unknown one: a `Content-Length` of
+/// 10 TB, or a render status that says so, is refused before a byte is
+/// written, with nothing left. Before: the cap applied only when nobody
+/// said a size, and such a body streamed until the deadline or a full disk.
+#[tokio::test]
+async fn an_announced_size_above_the_cap_is_refused_before_a_byte_is_written() {
+    let dir = Dir::new();
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut fetch = EndlessFetch {
+        sent: sent.clone(),
+        requests: 0,
+        length: Some(10_000_000_000_000),
+    };
+    let err = download(
+        &mut fetch,
+        &dir.at("out.mp4"),
+        DownloadOptions::default(),
+        Limits::default(),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, TransportErrorKind::Other, "{err}");
+    assert!(err.message.contains("10000000000000"), "{err}");
+    assert!(
+        err.message.contains(&nemo_files::MAX_SIZE.to_string()),
+        "{err}"
+    );
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent <= 128 * 1024, "{sent} bytes taken");
+    assert!(others(dir.path(), &[]).is_empty());
+
+    // The size the render status reported: refused before the request.
+    let mut fetch = EndlessFetch {
+        sent: sent_counter(),
+        requests: 0,
+        length: None,
+    };
+    let err = download(
+        &mut fetch,
+        &dir.at("out.mp4"),
+        expecting(10_000_000_000_000),
+        Limits::default(),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.message.contains("10000000000000"), "{err}");
+    assert_eq!(fetch.requests, 0, "{err}");
+    assert!(others(dir.path(), &[]).is_empty());
+}
+
+fn sent_counter() -> Arc<std::sync::atomic::AtomicU64> {
+    Arc::new(std::sync::atomic::AtomicU64::new(0))
+}
+
+/// A size the target folder has no room for is refused before a byte is
+/// written, saying how much is needed and how much is free. Before: the
+/// download ran until the disk was full.
+#[tokio::test]
+async fn a_size_the_folder_has_no_room_for_is_refused() {
+    let dir = Dir::new();
+    let free = nemo_files::free_space(dir.path()).unwrap();
+    let announced = free + (1 << 30);
+    let sent = sent_counter();
+    let mut fetch = EndlessFetch {
+        sent: sent.clone(),
+        requests: 0,
+        length: Some(announced),
+    };
+    let err = nemo_files::download_capped(
+        &mut fetch,
+        &dir.at("out.mp4"),
+        DownloadOptions::default(),
+        Limits::default(),
+        u64::MAX,
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, TransportErrorKind::Local, "{err}");
+    assert!(err.message.contains("free"), "{err}");
+    assert!(err.message.contains("needs"), "{err}");
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent <= 128 * 1024, "{sent} bytes taken");
+    assert!(others(dir.path(), &[]).is_empty());
 }
