@@ -3,7 +3,8 @@
 //!
 //! | failure | recovery |
 //! |---|---|
-//! | code 1001, or HTTP 401 without a code | new anonymous token with the same client id, retry once (a user-supplied token cannot be renewed: final) |
+//! | code 1001, or HTTP 401 without a code, on a request that carried our token, with a JSON body | new anonymous token with the same client id, retry once (a user-supplied token cannot be renewed: final) |
+//! | HTTP 401 from the output URL (no token sent), or as a page (no JSON) | final, never a new token; a download moves to the API's fallback endpoint |
 //! | code 1002 | new session, retry once |
 //! | HTTP 429 | wait `Retry-After` (or 30 s, at most 2 min), retry once |
 //! | HTTP 400 on the anonymous-token call | new client id, retry once |
@@ -39,6 +40,13 @@ pub enum Failure {
     },
     /// A 2xx answer that could not be read.
     Decode,
+    /// A 401 that says nothing about our token: from a host the token was
+    /// not sent to (the output URL's CDN), or not the API's own answer (a
+    /// page, no JSON: a gateway or a login portal). Never renews the token.
+    Refused {
+        /// HTTP status.
+        status: u16,
+    },
     /// The `/run_sse` stream broke after it started.
     StreamDropped,
 }
@@ -191,6 +199,7 @@ pub fn decide(
                 _ => Recovery::Fail,
             }
         }
+        Failure::Refused { .. } => Recovery::Fail,
         Failure::Decode => {
             if endpoint.is_idempotent() {
                 backoff()
@@ -300,6 +309,14 @@ mod tests {
     #[test]
     fn table() {
         let a = Attempts::default();
+        // A refusal that says nothing about our token (the CDN, a page)
+        // never renews it.
+        for endpoint in [Endpoint::Download, Endpoint::Credits, Endpoint::State] {
+            assert_eq!(
+                d(endpoint, Failure::Refused { status: 401 }, a, true),
+                Recovery::Fail
+            );
+        }
         assert_eq!(
             d(Endpoint::Credits, api(200, Some(1001)), a, true),
             Recovery::RefreshToken

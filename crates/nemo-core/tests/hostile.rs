@@ -475,3 +475,52 @@ fn a_render_wait_and_an_agent_turn_keep_their_own_longer_limits() {
     );
     assert!(h.transcript.contains("Done after a long think."));
 }
+
+/// The output URL carries no token: its 401 or 403 (an expired signed URL,
+/// in JSON or in XML) never throws the anonymous token away; the export
+/// moves to the API's fallback download endpoint and is saved.
+#[test]
+fn a_cdn_refusal_never_costs_the_token() {
+    let refusals = [
+        Reply::Response(Response::json(401, &json!({"detail": "Invalid token"}))),
+        Reply::Response(Response::json(
+            401,
+            &json!({"code": 1001, "message": "Request has expired"}),
+        )),
+        Reply::Response(Response {
+            status: 403,
+            headers: vec![("content-type".into(), "application/xml".into())],
+            body: b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+                .to_vec(),
+        }),
+    ];
+    for refusal in refusals {
+        let mut h = harness_with_clip();
+        h.backend.fault(Endpoint::Download, refusal);
+        assert!(h.run(export()), "{}", h.transcript);
+        assert_eq!(h.backend.tokens, 1, "{}", h.transcript);
+        assert_eq!(requests(&h, "/download"), 1, "{}", h.transcript);
+        assert!(
+            h.events
+                .iter()
+                .any(|e| matches!(e, Event::Downloaded { .. })),
+            "{}",
+            h.transcript
+        );
+    }
+}
+
+/// An HTML 401 (a gateway or a captive portal, no JSON body) is no token
+/// refusal: the token is kept.
+#[test]
+fn an_html_401_is_no_token_refusal() {
+    let mut h = harness_with_clip();
+    h.backend.fault(
+        Endpoint::Credits,
+        html(401, "<html><body>Log in to the Wi-Fi</body></html>"),
+    );
+    assert!(!h.run(Command::Credits));
+    assert_eq!(h.backend.tokens, 1, "{}", h.transcript);
+    let (kind, _) = failure(&h).expect("fails");
+    assert_ne!(kind, ErrorKind::AuthFailed, "{}", h.transcript);
+}

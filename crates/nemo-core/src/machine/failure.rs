@@ -24,6 +24,7 @@ impl Session {
             Failure::Transport(kind) => kind != TransportErrorKind::Connect,
             Failure::Api { status, .. } => status >= 500,
             Failure::Decode | Failure::StreamDropped => true,
+            Failure::Refused { .. } => false,
         };
         let poll_policy = self.config.poll;
         if let Some(Op::Export(e)) = current_op!(self) {
@@ -391,6 +392,20 @@ impl Session {
                 };
                 NemoError::new(k, format!("{text}{hint}"))
             }
+            Failure::Refused { status } => NemoError::new(
+                ErrorKind::Api,
+                format!(
+                    "The {} request was refused (HTTP {status}), not by the service's API: {}",
+                    endpoint.name(),
+                    match endpoint {
+                        Endpoint::Download => "the file's link may have expired.".to_owned(),
+                        _ => format!(
+                            "a network gateway or a login page may be in the way ({}).",
+                            short(message).trim_end_matches('.')
+                        ),
+                    }
+                ),
+            ),
             Failure::Decode => NemoError::new(
                 ErrorKind::Protocol,
                 format!(

@@ -6,7 +6,7 @@ use crate::adk::Addition;
 use crate::api::{self, ResponseError};
 use crate::draft::{self, Draft, TrackKind};
 use crate::error::{ErrorKind, NemoError};
-use crate::recovery::Attempts;
+use crate::recovery::{self, Attempts, Failure};
 use crate::time::Instant;
 use crate::wire::{Endpoint, Response};
 
@@ -92,8 +92,39 @@ impl Session {
             }
             Err(err) => {
                 let (failure, message) = failure_of(&err);
+                let failure = self.about_the_token(endpoint, response, failure);
                 self.on_failure(now, endpoint, failure, &message);
             }
+        }
+    }
+
+    /// A token refusal (1001, a 401 without a code) counts only from a
+    /// request that carried our token and as the API's JSON: the output
+    /// URL's CDN was sent no token, and a page (a gateway, a login portal)
+    /// is not the API. Those are [`Failure::Refused`].
+    fn about_the_token(
+        &mut self,
+        endpoint: Endpoint,
+        response: &Response,
+        failure: Failure,
+    ) -> Failure {
+        let Failure::Api { status, code, .. } = failure else {
+            return failure;
+        };
+        if !recovery::token_refused(status, code) {
+            return failure;
+        }
+        let tokenless = endpoint == Endpoint::Download
+            && matches!(current_op!(self), Some(Op::Export(e)) if matches!(
+                e.phase,
+                ExportPhase::Download { url: Some(_), fallback: false, .. }
+            ));
+        let page = serde_json::from_slice::<serde_json::Value>(&response.body)
+            .map_or(true, |v| !v.is_object());
+        if tokenless || page {
+            Failure::Refused { status }
+        } else {
+            failure
         }
     }
 
