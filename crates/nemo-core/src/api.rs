@@ -532,16 +532,17 @@ fn error_code(body: &Value) -> Option<i64> {
     })
 }
 
-/// True when a body is the API's own envelope saying no: it carries a code
-/// (`code`, `errorCode` or `error_code`), or `success` false (`false`,
-/// `"false"`, `0`). A gateway's bare page or `{"message":"Not Found"}` is
-/// not.
+/// True when a body is the API's own envelope saying no: it carries an
+/// API code (`code`, `errorCode` or `error_code`, ≥ 1000), or `success`
+/// false (`false`, `"false"`, `0`). A gateway's bare page,
+/// `{"message":"Not Found"}`, or `{"code":404,…}` (a code that only repeats
+/// an HTTP status) is not.
 pub(crate) fn is_api_refusal(body: &[u8]) -> bool {
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
         return false;
     };
     let f = Fields::flat(&value);
-    f.value(field::CODE).is_some() || f.boolean(field::SUCCESS) == Some(false)
+    f.code(field::CODE).is_some_and(|c| c >= 1000) || f.boolean(field::SUCCESS) == Some(false)
 }
 
 /// The keys of the REST envelope (`{code,message,data}`), dropped from an
@@ -610,38 +611,50 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
         }
     };
     let top = Fields::flat(&body);
-    let code = top.code(field::CODE);
+    // A code that is a word and no success spelling (`"E_UPLOAD"`) is an
+    // error code all the same; it has no number, so it goes into the message.
+    let word_code = top
+        .value(field::CODE)
+        .filter(|v| field::code(v).is_none())
+        .and_then(field::text)
+        .filter(|w| !is_success_word(w));
+    let code = top.code(field::CODE).filter(|c| !is_success_code(*c));
     let success = top.boolean(field::SUCCESS);
-    let refused = code.is_some_and(|c| c != 0) || success == Some(false);
+    let has_code = top.value(field::CODE).is_some();
+    let refused = code.is_some_and(|c| c != 0) || word_code.is_some() || success == Some(false);
     if refused {
         let code = code
             .filter(|c| *c != 0)
             .or_else(|| error_code(&body).filter(|c| *c != 0));
         // The render endpoints say why in `error`, the REST ones in
         // `message`: each envelope's own word first.
-        let words = if code.is_some() {
+        let words = if code.is_some() || word_code.is_some() {
             top.value(field::MESSAGE)
         } else {
             top.value(field::ERROR)
                 .or_else(|| top.value(field::MESSAGE))
         };
-        let message = words.and_then(message_of).unwrap_or_else(|| match code {
-            Some(code) => format!("error code {code}"),
-            None => "the request failed".into(),
-        });
+        let message = words.and_then(message_of);
+        let message = match (message, code, word_code) {
+            (Some(m), _, Some(w)) => format!("{m} (code {w})"),
+            (Some(m), _, None) => m,
+            (None, Some(code), _) => format!("error code {code}"),
+            (None, None, Some(w)) => format!("error code {w}"),
+            (None, None, None) => "the request failed".into(),
+        };
         return Err(api_error(code, message));
     }
     let Value::Object(mut map) = body else {
         return Ok(body);
     };
-    if code.is_none() && success.is_none() {
+    if !has_code && success.is_none() {
         return Ok(Value::Object(map));
     }
     if let Some(data) = map.remove("data").filter(|d| !d.is_null()) {
         return Ok(data);
     }
     // The payload sits beside the envelope's keys.
-    let envelope: &[&str] = if code.is_some() {
+    let envelope: &[&str] = if has_code {
         CODE_ENVELOPE
     } else {
         field::SUCCESS
@@ -650,6 +663,20 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
         map.remove(*key);
     }
     Ok(Value::Object(map))
+}
+
+/// A code that says yes: `0`, or `200` (the HTTP status repeated, as
+/// many REST envelopes write it).
+fn is_success_code(code: i64) -> bool {
+    code == 0 || code == 200
+}
+
+/// A code given as a word that says yes: `ok`, `success`, `succeeded`,
+/// `true` (any case).
+fn is_success_word(word: &str) -> bool {
+    ["ok", "success", "succeeded", "successful", "true"]
+        .iter()
+        .any(|w| word.eq_ignore_ascii_case(w))
 }
 
 fn default_status_text(status: u16) -> &'static str {
@@ -791,8 +818,9 @@ impl<'de> Deserialize<'de> for UploadedFile {
     }
 }
 
-/// `data` of the upload call: `files` (also under `data`), and
-/// `session_state_applied` (a boolean, `"true"` or `1`).
+/// `data` of the upload call: `files` (also under `data`, or a bare list),
+/// and `session_state_applied` (a boolean, `"true"` or `1`). An answer
+/// naming no file is an error: files were sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Uploaded {
     /// The files, in the order sent.
@@ -805,19 +833,27 @@ impl<'de> Deserialize<'de> for Uploaded {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Value::deserialize(d)?;
         // A bare list of files is an answer too.
-        if let Value::Array(items) = &v {
-            return Ok(Self {
-                files: items.iter().map(UploadedFile::read).collect(),
-                session_state_applied: None,
-            });
+        let (files, session_state_applied) = match &v {
+            Value::Array(items) => (Some(items), None),
+            _ => {
+                let f = Fields::new(&v);
+                (f.array(field::FILES), f.boolean(field::APPLIED))
+            }
+        };
+        let files: Vec<UploadedFile> = files
+            .into_iter()
+            .flatten()
+            .map(UploadedFile::read)
+            .collect();
+        // Files were sent (the upload is never called without one): an
+        // answer naming none (`{"code":0,"message":"upload failed"}`) is
+        // no success.
+        if files.is_empty() {
+            return Err(D::Error::custom("the server accepted none of the files"));
         }
-        let f = Fields::new(&v);
         Ok(Self {
-            files: f
-                .array(field::FILES)
-                .map(|items| items.iter().map(UploadedFile::read).collect())
-                .unwrap_or_default(),
-            session_state_applied: f.boolean(field::APPLIED),
+            files,
+            session_state_applied,
         })
     }
 }
@@ -990,45 +1026,112 @@ pub enum RenderPhase {
     Cancelled,
 }
 
+/// What a status word says on its own, before anything else in the answer
+/// is looked at: the one reading of the service's status words, for renders
+/// and for tool results alike ([`classify_status_word`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusWord {
+    /// Waiting to start: `pending`, `queued`, `submitted`, `not started`, …
+    Waiting,
+    /// Working: `processing`, `rendering`, `in progress`, `planned`, any
+    /// word ending in `-ing` (`uploading`, `encoding`, `saving`), …
+    Working,
+    /// Done: `completed`, `succeeded`, `finished`, `ready`, …
+    Done,
+    /// Failed: `failed`, `error`, `timed out`, `stopped`, `killed`,
+    /// `terminated`, `invalid`, `denied`, and any negated word (`not…`,
+    /// `non…`, `un…`: `not_completed`, `unfinished`, `unsuccessful`;
+    /// `incomplete`, `inactive`, `interrupted`).
+    Failed,
+    /// Cancelled: any word about cancelling.
+    Cancelled,
+    /// A word none of the above covers (`unknown` included).
+    Unknown,
+}
+
+/// Reads a status word whatever its case and separators (`in progress`,
+/// `in-progress`, `IN_PROGRESS`, `InProgress`). In order: the exact
+/// waiting and done words; cancelling; `not yet…`/`not ready` (working);
+/// `not…`/`non…`/`un…` (failed; `not started` and `unstarted` wait);
+/// failure stems; waiting stems; working stems; else [`StatusWord::Unknown`].
+pub(crate) fn classify_status_word(word: &str) -> StatusWord {
+    let w: String = word
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let has = |parts: &[&str]| parts.iter().any(|p| w.contains(p));
+    match w.as_str() {
+        "pending" | "queued" | "queue" | "inqueue" | "waiting" | "submitted" | "created"
+        | "new" | "scheduled" | "notstarted" | "unstarted" => return StatusWord::Waiting,
+        "completed" | "complete" | "done" | "succeeded" | "success" | "successful" | "finished"
+        | "succeed" | "ready" => return StatusWord::Done,
+        "unknown" | "" => return StatusWord::Unknown,
+        _ => {}
+    }
+    if has(&["cancel"]) {
+        StatusWord::Cancelled
+    } else if w.starts_with("notyet") || w == "notready" {
+        StatusWord::Working
+    } else if ["not", "non", "un"].iter().any(|p| w.starts_with(p))
+        || has(&[
+            "fail",
+            "error",
+            "timeout",
+            "timedout",
+            "expire",
+            "abort",
+            "reject",
+            "stop",
+            "kill",
+            "terminat",
+            "invalid",
+            "denied",
+            "deny",
+            "refus",
+            "declin",
+            "crash",
+            "halt",
+            "incomplet",
+            "inactiv",
+            "interrupt",
+            "missing",
+            "broken",
+        ])
+    {
+        StatusWord::Failed
+    } else if has(&["queue", "pend", "wait"]) {
+        StatusWord::Waiting
+    } else if has(&[
+        "progress", "process", "render", "running", "start", "plan", "init", "working",
+    ]) || w.ends_with("ing")
+    {
+        StatusWord::Working
+    } else {
+        StatusWord::Unknown
+    }
+}
+
 impl RenderPhase {
-    /// Reads a status word, whatever its case and separators (`in
-    /// progress`, `in-progress`, `IN_PROGRESS`). Never fails: a word
-    /// about cancelling is [`Cancelled`](Self::Cancelled); one about failing
-    /// (`failed`, `error`, `timeout`, `timed out`, `expired`, `aborted`,
-    /// `rejected`) is [`Failed`](Self::Failed); a word about waiting or
-    /// working is pending or processing; any other word is
-    /// [`Completed`](Self::Completed) when the answer carries an output URL
-    /// (`has_output`), else [`Processing`](Self::Processing) — polling goes
-    /// on until a word says more, within the polling limit.
-    pub(crate) fn read(word: &str, has_output: bool) -> Self {
-        let w: String = word
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        let has = |parts: &[&str]| parts.iter().any(|p| w.contains(p));
-        match w.as_str() {
-            "pending" | "queued" | "queue" | "waiting" | "submitted" | "created" | "new" => {
-                return RenderPhase::Pending
+    /// Reads a render's status word ([`classify_status_word`]). Never
+    /// fails: an unknown word is [`Completed`](Self::Completed) only when
+    /// the progress is absent or at 100 and the answer carries an absolute
+    /// http(s) output URL, else [`Processing`](Self::Processing) — polling
+    /// goes on until a word says more, within the polling limit.
+    pub(crate) fn read(word: &str, progress: Option<f64>, output_url: Option<&str>) -> Self {
+        match classify_status_word(word) {
+            StatusWord::Waiting => RenderPhase::Pending,
+            StatusWord::Working => RenderPhase::Processing,
+            StatusWord::Done => RenderPhase::Completed,
+            StatusWord::Failed => RenderPhase::Failed,
+            StatusWord::Cancelled => RenderPhase::Cancelled,
+            StatusWord::Unknown
+                if progress.is_none_or(|p| p >= 100.0)
+                    && output_url.is_some_and(field::is_web_url) =>
+            {
+                RenderPhase::Completed
             }
-            "completed" | "complete" | "done" | "succeeded" | "success" | "successful"
-            | "finished" | "succeed" => return RenderPhase::Completed,
-            _ => {}
-        }
-        if has(&["cancel"]) {
-            RenderPhase::Cancelled
-        } else if has(&[
-            "fail", "error", "timeout", "timedout", "expire", "abort", "reject",
-        ]) {
-            RenderPhase::Failed
-        } else if has(&["queue", "pend", "wait"]) {
-            RenderPhase::Pending
-        } else if has(&["progress", "process", "render", "running", "start"]) {
-            RenderPhase::Processing
-        } else if has_output {
-            RenderPhase::Completed
-        } else {
-            RenderPhase::Processing
+            StatusWord::Unknown => RenderPhase::Processing,
         }
     }
 
@@ -1075,8 +1178,8 @@ pub struct RenderStatus {
 /// `"success":true` (or `"code":0`) beside them;
 /// (c) `taskId`, top-level `status`, `progress`, `output:{url,duration,size}`.
 /// Numbers may be numeric strings; the URL may go by any name of
-/// `field::OUTPUT_URL`, on the object or in `output`; the status word is read
-/// by [`RenderPhase::read`], the progress as a percentage (`"45%"`, `45`, or
+/// `field::OUTPUT_URL`, the most specific first (`field::output_url`); the
+/// status word is read by [`RenderPhase::read`], the progress as a percentage (`"45%"`, `45`, or
 /// a fraction `0.45`).
 pub fn parse_render_status(response: &Response) -> Result<RenderStatus, ResponseError> {
     let value = payload(response)?;
@@ -1093,19 +1196,16 @@ pub fn parse_render_status(response: &Response) -> Result<RenderStatus, Response
         .text(field::STATUS)
         .ok_or_else(|| decode("the render status has no `status`".into()))?;
     let output = f.nested(field::OUTPUT);
-    let output_url = f
-        .text(field::OUTPUT_URL)
-        .or_else(|| output.and_then(|o| o.text(field::OUTPUT_URL)))
-        // `output` may be the URL itself.
-        .or_else(|| f.text(field::OUTPUT).filter(|u| u.contains("://")));
-    let phase = RenderPhase::read(&status_text, output_url.is_some());
+    let output_url = field::output_url(&f);
+    let progress = f.percent(field::PROGRESS).map(|p| p.clamp(0.0, 100.0));
+    let phase = RenderPhase::read(&status_text, progress, output_url.as_deref());
     let error = f.text(field::ERROR).or_else(|| {
         f.text(&["message", "msg"])
             .filter(|_| phase == RenderPhase::Failed)
     });
     Ok(RenderStatus {
         phase,
-        progress: f.percent(field::PROGRESS).map(|p| p.clamp(0.0, 100.0)),
+        progress,
         output_url,
         duration: output.and_then(|o| o.num(field::SECONDS)),
         // A size that cannot be a file's length (zero, negative, a
@@ -1370,6 +1470,32 @@ mod tests {
     }
 
     #[test]
+    fn status_words_alone() {
+        use StatusWord::*;
+        for (word, want) in [
+            ("Queued", Waiting),
+            ("not started", Waiting),
+            ("IN_PROGRESS", Working),
+            ("uploading", Working),
+            ("not yet ready", Working),
+            ("not_ready", Working),
+            ("Succeeded", Done),
+            ("ready", Done),
+            ("not completed", Failed),
+            ("unsuccessful", Failed),
+            ("none", Failed),
+            ("Terminated", Failed),
+            ("user-cancelled", Cancelled),
+            ("unknown", Unknown),
+            ("", Unknown),
+            ("uploaded", Unknown),
+            ("ok", Unknown),
+        ] {
+            assert_eq!(classify_status_word(word), want, "{word}");
+        }
+    }
+
+    #[test]
     fn api_refusals_and_gateway_pages() {
         for (body, api) in [
             (r#"{"code":1002,"message":"render not found"}"#, true),
@@ -1378,6 +1504,13 @@ mod tests {
             (r#"{"success":"false","error":"render not found"}"#, true),
             (r#"{"success":0,"error":"render not found"}"#, true),
             (r#"{"message":"Not Found"}"#, false),
+            // A gateway repeating the HTTP status as a code is no API answer.
+            (r#"{"code":404,"message":"Not Found"}"#, false),
+            (r#"{"code":"404","message":"Not Found"}"#, false),
+            (r#"{"errorCode":404}"#, false),
+            (r#"{"code":0}"#, false),
+            (r#"{"code":404,"success":false}"#, true),
+            (r#"{"code":"1002.0"}"#, true),
             (r#"{"success":true}"#, false),
             ("<html>404</html>", false),
             ("[1]", false),

@@ -101,15 +101,26 @@ pub(crate) const PROGRESS: &[&str] = &["progress", "percent"];
 /// A render's output object (`{url,duration,size}`).
 pub(crate) const OUTPUT: &[&str] = &["output", "result"];
 /// A render's output URL — and any video's URL in the service's answers
-/// (a generated video's in a tool result, too): the one list of its names.
+/// (a generated video's in a tool result, too): the one list of its names,
+/// the specific ones first and a plain `url` (which may be a thumbnail's)
+/// last. Read a whole answer with [`output_url`].
 pub(crate) const OUTPUT_URL: &[&str] = &[
     "outputUrl",
     "output_url",
-    "url",
-    "downloadUrl",
-    "download_url",
     "videoUrl",
     "video_url",
+    "downloadUrl",
+    "download_url",
+    "url",
+];
+/// [`OUTPUT_URL`] without the plain `url`.
+const NAMED_URL: &[&str] = &[
+    "outputUrl",
+    "output_url",
+    "videoUrl",
+    "video_url",
+    "downloadUrl",
+    "download_url",
 ];
 /// An output's size in bytes.
 pub(crate) const SIZE: &[&str] = &["size", "bytes", "fileSize", "file_size"];
@@ -138,6 +149,44 @@ pub(crate) const WIDTH: &[&str] = &["width", "w"];
 pub(crate) const HEIGHT: &[&str] = &["height", "h"];
 /// True when an upload already went into the draft.
 pub(crate) const APPLIED: &[&str] = &["session_state_applied", "sessionStateApplied", "applied"];
+
+/// The URL of a render's output (or of a generated video) in a whole
+/// answer, the most specific first: `output`'s URL (`output.url`,
+/// `output.video_url`, …), then a specific name (`output_url`,
+/// `outputUrl`, `video_url`, `download_url`, …), then `output` given as
+/// the URL itself — each on the object or under `data` before under
+/// `m`/`metadata`/`meta` — and a plain `url` last (the object's, then
+/// `m`'s…): a `metadata.url` is often a thumbnail's.
+pub(crate) fn output_url(f: &Fields<'_>) -> Option<String> {
+    let main = f.part(0..2);
+    let side = f.part(2..LAYERS.len() + 1);
+    let named = |f: Fields<'_>| {
+        f.nested(OUTPUT)
+            .and_then(|o| o.text(OUTPUT_URL))
+            .or_else(|| f.text(NAMED_URL))
+            .or_else(|| f.text(OUTPUT).filter(|u| u.contains("://")))
+    };
+    named(main)
+        .or_else(|| named(side))
+        .or_else(|| main.text(&["url"]))
+        .or_else(|| side.text(&["url"]))
+}
+
+/// True for an absolute `http://` or `https://` URL with a host and no
+/// spaces or control characters: what can be downloaded. `pending` or
+/// `/renders/x.mp4` cannot.
+pub(crate) fn is_web_url(url: &str) -> bool {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        &url[8..]
+    } else if lower.starts_with("http://") {
+        &url[7..]
+    } else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
 
 /// A number given as a JSON number or a numeric string (`"42"`, `" 7.5 "`,
 /// `"35%"`). Not finite → `None`.
@@ -172,14 +221,22 @@ pub(crate) fn id(value: &Value) -> Option<String> {
     }
 }
 
-/// An error code given as a number or a numeric string (`1001`,
-/// `"1001"`); a word (`"SAFETY"`) is no code.
+/// An error code given as a whole number or a numeric string (`1001`,
+/// `"1001"`, `1001.0`, `"1001.0"`: the same code); a word (`"SAFETY"`) or a
+/// fraction (`1.5`) is no code.
 pub(crate) fn code(value: &Value) -> Option<i64> {
+    let whole = |f: f64| (f.fract() == 0.0 && f.abs() < 9e15).then_some(f as i64);
     match value {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
-        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(whole)),
+        Value::String(s) => {
+            let t = s.trim();
+            t.parse().ok().or_else(|| {
+                t.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .and_then(whole)
+            })
+        }
         _ => None,
     }
 }
@@ -252,6 +309,16 @@ impl<'a> Fields<'a> {
             }
         }
         Self { layers }
+    }
+
+    /// The same view with only the layers in `range` (0 the object, 1
+    /// `data`, 2… `m`, `metadata`, `meta`).
+    fn part(&self, range: std::ops::Range<usize>) -> Fields<'a> {
+        let mut layers = [None; 5];
+        for i in range {
+            layers[i] = self.layers[i];
+        }
+        Fields { layers }
     }
 
     /// True when the value was an object.
@@ -405,6 +472,10 @@ mod tests {
             (json!(2001.0), Some(2001)),
             (json!("SAFETY"), None),
             (json!(1.5), None),
+            (json!("1001.0"), Some(1001)),
+            (json!(" 1002 "), Some(1002)),
+            (json!("1.5"), None),
+            (json!("inf"), None),
         ] {
             assert_eq!(code(&v), want, "{v}");
         }

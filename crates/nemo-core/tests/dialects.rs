@@ -278,6 +278,60 @@ fn upload_answers() {
     }
 }
 
+/// An upload answer that names none of the files sent is a refusal, not
+/// a success with nothing in it; a code that is a word (not a success
+/// spelling) is an error code, kept in the message (hostile review).
+#[test]
+fn upload_refusals_that_look_like_success() {
+    for body in [
+        r#"{"code":0,"message":"upload failed"}"#,
+        r#"{"code":0,"data":{"files":[]}}"#,
+        r#"{"success":true,"files":[]}"#,
+        r#"{"code":0,"data":null}"#,
+        r#"[]"#,
+    ] {
+        match api::parse::<api::Uploaded>(&resp(200, body)) {
+            Err(ResponseError::Decode { message, .. }) => {
+                assert!(
+                    message.contains("accepted none of the files"),
+                    "{body}: {message}"
+                )
+            }
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+    for (body, words) in [
+        (r#"{"code":"E_UPLOAD"}"#, &["E_UPLOAD"][..]),
+        (
+            r#"{"code":"E_UPLOAD","message":"file too large"}"#,
+            &["E_UPLOAD", "file too large"][..],
+        ),
+        (
+            r#"{"errorCode":"QUOTA","msg":"no space","data":{"files":[{"filename":"a.mp4"}]}}"#,
+            &["QUOTA", "no space"][..],
+        ),
+    ] {
+        match api::parse::<api::Uploaded>(&resp(200, body)) {
+            Err(ResponseError::Api(e)) => {
+                assert_eq!(e.code, None, "{body}");
+                for w in words {
+                    assert!(e.message.contains(w), "{body}: {}", e.message);
+                }
+            }
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+    // Success spellings of a code stay successes.
+    for code in [r#""0""#, r#""ok""#, r#""OK""#, r#""success""#, r#""200""#] {
+        let body = format!(
+            r#"{{"code":{code},"data":{{"files":[{{"filename":"a.mp4","file_type":"video","cdn_url":"https://cdn/a.mp4"}}]}}}}"#
+        );
+        let u: api::Uploaded =
+            api::parse(&resp(200, &body)).unwrap_or_else(|e| panic!("{body}: {e}"));
+        assert_eq!(u.files.len(), 1, "{body}");
+    }
+}
+
 /// Draft segments: details on the segment or under `m`; volume as a
 /// fraction or a percent; words as text, content, title or name.
 #[test]
@@ -710,6 +764,58 @@ fn render_url_under_every_name() {
     }
 }
 
+/// When an answer carries several URLs, the render's output is the one
+/// named for it: `output`'s, then the specific names (`output_url`,
+/// `video_url`, `download_url`, …), on the object or under `data` before
+/// `m`/`metadata`/`meta`; a plain `url` last (it may be a thumbnail's).
+#[test]
+fn render_url_when_several_are_given() {
+    const V: &str = "https://cdn/v.mp4";
+    let rows: &[(&str, &str)] = &[
+        (
+            "metadata.url and output.url",
+            r#"{"status":"completed","metadata":{"url":"https://cdn/thumb.jpg"},"output":{"url":"https://cdn/v.mp4"}}"#,
+        ),
+        (
+            "m.url and output_url",
+            r#"{"status":"completed","m":{"url":"https://cdn/thumb.jpg"},"output_url":"https://cdn/v.mp4"}"#,
+        ),
+        (
+            "url and output.url",
+            r#"{"status":"completed","url":"https://cdn/thumb.jpg","output":{"url":"https://cdn/v.mp4"}}"#,
+        ),
+        (
+            "url and video_url",
+            r#"{"status":"completed","url":"https://cdn/thumb.jpg","video_url":"https://cdn/v.mp4"}"#,
+        ),
+        (
+            "url and download_url",
+            r#"{"status":"completed","url":"https://cdn/thumb.jpg","download_url":"https://cdn/v.mp4"}"#,
+        ),
+        (
+            "url and meta.videoUrl",
+            r#"{"status":"completed","url":"https://cdn/thumb.jpg","meta":{"videoUrl":"https://cdn/v.mp4"}}"#,
+        ),
+        (
+            "data.metadata.url and data.output.url",
+            r#"{"success":true,"data":{"status":"completed","metadata":{"url":"https://cdn/thumb.jpg"},"output":{"url":"https://cdn/v.mp4"}}}"#,
+        ),
+        (
+            "output.url and output.thumbnail",
+            r#"{"status":"completed","output":{"thumbnail":"https://cdn/thumb.jpg","url":"https://cdn/v.mp4"}}"#,
+        ),
+        (
+            "metadata.url alone is still a URL",
+            r#"{"status":"completed","metadata":{"url":"https://cdn/v.mp4"}}"#,
+        ),
+    ];
+    for (name, body) in rows {
+        let s =
+            api::parse_render_status(&resp(200, body)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(s.output_url.as_deref(), Some(V), "{name}");
+    }
+}
+
 /// Render status words, whatever their case or separators. Unknown words
 /// never fail the export: with an output URL the render is done, without
 /// one it is still working.
@@ -751,11 +857,34 @@ fn render_status_words() {
         ("canceled", false, Cancelled),
         ("CANCELED", false, Cancelled),
         ("user_cancelled", false, Cancelled),
-        // unknown words
+        ("ready", true, Completed),
+        // in-progress words, even beside a URL (hostile review)
+        ("planned", true, Processing),
+        ("uploading", true, Processing),
+        ("encoding", true, Processing),
+        ("saving", true, Processing),
+        ("transcoding", true, Processing),
+        ("initializing", true, Processing),
+        ("in_queue", true, Pending),
+        ("not_started", true, Pending),
+        // negative words, even beside a URL (hostile review)
+        ("not_completed", true, Failed),
+        ("NotCompleted", true, Failed),
+        ("incomplete", true, Failed),
+        ("unfinished", true, Failed),
+        ("unsuccessful", true, Failed),
+        ("stopped", true, Failed),
+        ("terminated", true, Failed),
+        ("killed", true, Failed),
+        ("invalid", true, Failed),
+        ("non_compliant", true, Failed),
+        ("denied", true, Failed),
+        // unknown words: without a URL still working
         ("exploded", false, Processing),
         ("post-processing", false, Processing),
-        ("uploaded", true, Completed),
-        ("ready", true, Completed),
+        // … beside a URL but with the progress at 50: still working
+        ("uploaded", true, Processing),
+        ("mystery", true, Processing),
     ];
     for (word, with_url, want) in rows {
         let mut v = json!({"status": word, "progress": 50});
@@ -765,6 +894,38 @@ fn render_status_words() {
         let s = api::parse_render_status(&resp(200, &v.to_string()))
             .unwrap_or_else(|e| panic!("{word}: {e}"));
         assert_eq!(&s.phase, want, "{word}");
+    }
+    // The review's repro: not completed at 40 % is no download.
+    let s = api::parse_render_status(&resp(
+        200,
+        r#"{"status":"not_completed","progress":40,"output":{"url":"https://cdn/x.mp4"}}"#,
+    ))
+    .unwrap();
+    assert_eq!(s.phase, Failed);
+    // An unknown word is done only with the progress absent or at 100 and
+    // an absolute http(s) URL.
+    let unknown: &[(Value, Option<Value>, RenderPhase)] = &[
+        (json!("https://cdn/x.mp4"), None, Completed),
+        (json!("https://cdn/x.mp4"), Some(json!(100)), Completed),
+        (
+            json!("http://cdn.example/x.mp4"),
+            Some(json!("100%")),
+            Completed,
+        ),
+        (json!("https://cdn/x.mp4"), Some(json!(99)), Processing),
+        (json!("pending"), None, Processing),
+        (json!("/renders/x.mp4"), None, Processing),
+        (json!("ftp://cdn/x.mp4"), None, Processing),
+        (json!("https://"), None, Processing),
+        (json!("https://cdn/x .mp4"), None, Processing),
+    ];
+    for (url, progress, want) in unknown {
+        let mut v = json!({"status": "uploaded", "output": {"url": url}});
+        if let Some(p) = progress {
+            v["progress"] = p.clone();
+        }
+        let s = api::parse_render_status(&resp(200, &v.to_string())).unwrap();
+        assert_eq!(&s.phase, want, "{v}");
     }
     // A failure word wins over a URL; `error` beside it is the reason.
     let s = api::parse_render_status(&resp(
