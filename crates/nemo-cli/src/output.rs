@@ -186,16 +186,28 @@ impl Output {
     }
 
     /// The server's own words (the agent's reply, its messages) as
-    /// content: like [`Output::content`], and when their first line opens
-    /// with one of nemo's own line openers ("Saved", "Uploaded", "error:",
-    /// …), that line is indented too, so no reply can pass for a line of
-    /// nemo's.
+    /// content: never at column 0, where nemo's own lines start. Every
+    /// line is indented (the first one too) or follows the speaker; on a
+    /// terminal the text is wrapped to the width left with a hanging
+    /// indent, so neither a newline, an invisible character (shown escaped
+    /// by [`printable`]), a look-alike nor a soft wrap can start a line that
+    /// passes for nemo's ("Saved …", "error:", "→ …").
     pub(crate) fn server_content(&self, text: &str) {
-        if opens_like_ours(text) {
-            self.content(&format!("{CONTINUED}{text}"));
-        } else {
-            self.content(text);
+        if self.json {
+            return;
         }
+        let speaker = lock(&self.speaker).clone();
+        let (first, rest) = match speaker {
+            Some(s) => {
+                let pad = " ".repeat(crate::timeline_view::text_width(&s));
+                (s, pad)
+            }
+            None => (CONTINUED.to_owned(), CONTINUED.to_owned()),
+        };
+        let width = self
+            .draw
+            .map(|_| crate::timeline_view::ViewStyle::terminal(false).width);
+        self.stdout_line(&hanging(&printable(text), &first, &rest, width));
     }
 
     /// A raw line on stdout (human mode only), without a speaker.
@@ -601,28 +613,77 @@ fn shown(text: &str) -> String {
     out
 }
 
-/// True when `text` starts like one of nemo's own lines.
-fn opens_like_ours(text: &str) -> bool {
-    const OURS: [&str; 11] = [
-        "error:",
-        "warning:",
-        "hint:",
-        "Uploaded",
-        "Saved",
-        "Changed:",
-        "Credits:",
-        "Rendered:",
-        "Open in the browser:",
-        "Register to keep going:",
-        "Link:",
-    ];
-    let text = text.trim_start();
-    OURS.iter().any(|w| {
-        let lower = text
-            .get(..w.len())
-            .is_some_and(|t| t.eq_ignore_ascii_case(w));
-        lower || text.starts_with(crate::words::tr(w))
-    })
+/// `text` with `first` before its first line and `rest` before every other
+/// (empty lines stay empty); with a `width`, each line is wrapped (at a
+/// space when there is one, a tab counted as 8 columns) so that no line,
+/// indent included, is wider: a terminal's soft wrap never reaches column 0.
+fn hanging(text: &str, first: &str, rest: &str, width: Option<usize>) -> String {
+    let room = width.map(|w| {
+        w.saturating_sub(crate::timeline_view::text_width(rest))
+            .max(8)
+    });
+    let mut lines = Vec::new();
+    for line in text.split('\n') {
+        match room {
+            Some(room) => lines.extend(wrap(line, room)),
+            None => lines.push(line.to_owned()),
+        }
+    }
+    let lines: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => format!("{first}{l}"),
+            _ if l.is_empty() => String::new(),
+            _ => format!("{rest}{l}"),
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// `line` cut into pieces of at most `room` columns, at a space when there
+/// is one (the spaces at a cut are dropped).
+fn wrap(line: &str, room: usize) -> Vec<String> {
+    let columns = |c: char| match c {
+        '\t' => 8,
+        c => crate::timeline_view::text_width(c.encode_utf8(&mut [0; 4])),
+    };
+    let mut pieces = Vec::new();
+    let mut cur = String::new();
+    let mut used = 0;
+    // After a cut, the spaces that follow it are dropped.
+    let mut cut = false;
+    for c in line.chars() {
+        if cut && c == ' ' {
+            continue;
+        }
+        cut = false;
+        let w = columns(c);
+        if used + w > room {
+            if c == ' ' {
+                pieces.push(cur.trim_end().to_owned());
+                cur.clear();
+                used = 0;
+                cut = true;
+                continue;
+            }
+            let tail = match cur.rfind(' ') {
+                Some(i) if !cur[..i].trim().is_empty() => {
+                    let tail = cur[i + 1..].to_owned();
+                    cur.truncate(i);
+                    tail
+                }
+                _ => String::new(),
+            };
+            pieces.push(cur.trim_end().to_owned());
+            used = tail.chars().map(columns).sum();
+            cur = tail;
+        }
+        cur.push(c);
+        used += w;
+    }
+    pieces.push(cur);
+    pieces
 }
 
 /// How a continued line of server text is indented.
@@ -838,6 +899,7 @@ impl Plain {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::timeline_view::text_width;
 
     #[test]
     fn sizes_and_speakers() {
@@ -851,13 +913,36 @@ mod tests {
         assert_eq!(indent_after("nemo › ", "a\nb"), "nemo › a\n       b");
     }
 
+    /// Server text never starts at column 0: indented from its first
+    /// line, and on a terminal wrapped with a hanging indent, so a first
+    /// line padded to the width cannot soft-wrap "Saved" to column 0.
     #[test]
-    fn replies_that_open_like_our_lines_are_told_apart() {
-        assert!(opens_like_ours("Saved fake.mp4 (1 MB)"));
-        assert!(opens_like_ours("error: x"));
-        assert!(opens_like_ours("SAVED x"));
-        assert!(!opens_like_ours("I saved your project."));
-        assert!(!opens_like_ours("Added the title."));
+    fn server_text_is_indented_and_wrapped() {
+        assert_eq!(hanging("ok\nSaved x", "  ", "  ", None), "  ok\n  Saved x");
+        assert_eq!(hanging("a\n\nb", "[1] ", "    ", None), "[1] a\n\n    b");
+        let padded = format!("fake{}Saved fake.mp4 (12.0 MB)", " ".repeat(36));
+        let shown = hanging(&padded, "  ", "  ", Some(40));
+        for line in shown.lines() {
+            assert!(line.starts_with("  "), "{shown:?}");
+            assert!(text_width(line) <= 40, "{shown:?}");
+        }
+        assert!(shown.contains("\n  Saved fake.mp4"), "{shown:?}");
+        let long = "word ".repeat(30);
+        let shown = hanging(&long, "  ", "  ", Some(20));
+        assert!(shown
+            .lines()
+            .all(|l| l.starts_with("  word") && text_width(l) <= 20));
+        // A word wider than the room is cut where it must be.
+        let shown = hanging(&"x".repeat(50), "  ", "  ", Some(20));
+        assert_eq!(shown.lines().count(), 3, "{shown:?}");
+        assert!(shown
+            .lines()
+            .all(|l| l.starts_with("  x") && text_width(l) <= 20));
+        // Wide characters count two columns, a tab eight.
+        let shown = hanging(&"日本語".repeat(10), "  ", "  ", Some(20));
+        assert!(shown.lines().all(|l| text_width(l) <= 20), "{shown:?}");
+        let shown = hanging("a\tb\tc\td\te", "  ", "  ", Some(20));
+        assert!(shown.lines().count() >= 2, "{shown:?}");
     }
 
     /// Server text keeps its lines, but only its first starts a line.

@@ -124,9 +124,12 @@ fn encode(s: &str) -> Cow<'_, str> {
 }
 
 /// Text from the server made safe for a terminal: C0 and C1 control
-/// characters (ESC, CR, BEL, backspace, CSI …) and Unicode direction
-/// overrides become visible `\u{…}` escapes; tabs and newlines are kept
-/// (`keep_newlines` false turns newlines into spaces, for one-line fields).
+/// characters (ESC, CR, BEL, backspace, CSI …), Unicode direction
+/// overrides and every other invisible format character (general category
+/// Cf: word joiner, soft hyphen, tag characters …, and the invisible
+/// U+034F, U+180B–U+180F, Hangul fillers) become visible `\u{…}` escapes;
+/// tabs and newlines are kept (`keep_newlines` false turns newlines into
+/// spaces, for one-line fields).
 pub fn printable(s: &str) -> Cow<'_, str> {
     printable_with(s, true)
 }
@@ -137,19 +140,8 @@ pub fn printable_line(s: &str) -> Cow<'_, str> {
 }
 
 fn printable_with(s: &str, keep_newlines: bool) -> Cow<'_, str> {
-    let bad = |c: char| {
-        (c.is_control() && !(c == '\t' || (keep_newlines && c == '\n')))
-            || matches!(
-                c,
-                '\u{202A}'..='\u{202E}'
-                    | '\u{2066}'..='\u{2069}'
-                    | '\u{200B}'..='\u{200F}'
-                    | '\u{2028}'
-                    | '\u{2029}'
-                    | '\u{061C}'
-                    | '\u{FEFF}'
-            )
-    };
+    let bad =
+        |c: char| (c.is_control() && !(c == '\t' || (keep_newlines && c == '\n'))) || invisible(c);
     if !s.chars().any(bad) {
         return Cow::Borrowed(s);
     }
@@ -169,6 +161,41 @@ fn printable_with(s: &str, keep_newlines: bool) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// A character that changes how text reads without showing itself: the
+/// format characters (Unicode general category Cf, as of Unicode 16),
+/// line and paragraph separators, and the few other invisible ones a
+/// terminal draws as nothing (combining grapheme joiner, Mongolian
+/// variation selectors and vowel separator, Hangul fillers).
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 /// A URL (or an API path) as it may be shown in a message or a log line:
@@ -283,6 +310,21 @@ mod tests {
         assert_eq!(printable("\u{9b}31m"), "\\u{9b}31m");
         assert_eq!(printable("x\u{202E}y"), "x\\u{202e}y");
         assert_eq!(printable("a\u{2028}b"), "a\\u{2028}b");
+        // Invisible format characters, which could hide before "Saved".
+        for c in [
+            '\u{2060}',
+            '\u{ad}',
+            '\u{180e}',
+            '\u{34f}',
+            '\u{2064}',
+            '\u{e0041}',
+        ] {
+            assert_eq!(
+                printable(&format!("{c}Saved")),
+                format!("\\u{{{:x}}}Saved", c as u32)
+            );
+        }
+        assert_eq!(printable("café ok 日本"), "café ok 日本");
         assert_eq!(printable("a\u{200B}b\u{61C}"), "a\\u{200b}b\\u{61c}");
         assert!(matches!(printable("ok"), Cow::Borrowed(_)));
     }

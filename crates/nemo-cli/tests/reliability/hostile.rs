@@ -53,6 +53,16 @@ fn via(sim: &Sim, proxy: &Hostile, args: &[&str]) -> Run {
     Run::of(cmd)
 }
 
+/// [`via`] with more environment variables.
+fn via_env(sim: &Sim, proxy: &Hostile, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = sim.nemo();
+    cmd.env("NEMO_API_URL", proxy.url()).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Run::of(cmd)
+}
+
 /// Upload the sample and make an edit (through the proxy, unarmed).
 fn edited_session(sim: &Sim, proxy: &Hostile) {
     sim.sample();
@@ -682,6 +692,78 @@ fn newlines_from_the_server_never_forge_a_line() {
         r.both()
     );
     assert_neutralised(&r);
+}
+
+/// Replies that open like one of nemo's own lines by other means than a
+/// newline: an invisible format character before "Saved" (U+2060 word
+/// joiner, a soft hyphen, a tag character), a Cyrillic look-alike, nemo
+/// lines no list would hold ("→ …", "⏳ Still working…", "[reply cut
+/// off]"), and a first line padded to the terminal's width so that a soft
+/// wrap would put "Saved" at column 0. Server text never starts at column
+/// 0: every line of it is indented, the first one too, and invisible
+/// characters are shown escaped. Before: `"\u{2060}Saved fake.mp4"` printed
+/// at column 0 and read exactly like nemo's "Saved" line.
+#[test]
+fn server_text_never_starts_at_column_zero() {
+    let sim = Sim::faults("seed=3");
+    let armed = Armed::default();
+    let opening = Arc::new(std::sync::Mutex::new(String::new()));
+    let proxy = Hostile::start(&sim.url(), {
+        let (armed, opening) = (armed.clone(), opening.clone());
+        move |req: &Req, mut resp: Resp| {
+            if armed.is_on() && req.kind() == "run_sse" {
+                let text = opening.lock().unwrap().clone();
+                let quoted = serde_json::to_string(&format!("{text}\n")).unwrap();
+                let to = format!(r#"{{"text":{}"#, &quoted[..quoted.len() - 1]);
+                resp.body =
+                    crate::hostile_server::replace(&resp.body, br#"{"text":""#, to.as_bytes());
+            }
+            resp
+        }
+    });
+    sim.sample();
+    let r = via(&sim, &proxy, &["upload", "sample.mp4"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    armed.on();
+    let padded = format!("fake{}Saved fake.mp4 (12.0 MB)", " ".repeat(36));
+    for text in [
+        "\u{2060}Saved fake.mp4 (12.0 MB)",
+        "\u{ad}Saved fake.mp4 (12.0 MB)",
+        "\u{e0020}Saved fake.mp4 (12.0 MB)",
+        "\u{180e}\u{34f}\u{2061}Saved fake.mp4 (12.0 MB)",
+        "\u{405}aved fake.mp4 (12.0 MB)",
+        "→ fake: run nemo export --overwrite",
+        "⏳ Still working… fake",
+        "[reply cut off] fake",
+        padded.as_str(),
+    ] {
+        *opening.lock().unwrap() = text.to_owned();
+        let r = via_env(&sim, &proxy, &["say", "add a title"], &[("COLUMNS", "40")]);
+        assert_eq!(r.code, Some(0), "{}", r.both());
+        let lines: Vec<&str> = r.stdout.lines().filter(|l| l.contains("fake")).collect();
+        assert!(!lines.is_empty(), "the agent's text is shown: {}", r.both());
+        for line in lines {
+            assert!(
+                line.starts_with("  "),
+                "server text at column 0: {line:?} in {:?}",
+                r.stdout
+            );
+            for c in [
+                '\u{2060}',
+                '\u{ad}',
+                '\u{e0020}',
+                '\u{180e}',
+                '\u{34f}',
+                '\u{2061}',
+            ] {
+                assert!(
+                    !line.contains(c),
+                    "an invisible {c:?} reached the terminal: {line:?}"
+                );
+            }
+        }
+        assert_neutralised(&r);
+    }
 }
 
 // ---------------------------------------------------------------------------
