@@ -14,7 +14,9 @@
 //! | 2001, 4001, 4002, 402, other 4xx | final, with a helpful message |
 //!
 //! Every recovery has its own budget in [`Attempts`], so any sequence of
-//! failures ends after a bounded number of attempts ([`MAX_ATTEMPTS`]). The
+//! failures ends after a bounded number of attempts ([`MAX_ATTEMPTS`]).
+//! Token renewals and new sessions are counted for the whole command (one
+//! of each), the others for each request ([`Attempts::answered`]). The
 //! session machine also bounds each API call in time, its retries included
 //! (`Config::request_deadline`): no retry starts that would begin after it.
 
@@ -107,6 +109,19 @@ impl Attempts {
             Recovery::NewRenderId => self.render_ids += 1,
             Recovery::RecoverStream | Recovery::Fail => {}
         }
+    }
+
+    /// A request got its answer: the next request starts its own count,
+    /// but token renewals and new sessions stay counted for the whole
+    /// command (until it ends), so a server that refuses the token between
+    /// good answers cannot make the client fetch tokens, or start
+    /// sessions, without end.
+    pub fn answered(&mut self) {
+        *self = Self {
+            token_refreshes: self.token_refreshes,
+            new_sessions: self.new_sessions,
+            ..Self::default()
+        };
     }
 }
 
@@ -304,6 +319,26 @@ mod tests {
 
     fn d(endpoint: Endpoint, f: Failure, a: Attempts, anonymous: bool) -> Recovery {
         decide(&RetryPolicy::default(), endpoint, &f, &a, anonymous, 0.0)
+    }
+
+    #[test]
+    fn renewals_and_new_sessions_count_for_the_whole_command() {
+        let mut a = Attempts::default();
+        for r in [Recovery::RefreshToken, Recovery::NewSession] {
+            a.record(r);
+        }
+        a.total = 3;
+        a.backoffs = 2;
+        a.answered();
+        assert_eq!((a.total, a.backoffs), (0, 0));
+        assert_eq!(
+            d(Endpoint::RenderStatus, api(401, None), a, true),
+            Recovery::Fail
+        );
+        assert_eq!(
+            d(Endpoint::State, api(200, Some(1002)), a, true),
+            Recovery::Fail
+        );
     }
 
     #[test]

@@ -524,3 +524,29 @@ fn an_html_401_is_no_token_refusal() {
     let (kind, _) = failure(&h).expect("fails");
     assert_ne!(kind, ErrorKind::AuthFailed, "{}", h.transcript);
 }
+
+/// A 401 without a code between normal answers ("still rendering"): the
+/// token is renewed once for the whole command, not once per refusal: the
+/// export ends, having fetched one new token.
+#[test]
+fn a_401_between_normal_answers_renews_the_token_once_per_command() {
+    let mut h = harness_with_clip();
+    h.backend.render_duration = std::time::Duration::from_secs(3600);
+    for _ in 0..30 {
+        h.backend.fault(
+            Endpoint::RenderStatus,
+            Reply::Response(Response::json(401, &json!({"detail": "Invalid token"}))),
+        );
+        h.backend.fault(
+            Endpoint::RenderStatus,
+            Reply::Response(Response::json(
+                200,
+                &json!({"status": "processing", "progress": 10}),
+            )),
+        );
+    }
+    assert!(!h.run(export()), "{}", h.transcript);
+    assert_eq!(h.backend.tokens, 2, "{}", h.transcript);
+    let (kind, _) = failure(&h).expect("fails");
+    assert_eq!(kind, ErrorKind::AuthFailed, "{}", h.transcript);
+}

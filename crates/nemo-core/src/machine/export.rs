@@ -8,7 +8,7 @@ use super::*;
 use crate::api;
 use crate::draft::Draft;
 use crate::error::{ErrorDetail, ErrorKind, NemoError};
-use crate::recovery::{Attempts, Failure};
+use crate::recovery::Failure;
 use crate::render::RenderTracker;
 use crate::time::Instant;
 use crate::transport::{DownloadOutcome, TransportError, TransportErrorKind};
@@ -88,7 +88,7 @@ impl Session {
         };
         match result {
             Ok(DownloadOutcome::Complete { bytes }) => {
-                self.attempts = Attempts::default();
+                self.attempts.answered();
                 if let Some(Op::Export(e)) = current_op!(self) {
                     let path = download_path(e);
                     let id = e.id.clone();

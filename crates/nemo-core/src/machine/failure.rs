@@ -4,7 +4,7 @@
 use super::*;
 use crate::api::{self, ResponseError};
 use crate::error::{ErrorDetail, ErrorKind, NemoError};
-use crate::recovery::{self, Attempts, Failure, Recovery};
+use crate::recovery::{self, Failure, Recovery};
 use crate::render::RenderTracker;
 use crate::secret::Secret;
 use crate::time::Instant;
@@ -44,7 +44,7 @@ impl Session {
                     // refused (a duplicate id): follow the first one.
                     e.phase = ExportPhase::Poll { next_at: now };
                     e.tracker = Some(RenderTracker::new(poll_policy, now));
-                    self.attempts = Attempts::default();
+                    self.attempts.answered();
                     return;
                 }
                 // The claim link after a download is a bonus: its failure is
@@ -53,7 +53,7 @@ impl Session {
                     if let Some(task) = self.tasks.front_mut() {
                         task.ops.pop_front();
                     }
-                    self.attempts = Attempts::default();
+                    self.attempts.answered();
                     return;
                 }
                 _ => {}
@@ -175,7 +175,7 @@ impl Session {
                     if let ExportPhase::Download { fallback, .. } = &mut e.phase {
                         if !*fallback {
                             *fallback = true;
-                            self.attempts = Attempts::default();
+                            self.attempts.answered();
                             return;
                         }
                     }

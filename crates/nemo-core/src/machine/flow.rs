@@ -373,7 +373,7 @@ impl Session {
                 }
                 Next::Wait => return,
                 Next::Done => {
-                    self.attempts = Attempts::default();
+                    self.attempts.answered();
                     if let Some(task) = self.tasks.front_mut() {
                         task.ops.pop_front();
                     }

@@ -6,7 +6,7 @@ use crate::adk::Addition;
 use crate::api::{self, ResponseError};
 use crate::draft::{self, Draft, TrackKind};
 use crate::error::{ErrorKind, NemoError};
-use crate::recovery::{self, Attempts, Failure};
+use crate::recovery::{self, Failure};
 use crate::time::Instant;
 use crate::wire::{Endpoint, Response};
 
@@ -81,14 +81,14 @@ impl Session {
             };
         match result {
             Ok(Next::Done) => {
-                self.attempts = Attempts::default();
+                self.attempts.answered();
                 if let Some(task) = self.tasks.front_mut() {
                     task.ops.pop_front();
                 }
             }
             Ok(Next::Fail(e)) => self.fail_task(e),
             Ok(Next::Wait | Next::Send(..)) => {
-                self.attempts = Attempts::default();
+                self.attempts.answered();
             }
             Err(err) => {
                 let (failure, message) = failure_of(&err);
