@@ -236,8 +236,12 @@ struct World {
     sessions: HashMap<String, Session>,
     renders: HashMap<String, RenderJob>,
     scheduled: Vec<(Duration, Pending)>,
-    /// Answers given so far (the `mixed` dialect picks by it).
+    /// Answers given so far, render polls and files apart (the `mixed`
+    /// dialect picks by it).
     answers: u64,
+    /// Render polls answered so far (the `mixed` dialect picks a poll's by
+    /// it).
+    polls: u64,
 }
 
 /// Why a bearer token was refused.
@@ -441,6 +445,7 @@ impl Backend {
             renders: HashMap::new(),
             scheduled: Vec::new(),
             answers: 0,
+            polls: 0,
         };
         Ok(Self {
             config,
@@ -495,6 +500,7 @@ impl Backend {
                     body: String::new(),
                     status: 0,
                     faults: Vec::new(),
+                    dialect: None,
                 });
                 self.journal.set_status(seq, 403, &[]);
                 return detail(403, "This session belongs to another user");
@@ -523,6 +529,7 @@ impl Backend {
             body: body_summary,
             status: 0,
             faults: Vec::new(),
+            dialect: None,
         });
         let route = match routed {
             Ok(r) => r,
@@ -574,9 +581,21 @@ impl Backend {
         let (hits, dialect) = {
             let mut w = self.world();
             w.settle(now);
-            w.answers += 1;
-            let dialect =
-                dialect::pick(self.config.dialect, self.config.effective_seed(), w.answers);
+            // Render polls count apart: how many a render takes depends on
+            // the client's pace and the time scale, and must not shift the
+            // dialect of any later answer. A file is never rewritten.
+            let n = match answer {
+                Answer::RenderStatus => {
+                    w.polls += 1;
+                    w.polls
+                }
+                Answer::Media => w.answers,
+                _ => {
+                    w.answers += 1;
+                    w.answers
+                }
+            };
+            let dialect = dialect::pick(self.config.dialect, self.config.effective_seed(), n);
             let hits = w.faults.on_request(CallKind {
                 endpoint,
                 authenticated: token.is_some(),
@@ -594,6 +613,7 @@ impl Backend {
             }
             (hits, dialect)
         };
+        self.journal.set_dialect(seq, dialect);
         let delay = hits.delay();
         if !delay.is_zero() {
             self.clock.sleep(delay).await;

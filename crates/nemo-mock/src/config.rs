@@ -52,7 +52,9 @@ pub enum Dialect {
     /// `tool_call`, `tool_result`, `heartbeat`), whole texts only, and every
     /// code ≥ 1000 on HTTP 200.
     Typed,
-    /// Each answer picks one of the others, from the seed.
+    /// Each answer picks one of the others, from the seed, in turn; render
+    /// polls take their turns apart, so a run's answers speak the same
+    /// dialects whatever the time scale.
     Mixed,
 }
 

@@ -29,7 +29,10 @@ pub(crate) enum Answer {
 /// The concrete dialect of one answer: `mixed` takes `adk`, `meta` and
 /// `typed` in turn from a point the seed chooses, so every three answers in
 /// a row hold all three (with the recordings' seed, 42, the message's
-/// stream — a session's fifth answer — is `typed`).
+/// stream — a session's fifth answer — is `typed`). `answer` counts the
+/// answers that are not render polls; polls take their turns from a count
+/// of their own, so however many polls a render takes, every later answer
+/// keeps its dialect.
 pub(crate) fn pick(dialect: Dialect, seed: u64, answer: u64) -> Dialect {
     match dialect {
         Dialect::Mixed => {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use nemo_core::wire::Endpoint;
 
+use crate::config::Dialect;
+
 /// What the mask replaces a credential with.
 pub const MASKED: &str = "***";
 
@@ -31,6 +33,9 @@ pub struct JournalEntry {
     pub status: u16,
     /// The fault rules that hit this request, as written.
     pub faults: Vec<String>,
+    /// The dialect the answer was spoken in (`mixed` resolved to one);
+    /// `None` for a request refused before it was routed.
+    pub dialect: Option<Dialect>,
 }
 
 impl JournalEntry {
@@ -78,6 +83,12 @@ impl Journal {
         if let Some(e) = self.lock().get_mut(seq as usize) {
             e.status = status;
             e.faults = faults.to_vec();
+        }
+    }
+
+    pub(crate) fn set_dialect(&self, seq: u64, dialect: Dialect) {
+        if let Some(e) = self.lock().get_mut(seq as usize) {
+            e.dialect = Some(dialect);
         }
     }
 

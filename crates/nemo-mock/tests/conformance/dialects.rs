@@ -314,3 +314,50 @@ async fn meta_keeps_the_three_render_shapes_apart() {
     assert_ne!(shapes[1], shapes[2], "b and c: {shapes:?}");
     assert_ne!(shapes[0], shapes[2], "a and c: {shapes:?}");
 }
+
+/// `mixed` picks each answer's dialect from the seed and the answers that
+/// are not render polls (polls count apart): however many polls a render
+/// took (the client's pace, the time scale), every later answer speaks the
+/// same dialect for one seed.
+#[tokio::test(start_paused = true)]
+async fn mixed_dialects_do_not_depend_on_polling() {
+    use nemo_core::wire::Endpoint;
+    let mut runs = Vec::new();
+    for time_scale in [1.0, 0.5] {
+        let run = session_with(MockConfig {
+            dialect: Dialect::Mixed,
+            seed: 42,
+            time_scale,
+            ..MockConfig::fast()
+        })
+        .await;
+        edit_and_render(&run).await;
+        // After the export: more answers, of every kind.
+        let (mock, api, token, sid) = (&run.mock, &run.api, &run.token, run.sid.as_str());
+        mock.send(&api.credits(token), None).await.unwrap();
+        mock.send(&api.state(token, sid), None).await.unwrap();
+        stream(mock, &api.run_sse(token, sid, "make it brighter")).await;
+        mock.send(&api.state(token, sid), None).await.unwrap();
+        mock.send(&api.credits(token), None).await.unwrap();
+        let entries = mock.journal().entries();
+        let polls = entries
+            .iter()
+            .filter(|e| e.endpoint == Some(Endpoint::RenderStatus))
+            .count();
+        let others: Vec<_> = entries
+            .iter()
+            .filter(|e| e.endpoint != Some(Endpoint::RenderStatus))
+            .map(|e| (e.endpoint, e.dialect))
+            .collect();
+        assert!(others.iter().all(|(_, d)| d.is_some()), "{others:?}");
+        runs.push((polls, others));
+    }
+    assert_ne!(runs[0].0, runs[1].0, "the renders took different polls");
+    assert_eq!(runs[0].1, runs[1].1, "the same dialects after the export");
+    let dialects: std::collections::BTreeSet<_> = runs[0]
+        .1
+        .iter()
+        .filter_map(|(_, d)| d.map(Dialect::as_str))
+        .collect();
+    assert_eq!(dialects.len(), 3, "{dialects:?}");
+}
