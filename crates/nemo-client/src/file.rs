@@ -131,7 +131,9 @@ impl FileStore {
     fn job_file(&self) -> Result<JobFile, StoreError> {
         let file: JobFile = self.read_json_strict(StoreFile::Jobs)?.unwrap_or_default();
         // An entry whose id could walk out of a URL or a folder is not a
-        // render of ours: the journal was edited by someone else.
+        // render of ours: the journal was edited by someone else. (An id
+        // only unsafe as a file name — `:`, a trailing dot, a device name —
+        // may come from an older version: it is a render like any other.)
         if let Some(reason) = file
             .jobs
             .iter()
@@ -150,7 +152,7 @@ impl FileStore {
             .remove(id);
         if lease.is_some() && check_id(id).is_ok() {
             // Only the holder removes the file (then unlocks by dropping).
-            let _ = fs::remove_file(self.dir.join("leases").join(format!("{id}.lock")));
+            let _ = fs::remove_file(lease_path(&self.dir, id));
         }
     }
 
@@ -532,7 +534,7 @@ impl Store for FileStore {
             path: dir.clone(),
             source,
         })?;
-        let file = self.lock_file(&dir.join(format!("{id}.lock")))?;
+        let file = self.lock_file(&lease_path(&self.dir, id))?;
         // A probe ([`Store::is_leased_elsewhere`] in another process) holds
         // the lock for an instant: a refusal is taken as final only when it
         // lasts [`LEASE_PATIENCE`].
@@ -572,7 +574,7 @@ impl Store for FileStore {
         {
             return false;
         }
-        let path = self.dir.join("leases").join(format!("{id}.lock"));
+        let path = lease_path(&self.dir, id);
         let Ok(file) = fs::OpenOptions::new().write(true).open(&path) else {
             return false;
         };
@@ -617,6 +619,13 @@ fn set_private(path: &Path) {
 /// process: far longer than any probe holds it (an open, a lock and a
 /// close), short enough not to be noticed.
 const LEASE_PATIENCE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `leases/<id>.lock`, the id made a safe file name
+/// ([`nemo_core::ids::file_stem`]: `render:1` is `render%3A1`).
+fn lease_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join("leases")
+        .join(format!("{}.lock", nemo_core::ids::file_stem(id)))
+}
 
 /// In this many tries.
 const LEASE_TRIES: u32 = 40;
@@ -795,6 +804,61 @@ mod tests {
                 "kept byte for byte"
             );
         }
+    }
+
+    /// A journal written by the previous version may hold ids the server
+    /// renamed that are safe in a URL and a folder but not as a file name
+    /// on every system (`:`, a trailing dot, a device name, a leading
+    /// `-`): they are renders, shown, leased and forgotten like any other,
+    /// and the journal is kept. Before: the whole journal was moved aside
+    /// as damaged (exit 1) and every render in it dropped out.
+    #[test]
+    fn a_journal_with_ids_unsafe_only_as_file_names_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::at(dir.path());
+        let legacy = ["render:1", "abc.", "nul", "COM1.x", "-x", "render_2"];
+        let jobs: Vec<_> = legacy
+            .iter()
+            .map(|id| serde_json::json!({"id": id, "session_id": "s", "api_url": "http://x"}))
+            .collect();
+        fs::write(
+            dir.path().join("jobs.json"),
+            serde_json::json!({ "jobs": jobs }).to_string(),
+        )
+        .unwrap();
+        let listed: Vec<String> = store.jobs().unwrap().into_iter().map(|j| j.id).collect();
+        assert_eq!(listed, legacy);
+        for id in legacy {
+            assert!(store.lease(id).unwrap(), "{id}");
+            assert!(!store.is_leased_elsewhere(id), "{id}");
+        }
+        // Lease files get names safe everywhere, one per render.
+        let names: Vec<String> = fs::read_dir(dir.path().join("leases"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), legacy.len(), "{names:?}");
+        for name in &names {
+            let stem = name.strip_suffix(".lock").unwrap();
+            let device = stem.split('.').next().unwrap().to_ascii_lowercase();
+            assert!(
+                !stem.contains(':')
+                    && !stem.ends_with('.')
+                    && !stem.starts_with('-')
+                    && !["nul", "com1"].contains(&device.as_str()),
+                "{name}"
+            );
+        }
+        for id in legacy {
+            store.release(id);
+            assert!(store.remove_job(id).unwrap(), "{id}");
+        }
+        assert!(store.jobs().unwrap().is_empty());
+        assert!(fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("corrupt")));
     }
 
     #[test]

@@ -18,8 +18,11 @@ use serde::{Deserialize, Serialize};
 /// - a token is cached only if it could be sent in a header
 ///   ([`nemo_core::ids::check_token`]); a stored one that could not reads as
 ///   absent;
-/// - a render id must pass [`nemo_core::ids::check_id`] before it names a
-///   lease;
+/// - a render id must pass [`nemo_core::ids::check_id`] (safe in a URL and
+///   under a folder) before it is journaled or names a lease; an id that is
+///   not a safe file name as is (`:`, a trailing dot, a device name, from
+///   the server or an older version) is a render like any other, and its
+///   lease file is named by [`nemo_core::ids::file_stem`];
 /// - every read-modify-write is atomic against other users of the same
 ///   data (other processes, for the file store): no journal entry is lost;
 /// - a journal that cannot be read is an error, never read as empty and

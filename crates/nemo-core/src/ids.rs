@@ -4,11 +4,14 @@
 //! output. Three checks cover every use:
 //!
 //! - [`check_id`]: an identifier (render, session, task id) that may become
-//!   part of a URL path or a file name: a short run of `A–Z a–z 0–9 _ - .`
-//!   that is not only dots, and a safe file name on every system (no `:`,
-//!   no Windows device name such as `NUL` or `COM1`, no trailing dot).
-//!   Anything else is refused, not cleaned: a cleaned id would name another
-//!   job.
+//!   part of a URL path or be kept under a folder: a short run of
+//!   `A–Z a–z 0–9 _ - . :` that is not only dots. Anything else is refused,
+//!   not cleaned: a cleaned id would name another job. This is the rule
+//!   for the server's ids and the job journal.
+//! - [`check_file_id`]: the stricter rule for an id used as a file name as
+//!   is (no `:`, no Windows device name such as `NUL` or `COM1`, no
+//!   trailing dot, no leading `-`); [`file_stem`] derives a safe, distinct
+//!   file name from any valid id (a default output name, a lease file).
 //! - [`segment`] / `query_value` (internal): percent-encoding for a URL path segment
 //!   or a query value, applied to every id spliced into a URL, checked or not.
 //! - [`printable`]: text for a terminal, with control characters (escape
@@ -21,14 +24,15 @@ use std::fmt::Write as _;
 pub(crate) const MAX_ID_LEN: usize = 128;
 
 /// Checks an identifier (`what` names it in the message, e.g. "render
-/// id"). The message says what a valid one looks like and shows the
-/// offending value neutralised and cut short.
+/// id") for use in a URL path segment or under a folder: a short run of
+/// `A–Z a–z 0–9 _ - . :` that is not only dots — never `/`, `\`, `..` as a
+/// path step, a space or a control character. The message says what a
+/// valid one looks like and shows the offending value neutralised and cut
+/// short.
 ///
-/// A render id may become a file name (`<id>.mp4`), so every id must be a
-/// safe one on every system: no `:` (a drive on Windows, `C:x`, or an NTFS
-/// stream, `x:y`), no device name (`CON`, `PRN`, `AUX`, `NUL`, `COM0`–`COM9`,
-/// `LPT0`–`LPT9`, in any case and with any extension: `nul.mp4` is the
-/// device too), no trailing dot (Windows drops it: another file).
+/// This is the rule for an id the server gave (followed, journaled,
+/// resumed); an id that becomes a file name as is must also pass
+/// [`check_file_id`], or be turned into one with [`file_stem`].
 pub fn check_id(what: &str, id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= MAX_ID_LEN
@@ -36,22 +40,62 @@ pub fn check_id(what: &str, id: &str) -> Result<(), String> {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+    if !ok {
+        return Err(format!(
+            "`{}` is not a valid {what} (1 to {MAX_ID_LEN} letters, digits, `_`, `-` or `.`, not only dots)",
+            shown_id(id)
+        ));
+    }
+    Ok(())
+}
+
+/// [`check_id`], and a safe file name on every system as is: no `:` (a
+/// drive on Windows, `C:x`, or an NTFS stream, `x:y`), no device name
+/// (`CON`, `PRN`, `AUX`, `NUL`, `COM0`–`COM9`, `LPT0`–`LPT9`, in any case
+/// and with any extension: `nul.mp4` is the device too), no trailing dot
+/// (Windows drops it: another file), no leading `-` (a command line would
+/// read `nemo jobs forget -x` as an option).
+pub fn check_file_id(what: &str, id: &str) -> Result<(), String> {
+    check_id(what, id)?;
+    if id.contains(':') || id.ends_with('.') || id.starts_with('-') || is_device_name(id) {
+        return Err(format!(
+            "`{}` is not a valid {what}: it is not a safe file name on every system (no `:`, no trailing dot, no leading `-`, not a device name such as NUL or COM1)",
+            shown_id(id)
+        ));
+    }
+    Ok(())
+}
+
+/// The file name (without extension) for an id that passed [`check_id`]:
+/// the id itself when it passes [`check_file_id`]; otherwise the id with
+/// what makes it unsafe percent-encoded (`:` → `%3A`, a leading `-` →
+/// `%2D`, a trailing dot → `%2E`, a device name's first letter: `nul` →
+/// `%6Eul`). A valid id never holds `%`, so two ids never share a name.
+pub fn file_stem(id: &str) -> String {
+    if check_file_id("id", id).is_ok() {
+        return id.to_owned();
+    }
+    let device = is_device_name(id);
+    let last = id.len().saturating_sub(1);
+    let mut out = String::with_capacity(id.len() + 8);
+    for (i, c) in id.char_indices() {
+        let encode = c == ':' || (i == 0 && (c == '-' || device)) || (i == last && c == '.');
+        if encode {
+            let _ = write!(out, "%{:02X}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// An id as a message shows it: neutralised, at most 40 characters.
+fn shown_id(id: &str) -> String {
     let mut shown: String = id.chars().take(40).collect();
     if id.chars().count() > 40 {
         shown.push('…');
     }
-    let shown = printable_line(&shown);
-    if !ok {
-        return Err(format!(
-            "`{shown}` is not a valid {what} (1 to {MAX_ID_LEN} letters, digits, `_`, `-` or `.`, not only dots)"
-        ));
-    }
-    if id.contains(':') || id.ends_with('.') || is_device_name(id) {
-        return Err(format!(
-            "`{shown}` is not a valid {what}: it is not a safe file name on every system (no `:`, no trailing dot, not a device name such as NUL or COM1)"
-        ));
-    }
-    Ok(())
+    printable_line(&shown).into_owned()
 }
 
 /// A Windows device name (`NUL`, `com1.mp4`): the part before the first dot,
@@ -266,13 +310,35 @@ mod tests {
         // to drive C's folder on Windows) or an NTFS stream (`x:y`), a
         // device name with or without an extension, a trailing dot (which
         // Windows drops: another file).
+        // Safe in a URL and a folder, so a valid id (a journal of the
+        // previous version may hold them), but not as a file name as is.
         for bad in [
             "C:x", "x:y", "NUL", "nul", "CON", "con.mp4", "Aux", "PRN", "COM1", "com9.x", "LPT0",
-            "lpt3", "abc.",
+            "lpt3", "abc.", "-x", "--help",
         ] {
-            let err = check_id("render id", bad).expect_err(bad);
+            assert!(check_id("render id", bad).is_ok(), "{bad}");
+            let err = check_file_id("render id", bad).expect_err(bad);
             assert!(err.contains("file name"), "{bad}: {err}");
+            // Its file name is derived, safe, and its own.
+            let name = file_stem(bad);
+            assert!(
+                !name.contains(':')
+                    && !name.ends_with('.')
+                    && !name.starts_with('-')
+                    && !is_device_name(&name),
+                "{bad} -> {name}"
+            );
+            assert_ne!(name, bad);
         }
+        let stems: std::collections::BTreeSet<String> =
+            ["a:b", "a_b", "a.b", "nul", "_nul", "-x", "x."]
+                .iter()
+                .map(|id| file_stem(id))
+                .collect();
+        assert_eq!(stems.len(), 7, "{stems:?}");
+        assert_eq!(file_stem("render_1"), "render_1");
+        assert!(check_file_id("render id", "render_1").is_ok());
+        assert!(check_file_id("render id", "../x").is_err());
         assert!(check_id("id", &"a".repeat(MAX_ID_LEN)).is_ok());
         assert!(check_id("id", &"a".repeat(MAX_ID_LEN + 1)).is_err());
         let msg = check_id("render id", "\u{1b}]0;pwned\u{7}").unwrap_err();
