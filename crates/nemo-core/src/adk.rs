@@ -8,6 +8,7 @@
 
 use serde_json::Value;
 
+use crate::api::StatusWord;
 use crate::field::{self, Fields};
 
 /// What one stream event means to the client.
@@ -203,7 +204,10 @@ fn classify_adk(map: &serde_json::Map<String, Value>) -> Vec<AgentEvent> {
     if let Some(delta) = delta.filter(|d| !d.is_empty()) {
         out.push(AgentEvent::StateChanged);
         let d = Fields::of(Some(delta));
-        if let Some(stage) = d.text(GENERATION_STAGE).and_then(|s| stage_named(&s, &d)) {
+        if let Some(stage) = d
+            .text(GENERATION_STAGE)
+            .and_then(|s| stage_of_delta(&s, &d))
+        {
             out.push(AgentEvent::Stage(stage));
         }
     }
@@ -282,47 +286,112 @@ pub enum GenerationStage {
     PostProductionDone,
 }
 
-/// Statuses of work not finished yet: a long-running tool's first answer
-/// (`{"status":"pending","task_id":…}`) is no stage.
-const NOT_YET: &[&str] = &[
-    "pending",
-    "running",
-    "processing",
-    "queued",
-    "submitted",
-    "in_progress",
-    "in-progress",
-    "started",
-    "accepted",
-];
-
-/// True for a tool result that is neither failed nor still pending (its
-/// `status`, on the result or under its `result`).
+/// True for a tool result that is neither failed nor still at work: its
+/// `status` (on the result or under its `result`) read as a render's
+/// status is (failed, cancelled, timed out, rejected, … fail; pending,
+/// running, encoding, … are not done yet; a done word, a word of none of
+/// these, or no status at all succeeds), and no `error` beside it.
 pub(crate) fn succeeded(event: &AgentEvent) -> bool {
     let AgentEvent::ToolResult { result, .. } = event else {
         return false;
     };
     let r = Fields::new(result);
+    let inner = r.nested(&["result"]);
+    let errored = |f: &Fields<'_>| {
+        f.value(&["error"])
+            .is_some_and(|e| !matches!(e, Value::Null | Value::Bool(false)) && e != "")
+    };
+    if errored(&r) || inner.as_ref().is_some_and(errored) {
+        return false;
+    }
     let status = r
         .text(field::STATUS)
-        .or_else(|| r.nested(&["result"]).and_then(|i| i.text(field::STATUS)))
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    !(matches!(status.as_str(), "error" | "failed" | "failure")
-        || NOT_YET.contains(&status.as_str()))
+        .or_else(|| inner.and_then(|i| i.text(field::STATUS)))
+        .unwrap_or_default();
+    matches!(
+        crate::api::classify_status_word(&status),
+        StatusWord::Done | StatusWord::Unknown
+    )
 }
 
-/// A video-generation tool, by its name.
+/// The words of a tool's or a stage's name, in lower case: split at
+/// anything not a letter or a digit and where a capital follows a small
+/// letter (`generateVideo`, `generate-video`, `generate_video`: generate,
+/// video).
+pub(crate) fn name_words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut after_small = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            after_small = false;
+            continue;
+        }
+        if c.is_uppercase() && after_small && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+        after_small = c.is_lowercase() || c.is_ascii_digit();
+        word.extend(c.to_lowercase());
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// A version or a neutral word in a tool's name (`v2`, `2`, `tool`,
+/// `async`): not what the tool does.
+fn neutral(word: &str) -> bool {
+    let version = word.strip_prefix('v').unwrap_or(word);
+    (!version.is_empty() && version.chars().all(|c| c.is_ascii_digit()))
+        || matches!(word, "tool" | "async" | "nemo" | "start" | "submit" | "run")
+}
+
+/// The names of video-generation tools, as words.
+const GENERATION: &[&[&str]] = &[
+    &["generate", "video"],
+    &["text", "to", "video"],
+    &["image", "to", "video"],
+    &["seedance"],
+];
+
+/// A video-generation tool, by the whole words of its name (besides
+/// versions and neutral words): `generate_video`, `generateVideo`,
+/// `text_to_video`, `image_to_video`, `seedance` (alone, or with
+/// generation words: `seedance_generate_video`). `generate_video_script`
+/// or `get_seedance_status` are not.
 pub(crate) fn is_generation_tool(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    [
-        "generate_video",
-        "text_to_video",
-        "image_to_video",
-        "seedance",
-    ]
-    .iter()
-    .any(|w| n.contains(w))
+    let words: Vec<String> = name_words(name)
+        .into_iter()
+        .filter(|w| !neutral(w))
+        .collect();
+    if words.iter().any(|w| w == "seedance") {
+        return words.iter().all(|w| {
+            matches!(
+                w.as_str(),
+                "seedance" | "generate" | "video" | "text" | "image" | "to" | "t2v" | "i2v"
+            )
+        });
+    }
+    GENERATION
+        .iter()
+        .any(|g| words.iter().map(String::as_str).eq(g.iter().copied()))
+}
+
+/// A post-production tool or stage, by the words of its name
+/// (`post_production`, `auto_post_production`, `postProduction`,
+/// `postproduction`).
+fn is_post_production(name: &str) -> bool {
+    let words = name_words(name);
+    words
+        .iter()
+        .any(|w| w.starts_with("postprod") || w == "postprocessing")
+        || words
+            .windows(2)
+            .any(|p| p[0] == "post" && p[1].starts_with("produc"))
 }
 
 /// The URL a result gives for a video, with the field lookup's aliases
@@ -334,17 +403,37 @@ fn video_url(f: &Fields<'_>) -> Option<String> {
     })
 }
 
-/// A stage by its name (`raw_video`, `post_production`, …); `f` is where
-/// its URL may be.
+/// A stage by the words of its name (`raw_video`, `post_production`, …);
+/// `f` is where its URL may be.
 fn stage_named(stage: &str, f: &Fields<'_>) -> Option<GenerationStage> {
-    let stage = stage.to_ascii_lowercase();
-    if stage.contains("raw") {
+    if name_words(stage).iter().any(|w| w == "raw") {
         Some(GenerationStage::RawVideoReady { url: video_url(f) })
-    } else if stage.contains("post") {
+    } else if is_post_production(stage) || name_words(stage).iter().any(|w| w == "post") {
         Some(GenerationStage::PostProductionDone)
     } else {
         None
     }
+}
+
+/// The stage a state delta names. A raw-video stage without the video's
+/// URL may mean "now generating the raw video": it is the video ready only
+/// with a done word in the stage's name (`raw_video_ready`) or a done
+/// status beside it (`"status":"completed"`).
+fn stage_of_delta(stage: &str, d: &Fields<'_>) -> Option<GenerationStage> {
+    let named = stage_named(stage, d)?;
+    if let GenerationStage::RawVideoReady { url: None } = named {
+        let done = |w: &str| crate::api::classify_status_word(w) == StatusWord::Done;
+        let said_done = name_words(stage).iter().any(|w| done(w))
+            || d.text(&[
+                "status",
+                "generation_status",
+                "generationStatus",
+                "stage_status",
+            ])
+            .is_some_and(|s| done(&s));
+        return said_done.then_some(named);
+    }
+    Some(named)
 }
 
 /// The stage a tool result announces, if any: a finished video-generation
@@ -377,10 +466,47 @@ pub fn stage_of(event: &AgentEvent) -> Option<GenerationStage> {
         // No stage said: only the video's URL shows the video is there.
         return url().map(|url| GenerationStage::RawVideoReady { url: Some(url) });
     }
-    name.to_ascii_lowercase()
-        .contains("post_produc")
-        .then_some(GenerationStage::PostProductionDone)
+    is_post_production(name).then_some(GenerationStage::PostProductionDone)
 }
+
+/// Words of a tool that removes.
+const REMOVING: &[&str] = &["remove", "delete", "strip", "clear", "mute", "unset"];
+/// Words of a tool that looks, measures or changes without adding.
+const NOT_ADDING: &[&str] = &[
+    "get",
+    "read",
+    "list",
+    "analyze",
+    "analyse",
+    "analysis",
+    "detect",
+    "check",
+    "query",
+    "fetch",
+    "describe",
+    "inspect",
+    "search",
+    "find",
+    "preview",
+    "validate",
+    "estimate",
+    "count",
+    "upgrade",
+    "adjust",
+    "normalize",
+    "normalise",
+    "extract",
+    "transcribe",
+    "measure",
+    "status",
+];
+const MUSIC: &[&str] = &["music", "bgm", "audio", "sound", "soundtrack", "song"];
+const SUBTITLES: &[&str] = &["subtitle", "subtitles", "caption", "captions"];
+const TITLE: &[&str] = &["title", "titles", "text", "heading"];
+const EFFECTS: &[&str] = &[
+    "effect", "effects", "filter", "filters", "grade", "grading", "colour", "color", "lut", "luts",
+];
+const TRANSITIONS: &[&str] = &["transition", "transitions"];
 
 /// What post-production (or any edit) may add to a video, as people name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -401,20 +527,20 @@ impl Addition {
     /// What a tool adds, from its name (`add_background_music` → music);
     /// `None` for a tool that removes, or adds none of these.
     pub(crate) fn of_tool(name: &str) -> Option<Self> {
-        let n = name.to_ascii_lowercase();
-        let has = |words: &[&str]| words.iter().any(|w| n.contains(w));
-        if has(&["remove", "delete", "strip", "clear"]) || is_generation_tool(&n) {
+        let words = name_words(name);
+        let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+        if has(REMOVING) || has(NOT_ADDING) || is_generation_tool(name) {
             return None;
         }
-        if has(&["music", "bgm", "audio", "sound"]) {
+        if has(MUSIC) {
             Some(Self::Music)
-        } else if has(&["subtitle", "caption"]) {
+        } else if has(SUBTITLES) {
             Some(Self::Subtitles)
-        } else if has(&["title", "text"]) {
+        } else if has(TITLE) {
             Some(Self::Title)
-        } else if has(&["effect", "filter", "grade", "colour", "color", "lut"]) {
+        } else if has(EFFECTS) {
             Some(Self::Effects)
-        } else if has(&["transition"]) {
+        } else if has(TRANSITIONS) {
             Some(Self::Transitions)
         } else {
             None
@@ -453,47 +579,42 @@ pub fn step_words(event: &AgentEvent) -> Option<&'static str> {
     let AgentEvent::ToolCall { name, .. } = event else {
         return None;
     };
-    let n = name.to_ascii_lowercase();
-    let has = |words: &[&str]| words.iter().any(|w| n.contains(w));
-    if has(&["remove", "delete", "strip"]) {
-        return Some(if has(&["music", "bgm", "audio"]) {
+    let words = name_words(name);
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+    if has(REMOVING) {
+        return Some(if has(MUSIC) {
             "removing the music…"
-        } else if has(&["text", "title", "caption"]) {
+        } else if has(TITLE) || has(SUBTITLES) {
             "removing the text…"
-        } else if has(&["effect", "filter"]) {
+        } else if has(EFFECTS) {
             "removing the effects…"
         } else {
             "removing what you asked…"
         });
     }
-    Some(
-        if has(&[
-            "generate_video",
-            "text_to_video",
-            "image_to_video",
-            "seedance",
-        ]) {
-            "generating the video…"
-        } else if has(&["post_produc"]) {
-            "adding music, a title and effects…"
-        } else if has(&["music", "bgm", "audio", "sound"]) {
-            "adding music…"
-        } else if has(&["text", "title", "caption", "subtitle"]) {
-            "adding text…"
-        } else if has(&["transition"]) {
-            "adding transitions…"
-        } else if has(&["trim", "cut"]) {
-            "trimming the video…"
-        } else if has(&["canvas", "resolution", "resize"]) {
-            "changing the format…"
-        } else if has(&["media", "clip", "import", "fetch", "download"]) {
-            "adding your media…"
-        } else if has(&["effect", "filter"]) {
-            "adding effects…"
-        } else {
-            "working on your video…"
-        },
-    )
+    Some(if is_generation_tool(name) {
+        GENERATING
+    } else if is_post_production(name) {
+        "adding music, a title and effects…"
+    } else if has(NOT_ADDING) {
+        "working on your video…"
+    } else if has(&["canvas", "resolution", "resize", "aspect", "format"]) {
+        "changing the format…"
+    } else if has(MUSIC) {
+        "adding music…"
+    } else if has(TITLE) || has(SUBTITLES) {
+        "adding text…"
+    } else if has(TRANSITIONS) {
+        "adding transitions…"
+    } else if has(&["trim", "cut", "shorten"]) {
+        "trimming the video…"
+    } else if has(&["media", "clip", "import", "download", "upload"]) {
+        "adding your media…"
+    } else if has(EFFECTS) {
+        "adding effects…"
+    } else {
+        "working on your video…"
+    })
 }
 
 /// The old servers' `{"error": "…"}` was written without escaping quotes,
@@ -786,6 +907,131 @@ mod tests {
                 url: Some("https://cdn/r.mp4".into())
             })
         );
+    }
+
+    /// Whole words of the tool's name, never a piece of a word.
+    #[test]
+    fn generation_tools_by_whole_words() {
+        for (name, generation) in [
+            ("generate_video", true),
+            ("generateVideo", true),
+            ("GenerateVideo", true),
+            ("text_to_video", true),
+            ("image-to-video", true),
+            ("seedance", true),
+            ("seedance_generate_video", true),
+            ("generate_video_v2", true),
+            ("generate_video_script", false),
+            ("generate_video_thumbnail", false),
+            ("get_seedance_status", false),
+            ("video_to_text", false),
+            ("regenerate_videos_list", false),
+        ] {
+            assert_eq!(is_generation_tool(name), generation, "{name}");
+        }
+        // A non-generation tool with a URL is no raw video; its call is no
+        // "generating the video…".
+        let script = classify(
+            r#"{"type":"tool_result","name":"generate_video_script","result":{"status":"success","url":"https://cdn/s.txt"}}"#,
+        );
+        assert_eq!(stage_of(&script[0]), None);
+        let call = classify(r#"{"type":"tool_call","name":"generate_video_thumbnail"}"#);
+        assert_ne!(step_words(&call[0]), Some(GENERATING));
+    }
+
+    #[test]
+    fn additions_by_whole_words() {
+        for (name, want) in [
+            ("add_background_music", Some(Addition::Music)),
+            ("addBgm", Some(Addition::Music)),
+            ("add_text_overlay", Some(Addition::Title)),
+            ("set_project_title", Some(Addition::Title)),
+            ("add_captions", Some(Addition::Subtitles)),
+            ("apply_lut", Some(Addition::Effects)),
+            ("color_grade", Some(Addition::Effects)),
+            ("apply_transitions", Some(Addition::Transitions)),
+            ("get_context", None),
+            ("set_resolution", None),
+            ("upgrade_plan", None),
+            ("upgrade_effects_engine", None),
+            ("analyze_audio", None),
+            ("get_music_library", None),
+            ("remove_background_music", None),
+            ("generate_video", None),
+        ] {
+            assert_eq!(Addition::of_tool(name), want, "{name}");
+        }
+        for (name, words) in [
+            ("analyze_audio", "working on your video…"),
+            ("get_context", "working on your video…"),
+            ("set_resolution", "changing the format…"),
+            ("add_background_music", "adding music…"),
+        ] {
+            let call = AgentEvent::ToolCall {
+                id: None,
+                name: name.into(),
+                args: Value::Null,
+            };
+            assert_eq!(step_words(&call), Some(words), "{name}");
+        }
+    }
+
+    /// Status words read as the render's are: every failure and cancel word
+    /// fails, waiting and working words are not done yet.
+    #[test]
+    fn tool_statuses_read_like_render_statuses() {
+        for (result, ok) in [
+            (r#"{"status":"success"}"#, true),
+            (r#"{"status":"completed"}"#, true),
+            (r#"{"status":"ok"}"#, true),
+            (r#"{}"#, true),
+            (r#"{"result":{"status":"Done"}}"#, true),
+            (r#"{"status":"failed"}"#, false),
+            (r#"{"status":"FAILED: quota"}"#, false),
+            (r#"{"status":"cancelled"}"#, false),
+            (r#"{"status":"timeout"}"#, false),
+            (r#"{"status":"rejected"}"#, false),
+            (r#"{"status":"error"}"#, false),
+            (r#"{"status":"pending"}"#, false),
+            (r#"{"status":"encoding"}"#, false),
+            (r#"{"error":"font missing"}"#, false),
+            (r#"{"result":{"status":"canceled"}}"#, false),
+        ] {
+            let ev = AgentEvent::ToolResult {
+                id: None,
+                name: "add_title".into(),
+                result: serde_json::from_str(result).unwrap(),
+            };
+            assert_eq!(succeeded(&ev), ok, "{result}");
+        }
+    }
+
+    /// A state delta's `raw_video` stage without a URL may mean "now in
+    /// that stage": only a URL or a done status makes the video ready.
+    #[test]
+    fn a_raw_video_stage_without_a_url_is_not_ready() {
+        for (delta, ready) in [
+            (r#"{"generation_stage":"raw_video"}"#, false),
+            (
+                r#"{"generation_stage":"raw_video","status":"running"}"#,
+                false,
+            ),
+            (
+                r#"{"generation_stage":"raw_video","status":"completed"}"#,
+                true,
+            ),
+            (r#"{"generation_stage":"raw_video_ready"}"#, true),
+            (
+                r#"{"generation_stage":"raw_video","video_url":"https://cdn/r.mp4"}"#,
+                true,
+            ),
+        ] {
+            let data = format!(r#"{{"actions":{{"stateDelta":{delta}}}}}"#);
+            let staged = classify(&data)
+                .iter()
+                .any(|e| matches!(e, AgentEvent::Stage(GenerationStage::RawVideoReady { .. })));
+            assert_eq!(staged, ready, "{delta}");
+        }
     }
 
     #[test]

@@ -394,9 +394,14 @@ fn finished_ok(events: &[Event]) -> bool {
 }
 
 /// A stream that drops during a generation: once the edit is found, every
-/// track and the choice are still shown.
+/// track and the choice are still shown. The title's call had no result
+/// before the drop: what was added is read from the draft found.
 #[test]
 fn a_generation_found_after_a_dropped_stream_is_reported() {
+    let with_title = json!({"t":[
+        {"tt":0,"sg":[{"n":"city timelapse","st":0,"d":10000,"src":"https://cdn/x.mp4"}]},
+        {"tt":7,"sg":[{"text":"Urban Dreams","st":0,"d":3000}]}
+    ],"d":10000,"m":{"width":1920,"height":1080},"ver":4});
     let h = run_with(
         false,
         vec![
@@ -406,7 +411,7 @@ fn a_generation_found_after_a_dropped_stream_is_reported() {
             typed(json!({"type": "tool_call", "name": "add_title", "args": {}})),
         ],
         Err(nemo_core::transport::TransportErrorKind::Interrupted),
-        Some(draft_full()),
+        Some(with_title),
     );
     assert!(finished_ok(&h.events), "{}", h.transcript);
     assert!(
@@ -496,9 +501,7 @@ fn a_code_after_the_agent_worked_never_sends_the_message_twice() {
             let h = run_with(
                 false,
                 vec![
-                    typed(
-                        json!({"type": "tool_call", "name": "add_background_music", "args": {}}),
-                    ),
+                    typed(json!({"type": "tool_call", "name": "add_background_music", "args": {}})),
                     typed(
                         json!({"type": "tool_result", "name": "add_background_music", "result": {"status": "success"}}),
                     ),
@@ -513,7 +516,11 @@ fn a_code_after_the_agent_worked_never_sends_the_message_twice() {
                 "{code} {spelling}: {}",
                 h.transcript
             );
-            assert!(finished_ok(&h.events), "{code} {spelling}: {}", h.transcript);
+            assert!(
+                finished_ok(&h.events),
+                "{code} {spelling}: {}",
+                h.transcript
+            );
             assert_eq!(changes(&h.events), 1, "{code} {spelling}: {}", h.transcript);
         }
     }
@@ -554,4 +561,55 @@ fn an_adk_error_code_is_the_models_not_the_apis() {
     assert_eq!(h.backend.run_sse_bodies.len(), 1, "{}", h.transcript);
     let err = finished(&h).expect_err("the agent's error");
     assert_eq!(err.kind, ErrorKind::Agent, "{}", h.transcript);
+}
+
+/// After the raw video, a tool that was called but failed added nothing:
+/// the choice never offers to remove it.
+#[test]
+fn a_failed_tool_after_the_raw_video_is_not_offered_for_removal() {
+    let events = run_stream(
+        false,
+        vec![
+            typed(
+                json!({"type": "tool_result", "name": "generate_video", "result": {"status": "success", "url": "https://cdn/raw.mp4"}}),
+            ),
+            typed(json!({"type": "tool_call", "name": "add_title", "args": {}})),
+            typed(
+                json!({"type": "tool_result", "name": "add_title", "result": {"status": "cancelled"}}),
+            ),
+            typed(json!({"type": "tool_call", "name": "add_background_music", "args": {}})),
+            typed(
+                json!({"type": "tool_result", "name": "add_background_music", "result": {"status": "success"}}),
+            ),
+            typed(json!({"type": "text", "content": "Done, with music."})),
+        ],
+    );
+    assert_eq!(
+        suggestions(&events),
+        [vec!["keep it".to_owned(), "remove the music".to_owned()]],
+        "{events:#?}"
+    );
+}
+
+/// A tool whose name only contains a generation tool's (a script, a
+/// thumbnail) is no generation, whatever URL it gives.
+#[test]
+fn a_script_tool_is_no_generation() {
+    let events = run_stream(
+        false,
+        vec![
+            typed(json!({"type": "tool_call", "name": "generate_video_script", "args": {}})),
+            typed(
+                json!({"type": "tool_result", "name": "generate_video_script", "result": {"status": "success", "url": "https://cdn/script.txt"}}),
+            ),
+            typed(json!({"type": "text", "content": "Here is a script."})),
+        ],
+    );
+    assert!(stages(&events).is_empty(), "{events:#?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Status(s) if s.starts_with("Generating"))),
+        "{events:#?}"
+    );
 }

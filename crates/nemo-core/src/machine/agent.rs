@@ -47,8 +47,12 @@ pub(super) struct Instruct {
     /// The draft changed after the raw video was ready (a tool, a state
     /// delta): post-production at work.
     pub(super) changed_after_raw: bool,
-    /// What the tools after the raw video added (music, a title, …).
+    /// What the tools after the raw video added (music, a title, …), from
+    /// their successful results.
     pub(super) added: Vec<adk::Addition>,
+    /// The tools called, by call id (the newest few): a result that gives
+    /// only the id is named from its call.
+    pub(super) calls: std::collections::VecDeque<(String, String)>,
     /// Anything but keep-alives arrived on the stream: the agent took the
     /// message, so it is never sent again (an API code after it recovers as
     /// after a dropped stream).
@@ -119,6 +123,7 @@ impl Session {
             post_production_done: false,
             changed_after_raw: false,
             added: Vec::new(),
+            calls: std::collections::VecDeque::new(),
             worked: false,
             typed_text: String::new(),
             streamed: false,
@@ -295,10 +300,15 @@ impl Session {
                         }
                     }
                 }
-                AgentEvent::ToolCall { ref name, .. } => {
+                AgentEvent::ToolCall {
+                    ref id, ref name, ..
+                } => {
                     i.last_activity = now;
-                    if i.raw_video_ready {
-                        i.added.extend(adk::Addition::of_tool(name));
+                    if let Some(id) = id.as_ref().filter(|_| !name.is_empty()) {
+                        if i.calls.len() >= 64 {
+                            i.calls.pop_front();
+                        }
+                        i.calls.push_back((id.clone(), name.clone()));
                     }
                     // During a generation (minutes of work), each step in
                     // words, never the raw call; once per step. Quick edits
@@ -311,12 +321,29 @@ impl Session {
                         }
                     }
                 }
-                AgentEvent::ToolResult { ref name, .. } => {
+                AgentEvent::ToolResult {
+                    ref id, ref name, ..
+                } => {
                     i.last_activity = now;
                     let stage = adk::stage_of(&ev);
                     if raw_before && stage.is_none() && adk::succeeded(&ev) {
                         i.changed_after_raw = true;
-                        i.added.extend(adk::Addition::of_tool(name));
+                        // What a tool added comes from its successful
+                        // result, never from the call (it may fail).
+                        let name = match (name.is_empty(), id) {
+                            (true, Some(id)) => i
+                                .calls
+                                .iter()
+                                .rev()
+                                .find(|(c, _)| c == id)
+                                .map_or("", |(_, n)| n.as_str()),
+                            _ => name.as_str(),
+                        };
+                        if let Some(a) = adk::Addition::of_tool(name) {
+                            if !i.added.contains(&a) {
+                                i.added.push(a);
+                            }
+                        }
                     }
                     if let Some(stage) = stage {
                         i.reach(stage, &mut out);
