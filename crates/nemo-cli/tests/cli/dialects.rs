@@ -410,10 +410,147 @@ fn an_expired_token_on_the_message_is_renewed() {
     }
 }
 
-/// `nemo mock --dialect typed`, the binary itself: it starts, prints where
-/// it listens, and serves the typed event dialect to a `nemo say`.
+/// `nemo mock --dialect NAME`, the binary itself: it starts, prints where
+/// it listens, and serves that dialect's own spelling to a `nemo run` (as
+/// the recording shows), so a `--dialect` that does not reach the simulator
+/// fails here. Render shape b: `meta` puts `success` at the top of its
+/// render answers, the others do not.
 #[test]
-fn nemo_mock_serves_the_typed_dialect() {
+fn nemo_mock_serves_every_dialect() {
+    for dialect in Dialect::ALL {
+        let (har, out) = live_run(dialect.as_str());
+        let said = text(&out.stdout);
+        let seen = spellings(&har);
+        let has = |s: Spelling| seen.contains(&s);
+        match dialect {
+            Dialect::Adk => {
+                assert!(
+                    has(Spelling::AdkEvents) && !has(Spelling::TypedEvents),
+                    "adk: {seen:?}"
+                );
+                assert!(
+                    has(Spelling::Plain) && !has(Spelling::Meta),
+                    "adk: {seen:?}"
+                );
+            }
+            Dialect::Meta => {
+                assert!(
+                    has(Spelling::AdkEvents) && !has(Spelling::TypedEvents),
+                    "meta: {seen:?}"
+                );
+                assert!(
+                    has(Spelling::Meta) && !has(Spelling::Plain),
+                    "meta: {seen:?}"
+                );
+            }
+            Dialect::Typed => {
+                assert!(
+                    has(Spelling::TypedEvents) && !has(Spelling::AdkEvents),
+                    "typed: {seen:?}"
+                );
+                assert!(
+                    has(Spelling::Plain) && !has(Spelling::Meta),
+                    "typed: {seen:?}"
+                );
+                // Steps in words, never the raw tool calls.
+                assert!(
+                    !said.contains("tool_call") && !said.contains("add_title"),
+                    "{said}"
+                );
+            }
+            _ => {
+                // Two spellings no one dialect writes together.
+                let two = (has(Spelling::Meta) && has(Spelling::Plain))
+                    || (has(Spelling::TypedEvents) && has(Spelling::AdkEvents))
+                    || (has(Spelling::TypedEvents) && has(Spelling::Meta));
+                assert!(two, "mixed: at least two dialects: {seen:?}");
+            }
+        }
+    }
+}
+
+/// What one answer's spelling proves about its dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Spelling {
+    /// A stream of ADK events (`adk` or `meta`).
+    AdkEvents,
+    /// A stream of typed events (`{"type":"text",…}`: `typed`).
+    TypedEvents,
+    /// A draft with segment details under `m`, or a render status with
+    /// `success` at the top in shape b: `meta`.
+    Meta,
+    /// A draft with details on the segment, or a bare render status in
+    /// shape b: `adk` or `typed`.
+    Plain,
+}
+
+/// The spellings the recorded answers show.
+fn spellings(har: &serde_json::Value) -> std::collections::BTreeSet<Spelling> {
+    use serde_json::Value;
+    fn segments<'a>(v: &'a Value, out: &mut Vec<&'a serde_json::Map<String, Value>>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(sg) = map.get("sg").and_then(Value::as_array) {
+                    out.extend(sg.iter().filter_map(Value::as_object));
+                }
+                map.values().for_each(|v| segments(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| segments(v, out)),
+            _ => {}
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in har["log"]["entries"].as_array().expect("entries") {
+        let url = entry["request"]["url"].as_str().unwrap_or("");
+        let method = entry["request"]["method"].as_str().unwrap_or("");
+        let body = entry["response"]["content"]["text"].as_str().unwrap_or("");
+        if url.ends_with("/run_sse") {
+            // (`{"type":"heartbeat"}` is every dialect's keep-alive.)
+            if ["text", "tool_call", "tool_result"]
+                .iter()
+                .any(|t| body.contains(&format!("data: {{\"type\":\"{t}\"")))
+            {
+                seen.insert(Spelling::TypedEvents);
+            }
+            if body.contains("\"content\":{\"parts\"") || body.contains("\"functionCall\"") {
+                seen.insert(Spelling::AdkEvents);
+            }
+            continue;
+        }
+        let Ok(json) = serde_json::from_str::<Value>(body) else {
+            continue;
+        };
+        if url.contains("/api/render/proxy/lambda/") && method == "GET" {
+            seen.insert(if json.get("success").is_some() {
+                Spelling::Meta
+            } else {
+                Spelling::Plain
+            });
+        } else if url.contains("/api/state/") {
+            let mut segs = Vec::new();
+            segments(&json, &mut segs);
+            for seg in segs {
+                let under_m = seg.get("m").and_then(Value::as_object).is_some_and(|m| {
+                    ["name", "text", "volume"]
+                        .iter()
+                        .any(|k| m.contains_key(*k))
+                });
+                let on_segment = ["n", "text", "v"].iter().any(|k| seg.contains_key(*k));
+                if under_m {
+                    seen.insert(Spelling::Meta);
+                }
+                if on_segment {
+                    seen.insert(Spelling::Plain);
+                }
+            }
+        }
+    }
+    seen
+}
+
+/// `nemo mock --dialect NAME --render-shape b` as a process, and a recorded
+/// `nemo run` against it: the HAR and the run's output.
+fn live_run(dialect: &str) -> (serde_json::Value, std::process::Output) {
     use std::io::BufRead as _;
 
     struct Child(std::process::Child);
@@ -425,7 +562,8 @@ fn nemo_mock_serves_the_typed_dialect() {
     }
     let mut child = Child(
         crate::support::nemo_std()
-            .args(["mock", "--dialect", "typed", "--time-scale", "0.01"])
+            .args(["mock", "--dialect", dialect, "--render-shape", "b"])
+            .args(["--time-scale", "0.01"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -448,40 +586,27 @@ fn nemo_mock_serves_the_typed_dialect() {
         .to_owned();
     let work = tempfile::tempdir().expect("tempdir");
     let cfg = tempfile::tempdir().expect("tempdir");
-    let har = work.path().join("typed.har");
+    let sample = work.path().join("sample.mp4");
+    std::fs::write(&sample, nemo_mock::media::SAMPLE_MP4).expect("sample");
+    let har = work.path().join("live.har");
     let out = crate::support::nemo()
         .env("NEMO_API_URL", &url)
         .env("NEMO_CONFIG_DIR", cfg.path())
         .env("NEMO_TIME_SCALE", "0.01")
         .current_dir(work.path())
-        .args(["say", "add the title \"Hi\"", "--record"])
+        .arg("--record")
         .arg(&har)
+        .args(["run", "add the title \"Hi\"", "--out", "v.mp4", "--file"])
+        .arg(&sample)
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{dialect}: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Saved v.mp4"),
+        "{dialect}: {}",
+        text(&out.stdout)
+    );
     let recorded: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&har).expect("recorded")).expect("HAR");
-    let stream = recorded["log"]["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .find(|e| {
-            e["request"]["url"]
-                .as_str()
-                .is_some_and(|u| u.ends_with("/run_sse"))
-        })
-        .and_then(|e| e["response"]["content"]["text"].as_str())
-        .expect("the stream was recorded")
-        .to_owned();
-    assert!(
-        stream.contains("data: {\"type\":\"text\",\"content\":"),
-        "{stream}"
-    );
-    assert!(!stream.contains("\"parts\""), "{stream}");
-    // Steps in words, never the raw tool calls.
-    let said = text(&out.stdout);
-    assert!(
-        !said.contains("tool_call") && !said.contains("add_title"),
-        "{said}"
-    );
+    (recorded, out)
 }
