@@ -51,6 +51,14 @@ fn render_status_in_every_shape() {
             "b with success as text, progress as text",
             r#"{"success":"true","status":"completed","progress":"100","output":{"url":"https://cdn.example/r/x.mp4"}}"#,
         ),
+        (
+            "b with success as 1",
+            r#"{"success":1,"status":"completed","progress":100,"output":{"url":"https://cdn.example/r/x.mp4"}}"#,
+        ),
+        (
+            "a with success as 1 and code as 0.0",
+            r#"{"success":1,"code":"0.0","data":{"status":"completed","progress":100,"outputUrl":"https://cdn.example/r/x.mp4"}}"#,
+        ),
         // (c) init.
         (
             "c",
@@ -68,7 +76,7 @@ fn render_status_in_every_shape() {
         assert_eq!(s.output_url.as_deref(), Some(URL), "{name}");
         assert_eq!(s.progress, Some(100.0), "{name}");
     }
-    let c = api::parse_render_status(&resp(200, rows[6].1)).unwrap();
+    let c = api::parse_render_status(&resp(200, rows[8].1)).unwrap();
     assert_eq!((c.duration, c.size), (Some(10.5), Some(12345)));
 }
 
