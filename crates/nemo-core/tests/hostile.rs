@@ -550,3 +550,69 @@ fn a_401_between_normal_answers_renews_the_token_once_per_command() {
     let (kind, _) = failure(&h).expect("fails");
     assert_eq!(kind, ErrorKind::AuthFailed, "{}", h.transcript);
 }
+
+/// A token renewal in the middle of a call does not give the call a new
+/// deadline: the credits call that was refused after 200 s, then times
+/// out again and again with the new token, ends by its first deadline.
+#[test]
+fn a_token_renewal_keeps_the_calls_deadline() {
+    use nemo_core::transport::TransportError;
+    use std::time::Duration;
+    let mut h = Harness::new(Config::default());
+    assert!(h.run(Command::Connect));
+    let deadline = Config::default().request_deadline;
+    let start = h.now;
+    let id = h.session.command(h.now, Command::Credits);
+    let mut credits = 0;
+    let mut result = None;
+    for _ in 0..1_000 {
+        while let Some(ev) = h.session.poll_event() {
+            if let Event::Finished { command, result: r } = &ev {
+                if *command == id {
+                    result = Some(r.clone());
+                }
+            }
+        }
+        if result.is_some() {
+            break;
+        }
+        if let Some(tx) = h.session.poll_transmit() {
+            if tx.request.endpoint != Endpoint::Credits {
+                let Reply::Response(r) = h.backend.answer_public(h.now, &tx.request) else {
+                    panic!("a response");
+                };
+                h.session.handle_response(h.now, tx.id, r);
+                continue;
+            }
+            credits += 1;
+            let takes = Duration::from_secs(if credits == 1 { 200 } else { 120 });
+            let answer_at = h.now + takes;
+            if let Some(t) = h.session.poll_timeout().filter(|t| *t < answer_at) {
+                h.now = h.now.max(t);
+                h.session.handle_timeout(h.now);
+            }
+            if h.session.is_in_flight(tx.id) {
+                h.now = answer_at;
+                if credits == 1 {
+                    let r = Response::json(401, &json!({"detail": "Invalid token"}));
+                    h.session.handle_response(h.now, tx.id, r);
+                } else {
+                    let e = TransportError::new(TransportErrorKind::Timeout, "no answer in 120 s");
+                    h.session.handle_transport_error(h.now, tx.id, e);
+                }
+            }
+            continue;
+        }
+        let t = h.session.poll_timeout().expect("the machine stalled");
+        h.now = h.now.max(t);
+        h.session.handle_timeout(h.now);
+    }
+    let err = result.expect("the command ended").expect_err("fails");
+    assert_eq!(h.backend.tokens, 2, "renewed once");
+    assert!(credits >= 2, "{credits}");
+    let took = h.now - start;
+    assert!(
+        took <= deadline,
+        "took {took:?}, deadline {deadline:?}: {err:?}"
+    );
+}

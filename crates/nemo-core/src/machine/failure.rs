@@ -97,6 +97,7 @@ impl Session {
                 }
             }
             Recovery::RefreshToken => {
+                self.pause_call(endpoint);
                 self.events.push_back(Event::Status(
                     "The token expired; getting a new one…".into(),
                 ));
@@ -137,6 +138,7 @@ impl Session {
                 ).with_code(Some(1002)));
             }
             Recovery::NewSession => {
+                self.pause_call(endpoint);
                 self.events.push_back(Event::Note(
                     "The session was not found on the server; starting a new one.".into(),
                 ));
@@ -204,6 +206,15 @@ impl Session {
                 self.fail_task(err);
             }
         }
+    }
+
+    /// Sets the call of `endpoint` aside while a new token or session is
+    /// fetched: sent again, it keeps its first deadline
+    /// (`Config::request_deadline` bounds the call, renewals included).
+    fn pause_call(&mut self, endpoint: Endpoint) {
+        self.paused_call = self
+            .trying
+            .filter(|t| t.endpoint == endpoint && t.purpose == Purpose::Op);
     }
 
     /// Notes that the call of `endpoint` failed at `now`, and turns a retry

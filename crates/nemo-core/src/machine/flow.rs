@@ -38,6 +38,7 @@ impl Session {
         self.auth_attempts = Attempts::default();
         self.trying = None;
         self.retry_pending = false;
+        self.paused_call = None;
         while let Some(task) = self.tasks.pop_front() {
             let render = task.ops.iter().find_map(|op| match op {
                 Op::Export(e)
@@ -258,10 +259,25 @@ impl Session {
         self.attempts_for(purpose).total += 1;
         let endpoint = request.endpoint;
         let retry = std::mem::take(&mut self.retry_pending);
+        // A call sent again after a new token or session keeps its deadline.
+        let resumed = match purpose {
+            Purpose::Op => self
+                .paused_call
+                .take()
+                .filter(|t| t.endpoint == endpoint && t.purpose == purpose),
+            Purpose::Token | Purpose::Session => None,
+        };
         match &mut self.trying {
             Some(t) if retry && t.endpoint == endpoint && t.purpose == purpose => {
                 t.attempts += 1;
                 t.cut = false;
+            }
+            _ if resumed.is_some() => {
+                self.trying = resumed.map(|t| Trying {
+                    attempts: t.attempts + 1,
+                    cut: false,
+                    ..t
+                });
             }
             _ => {
                 self.trying = Some(Trying {
@@ -301,6 +317,7 @@ impl Session {
         self.attempts = Attempts::default();
         self.wait_until = None;
         self.retry_pending = false;
+        self.paused_call = None;
     }
 
     pub(super) fn fail_task(&mut self, error: NemoError) {

@@ -177,6 +177,9 @@ pub struct Session {
     trying: Option<Trying>,
     /// A back-off retry of `trying` is due: the next send continues it.
     retry_pending: bool,
+    /// A call set aside for a new token or session: when it is sent again,
+    /// it goes on under its first deadline (and its attempts count on).
+    paused_call: Option<Trying>,
     fatal: Option<NemoError>,
     next_command: u64,
     next_request: u64,
@@ -231,6 +234,7 @@ impl Session {
             auth_attempts: Attempts::default(),
             trying: None,
             retry_pending: false,
+            paused_call: None,
             fatal: None,
             next_command: 0,
             next_request: 0,
