@@ -3,14 +3,15 @@
 //!
 //! | failure | recovery |
 //! |---|---|
-//! | code 1001, or HTTP 401 without a code, on a request that carried our token, with a JSON body | new anonymous token with the same client id, retry once (a user-supplied token cannot be renewed: final) |
+//! | code 1001, or HTTP 401 without a code, on a request that carried our token, with a JSON body | new anonymous token with the same client id, retry (once per command; a user-supplied token cannot be renewed: final) |
 //! | HTTP 401 from the output URL (no token sent), or as a page (no JSON) | final, never a new token; a download moves to the API's fallback endpoint |
-//! | code 1002 | new session, retry once |
+//! | code 1002 | new session, retry (once per command) |
 //! | HTTP 429 | wait `Retry-After` (or 30 s, at most 2 min), retry once |
 //! | HTTP 400 on the anonymous-token call | new client id, retry once |
 //! | 5xx, connection errors, undecodable bodies | bounded back-off with jitter, only for requests safe to repeat (a refused connection never reached the server, so it is safe for all) |
 //! | `success:false` on a render submission | new render id, retry once |
 //! | `/run_sse` broken after it may have reached the server | never re-sent: recover by polling the state |
+//! | an API code inside the `/run_sse` stream | final at once (the stream is dropped); as the same code in an envelope while only keep-alives came before it; after anything else, 1001 / 1002 / 429 never re-send: recover by polling the state |
 //! | 2001, 4001, 4002, 402, other 4xx | final, with a helpful message |
 //!
 //! Every recovery has its own budget in [`Attempts`], so any sequence of
@@ -18,7 +19,9 @@
 //! Token renewals and new sessions are counted for the whole command (one
 //! of each), the others for each request ([`Attempts::answered`]). The
 //! session machine also bounds each API call in time, its retries included
-//! (`Config::request_deadline`): no retry starts that would begin after it.
+//! (`Config::request_deadline`): no retry starts that would begin after it,
+//! and a call sent again after a new token or session keeps its first
+//! deadline.
 
 use std::time::Duration;
 
