@@ -156,20 +156,23 @@ pub(crate) const APPLIED: &[&str] = &["session_state_applied", "sessionStateAppl
 /// `outputUrl`, `video_url`, `download_url`, …), then `output` given as
 /// the URL itself — each on the object or under `data` before under
 /// `m`/`metadata`/`meta` — and a plain `url` last (the object's, then
-/// `m`'s…): a `metadata.url` is often a thumbnail's.
+/// `m`'s…): a `metadata.url` is often a thumbnail's. Only what can be
+/// downloaded counts ([`is_web_url`]): `"url":"pending"` or a relative path
+/// is passed over for the next name, and with none the answer has no URL.
 pub(crate) fn output_url(f: &Fields<'_>) -> Option<String> {
     let main = f.part(0..2);
     let side = f.part(2..LAYERS.len() + 1);
+    let web = |f: &Fields<'_>, names: &[&str]| f.find(names, |v| text(v).filter(|u| is_web_url(u)));
     let named = |f: Fields<'_>| {
         f.nested(OUTPUT)
-            .and_then(|o| o.text(OUTPUT_URL))
-            .or_else(|| f.text(NAMED_URL))
-            .or_else(|| f.text(OUTPUT).filter(|u| u.contains("://")))
+            .and_then(|o| web(&o, OUTPUT_URL))
+            .or_else(|| web(&f, NAMED_URL))
+            .or_else(|| web(&f, OUTPUT))
     };
     named(main)
         .or_else(|| named(side))
-        .or_else(|| main.text(&["url"]))
-        .or_else(|| side.text(&["url"]))
+        .or_else(|| web(&main, &["url"]))
+        .or_else(|| web(&side, &["url"]))
 }
 
 /// True for an absolute `http://` or `https://` URL with a host and no

@@ -816,11 +816,33 @@ fn render_url_when_several_are_given() {
             "metadata.url alone is still a URL",
             r#"{"status":"completed","metadata":{"url":"https://cdn/v.mp4"}}"#,
         ),
+        (
+            "output.url not a URL, video_url one",
+            r#"{"status":"completed","output":{"url":"pending"},"video_url":"https://cdn/v.mp4"}"#,
+        ),
+        (
+            "output_url relative, url absolute",
+            r#"{"status":"completed","output_url":"/renders/v.mp4","url":"https://cdn/v.mp4"}"#,
+        ),
     ];
     for (name, body) in rows {
         let s =
             api::parse_render_status(&resp(200, body)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(s.output_url.as_deref(), Some(V), "{name}");
+    }
+    // A completed render whose only "URL" cannot be downloaded has none:
+    // the video comes from the API's download endpoint instead.
+    for body in [
+        r#"{"status":"completed","output":{"url":"pending"}}"#,
+        r#"{"status":"completed","url":"file:///etc/passwd"}"#,
+        r#"{"status":"completed","output":"s3://bucket/v.mp4"}"#,
+    ] {
+        let s = api::parse_render_status(&resp(200, body)).unwrap();
+        assert_eq!(
+            (s.phase, s.output_url),
+            (RenderPhase::Completed, None),
+            "{body}"
+        );
     }
 }
 
