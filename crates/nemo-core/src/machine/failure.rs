@@ -409,7 +409,9 @@ impl Session {
                     "The {} request was refused (HTTP {status}), not by the service's API: {}",
                     endpoint.name(),
                     match endpoint {
-                        Endpoint::Download => "the file's link may have expired.".to_owned(),
+                        Endpoint::Download => {
+                            "the file's link may have expired, or something on the network is in the way.".to_owned()
+                        }
                         _ => format!(
                             "a network gateway or a login page may be in the way ({}).",
                             short(message).trim_end_matches('.')
