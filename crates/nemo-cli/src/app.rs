@@ -57,15 +57,13 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
                 "Recorded the session to {}",
                 &[&path.display()],
             )),
-            Err(e) => {
-                out.error(&NemoError::new(
-                    ErrorKind::BadInput,
-                    format!("Could not save the recording to {}: {e}", path.display()),
-                ));
-                if result.is_ok() {
-                    return ExitCode::from(1);
-                }
-            }
+            // The command's own work stands: a recording that could not be
+            // placed (a file appeared under its name) is a warning, and is
+            // kept under its temporary name when it was written whole.
+            Err(e) => out.warn(&format!(
+                "Could not save the recording to {}: {e}",
+                path.display()
+            )),
         }
     }
     match result {
@@ -786,52 +784,86 @@ impl Client {
     }
 }
 
-/// The argument (other than `--record`'s own value) that names the same
-/// file as the `--record` path: the command's `--out`, an input. Checked on
-/// the command line itself, before anything is sent, so that no command
-/// can write its recording over the file it saved or read.
+/// The value (other than `--record`'s own) that names the same file as the
+/// `--record` path — the command's `--out`, an input — or the folder the
+/// video is saved into when the recording is named `*.mp4` there (the
+/// video may be `DIR/<render id>.mp4`). The command line is read as the
+/// parser reads it (`-ov.mp4`, `-o=v.mp4`, `--out=v.mp4` are all the value
+/// `v.mp4`), before anything is sent, so that no command can write its
+/// recording over the file it saved or read. (On a file system that
+/// ignores case, `V.mp4` and `v.mp4` are one file this does not see: the
+/// recording is then kept under its temporary name, never over the video.)
 fn named_elsewhere(
     record: &std::path::Path,
     args: impl Iterator<Item = std::ffi::OsString>,
 ) -> Option<std::ffi::OsString> {
     let target = resolved(record)?;
-    let mut after_record = false;
-    for arg in args {
-        if std::mem::take(&mut after_record) {
-            continue;
-        }
-        let text = arg.to_string_lossy();
-        if text == "--record" {
-            after_record = true;
-            continue;
-        }
-        if text.starts_with("--record=") {
-            continue;
-        }
-        // `--out=FILE` as well as `--out FILE` and inputs.
-        let value = match text.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => std::ffi::OsString::from(value),
-            _ => arg.clone(),
-        };
+    let command = crate::cli::command();
+    let matches = command
+        .clone()
+        .try_get_matches_from(std::iter::once(std::ffi::OsString::from("nemo")).chain(args))
+        .ok()?;
+    let mut values = Vec::new();
+    parsed_values(&command, &matches, &mut values);
+    let is_video = target
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("mp4"));
+    values.into_iter().find(|value| {
+        let path = std::path::Path::new(value);
         if value.is_empty() {
-            continue;
+            return false;
         }
-        if resolved(std::path::Path::new(&value)).is_some_and(|p| p == target) {
-            return Some(arg);
+        if resolved(path).is_some_and(|p| p == target) {
+            return true;
         }
-    }
-    None
+        // A folder the video goes into, under a name of the server's.
+        is_video
+            && path.is_dir()
+            && std::fs::canonicalize(path).is_ok_and(|d| Some(d.as_path()) == target.parent())
+    })
 }
 
-/// A path made absolute, its folder's links resolved when the folder
-/// exists (the file itself need not): `./v.mp4`, `v.mp4` and `dir/../v.mp4`
-/// are one file.
+/// Every value given to an option or argument that takes one, at every
+/// level of the command, `--record`'s excepted.
+fn parsed_values(
+    command: &clap::Command,
+    matches: &clap::ArgMatches,
+    out: &mut Vec<std::ffi::OsString>,
+) {
+    for arg in command.get_arguments() {
+        let id = arg.get_id().as_str();
+        if id == "record" || !arg.get_action().takes_values() {
+            continue;
+        }
+        if let Ok(Some(raw)) = matches.try_get_raw(id) {
+            out.extend(raw.map(std::ffi::OsStr::to_owned));
+        }
+    }
+    if let Some((name, sub)) = matches.subcommand() {
+        if let Some(command) = command.find_subcommand(name) {
+            parsed_values(command, sub, out);
+        }
+    }
+}
+
+/// A path made absolute, its folder resolved as the OS resolves it when
+/// the folder exists (links followed, then `..`: `link/../v.mp4` is in
+/// the link target's parent); else `..` taken lexically. `./v.mp4`,
+/// `v.mp4` and `dir/../v.mp4` are one file.
 fn resolved(path: &std::path::Path) -> Option<std::path::PathBuf> {
     use std::path::{Component, PathBuf};
     let abs = std::path::absolute(path).ok()?;
-    // `..` taken lexically (the folder need not exist) ...
+    let name = abs.file_name()?.to_owned();
+    if matches!(abs.components().next_back(), Some(Component::ParentDir)) {
+        return None;
+    }
+    let parent = abs.parent()?;
+    if let Ok(parent) = std::fs::canonicalize(parent) {
+        return Some(parent.join(name));
+    }
+    // A folder that does not exist (yet): `..` taken lexically.
     let mut lexical = PathBuf::new();
-    for part in abs.components() {
+    for part in parent.components() {
         match part {
             Component::ParentDir => {
                 lexical.pop();
@@ -840,11 +872,7 @@ fn resolved(path: &std::path::Path) -> Option<std::path::PathBuf> {
             other => lexical.push(other),
         }
     }
-    // ... then the folder's links resolved when it exists.
-    let name = lexical.file_name()?.to_owned();
-    let parent = lexical.parent()?;
-    let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
-    Some(parent.join(name))
+    Some(lexical.join(name))
 }
 
 #[cfg(test)]

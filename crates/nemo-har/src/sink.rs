@@ -382,13 +382,52 @@ fn spool_event(s: &mut LiveStream, event: &StreamEvent) -> io::Result<()> {
     Ok(())
 }
 
+/// `dir/name-n.ext` for `dir/name.ext`.
+fn numbered(target: &Path, n: u32) -> std::path::PathBuf {
+    let stem = target.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match target.extension() {
+        Some(ext) => format!("{stem}-{n}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{n}"),
+    };
+    target.with_file_name(name)
+}
+
 fn close(mut out: BufWriter<NamedTempFile>, pages: &[Page], target: &Path) -> io::Result<()> {
     out.write_all(b"\n],\"pages\":")?;
     serde_json::to_writer(&mut out, pages).map_err(io::Error::other)?;
     out.write_all(b"}}\n")?;
     let tmp = out.into_inner().map_err(|e| e.into_error())?;
     tmp.as_file().sync_all()?;
-    // Never over a file that appeared under the name since `create`.
-    tmp.persist_noclobber(target).map_err(|e| e.error)?;
-    Ok(())
+    // Never over a file that appeared under the name since `create`; then
+    // the recording is kept beside it under a name of its own
+    // (`session-1.har`), which the error names.
+    let Err(e) = tmp.persist_noclobber(target) else {
+        return Ok(());
+    };
+    let why = e.error;
+    let mut tmp = e.file;
+    for n in 1..=99 {
+        let other = numbered(target, n);
+        match tmp.persist_noclobber(&other) {
+            Ok(_) => {
+                return Err(io::Error::new(
+                    why.kind(),
+                    format!("{why}; the recording was kept as {}", other.display()),
+                ))
+            }
+            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => tmp = e.file,
+            Err(e) => {
+                tmp = e.file;
+                break;
+            }
+        }
+    }
+    // No name of its own either: kept under its temporary name.
+    Err(match tmp.keep() {
+        Ok((_, kept)) => io::Error::new(
+            why.kind(),
+            format!("{why}; the recording was kept as {}", kept.display()),
+        ),
+        Err(_) => why,
+    })
 }

@@ -180,3 +180,53 @@ fn a_recording_never_replaces_a_file() {
         nemo_mock::media::SAMPLE_MP4
     );
 }
+
+/// The same file named another way is still found, as the command line's
+/// parser reads it: a short option's attached value (`-ov.mp4`), a `..`
+/// past a linked folder (the OS follows the link, then goes up), and a
+/// recording named `*.mp4` in the folder `--out` saves the video into.
+/// Before: only `--out FILE`, `--out=FILE` and lexical paths were compared,
+/// so these were sent, paid for, and the recording then failed.
+#[test]
+#[cfg(unix)]
+fn a_recording_named_like_the_output_in_any_spelling_is_refused() {
+    let sim = Sim::fast();
+    let sample = sim.sample();
+    let work = sim.work.path();
+    std::fs::create_dir_all(work.join("sub/deeper")).expect("dirs");
+    std::os::unix::fs::symlink(work.join("sub/deeper"), work.join("link")).expect("link");
+    std::fs::create_dir_all(work.join("videos")).expect("dir");
+    let cases: [(&str, &[&str]); 4] = [
+        ("v.mp4", &["-ov.mp4"]),
+        ("v.mp4", &["-o=v.mp4"]),
+        // link/.. is sub/, not the current folder.
+        ("link/../v.mp4", &["--out", "sub/v.mp4"]),
+        // The video would be videos/<render id>.mp4.
+        ("videos/session.mp4", &["--out", "videos"]),
+    ];
+    for (record, rest) in cases {
+        let out = sim
+            .nemo()
+            .arg("--record")
+            .arg(record)
+            .args(["run", "add a title", "--file"])
+            .arg(&sample)
+            .args(rest)
+            .output()
+            .expect("run");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{record} {rest:?}: {stderr}");
+        assert!(stderr.contains("--record"), "{record}: {stderr}");
+        assert!(
+            sim.journal().is_empty(),
+            "{record} {rest:?}: nothing was sent"
+        );
+    }
+    // A recording beside the output, under its own name, is fine.
+    let out = sim
+        .nemo()
+        .args(["--record", "videos/session.har", "credits"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

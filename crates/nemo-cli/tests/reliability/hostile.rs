@@ -879,6 +879,53 @@ fn a_json_escaped_token_is_redacted_in_the_recording() {
     assert!(har.contains("anonymous-token"), "the exchange was recorded");
 }
 
+/// A file appears at the `--record` path while the command runs (another
+/// process, a name on a case-insensitive file system): the command's work
+/// stands (exit 0), the file is not replaced, and the recording is kept
+/// beside it under a name of its own (`session-1.har`), which the warning
+/// names. Before: the
+/// recording was deleted and a successful command exited 1.
+#[test]
+fn a_recording_that_cannot_be_placed_is_kept_and_the_command_succeeds() {
+    let sim = Sim::faults("seed=3");
+    let planted = sim.work.path().join("session.har");
+    let proxy = Hostile::start(&sim.url(), {
+        let planted = planted.clone();
+        move |req: &Req, resp: Resp| {
+            if req.kind() == "credits" {
+                std::fs::write(&planted, b"someone else's file").unwrap();
+            }
+            resp
+        }
+    });
+    let r = via(&sim, &proxy, &["--record", "session.har", "credits"]);
+    show(&r);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert_eq!(std::fs::read(&planted).unwrap(), b"someone else's file");
+    assert!(r.stderr.contains("warning:"), "{}", r.both());
+    let kept: Vec<_> = std::fs::read_dir(sim.work.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p != &planted
+                && r.stderr
+                    .contains(&*p.file_name().unwrap().to_string_lossy())
+        })
+        .collect();
+    assert_eq!(
+        kept.len(),
+        1,
+        "the warning names the kept file: {}",
+        r.both()
+    );
+    let har = std::fs::read_to_string(&kept[0]).unwrap();
+    let har: Value = serde_json::from_str(&har).expect("a whole HAR");
+    assert!(
+        !har["log"]["entries"].as_array().unwrap().is_empty(),
+        "the exchanges are in it"
+    );
+}
+
 /// `--record` into a folder that does not exist. Before: the path was tried
 /// only at the end, after the upload, the edit and the render were paid for.
 #[test]
