@@ -397,10 +397,8 @@ fn is_post_production(name: &str) -> bool {
 /// The URL a result gives for a video, with the field lookup's aliases
 /// (`output.url`, `url`, `video_url`, `download_url`, `output_url`, …).
 fn video_url(f: &Fields<'_>) -> Option<String> {
-    f.text(field::OUTPUT_URL).or_else(|| {
-        f.nested(field::OUTPUT)
-            .and_then(|o| o.text(field::OUTPUT_URL))
-    })
+    // The render's rule: the most specific name first, web URLs only.
+    field::output_url(f)
 }
 
 /// A stage by the words of its name (`raw_video`, `post_production`, …);

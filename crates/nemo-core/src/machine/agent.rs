@@ -326,7 +326,10 @@ impl Session {
                 } => {
                     i.last_activity = now;
                     let stage = adk::stage_of(&ev);
-                    if raw_before && stage.is_none() && adk::succeeded(&ev) {
+                    // A result that says post-production is done may
+                    // itself have added something (the last effect).
+                    let adds = !matches!(stage, Some(adk::GenerationStage::RawVideoReady { .. }));
+                    if raw_before && adds && adk::succeeded(&ev) {
                         i.changed_after_raw = true;
                         // What a tool added comes from its successful
                         // result, never from the call (it may fail).
