@@ -369,7 +369,7 @@ impl Output {
         } else {
             0.0
         };
-        {
+        let percent = {
             let mut estimate = lock(&self.render);
             if estimate.render_id.as_deref() != Some(render_id) {
                 // Another render (the next job, a second export): from scratch.
@@ -379,7 +379,9 @@ impl Output {
                 };
             }
             estimate.observe(now, percent);
-        }
+            // Never back within a render: a lower value is not believed.
+            estimate.last.map_or(percent, |(_, p)| p)
+        };
         if !self.fancy {
             let mut plain = lock(&self.plain);
             if plain.due(Bar::Render, now, percent as u64) && self.shows_progress() {

@@ -38,6 +38,8 @@ pub(crate) struct Reporter {
     text_shown: bool,
     /// Real seconds per second of the session's clock (its waits).
     time_scale: f64,
+    /// The render progress last shown, and for which render.
+    progress_shown: Option<(String, f64)>,
 }
 
 impl Reporter {
@@ -54,7 +56,40 @@ impl Reporter {
             render_id: None,
             exporting: false,
             text_shown: false,
+            progress_shown: None,
         }
+    }
+
+    /// `event` as it is shown: a render's progress never below what was
+    /// shown before for the same render, and a poll without progress (or
+    /// with a value that is not a number) at the last value shown.
+    pub(crate) fn shown_progress<'e>(&mut self, event: &'e Event) -> std::borrow::Cow<'e, Event> {
+        let Event::RenderProgress { id, progress, .. } = event else {
+            return std::borrow::Cow::Borrowed(event);
+        };
+        let before = self
+            .progress_shown
+            .as_ref()
+            .filter(|(shown, _)| shown == id)
+            .map(|(_, p)| *p);
+        let now = progress
+            .filter(|p| p.is_finite())
+            .map(|p| p.clamp(0.0, 100.0));
+        let shown = match (before, now) {
+            (Some(b), Some(n)) => Some(b.max(n)),
+            (b, n) => b.or(n),
+        };
+        if let Some(p) = shown {
+            self.progress_shown = Some((id.clone(), p));
+        }
+        if shown == *progress {
+            return std::borrow::Cow::Borrowed(event);
+        }
+        let mut event = event.clone();
+        if let Event::RenderProgress { progress, .. } = &mut event {
+            *progress = shown;
+        }
+        std::borrow::Cow::Owned(event)
     }
 
     /// Says the command exports on its own (`run`, `batch`): the agent's
@@ -112,6 +147,9 @@ impl Reporter {
             Event::Status(_) => self.text_shown,
             _ => std::mem::take(&mut self.text_shown),
         };
+        // Progress never goes back within a render, in either mode.
+        let shown = self.shown_progress(event);
+        let event = &*shown;
         if out.json() {
             // The one wire form (`docs/events.schema.json`), shared with the MCP server.
             if let Some(object) = nemo_core::ndjson::to_json(event) {
@@ -365,5 +403,44 @@ mod tests {
         assert_eq!(wait, Duration::from_secs(65));
         assert_eq!(checking_in("checking in soon whether"), None);
         assert_eq!(checking_in("nothing to wait for"), None);
+    }
+
+    /// The render progress shown (the bar, the plain line and `--json`)
+    /// never goes back within one render, and a poll without progress keeps
+    /// the last value. Before: 50 then 1 moved the bar from 50 to 1, a poll
+    /// without progress dropped it to 0, and `--json` went back too.
+    #[test]
+    fn render_progress_never_goes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Arc::new(Output::new(true, 0, false));
+        let mut r = Reporter::new(out, FileStore::at(dir.path()), 1.0);
+        let progress = |id: &str, p: Option<f64>| Event::RenderProgress {
+            id: id.into(),
+            phase: RenderPhase::Processing,
+            progress: p,
+        };
+        let mut shown = Vec::new();
+        for (id, p) in [
+            ("r1", Some(50.0)),
+            ("r1", Some(1.0)),
+            ("r1", None),
+            ("r1", Some(f64::NAN)),
+            ("r1", Some(60.0)),
+            ("r2", Some(5.0)),
+            ("r2", None),
+        ] {
+            let ev = progress(id, p);
+            let ev = r.shown_progress(&ev);
+            let json = nemo_core::ndjson::to_json(&ev).unwrap();
+            shown.push(json["progress"].as_f64());
+        }
+        assert_eq!(
+            shown,
+            [50.0, 50.0, 50.0, 50.0, 60.0, 5.0, 5.0].map(Some).to_vec()
+        );
+        // A render not yet showing progress shows none.
+        let ev = progress("r3", None);
+        let ev = r.shown_progress(&ev);
+        assert!(nemo_core::ndjson::to_json(&ev).unwrap()["progress"].is_null());
     }
 }

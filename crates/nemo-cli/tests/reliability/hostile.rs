@@ -510,6 +510,62 @@ fn one_html_404_to_a_status_poll_is_waited_out() {
     assert!(sim.local_jobs().is_empty(), "{:?}", sim.local_jobs());
 }
 
+/// Status polls whose progress goes back (50, then 1) or is missing: the
+/// progress `nemo --json export` reports never goes back within the render
+/// and a missing one keeps the last value. Before: the events said 50, 1,
+/// and the bar fell to 0 on a poll without progress.
+#[test]
+fn render_progress_shown_never_goes_back() {
+    let sim = Sim::faults("seed=3");
+    let armed = Armed::default();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let proxy = Hostile::start(&sim.url(), {
+        let (armed, polls) = (armed.clone(), polls.clone());
+        move |req: &Req, mut resp: Resp| {
+            if armed.is_on() && req.kind() == "status" {
+                let n = polls.fetch_add(1, Ordering::SeqCst);
+                if let Some(mut v) = resp.json() {
+                    let data = if v["data"].is_object() {
+                        &mut v["data"]
+                    } else {
+                        &mut v
+                    };
+                    if data["status"] != "completed" && data["status"] != "done" {
+                        match n {
+                            0 => data["progress"] = json!(50),
+                            1 => data["progress"] = json!(1),
+                            _ => {
+                                if let Some(o) = data.as_object_mut() {
+                                    o.remove("progress");
+                                }
+                            }
+                        }
+                        resp.set_json(&v);
+                    }
+                }
+            }
+            resp
+        }
+    });
+    edited_session(&sim, &proxy);
+    armed.on();
+    let r = via(&sim, &proxy, &["--json", "export", "--out", "final.mp4"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    let shown: Vec<f64> = r
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "render" && v["status"] != "completed")
+        .filter_map(|v| v["progress"].as_f64())
+        .collect();
+    assert!(shown.contains(&50.0), "{shown:?}: {}", r.both());
+    assert!(
+        shown.windows(2).all(|w| w[1] >= w[0]),
+        "progress went back: {shown:?}"
+    );
+    assert!(polls.load(Ordering::SeqCst) >= 2, "at least two polls");
+}
+
 // ---------------------------------------------------------------------------
 // The terminal
 // ---------------------------------------------------------------------------
