@@ -524,8 +524,16 @@ impl Store for FileStore {
     /// however it ends.
     fn lease(&self, id: &str) -> Result<bool, StoreError> {
         check_id(id)?;
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        if held.contains_key(id) {
+        // The store's mutex is held only for a look or an insert, never
+        // while waiting: another lease of this store (another export of the
+        // same MCP server) does not wait for this one.
+        let held_here = || {
+            self.held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(id)
+        };
+        if held_here() {
             return Ok(true);
         }
         let dir = self.dir.join("leases");
@@ -543,9 +551,14 @@ impl Store for FileStore {
                 // A file system without locks: nobody can be told apart, so
                 // behave as before leases existed.
                 Ok(()) | Err(fs::TryLockError::Error(_)) => {
-                    held.insert(id.to_owned(), file);
+                    let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+                    // Another thread of this store may have it by now: it
+                    // keeps its file (this one unlocks as it is dropped).
+                    held.entry(id.to_owned()).or_insert(file);
                     return Ok(true);
                 }
+                // Held by another thread of this very store.
+                Err(fs::TryLockError::WouldBlock) if held_here() => return Ok(true),
                 Err(fs::TryLockError::WouldBlock) if attempt < LEASE_TRIES => {
                     std::thread::sleep(LEASE_PATIENCE / LEASE_TRIES);
                 }
@@ -687,6 +700,42 @@ mod tests {
         let n = probes.join().unwrap();
         assert!(n > 0, "the prober ran");
         assert_eq!(refused, 0, "leases refused during {n} probes");
+    }
+
+    /// A lease that waits (another process holds it) does not stall the
+    /// other leases of the same store (an MCP server's other exports), and
+    /// two threads of one store asking for the same render both have it.
+    /// Before: the wait held the store's mutex for up to 200 ms.
+    #[test]
+    fn a_lease_that_waits_does_not_stall_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let (other, store) = (FileStore::at(dir.path()), FileStore::at(dir.path()));
+        assert!(other.lease("render_1").unwrap());
+        let waiting = std::thread::spawn({
+            let store = store.clone();
+            move || store.lease("render_1").unwrap()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let started = std::time::Instant::now();
+        assert!(store.lease("render_2").unwrap());
+        let took = started.elapsed();
+        assert!(!waiting.join().unwrap(), "held by the other process");
+        assert!(
+            took < std::time::Duration::from_millis(100),
+            "render_2 waited {took:?}"
+        );
+        // Same store, same render, two threads at once: both hold it.
+        other.release("render_1");
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || store.lease("render_1").unwrap())
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap());
+        }
+        assert!(other.is_leased_elsewhere("render_1"));
     }
 
     /// Forgetting a job another store holds the lease on is refused, even
