@@ -97,6 +97,37 @@ impl FileStore {
         self
     }
 
+    /// Which of `ids` another live process holds the lease on: each
+    /// [`Store::is_leased_elsewhere`], all probed together, so that the
+    /// answer takes one lease wait (at most 200 ms), not one per render.
+    pub fn leased_elsewhere<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> HashSet<String> {
+        let mut pending: Vec<(&str, fs::File)> = Vec::new();
+        {
+            let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            for id in ids {
+                if check_id(id).is_err() || held.contains_key(id) {
+                    continue;
+                }
+                if let Ok(file) = fs::OpenOptions::new()
+                    .write(true)
+                    .open(lease_path(&self.dir, id))
+                {
+                    pending.push((id, file));
+                }
+            }
+        }
+        // As in `is_leased_elsewhere`: only a lock that lasts counts.
+        for attempt in 0..=LEASE_TRIES {
+            pending
+                .retain(|(_, file)| matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock)));
+            if pending.is_empty() || attempt == LEASE_TRIES {
+                break;
+            }
+            std::thread::sleep(LEASE_PATIENCE / LEASE_TRIES);
+        }
+        pending.into_iter().map(|(id, _)| id.to_owned()).collect()
+    }
+
     /// The folder.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -736,6 +767,29 @@ mod tests {
             assert!(t.join().unwrap());
         }
         assert!(other.is_leased_elsewhere("render_1"));
+    }
+
+    /// Probing many renders takes one lease wait, not one per render
+    /// (`nemo jobs` with several running renders). Before: 200 ms each.
+    #[test]
+    fn many_leases_are_probed_in_one_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let (other, store) = (FileStore::at(dir.path()), FileStore::at(dir.path()));
+        let ids: Vec<String> = (0..6).map(|i| format!("render_{i}")).collect();
+        for id in &ids[..5] {
+            assert!(other.lease(id).unwrap());
+        }
+        // render_5 was leased and released: its file is there, unlocked.
+        assert!(other.lease(&ids[5]).unwrap());
+        other.release(&ids[5]);
+        let started = std::time::Instant::now();
+        let leased = store.leased_elsewhere(ids.iter().map(String::as_str));
+        let took = started.elapsed();
+        let expected: HashSet<String> = ids[..5].iter().cloned().collect();
+        assert_eq!(leased, expected);
+        assert!(took < std::time::Duration::from_millis(600), "{took:?}");
+        // The holder's own leases are not "elsewhere".
+        assert!(other.leased_elsewhere(["render_0"]).is_empty());
     }
 
     /// Forgetting a job another store holds the lease on is refused, even

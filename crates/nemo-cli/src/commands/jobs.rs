@@ -186,9 +186,13 @@ fn list(app: &App, jobs: &[Job]) {
         app.out.emit(json!({"type": "status", "message": none}));
         return;
     }
+    // Every lease probed at once: one wait, not one per running render.
+    let running = app
+        .store
+        .leased_elsewhere(jobs.iter().map(|j| j.id.as_str()));
     if app.out.json() {
         for job in jobs {
-            let running = app.store.is_leased_elsewhere(&job.id);
+            let running = running.contains(&job.id);
             app.out.emit(json!({
                 "type": "render",
                 "id": job.id,
@@ -201,8 +205,7 @@ fn list(app: &App, jobs: &[Job]) {
         }
         return;
     }
-    app.out
-        .plain(&jobs_table(jobs, |id| app.store.is_leased_elsewhere(id)));
+    app.out.plain(&jobs_table(jobs, |id| running.contains(id)));
     app.out.plain(tr("Finish them with `nemo jobs --resume` (running ones are left to the process waiting for them); drop one with `nemo jobs forget <RENDER>`."));
 }
 
