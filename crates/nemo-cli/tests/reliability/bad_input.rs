@@ -419,3 +419,49 @@ fn bad_input_table() {
     println!("{table}");
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
+
+/// A journal written by the previous version, holding ids the server
+/// renamed that are safe in a URL but not as a file name on every system
+/// (`render:1`, `abc.`): `nemo jobs` lists them (exit 0) and `jobs forget`
+/// drops one; nothing is moved aside. Before: the whole journal was moved
+/// to `jobs.json.corrupt-*` with exit 1 and every render in it dropped out.
+#[test]
+fn a_journal_from_the_previous_version_is_kept() {
+    let sim = Sim::faults("");
+    std::fs::create_dir_all(sim.cfg.path()).expect("mkdir");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(sim.cfg.path(), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod");
+    }
+    let jobs: Vec<_> = ["render:1", "abc.", "render_2"]
+        .iter()
+        .map(
+            |id| serde_json::json!({"id": id, "session_id": "s1", "api_url": "http://127.0.0.1:9"}),
+        )
+        .collect();
+    let path = sim.cfg.path().join("jobs.json");
+    std::fs::write(&path, serde_json::json!({ "jobs": jobs }).to_string()).expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let r = sim.run(&["jobs"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    for id in ["render:1", "abc.", "render_2"] {
+        assert!(r.stdout.contains(id), "{id}: {}", r.both());
+    }
+    let r = sim.run(&["jobs", "forget", "render:1"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    let r = sim.run(&["--json", "jobs"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert!(!r.stdout.contains("render:1"), "{}", r.both());
+    assert!(r.stdout.contains("abc."), "{}", r.both());
+    let aside = std::fs::read_dir(sim.cfg.path())
+        .expect("ls")
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().contains("corrupt"));
+    assert!(!aside, "nothing moved aside");
+}
