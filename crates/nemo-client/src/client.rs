@@ -466,7 +466,7 @@ impl Client {
             }
             Target::Folder(dir) => {
                 check_folder(&dir)?;
-                let path = dir.join(format!("{id}.mp4"));
+                let path = dir.join(format!("{}.mp4", nemo_core::ids::file_stem(&id)));
                 check_output(Some(&path), overwrite)?;
                 (options_to(&id, path, overwrite), None, None)
             }
@@ -480,7 +480,9 @@ impl Client {
                             format!("Cannot make a temporary folder for the download: {e}."),
                         )
                     })?;
-                let path = spool.path().join(format!("{id}.mp4"));
+                let path = spool
+                    .path()
+                    .join(format!("{}.mp4", nemo_core::ids::file_stem(&id)));
                 (options_to(&id, path, false), Some(writer), Some(spool))
             }
         };
@@ -1024,7 +1026,7 @@ fn options_to(id: &str, path: PathBuf, overwrite: bool) -> ExportOptions {
 fn in_folder(dir: &Path, out: &Path, id: &str) -> PathBuf {
     match out.file_name().filter(|n| *n != "-") {
         Some(name) => dir.join(name),
-        None => dir.join(format!("{id}.mp4")),
+        None => dir.join(format!("{}.mp4", nemo_core::ids::file_stem(id))),
     }
 }
 
