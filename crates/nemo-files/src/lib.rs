@@ -236,19 +236,30 @@ pub const MAX_UNKNOWN_SIZE: u64 = MAX_SIZE;
 
 /// Bytes an unprivileged process may still write in the file system that
 /// holds `path` (`statvfs`: available blocks × fragment size). `None` where
-/// the platform does not tell.
+/// the platform or the file system does not tell.
 pub fn free_space(path: &Path) -> Option<u64> {
     #[cfg(unix)]
     {
         rustix::fs::statvfs(path)
             .ok()
-            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+            .and_then(|s| space_from_statvfs(s.f_bavail, s.f_frsize, s.f_bsize, s.f_blocks))
     }
     #[cfg(not(unix))]
     {
         let _ = path;
         None
     }
+}
+
+/// Free bytes from `statvfs` fields: available blocks × fragment size (the
+/// block size when no fragment size is given). `None` when the file system
+/// reports no blocks or no block size at all, as a FUSE file system that
+/// does not implement `statfs` does (libfuse answers zeros): unknown, not
+/// full.
+#[cfg_attr(not(unix), allow(dead_code))]
+fn space_from_statvfs(bavail: u64, frsize: u64, bsize: u64, blocks: u64) -> Option<u64> {
+    let unit = if frsize > 0 { frsize } else { bsize };
+    (unit > 0 && blocks > 0).then(|| bavail.saturating_mul(unit))
 }
 
 /// Downloads to `dest` what `fetch` answers: into a temporary file of the
@@ -359,4 +370,23 @@ pub(crate) fn human_bytes(n: u64) -> String {
         unit = u;
     }
     format!("{v:.1} {unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::space_from_statvfs;
+
+    #[test]
+    fn a_file_system_that_reports_zeros_has_unknown_free_space() {
+        // libfuse answers statfs with zeros when the file system does not
+        // implement it: not "0 B free".
+        assert_eq!(space_from_statvfs(0, 0, 0, 0), None);
+        assert_eq!(space_from_statvfs(0, 4096, 4096, 0), None);
+        assert_eq!(space_from_statvfs(10, 0, 0, 100), None);
+        // A real answer, full or not.
+        assert_eq!(space_from_statvfs(10, 4096, 4096, 100), Some(40960));
+        assert_eq!(space_from_statvfs(0, 4096, 4096, 100), Some(0));
+        // No fragment size: the block size is the unit.
+        assert_eq!(space_from_statvfs(10, 0, 512, 100), Some(5120));
+    }
 }
