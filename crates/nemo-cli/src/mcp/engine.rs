@@ -964,9 +964,21 @@ fn log_verbose(verbose: bool, ev: &Event) {
     if verbose {
         // Stderr only: stdout carries the protocol. These lines never hold
         // a token.
-        if let Event::Status(line) | Event::Note(line) = ev {
-            eprintln!("nemo mcp: {line}");
+        if let Some(line) = verbose_line(ev) {
+            eprintln!("{line}");
         }
+    }
+}
+
+/// The `-v` line for a status or a note: one printable line (a note may
+/// carry a caller-given path or the server's words).
+fn verbose_line(ev: &Event) -> Option<String> {
+    match ev {
+        Event::Status(line) | Event::Note(line) => Some(format!(
+            "nemo mcp: {}",
+            nemo_core::ids::printable_line(line)
+        )),
+        _ => None,
     }
 }
 
@@ -1056,6 +1068,20 @@ kept: nothing was sent. Use a new key for a new message.",
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_verbose_log_shows_status_and_notes_as_one_printable_line() {
+        let ev = Event::Note("Downloading to /tmp/a\nSaved /x\u{1b}[2J".into());
+        assert_eq!(
+            verbose_line(&ev).as_deref(),
+            Some("nemo mcp: Downloading to /tmp/a Saved /x\\u{1b}[2J")
+        );
+        assert_eq!(
+            verbose_line(&Event::Status("ok".into())).as_deref(),
+            Some("nemo mcp: ok")
+        );
+    }
+
     use nemo_core::machine::RenderPhase;
 
     fn work(id: &str, key: Option<&str>, ended: bool) -> Arc<WorkCell> {
