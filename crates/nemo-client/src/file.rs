@@ -573,12 +573,21 @@ impl Store for FileStore {
             path: dir.clone(),
             source,
         })?;
-        let file = self.lock_file(&lease_path(&self.dir, id))?;
+        let path = lease_path(&self.dir, id);
+        let mut file = self.lock_file(&path)?;
         // A probe ([`Store::is_leased_elsewhere`] in another process) holds
         // the lock for an instant: a refusal is taken as final only when it
         // lasts [`LEASE_PATIENCE`].
+        let mut reopened = 0;
         for attempt in 0..=LEASE_TRIES {
             match file.try_lock() {
+                // The holder removed the file (its job ended) between our
+                // open and our lock: a lock on a removed file is no lease,
+                // since the next process opens a new one. Open it again.
+                Ok(()) if !is_at(&file, &path) && reopened < 3 => {
+                    reopened += 1;
+                    file = self.lock_file(&path)?;
+                }
                 // A file system without locks: nobody can be told apart, so
                 // behave as before leases existed.
                 Ok(()) | Err(fs::TryLockError::Error(_)) => {
@@ -666,6 +675,24 @@ const LEASE_PATIENCE: std::time::Duration = std::time::Duration::from_millis(200
 
 /// `leases/<id>.lock`, the id made a safe file name
 /// ([`nemo_core::ids::file_stem`]: `render:1` is `render%3A1`).
+/// True when `path` still names the very file `file` is (not removed or
+/// replaced since it was opened).
+fn is_at(file: &fs::File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::symlink_metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
+}
+
 fn lease_path(dir: &Path, id: &str) -> PathBuf {
     dir.join("leases")
         .join(format!("{}.lock", nemo_core::ids::file_stem(id)))
@@ -809,6 +836,31 @@ mod tests {
         assert!(!b.remove_job("render_1").unwrap());
         // The remover did not keep a lease.
         assert!(a.lease("render_1").unwrap());
+    }
+
+    /// A lease taken while its holder removes the job (and the lease file)
+    /// is a lease on the file others will open, not on the removed one.
+    #[test]
+    #[cfg(unix)]
+    fn a_lease_won_as_its_file_is_removed_is_on_the_file_others_see() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            FileStore::at(dir.path()),
+            FileStore::at(dir.path()),
+            FileStore::at(dir.path()),
+        );
+        a.add_job(job("render_1")).unwrap();
+        assert!(a.lease("render_1").unwrap());
+        // (b comes back from its thread: dropping it would let go.)
+        let waiter = std::thread::spawn(move || (b.lease("render_1").unwrap(), b));
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        assert!(a.remove_job("render_1").unwrap());
+        let (took, _b) = waiter.join().unwrap();
+        assert!(took, "b takes the lease once a lets go");
+        assert!(
+            c.is_leased_elsewhere("render_1"),
+            "the lease b holds is the one a third process sees"
+        );
     }
 
     #[test]
