@@ -1366,7 +1366,8 @@ the job list; `resume_jobs` (render_id \"{id}\") downloads it."
                 match &out {
                     Some(p) => text.push_str(&format!(" and will be saved to {}", p.display())),
                     None => text.push_str(&format!(
-                        " and will be saved as {id}.mp4 in the server's working directory"
+                        " and will be saved as {}.mp4 in the server's working directory",
+                        nemo_core::ids::file_stem(id)
                     )),
                 }
                 text.push_str("; check again with `render_status`.");
