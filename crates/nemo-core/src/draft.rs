@@ -211,21 +211,38 @@ impl Segment {
 }
 
 /// A label from the server as one line of plain text: control characters
-/// (newlines, escape sequences, direction overrides, line separators)
-/// become spaces, so no label can start a line of its own in a summary.
+/// (newlines, escape sequences, direction overrides, line separators) and
+/// characters that look blank (Unicode white space, the braille blank, the
+/// Hangul fillers) become spaces, and a run of them one space, so no label
+/// can start a line of its own in a summary, nor pad the rest of itself
+/// onto the next row of a terminal.
 fn one_line(label: &str) -> String {
-    label
-        .chars()
-        .map(|c| {
-            let bad = c.is_control()
-                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}');
-            if bad {
-                ' '
-            } else {
-                c
+    let mut out = String::with_capacity(label.len());
+    let mut blank = false;
+    for c in label.chars() {
+        let space = c.is_control()
+            || c.is_whitespace()
+            || matches!(
+                c,
+                '\u{202A}'..='\u{202E}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{2800}'
+                    | '\u{115F}'
+                    | '\u{1160}'
+                    | '\u{3164}'
+                    | '\u{FFA0}'
+            );
+        if space {
+            if !blank {
+                out.push(' ');
             }
-        })
-        .collect()
+            blank = true;
+        } else {
+            out.push(c);
+            blank = false;
+        }
+    }
+    out
 }
 
 impl Timeline {
@@ -503,6 +520,23 @@ fn diff_track(a: &Track, b: &Track, changes: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_label_padded_with_blanks_is_one_short_line() {
+        // Runs of spaces, and characters that look blank (braille blank,
+        // ideographic space, Hangul filler, no-break space), would push the
+        // rest of a label to the next row of a terminal.
+        let pad = " ".repeat(60);
+        assert_eq!(
+            one_line(&format!("x{pad}Saved /home/u/x.mp4 (12 MB)")),
+            "x Saved /home/u/x.mp4 (12 MB)"
+        );
+        assert_eq!(
+            one_line("a\u{2800}\u{2800}\u{3000}\u{3164}\u{a0}\t\nb\u{ffa0}c"),
+            "a b c"
+        );
+        assert_eq!(one_line("Urban  Dreams"), "Urban Dreams");
+    }
 
     const SEED: &str = r#"{"t":[
         {"tt":0,"sg":[{"n":"city timelapse","st":0,"d":10000}]},
