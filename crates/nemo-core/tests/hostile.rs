@@ -525,6 +525,26 @@ fn an_html_401_is_no_token_refusal() {
     assert_ne!(kind, ErrorKind::AuthFailed, "{}", h.transcript);
 }
 
+/// The API's own 401 with an empty body (an expired token, no words) is a
+/// token refusal: the free token is renewed once and the call succeeds.
+#[test]
+fn an_empty_401_renews_the_token_once() {
+    for body in ["", " \r\n"] {
+        let mut h = harness_with_clip();
+        h.backend.fault(
+            Endpoint::Credits,
+            Reply::Response(Response {
+                status: 401,
+                headers: vec![],
+                body: body.as_bytes().to_vec(),
+            }),
+        );
+        assert!(h.run(Command::Credits), "{:?}: {}", body, h.transcript);
+        assert_eq!(h.backend.tokens, 2, "{:?}: {}", body, h.transcript);
+        assert_eq!(requests(&h, "credits"), 2, "{:?}: {}", body, h.transcript);
+    }
+}
+
 /// A 401 without a code between normal answers ("still rendering"): the
 /// token is renewed once for the whole command, not once per refusal: the
 /// export ends, having fetched one new token.

@@ -100,8 +100,10 @@ impl Session {
 
     /// A token refusal (1001, a 401 without a code) counts only from a
     /// request that carried our token and as the API's JSON: the output
-    /// URL's CDN was sent no token, and a page (a gateway, a login portal)
-    /// is not the API. Those are [`Failure::Refused`].
+    /// URL's CDN was sent no token, and a page (a body that is there and is
+    /// no JSON object: a gateway, a login portal) is not the API. Those are
+    /// [`Failure::Refused`]. An empty or blank body is the API's bare 401: a
+    /// token refusal.
     fn about_the_token(
         &mut self,
         endpoint: Endpoint,
@@ -119,8 +121,11 @@ impl Session {
                 e.phase,
                 ExportPhase::Download { url: Some(_), fallback: false, .. }
             ));
-        let page = serde_json::from_slice::<serde_json::Value>(&response.body)
-            .map_or(true, |v| !v.is_object());
+        // An empty (or blank) body is the API's own bare 401, not a page.
+        let blank = response.body.iter().all(u8::is_ascii_whitespace);
+        let page = !blank
+            && serde_json::from_slice::<serde_json::Value>(&response.body)
+                .map_or(true, |v| !v.is_object());
         if tokenless || page {
             Failure::Refused { status }
         } else {
