@@ -566,7 +566,10 @@ const CODE_ENVELOPE: &[&str] = &[
 /// status shape b as the seeds write it); a code ≠ 0 (`code`, `errorCode` or
 /// `error_code`; a number or a numeric string, codes ≥ 1000 included) or
 /// `success` false (`false`, `"false"`, `0`) → an [`ApiError`] even with
-/// HTTP 200; a JSON list → the list (an upload's files); any other JSON
+/// HTTP 200; a JSend envelope (no `code`/`success`, a top-level `status`
+/// of `success`/`ok`/`fail`/`error` beside a `data` object) → `data`, or
+/// for `fail`/`error` an [`ApiError`] with its `message` (else
+/// `data.message`); a JSON list → the list (an upload's files); any other JSON
 /// object → the object itself (render status shapes b and c without an
 /// envelope). On other statuses: the code and message from whatever the
 /// body holds (`{code,message}`, `{detail}`, `{error}`, an HTML page from a
@@ -648,7 +651,34 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
         return Ok(body);
     };
     if !has_code && success.is_none() {
-        return Ok(Value::Object(map));
+        // A JSend envelope: `status` says how the call went, `data` holds
+        // the answer (a render's own status among it).
+        let jsend = map
+            .get("status")
+            .and_then(Value::as_str)
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| ["success", "ok", "fail", "error"].contains(&s.as_str()));
+        return match (jsend.as_deref(), map.remove("data")) {
+            (Some("fail" | "error"), Some(data @ Value::Object(_))) => {
+                let message = Fields::flat(&Value::Object(map))
+                    .value(field::MESSAGE)
+                    .and_then(message_of)
+                    .or_else(|| {
+                        Fields::flat(&data)
+                            .value(field::MESSAGE)
+                            .and_then(message_of)
+                    })
+                    .unwrap_or_else(|| "the request failed".into());
+                Err(api_error(None, message))
+            }
+            (Some(_), Some(data @ Value::Object(_))) => Ok(data),
+            (_, data) => {
+                if let Some(data) = data {
+                    map.insert("data".into(), data);
+                }
+                Ok(Value::Object(map))
+            }
+        };
     }
     if let Some(data) = map.remove("data").filter(|d| !d.is_null()) {
         return Ok(data);
@@ -1031,29 +1061,80 @@ pub enum RenderPhase {
 /// and for tool results alike ([`classify_status_word`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StatusWord {
-    /// Waiting to start: `pending`, `queued`, `submitted`, `not started`, …
+    /// Waiting to start: `pending`, `queued`, `submitted`, `not started`,
+    /// and a negated done word (`not_completed`, `incomplete`,
+    /// `unfinished`, `unsuccessful`, `unprocessed`): not done, but no
+    /// failure either.
     Waiting,
     /// Working: `processing`, `rendering`, `in progress`, `planned`, any
     /// word ending in `-ing` (`uploading`, `encoding`, `saving`), …
     Working,
-    /// Done: `completed`, `succeeded`, `finished`, `ready`, …
+    /// Done: `completed`, `succeeded`, `finished`, `ready`, `rendered`,
+    /// `processed`, `render_complete`, `RENDER_SUCCESS`, `render-done`, …
     Done,
-    /// Failed: `failed`, `error`, `timed out`, `stopped`, `killed`,
-    /// `terminated`, `invalid`, `denied`, and any negated word (`not…`,
-    /// `non…`, `un…`: `not_completed`, `unfinished`, `unsuccessful`;
-    /// `incomplete`, `inactive`, `interrupted`).
+    /// A done word with errors (`completed_with_errors`): done when the
+    /// answer carries a video, failed without one.
+    DoneWithErrors,
+    /// Failed: only from a failure stem (`failed`, `error`, `timed out`,
+    /// `expired`, `aborted`, `rejected`, `stopped`, `killed`,
+    /// `terminated`, `invalid`, `denied`, …).
     Failed,
     /// Cancelled: any word about cancelling.
     Cancelled,
-    /// A word none of the above covers (`unknown` included).
+    /// A word none of the above covers (`unknown`, `none`, `notified`,
+    /// `unassigned` included).
     Unknown,
+}
+
+/// Stems that say a word is about failing. A failure is only ever read
+/// from one of these, never from a word that is merely unknown.
+const FAILURE_STEMS: &[&str] = &[
+    "fail",
+    "error",
+    "timeout",
+    "timedout",
+    "expire",
+    "abort",
+    "reject",
+    "stop",
+    "kill",
+    "terminat",
+    "invalid",
+    "denied",
+    "deny",
+    "refus",
+    "declin",
+    "crash",
+    "halt",
+    "interrupt",
+    "broken",
+];
+
+/// Whether a (normalised) word says done: it contains `complet`, `succe`,
+/// `finish`, `rendered` or `processed`, or begins or ends with `done` or
+/// `ready` (not `abandoned`); a word ending in `-ing` (`completing`) is
+/// still working.
+fn says_done(w: &str) -> bool {
+    !w.ends_with("ing")
+        && (["complet", "succe", "finish", "rendered", "processed"]
+            .iter()
+            .any(|p| w.contains(p))
+            || ["done", "ready"]
+                .iter()
+                .any(|p| w.starts_with(p) || w.ends_with(p)))
 }
 
 /// Reads a status word whatever its case and separators (`in progress`,
 /// `in-progress`, `IN_PROGRESS`, `InProgress`). In order: the exact
-/// waiting and done words; cancelling; `not yet…`/`not ready` (working);
-/// `not…`/`non…`/`un…` (failed; `not started` and `unstarted` wait);
-/// failure stems; waiting stems; working stems; else [`StatusWord::Unknown`].
+/// waiting and done words; cancelling; `not yet…`/`not ready` (working); a
+/// negated done word (`not`, `non`, `un` or `in` before a done word or
+/// `start`: waiting); a done word with `error` and no other failure stem
+/// ([`StatusWord::DoneWithErrors`]); failure stems; waiting stems
+/// (`awaiting_completion` waits); `progress`/`running`/`working`
+/// (`completion_in_progress` works); done words (`rendered`, `processed`
+/// before the working stems `render`, `process`); the other working
+/// stems; else [`StatusWord::Unknown`] — any other
+/// `not…`/`non…`/`un…` word (`notified`, `none`, `unassigned`) included.
 pub(crate) fn classify_status_word(word: &str) -> StatusWord {
     let w: String = word
         .chars()
@@ -1069,43 +1150,31 @@ pub(crate) fn classify_status_word(word: &str) -> StatusWord {
         "unknown" | "" => return StatusWord::Unknown,
         _ => {}
     }
+    let negated_done = ["not", "non", "un", "in"].iter().any(|p| {
+        w.strip_prefix(p)
+            .is_some_and(|rest| says_done(rest) || rest.starts_with("start"))
+    });
+    let failure_stems = FAILURE_STEMS
+        .iter()
+        .filter(|p| w.contains(*p))
+        .collect::<Vec<_>>();
     if has(&["cancel"]) {
         StatusWord::Cancelled
     } else if w.starts_with("notyet") || w == "notready" {
         StatusWord::Working
-    } else if ["not", "non", "un"].iter().any(|p| w.starts_with(p))
-        || has(&[
-            "fail",
-            "error",
-            "timeout",
-            "timedout",
-            "expire",
-            "abort",
-            "reject",
-            "stop",
-            "kill",
-            "terminat",
-            "invalid",
-            "denied",
-            "deny",
-            "refus",
-            "declin",
-            "crash",
-            "halt",
-            "incomplet",
-            "inactiv",
-            "interrupt",
-            "missing",
-            "broken",
-        ])
-    {
+    } else if negated_done {
+        StatusWord::Waiting
+    } else if says_done(&w) && failure_stems == [&"error"] {
+        StatusWord::DoneWithErrors
+    } else if !failure_stems.is_empty() {
         StatusWord::Failed
     } else if has(&["queue", "pend", "wait"]) {
         StatusWord::Waiting
-    } else if has(&[
-        "progress", "process", "render", "running", "start", "plan", "init", "working",
-    ]) || w.ends_with("ing")
-    {
+    } else if has(&["progress", "running", "working"]) {
+        StatusWord::Working
+    } else if says_done(&w) {
+        StatusWord::Done
+    } else if has(&["process", "render", "start", "plan", "init"]) || w.ends_with("ing") {
         StatusWord::Working
     } else {
         StatusWord::Unknown
@@ -1123,7 +1192,10 @@ impl RenderPhase {
             StatusWord::Waiting => RenderPhase::Pending,
             StatusWord::Working => RenderPhase::Processing,
             StatusWord::Done => RenderPhase::Completed,
-            StatusWord::Failed => RenderPhase::Failed,
+            StatusWord::DoneWithErrors if output_url.is_some_and(field::is_web_url) => {
+                RenderPhase::Completed
+            }
+            StatusWord::DoneWithErrors | StatusWord::Failed => RenderPhase::Failed,
             StatusWord::Cancelled => RenderPhase::Cancelled,
             StatusWord::Unknown
                 if progress.is_none_or(|p| p >= 100.0)
@@ -1481,9 +1553,19 @@ mod tests {
             ("not_ready", Working),
             ("Succeeded", Done),
             ("ready", Done),
-            ("not completed", Failed),
-            ("unsuccessful", Failed),
-            ("none", Failed),
+            ("not completed", Waiting),
+            ("unsuccessful", Waiting),
+            ("none", Unknown),
+            ("notified", Unknown),
+            ("unassigned", Unknown),
+            ("completed_with_errors", DoneWithErrors),
+            ("render_complete", Done),
+            ("processed", Done),
+            ("processing", Working),
+            ("completing", Working),
+            ("awaiting_completion", Waiting),
+            ("completion_in_progress", Working),
+            ("abandoned", Unknown),
             ("Terminated", Failed),
             ("user-cancelled", Cancelled),
             ("unknown", Unknown),
