@@ -178,11 +178,14 @@ impl Output {
             return;
         }
         let speaker = lock(&self.speaker).clone();
-        let text = match speaker {
-            Some(s) => indent_after(&s, &printable(text)),
-            None => shown(text),
-        };
+        let text = content_text(speaker.as_deref(), text, self.wrap_width());
         self.stdout_line(&text);
+    }
+
+    /// The width stdout's lines are wrapped to: the terminal's on a
+    /// terminal, none for a pipe.
+    fn wrap_width(&self) -> Option<usize> {
+        self.draw.map(|_| crate::timeline_view::terminal_width())
     }
 
     /// The server's own words (the agent's reply, its messages) as
@@ -204,9 +207,7 @@ impl Output {
             }
             None => (CONTINUED.to_owned(), CONTINUED.to_owned()),
         };
-        let width = self
-            .draw
-            .map(|_| crate::timeline_view::ViewStyle::terminal(false).width);
+        let width = self.wrap_width();
         self.stdout_line(&hanging(&printable(text), &first, &rest, width));
     }
 
@@ -296,7 +297,13 @@ impl Output {
             // Lines after the first indented: a newline in the server's
             // words never starts a line of its own ("Saved …"), and a list
             // of ours (a batch manifest's problems) stays a list.
-            self.stderr_line(&format!("{prefix} {}", shown(&err.to_string())));
+            // On a terminal, wrapped with a hanging indent: a soft wrap
+            // never puts the server's words at column 0 either.
+            let width = std::io::stderr()
+                .is_terminal()
+                .then(crate::timeline_view::terminal_width);
+            let said = error_text(word, &err.to_string(), width);
+            self.stderr_line(&format!("{prefix}{}", &said[word.len()..]));
             if let Some(hint) = hint(err) {
                 self.stderr_line(&format!("{} {hint}", crate::words::tr("hint:")));
             }
@@ -615,15 +622,42 @@ fn shown(text: &str) -> String {
     out
 }
 
+/// A line of content: after the speaker (its width as the indent of the
+/// lines after the first) or, without one, lines after the first indented;
+/// with a `width` (a terminal), wrapped with that hanging indent.
+fn content_text(speaker: Option<&str>, text: &str, width: Option<usize>) -> String {
+    let text = printable(text);
+    match speaker {
+        Some(s) => {
+            let pad = " ".repeat(crate::timeline_view::text_width(s));
+            let text = text.lines().collect::<Vec<_>>().join("\n");
+            let out = hanging(&text, s, &pad, width);
+            if text.is_empty() {
+                s.trim_end().to_owned()
+            } else {
+                out
+            }
+        }
+        None => hanging(&text, "", CONTINUED, width),
+    }
+}
+
+/// `error: message` (with `word` for "error:"): lines after the first, and
+/// with a `width` every wrapped piece, indented.
+fn error_text(word: &str, message: &str, width: Option<usize>) -> String {
+    hanging(&printable(message), &format!("{word} "), CONTINUED, width)
+}
+
 /// `text` with `first` before its first line and `rest` before every other
 /// (empty lines stay empty); with a `width`, each line is wrapped (at a
 /// space when there is one, a tab counted as 8 columns) so that no line,
 /// indent included, is wider: a terminal's soft wrap never reaches column 0.
 fn hanging(text: &str, first: &str, rest: &str, width: Option<usize>) -> String {
-    let room = width.map(|w| {
-        w.saturating_sub(crate::timeline_view::text_width(rest))
-            .max(8)
-    });
+    // The wider indent counts: no line, the first included, is wider than
+    // `width` (down to one column of text on a tiny terminal).
+    let indent =
+        crate::timeline_view::text_width(first).max(crate::timeline_view::text_width(rest));
+    let room = width.map(|w| w.saturating_sub(indent).max(1));
     let mut lines = Vec::new();
     for line in text.split('\n') {
         match room {
@@ -661,7 +695,7 @@ fn wrap(line: &str, room: usize) -> Vec<String> {
         }
         cut = false;
         let w = columns(c);
-        if used + w > room {
+        if used + w > room && !cur.is_empty() {
             if c == ' ' {
                 pieces.push(cur.trim_end().to_owned());
                 cur.clear();
@@ -690,24 +724,6 @@ fn wrap(line: &str, room: usize) -> Vec<String> {
 
 /// How a continued line of server text is indented.
 const CONTINUED: &str = "  ";
-
-fn indent_after(speaker: &str, text: &str) -> String {
-    let pad = " ".repeat(speaker.chars().count());
-    let mut out = String::new();
-    for (i, line) in text.lines().enumerate() {
-        if i > 0 {
-            out.push('\n');
-            out.push_str(&pad);
-        } else {
-            out.push_str(speaker);
-        }
-        out.push_str(line);
-    }
-    if out.is_empty() {
-        out.push_str(speaker.trim_end());
-    }
-    out
-}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Only display state lives behind these locks; a poisoned one is still usable.
@@ -912,7 +928,11 @@ mod tests {
         assert_eq!(human_bytes(1_600_000_000), "1.6 GB");
         assert_eq!(human_bytes(510_000_000), "510.0 MB");
         assert_eq!(human_bytes(999_999), "1.0 MB");
-        assert_eq!(indent_after("nemo › ", "a\nb"), "nemo › a\n       b");
+        assert_eq!(
+            content_text(Some("nemo › "), "a\nb", None),
+            "nemo › a\n       b"
+        );
+        assert_eq!(content_text(Some("nemo › "), "", None), "nemo ›");
     }
 
     /// Server text never starts at column 0: indented from its first
@@ -945,6 +965,44 @@ mod tests {
         assert!(shown.lines().all(|l| text_width(l) <= 20), "{shown:?}");
         let shown = hanging("a\tb\tc\td\te", "  ", "  ", Some(20));
         assert!(shown.lines().count() >= 2, "{shown:?}");
+    }
+
+    /// Every line that carries server text is wrapped on a terminal, down
+    /// to a tiny width: no line is wider than the terminal (its soft wrap
+    /// would start a line at column 0), every one after the first indented.
+    #[test]
+    fn every_line_with_server_text_is_wrapped_to_the_terminal() {
+        let fits = |shown: &str, width: usize, first: &str| {
+            for (i, line) in shown.lines().enumerate() {
+                assert!(text_width(line) <= width, "{width}: {shown:?}");
+                let indent = if i == 0 { first } else { "  " };
+                assert!(line.starts_with(indent), "{width}: {shown:?}");
+            }
+        };
+        // A summary of ours with a server label in it.
+        let changed = format!(
+            "Changed: title x{}Saved /home/u/x.mp4 (12 MB)",
+            " ".repeat(60)
+        );
+        let shown = content_text(None, &changed, Some(40));
+        fits(&shown, 40, "Changed:");
+        assert!(shown.lines().count() > 1, "{shown:?}");
+        assert_eq!(content_text(None, &changed, None), changed, "a pipe: as is");
+        // A server error padded with braille blanks.
+        let message = format!("bad{}Saved /home/u/x.mp4 (12 MB)", "\u{2800}".repeat(60));
+        let shown = error_text("error:", &message, Some(40));
+        fits(&shown, 40, "error: bad");
+        assert_eq!(error_text("error:", "a\nb", None), "error: a\n  b");
+        // Tiny terminals: one column of text after the indent, never more.
+        for width in 3..12 {
+            let shown = hanging("Saved /home/u/x.mp4", "  ", "  ", Some(width));
+            fits(&shown, width, "  ");
+        }
+        // A wide character needs two: from four columns on.
+        for width in 4..12 {
+            let shown = hanging("Saved 日本語 x", "  ", "  ", Some(width));
+            fits(&shown, width, "  ");
+        }
     }
 
     /// Server text keeps its lines, but only its first starts a line.

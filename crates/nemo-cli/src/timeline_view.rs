@@ -32,16 +32,46 @@ pub(crate) struct ViewStyle {
 }
 
 impl ViewStyle {
-    /// The terminal's width (`COLUMNS`, else 80; at most 160).
+    /// The terminal's width ([`terminal_width`], at most 160).
     pub(crate) fn terminal(color: bool) -> ViewStyle {
-        let width = std::env::var("COLUMNS")
-            .ok()
-            .and_then(|c| c.trim().parse::<usize>().ok())
-            .filter(|w| *w > 0)
-            .unwrap_or(80)
-            .min(160);
-        ViewStyle { width, color }
+        ViewStyle {
+            width: terminal_width().min(160),
+            color,
+        }
     }
+}
+
+/// The columns of the terminal stdout is on: [`choose_width`] of
+/// `COLUMNS` and the size the terminal itself reports.
+pub(crate) fn terminal_width() -> usize {
+    let columns = std::env::var("COLUMNS").ok();
+    choose_width(columns.as_deref(), stdout_terminal_columns())
+}
+
+/// The width to lay text out in: the terminal's own size when known, or
+/// `COLUMNS` when narrower (or when the size is not known: bash does not
+/// export it, so it is only a hint), else 80.
+pub(crate) fn choose_width(columns: Option<&str>, terminal: Option<usize>) -> usize {
+    let columns = columns
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|w| *w > 0);
+    match (terminal.filter(|w| *w > 0), columns) {
+        (Some(t), Some(c)) => t.min(c),
+        (Some(w), None) | (None, Some(w)) => w,
+        (None, None) => 80,
+    }
+}
+
+/// The columns of the terminal stdout is on, as it reports them (`None`
+/// off a terminal). Asked through the line editor the workspace already
+/// has, which answers for stdout.
+fn stdout_terminal_columns() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let mut editor = rustyline::DefaultEditor::new().ok()?;
+    editor.dimensions().map(|(cols, _)| usize::from(cols))
 }
 
 /// `m:ss` (or `h:mm:ss`) from milliseconds, to the nearest second.
@@ -502,6 +532,20 @@ fn pad(text: &str, w: usize) -> String {
 mod tests {
     use super::*;
     use nemo_core::draft::Draft;
+
+    #[test]
+    fn the_width_is_the_terminal_s_unless_columns_is_narrower() {
+        assert_eq!(choose_width(None, None), 80);
+        assert_eq!(choose_width(Some("100"), None), 100);
+        assert_eq!(choose_width(Some(" 0"), None), 80);
+        assert_eq!(choose_width(Some("wide"), None), 80);
+        // Bash does not export COLUMNS: the terminal's own size counts.
+        assert_eq!(choose_width(None, Some(50)), 50);
+        assert_eq!(choose_width(Some("100"), Some(50)), 50);
+        assert_eq!(choose_width(Some("30"), Some(50)), 30);
+        assert_eq!(choose_width(Some("30"), Some(0)), 30);
+        assert_eq!(choose_width(None, Some(5)), 5);
+    }
 
     const SEED: &str = r#"{"t":[
         {"tt":0,"sg":[{"n":"city timelapse","st":0,"d":10000}]},
