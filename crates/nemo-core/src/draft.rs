@@ -216,7 +216,7 @@ impl Segment {
 /// Hangul fillers) become spaces, and a run of them one space, so no label
 /// can start a line of its own in a summary, nor pad the rest of itself
 /// onto the next row of a terminal.
-fn one_line(label: &str) -> String {
+pub fn one_line(label: &str) -> String {
     let mut out = String::with_capacity(label.len());
     let mut blank = false;
     for c in label.chars() {

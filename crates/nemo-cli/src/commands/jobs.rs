@@ -242,12 +242,13 @@ pub(crate) fn table<const N: usize>(head: [&'static str; N], rows: &[[String; N]
     use crate::timeline_view::text_width;
     let head = head.map(tr);
     // A cell may hold server text (an error, a first message): one line
-    // each, or a newline would break the rows.
+    // each, or a newline would break the rows; a run of blanks one space,
+    // or padding would push the rest of a row to the next terminal row.
     let rows: Vec<[String; N]> = rows
         .iter()
         .map(|row| {
             row.clone()
-                .map(|c| nemo_core::ids::printable_line(&c).into_owned())
+                .map(|c| nemo_core::draft::one_line(&nemo_core::ids::printable_line(&c)))
         })
         .collect();
     let rows = &rows;
@@ -320,5 +321,20 @@ mod tests {
         let col = |l: &str| crate::timeline_view::text_width(&l[..l.rfind(' ').unwrap() + 1]);
         assert_eq!(col(lines[1]), col(lines[2]), "{text}");
         assert_eq!(col(lines[0]), col(lines[2]), "{text}");
+    }
+
+    /// A cell of server text padded with spaces or blank-looking characters
+    /// cannot push the rest of a row onto the next terminal row.
+    #[test]
+    fn a_padded_cell_is_one_short_line() {
+        let detail = format!(
+            "bad{}{}Saved x.mp4",
+            " ".repeat(60),
+            "\u{2800}\u{3000}".repeat(30)
+        );
+        let rows = [["1".to_owned(), "failed".to_owned(), detail]];
+        let text = table(["ITEM", "STATUS", "DETAIL"], &rows);
+        let row = text.lines().nth(1).unwrap();
+        assert!(row.ends_with("failed  bad Saved x.mp4"), "{text:?}");
     }
 }
