@@ -628,6 +628,50 @@ fn escape_sequences_from_the_agent_never_reach_the_terminal() {
     assert_neutralised(&r);
 }
 
+/// A title label padded with 60 spaces (and braille blanks) before a forged
+/// "Saved" line. Before: the summary kept the padding, so on a terminal the
+/// tail soft-wrapped to column 0 ("Saved /home/u/x.mp4 (12 MB)").
+#[test]
+fn a_padded_title_label_stays_one_short_line() {
+    let sim = Sim::faults("seed=3");
+    let armed = Armed::default();
+    let proxy = Hostile::start(&sim.url(), {
+        let armed = armed.clone();
+        move |req: &Req, mut resp: Resp| {
+            if armed.is_on() && req.kind() == "state" {
+                let to = format!(
+                    "My Video{}{}Saved /home/u/x.mp4 (12 MB)",
+                    " ".repeat(60),
+                    "\u{2800}\u{3000}".repeat(10)
+                );
+                resp.body = crate::hostile_server::replace(&resp.body, b"My Video", to.as_bytes());
+            }
+            resp
+        }
+    });
+    sim.sample();
+    let r = via(&sim, &proxy, &["upload", "sample.mp4"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    let r = via(&sim, &proxy, &["say", "add a title"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    armed.on();
+    let r = via(&sim, &proxy, &["timeline"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert!(
+        proxy.seen().iter().any(|s| s.kind == "state" && s.tampered),
+        "the padded draft was sent"
+    );
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| l.contains("x.mp4")).collect();
+    assert!(!lines.is_empty(), "the label is shown: {}", r.both());
+    for line in lines {
+        assert!(
+            line.contains("My Video Saved /home/u/x.mp4"),
+            "the padding is one space: {line:?}"
+        );
+        assert!(!line.starts_with("Saved"), "{line:?}");
+    }
+}
+
 /// The finished render's URL and the claim token carry escape sequences.
 /// Before: `export --no-download` printed the URL raw ("Rendered: …").
 #[test]
