@@ -185,7 +185,8 @@ impl Output {
     /// The width stdout's lines are wrapped to: the terminal's on a
     /// terminal, none for a pipe.
     fn wrap_width(&self) -> Option<usize> {
-        self.draw.map(|_| crate::timeline_view::terminal_width())
+        self.draw
+            .map(|_| crate::timeline_view::terminal_width(false))
     }
 
     /// The server's own words (the agent's reply, its messages) as
@@ -301,7 +302,7 @@ impl Output {
             // never puts the server's words at column 0 either.
             let width = std::io::stderr()
                 .is_terminal()
-                .then(crate::timeline_view::terminal_width);
+                .then(|| crate::timeline_view::terminal_width(true));
             let said = error_text(word, &err.to_string(), width);
             self.stderr_line(&format!("{prefix}{}", &said[word.len()..]));
             if let Some(hint) = hint(err) {

@@ -35,17 +35,17 @@ impl ViewStyle {
     /// The terminal's width ([`terminal_width`], at most 160).
     pub(crate) fn terminal(color: bool) -> ViewStyle {
         ViewStyle {
-            width: terminal_width().min(160),
+            width: terminal_width(false).min(160),
             color,
         }
     }
 }
 
-/// The columns of the terminal stdout is on: [`choose_width`] of
-/// `COLUMNS` and the size the terminal itself reports.
-pub(crate) fn terminal_width() -> usize {
+/// The columns of the terminal stdout (or, with `stderr`, stderr) is on:
+/// [`choose_width`] of `COLUMNS` and the size the terminal itself reports.
+pub(crate) fn terminal_width(stderr: bool) -> usize {
     let columns = std::env::var("COLUMNS").ok();
-    choose_width(columns.as_deref(), stdout_terminal_columns())
+    choose_width(columns.as_deref(), terminal_columns(stderr))
 }
 
 /// The width to lay text out in: the terminal's own size when known, or
@@ -62,16 +62,39 @@ pub(crate) fn choose_width(columns: Option<&str>, terminal: Option<usize>) -> us
     }
 }
 
-/// The columns of the terminal stdout is on, as it reports them (`None`
-/// off a terminal). Asked through the line editor the workspace already
-/// has, which answers for stdout.
-fn stdout_terminal_columns() -> Option<usize> {
-    use std::io::IsTerminal;
-    if !std::io::stdout().is_terminal() {
-        return None;
+/// The columns the terminal on stdout (or stderr) reports, `None` off a
+/// terminal: `stty size` run on that very terminal (its input a copy of
+/// the stream), which answers for the window as it is now, resized or not.
+/// Nothing else is touched: no signal handler, no terminal mode.
+fn terminal_columns(stderr: bool) -> Option<usize> {
+    #[cfg(unix)]
+    {
+        use std::io::IsTerminal;
+        use std::os::fd::AsFd;
+        let fd = if stderr {
+            let e = std::io::stderr();
+            e.is_terminal().then(|| e.as_fd().try_clone_to_owned())
+        } else {
+            let o = std::io::stdout();
+            o.is_terminal().then(|| o.as_fd().try_clone_to_owned())
+        }?
+        .ok()?;
+        let out = std::process::Command::new("stty")
+            .arg("size")
+            .stdin(std::process::Stdio::from(fd))
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?;
+        let mut words = text.split_whitespace();
+        let _rows = words.next()?;
+        words.next()?.parse().ok()
     }
-    let mut editor = rustyline::DefaultEditor::new().ok()?;
-    editor.dimensions().map(|(cols, _)| usize::from(cols))
+    #[cfg(not(unix))]
+    {
+        let _ = stderr;
+        None
+    }
 }
 
 /// `m:ss` (or `h:mm:ss`) from milliseconds, to the nearest second.
@@ -89,7 +112,7 @@ pub(crate) fn clock(ms: f64) -> String {
 }
 
 /// The drawing (ruler and one row per track, no trailing newline), or
-/// `None` when there is nothing to draw on a time axis.
+/// `None` when there is nothing to draw on a time axis or no room for it.
 pub(crate) fn render(timeline: &Timeline, style: ViewStyle) -> Option<String> {
     let total = total_ms(timeline)?;
     let name_w = timeline
@@ -99,7 +122,12 @@ pub(crate) fn render(timeline: &Timeline, style: ViewStyle) -> Option<String> {
         .max()
         .unwrap_or(0)
         .min(NAME_MAX);
-    let bars = style.width.saturating_sub(name_w + 1).max(BARS_MIN);
+    // Too narrow for the bars: not drawn (a row wider than the terminal
+    // would soft-wrap a label to column 0).
+    if style.width < name_w + 1 + BARS_MIN {
+        return None;
+    }
+    let bars = style.width - (name_w + 1);
     let mut lines = Vec::with_capacity(timeline.tracks.len() + 1);
     let ruler = ruler(total, bars);
     lines.push(format!(
@@ -567,6 +595,21 @@ mod tests {
         let read = from_summary(&summary).expect("the summary reads back");
         let view = render(&read, plain(width)).unwrap_or_default();
         format!("{summary}\n{view}")
+    }
+
+    /// No row is wider than the terminal (its soft wrap would put a label
+    /// at column 0): too narrow for the bars, nothing is drawn.
+    #[test]
+    fn the_drawing_fits_the_width_or_is_not_drawn() {
+        let timeline = Draft::parse(SEED).expect("draft").timeline();
+        for width in 1..60 {
+            if let Some(view) = render(&timeline, plain(width)) {
+                for line in view.lines() {
+                    assert!(text_width(line) <= width, "{width}: {view}");
+                }
+            }
+        }
+        assert!(render(&timeline, plain(40)).is_some());
     }
 
     #[test]
