@@ -63,38 +63,15 @@ pub(crate) fn choose_width(columns: Option<&str>, terminal: Option<usize>) -> us
 }
 
 /// The columns the terminal on stdout (or stderr) reports, `None` off a
-/// terminal: `stty size` run on that very terminal (its input a copy of
-/// the stream), which answers for the window as it is now, resized or not.
-/// Nothing else is touched: no signal handler, no terminal mode.
+/// terminal: asked of that very terminal each time (an ioctl, no process),
+/// so a resized window is seen. `console` is already built for indicatif.
 fn terminal_columns(stderr: bool) -> Option<usize> {
-    #[cfg(unix)]
-    {
-        use std::io::IsTerminal;
-        use std::os::fd::AsFd;
-        let fd = if stderr {
-            let e = std::io::stderr();
-            e.is_terminal().then(|| e.as_fd().try_clone_to_owned())
-        } else {
-            let o = std::io::stdout();
-            o.is_terminal().then(|| o.as_fd().try_clone_to_owned())
-        }?
-        .ok()?;
-        let out = std::process::Command::new("stty")
-            .arg("size")
-            .stdin(std::process::Stdio::from(fd))
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        let text = String::from_utf8(out.stdout).ok()?;
-        let mut words = text.split_whitespace();
-        let _rows = words.next()?;
-        words.next()?.parse().ok()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = stderr;
-        None
-    }
+    let term = if stderr {
+        console::Term::stderr()
+    } else {
+        console::Term::stdout()
+    };
+    term.size_checked().map(|(_rows, cols)| usize::from(cols))
 }
 
 /// `m:ss` (or `h:mm:ss`) from milliseconds, to the nearest second.
