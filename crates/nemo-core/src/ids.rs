@@ -86,7 +86,26 @@ pub fn file_stem(id: &str) -> String {
             out.push(c);
         }
     }
+    // A name stays well within the 255 bytes file systems allow (128 `:`
+    // would escape to 384): a long one keeps its start and ends with `~` and
+    // a hash of the whole id. A valid id never holds `~` or `%`, so no two
+    // ids share a name.
+    if out.len() > MAX_STEM {
+        out.truncate(MAX_STEM - 17);
+        let _ = write!(out, "~{:016x}", fnv1a(id));
+    }
     out
+}
+
+/// The longest name [`file_stem`] gives (bytes; ids are ASCII).
+const MAX_STEM: usize = 200;
+
+/// FNV-1a, 64 bits: a stable hash (std's hasher may change between
+/// releases, and a lease file's name must not), small enough to write here.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// An id as a message shows it: neutralised, at most 40 characters.
@@ -337,6 +356,16 @@ mod tests {
                 .collect();
         assert_eq!(stems.len(), 7, "{stems:?}");
         assert_eq!(file_stem("render_1"), "render_1");
+        // The longest ids still make names a file system takes, each its own.
+        let colons = ":".repeat(MAX_ID_LEN);
+        let almost = format!("{}a", ":".repeat(MAX_ID_LEN - 1));
+        for id in [colons.as_str(), almost.as_str()] {
+            assert!(check_id("id", id).is_ok());
+            let name = file_stem(id);
+            assert!(name.len() <= MAX_STEM, "{} bytes", name.len());
+            assert!(!name.contains(':'), "{name}");
+        }
+        assert_ne!(file_stem(&colons), file_stem(&almost));
         assert!(check_file_id("render id", "render_1").is_ok());
         assert!(check_file_id("render id", "../x").is_err());
         assert!(check_id("id", &"a".repeat(MAX_ID_LEN)).is_ok());
