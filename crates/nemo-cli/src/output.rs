@@ -678,46 +678,57 @@ fn hanging(text: &str, first: &str, rest: &str, width: Option<usize>) -> String 
     lines.join("\n")
 }
 
-/// `line` cut into pieces of at most `room` columns, at a space when there
-/// is one (the spaces at a cut are dropped).
+/// `line` cut into pieces of at most `room` columns, between words (the
+/// spaces at a cut are dropped, the others kept). A word wider than the
+/// room is cut, except a URL: cut, it could no longer be copied or opened,
+/// so it stands whole on a line of its own and runs past the edge (a URL
+/// holds no space, so the terminal's own wrap of it cannot show a line that
+/// passes for nemo's).
 fn wrap(line: &str, room: usize) -> Vec<String> {
     let columns = |c: char| match c {
         '\t' => 8,
         c => crate::timeline_view::text_width(c.encode_utf8(&mut [0; 4])),
     };
+    let width = |s: &str| s.chars().map(columns).sum::<usize>();
     let mut pieces = Vec::new();
     let mut cur = String::new();
     let mut used = 0;
-    // After a cut, the spaces that follow it are dropped.
-    let mut cut = false;
-    for c in line.chars() {
-        if cut && c == ' ' {
+    let mut rest = line;
+    while !rest.is_empty() {
+        // The spaces before the next word, and the word.
+        let body = rest.trim_start_matches(' ');
+        let gap = &rest[..rest.len() - body.len()];
+        let end = body.find(' ').unwrap_or(body.len());
+        let word = &body[..end];
+        rest = &body[end..];
+        let (gw, w) = (width(gap), width(word));
+        if used + gw + w <= room || cur.trim().is_empty() && word.is_empty() {
+            cur.push_str(gap);
+            cur.push_str(word);
+            used += gw + w;
             continue;
         }
-        cut = false;
-        let w = columns(c);
-        if used + w > room && !cur.is_empty() {
-            if c == ' ' {
-                pieces.push(cur.trim_end().to_owned());
-                cur.clear();
-                used = 0;
-                cut = true;
-                continue;
-            }
-            let tail = match cur.rfind(' ') {
-                Some(i) if !cur[..i].trim().is_empty() => {
-                    let tail = cur[i + 1..].to_owned();
-                    cur.truncate(i);
-                    tail
-                }
-                _ => String::new(),
-            };
-            pieces.push(cur.trim_end().to_owned());
-            used = tail.chars().map(columns).sum();
-            cur = tail;
+        if !cur.trim().is_empty() {
+            pieces.push(std::mem::take(&mut cur));
+            used = 0;
+        } else {
+            // Only an indent so far: keep it.
+            used = width(&cur);
         }
-        cur.push(c);
-        used += w;
+        if used + w <= room || word.contains("://") {
+            cur.push_str(word);
+            used += w;
+            continue;
+        }
+        for c in word.chars() {
+            let cw = columns(c);
+            if used + cw > room && !cur.trim().is_empty() {
+                pieces.push(std::mem::take(&mut cur));
+                used = 0;
+            }
+            cur.push(c);
+            used += cw;
+        }
     }
     pieces.push(cur);
     pieces
@@ -999,6 +1010,11 @@ mod tests {
             let shown = hanging("Saved /home/u/x.mp4", "  ", "  ", Some(width));
             fits(&shown, width, "  ");
         }
+        // A URL is never cut (it must still open): whole, on a line of its
+        // own, the words around it wrapped as usual.
+        let url = format!("https://cdn.example/{}.mp4?sig=abc", "r".repeat(70));
+        let shown = hanging(&format!("Rendered: {url} ok"), "", "  ", Some(40));
+        assert_eq!(shown, format!("Rendered:\n  {url}\n  ok"));
         // A wide character needs two: from four columns on.
         for width in 4..12 {
             let shown = hanging("Saved 日本語 x", "  ", "  ", Some(width));
