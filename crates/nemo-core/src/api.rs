@@ -653,13 +653,20 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
     if !has_code && success.is_none() {
         // A JSend envelope: `status` says how the call went, `data` holds
         // the answer (a render's own status among it).
+        // Only an object of the envelope's own keys is one: a render whose
+        // own status is `success` may carry `data` of its own beside its
+        // other fields.
+        let only_envelope = map
+            .keys()
+            .all(|k| ["status", "data", "message"].contains(&k.as_str()));
         let jsend = map
             .get("status")
             .and_then(Value::as_str)
             .map(|s| s.trim().to_ascii_lowercase())
-            .filter(|s| ["success", "ok", "fail", "error"].contains(&s.as_str()));
+            .filter(|s| ["success", "ok", "fail", "error"].contains(&s.as_str()))
+            .filter(|_| only_envelope);
         return match (jsend.as_deref(), map.remove("data")) {
-            (Some("fail" | "error"), Some(data @ Value::Object(_))) => {
+            (Some("fail" | "error"), Some(data @ (Value::Object(_) | Value::Array(_)))) => {
                 let message = Fields::flat(&Value::Object(map))
                     .value(field::MESSAGE)
                     .and_then(message_of)
@@ -671,7 +678,7 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
                     .unwrap_or_else(|| "the request failed".into());
                 Err(api_error(None, message))
             }
-            (Some(_), Some(data @ Value::Object(_))) => Ok(data),
+            (Some(_), Some(data @ (Value::Object(_) | Value::Array(_)))) => Ok(data),
             (_, data) => {
                 if let Some(data) = data {
                     map.insert("data".into(), data);
@@ -1108,40 +1115,69 @@ const FAILURE_STEMS: &[&str] = &[
     "halt",
     "interrupt",
     "broken",
+    "missing",
 ];
 
-/// Whether a (normalised) word says done: it contains `complet`, `succe`,
-/// `finish`, `rendered` or `processed`, or begins or ends with `done` or
-/// `ready` (not `abandoned`); a word ending in `-ing` (`completing`) is
-/// still working.
-fn says_done(w: &str) -> bool {
-    !w.ends_with("ing")
+/// Whether one part of a status word says done: it holds `complet`,
+/// `succe`, `finish`, `rendered` or `processed`, or begins or ends with
+/// `done` or `ready` (not `abandoned`); a part ending in `-ing`
+/// (`completing`) or `-ion` (`completion`) is not.
+fn says_done(p: &str) -> bool {
+    !p.ends_with("ing")
+        && !p.ends_with("ion")
         && (["complet", "succe", "finish", "rendered", "processed"]
             .iter()
-            .any(|p| w.contains(p))
+            .any(|s| p.contains(s))
             || ["done", "ready"]
                 .iter()
-                .any(|p| w.starts_with(p) || w.ends_with(p)))
+                .any(|s| p.starts_with(s) || p.ends_with(s)))
+}
+
+/// A status word's parts, lower case: split at anything not a letter or a
+/// digit and where a lower-case letter meets an upper-case one
+/// (`InProgress` → `in`, `progress`).
+fn status_parts(word: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in word.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                parts.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
+            parts.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        cur.push(c.to_ascii_lowercase());
+    }
+    if !cur.is_empty() {
+        parts.push(cur);
+    }
+    parts
 }
 
 /// Reads a status word whatever its case and separators (`in progress`,
-/// `in-progress`, `IN_PROGRESS`, `InProgress`). In order: the exact
-/// waiting and done words; cancelling; `not yet…`/`not ready` (working); a
-/// negated done word (`not`, `non`, `un` or `in` before a done word or
-/// `start`: waiting); a done word with `error` and no other failure stem
+/// `in-progress`, `IN_PROGRESS`, `InProgress`), part by part. In order:
+/// the exact waiting and done words; "no errors" said of a finish
+/// (`completed_without_errors`) is not about failing; cancelling; `not
+/// yet…`/`not ready` (working); a negated finish (`not`, `non` or `un`
+/// before a done word, `incomplete`: waiting; before `success`: failed); a
+/// done word with `error` as the only failure stem
 /// ([`StatusWord::DoneWithErrors`]); failure stems; waiting stems
 /// (`awaiting_completion` waits); `progress`/`running`/`working`
-/// (`completion_in_progress` works); done words (`rendered`, `processed`
-/// before the working stems `render`, `process`); the other working
-/// stems; else [`StatusWord::Unknown`] — any other
-/// `not…`/`non…`/`un…` word (`notified`, `none`, `unassigned`) included.
+/// (`completion_in_progress` works); done — the last part a done word and
+/// the others about the render itself (`render_complete`, `RENDER_SUCCESS`,
+/// `completed_successfully`; not `preprocessing_complete`,
+/// `upload_complete`, `ready_for_render`); the working stems (`render`,
+/// `process`, `start`, `plan`, `init`, `-ing`); else
+/// [`StatusWord::Unknown`] (`notified`, `none`, `unassigned`, `uploaded`).
 pub(crate) fn classify_status_word(word: &str) -> StatusWord {
-    let w: String = word
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    let has = |parts: &[&str]| parts.iter().any(|p| w.contains(p));
+    let mut parts = status_parts(word);
+    let w: String = parts.concat();
     match w.as_str() {
         "pending" | "queued" | "queue" | "inqueue" | "waiting" | "submitted" | "created"
         | "new" | "scheduled" | "notstarted" | "unstarted" => return StatusWord::Waiting,
@@ -1150,21 +1186,57 @@ pub(crate) fn classify_status_word(word: &str) -> StatusWord {
         "unknown" | "" => return StatusWord::Unknown,
         _ => {}
     }
-    let negated_done = ["not", "non", "un", "in"].iter().any(|p| {
-        w.strip_prefix(p)
-            .is_some_and(|rest| says_done(rest) || rest.starts_with("start"))
-    });
-    let failure_stems = FAILURE_STEMS
-        .iter()
-        .filter(|p| w.contains(*p))
-        .collect::<Vec<_>>();
+    // "without errors", "no errors", "error free": no failure said.
+    let errorish = |p: &str| p == "error" || p == "errors";
+    let mut i = 0;
+    while i < parts.len() {
+        if errorish(&parts[i])
+            && i > 0
+            && ["no", "without", "zero"].contains(&parts[i - 1].as_str())
+        {
+            parts.drain(i - 1..=i);
+            i -= 1;
+        } else if errorish(&parts[i]) && parts.get(i + 1).is_some_and(|n| n == "free") {
+            parts.drain(i..=i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    let w: String = parts.concat();
+    let has = |stems: &[&str]| stems.iter().any(|s| w.contains(s));
+    let first = parts.first().map(String::as_str).unwrap_or_default();
+    let negated = if ["not", "non", "un"].contains(&first) {
+        parts.get(1).map(String::as_str)
+    } else if first == "incomplete" || first == "incompleted" {
+        Some("complete")
+    } else {
+        ["not", "non", "un"]
+            .iter()
+            .find_map(|p| first.strip_prefix(p))
+            .filter(|rest| says_done(rest) || rest.starts_with("start"))
+    };
+    let failure_stems: Vec<&&str> = FAILURE_STEMS.iter().filter(|s| w.contains(**s)).collect();
+    let done_part = parts.iter().any(|p| says_done(p));
+    // The render itself (or how well it went), not one of its steps.
+    let about_the_render = |p: &str| {
+        says_done(p)
+            || [
+                "render", "job", "task", "export", "video", "output", "file", "all", "fully",
+                "status", "is", "has", "been", "was",
+            ]
+            .contains(&p)
+    };
     if has(&["cancel"]) {
         StatusWord::Cancelled
     } else if w.starts_with("notyet") || w == "notready" {
         StatusWord::Working
-    } else if negated_done {
-        StatusWord::Waiting
-    } else if says_done(&w) && failure_stems == [&"error"] {
+    } else if let Some(target) = negated.filter(|t| says_done(t) || t.starts_with("start")) {
+        if target.contains("succe") {
+            StatusWord::Failed
+        } else {
+            StatusWord::Waiting
+        }
+    } else if done_part && failure_stems == [&"error"] {
         StatusWord::DoneWithErrors
     } else if !failure_stems.is_empty() {
         StatusWord::Failed
@@ -1172,7 +1244,9 @@ pub(crate) fn classify_status_word(word: &str) -> StatusWord {
         StatusWord::Waiting
     } else if has(&["progress", "running", "working"]) {
         StatusWord::Working
-    } else if says_done(&w) {
+    } else if parts.last().is_some_and(|p| says_done(p))
+        && parts.iter().all(|p| about_the_render(p))
+    {
         StatusWord::Done
     } else if has(&["process", "render", "start", "plan", "init"]) || w.ends_with("ing") {
         StatusWord::Working
@@ -1554,7 +1628,41 @@ mod tests {
             ("Succeeded", Done),
             ("ready", Done),
             ("not completed", Waiting),
-            ("unsuccessful", Waiting),
+            ("unsuccessful", Failed),
+            ("not_successful", Failed),
+            ("unfinished", Waiting),
+            ("incomplete", Waiting),
+            ("NotCompleted", Waiting),
+            ("unprocessed", Waiting),
+            ("ingest_complete", Unknown),
+            ("ingestion_complete", Unknown),
+            ("indexing_done", Unknown),
+            ("ready_for_render", Working),
+            ("ready_to_process", Working),
+            ("preprocessing_complete", Working),
+            ("upload_complete", Unknown),
+            ("nearing_completion", Unknown),
+            ("missing", Failed),
+            ("completed_without_errors", Done),
+            ("completed_no_errors", Done),
+            ("error_free", Unknown),
+            ("completed_successfully", Done),
+            ("RENDER_SUCCESS", Done),
+            ("render-done", Done),
+            ("rendered", Done),
+            ("InProgress", Working),
+            ("COMPLETE", Done),
+            ("SUBMITTED", Waiting),
+            ("PROGRESSING", Working),
+            ("ERROR", Failed),
+            ("CANCELED", Cancelled),
+            ("errored", Failed),
+            ("transcoding", Working),
+            ("fetching", Working),
+            ("preprocessing", Working),
+            ("saving", Working),
+            ("available", Unknown),
+            ("published", Unknown),
             ("none", Unknown),
             ("notified", Unknown),
             ("unassigned", Unknown),

@@ -246,16 +246,13 @@ pub(crate) fn code(value: &Value) -> Option<i64> {
 
 /// A percentage (a render's progress): a number, a numeric string or
 /// `"45%"` as it is; a number below 1 that is not whole (`0.45`, `"0.45"`)
-/// as a fraction (45). A whole `1` (`1`, `"1"`) stays 1 %: a progress of 1
-/// is more likely one percent than done. The JSON float `1.0` is the
-/// fraction 1 (100 %): whoever writes `1.0` writes fractions.
+/// as a fraction (45). A `1` (`1`, `1.0`, `"1"`) stays 1 %: read as 100 %
+/// it could end a render's wait early when the status word is unknown,
+/// while a server of fractions says "done" in words at its 1.0 anyway.
 pub(crate) fn percent(value: &Value) -> Option<f64> {
     let n = num(value)?;
     let explicit = value.as_str().is_some_and(|s| s.trim().ends_with('%'));
-    let float_one = matches!(value, Value::Number(x) if x.is_f64() && n == 1.0);
-    Some(if float_one {
-        100.0
-    } else if !explicit && n > 0.0 && n < 1.0 {
+    Some(if !explicit && n > 0.0 && n < 1.0 {
         n * 100.0
     } else {
         n

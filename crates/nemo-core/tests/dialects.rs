@@ -124,6 +124,12 @@ fn a_jsend_envelope_is_an_envelope() {
         r#"{"status":"completed","data":"x","output":{"url":"https://cdn.example/r/x.mp4"}}"#;
     let s = api::parse_render_status(&resp(200, body)).expect("shape b");
     assert_eq!(s.phase, RenderPhase::Completed);
+    // A render of its own whose status is `success`, with `data` of its own
+    // beside its other fields, is not an envelope.
+    let body = r#"{"id":"r1","status":"success","url":"https://cdn.example/r/x.mp4","data":{"template":"t"}}"#;
+    let s = api::parse_render_status(&resp(200, body)).expect("a render");
+    assert_eq!(s.phase, RenderPhase::Completed);
+    assert_eq!(s.output_url.as_deref(), Some(URL));
 }
 
 /// Errors: codes ≥ 1000 on HTTP 200 or with a matching status, the code as a
@@ -939,7 +945,7 @@ fn render_status_words() {
         ("NotCompleted", true, Pending),
         ("incomplete", true, Pending),
         ("unfinished", true, Pending),
-        ("unsuccessful", true, Pending),
+        ("unsuccessful", true, Failed),
         ("stopped", true, Failed),
         ("terminated", true, Failed),
         ("killed", true, Failed),
@@ -1047,7 +1053,7 @@ fn render_progress_in_every_spelling() {
         (json!("0.45"), Some(45.0)),
         (json!("0.5%"), Some(0.5)),
         (json!(1), Some(1.0)),
-        (json!(1.0), Some(100.0)),
+        (json!(1.0), Some(1.0)),
         (json!("1"), Some(1.0)),
         (json!(0), Some(0.0)),
         (json!(100), Some(100.0)),
@@ -1300,6 +1306,8 @@ fn upload_answer_as_a_bare_list() {
         r#"{"code":0,"data":[{"filename":"a.mp4","file_type":"video","cdn_url":"https://cdn/a.mp4","duration":"10.5"}]}"#,
         r#"[{"fileName":"a.mp4","fileType":"video","cdnUrl":"https://cdn/a.mp4","duration":10.5}]"#,
         r#"{"success":true,"data":{"items":[{"name":"a.mp4","type":"video","url":"https://cdn/a.mp4","duration":10.5}]}}"#,
+        // JSend, its data a list.
+        r#"{"status":"success","data":[{"filename":"a.mp4","file_type":"video","cdn_url":"https://cdn/a.mp4","duration":10.5}]}"#,
     ] {
         let u: api::Uploaded =
             api::parse(&resp(200, body)).unwrap_or_else(|e| panic!("{body}: {e}"));
