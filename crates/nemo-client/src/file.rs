@@ -579,7 +579,9 @@ impl Store for FileStore {
         // the lock for an instant: a refusal is taken as final only when it
         // lasts [`LEASE_PATIENCE`].
         let mut reopened = 0;
-        for attempt in 0..=LEASE_TRIES {
+        // Only a refusal counts as a try: a re-open does not use one up.
+        let mut tries = 0;
+        loop {
             match file.try_lock() {
                 // The holder removed the file (its job ended) between our
                 // open and our lock: a lock on a removed file is no lease,
@@ -599,10 +601,11 @@ impl Store for FileStore {
                 }
                 // Held by another thread of this very store.
                 Err(fs::TryLockError::WouldBlock) if held_here() => return Ok(true),
-                Err(fs::TryLockError::WouldBlock) if attempt < LEASE_TRIES => {
+                Err(fs::TryLockError::WouldBlock) if tries < LEASE_TRIES => {
+                    tries += 1;
                     std::thread::sleep(LEASE_PATIENCE / LEASE_TRIES);
                 }
-                Err(fs::TryLockError::WouldBlock) => {}
+                Err(fs::TryLockError::WouldBlock) => break,
             }
         }
         Ok(false)
