@@ -742,24 +742,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Bytes as people read them, in decimal units (powers of 1000, as the
-/// service counts its limits): `43.8 kB`, `1.2 MB`, `1.6 GB`.
-pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if n < 1000 {
-        return format!("{n} bytes");
-    }
-    let mut v = n as f64;
-    let mut unit = "bytes";
-    for u in UNITS {
-        if v < 999.95 {
-            break;
-        }
-        v /= 1000.0;
-        unit = u;
-    }
-    format!("{v:.1} {unit}")
-}
+pub(crate) use nemo_core::units::human_bytes;
 
 /// `12.3 MB / 40.0 MB`, or `12.3 MB` when the total is not known.
 fn sizes(done: u64, total: Option<u64>) -> String {

@@ -72,4 +72,5 @@ pub mod secret;
 pub mod sse;
 pub mod time;
 pub mod transport;
+pub mod units;
 pub mod wire;

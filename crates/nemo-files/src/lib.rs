@@ -353,24 +353,8 @@ pub async fn download_via_stream<T: Transport + ?Sized>(
     download(&mut fetch, dest, options, Limits::default(), progress).await
 }
 
-/// A size in a message: `12.3 GB` (decimal units, as the CLI shows sizes),
-/// exact bytes below 1 kB.
-pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
-    if n < 1000 {
-        return format!("{n} bytes");
-    }
-    let mut v = n as f64;
-    let mut unit = "bytes";
-    for u in UNITS {
-        if v < 999.95 {
-            break;
-        }
-        v /= 1000.0;
-        unit = u;
-    }
-    format!("{v:.1} {unit}")
-}
+/// A size in a message: `12.3 GB` (decimal units, as the CLI shows sizes).
+pub(crate) use nemo_core::units::human_bytes;
 
 #[cfg(test)]
 mod tests {
