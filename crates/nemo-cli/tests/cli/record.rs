@@ -134,6 +134,33 @@ fn a_recording_path_that_cannot_be_written_fails_before_anything_is_sent() {
     }
 }
 
+/// `nemo --record RECORD run "add a title" --file SAMPLE REST…` exits 1
+/// naming `--record`, and the simulator saw no request. Its stderr.
+fn record_is_refused_before_anything_is_sent(
+    sim: &Sim,
+    sample: &std::path::Path,
+    record: &str,
+    rest: &[&str],
+) -> String {
+    let out = sim
+        .nemo()
+        .arg("--record")
+        .arg(record)
+        .args(["run", "add a title", "--file"])
+        .arg(sample)
+        .args(rest)
+        .output()
+        .expect("run");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{record} {rest:?}: {stderr}");
+    assert!(stderr.contains("--record"), "{record} {rest:?}: {stderr}");
+    assert!(
+        sim.journal().is_empty(),
+        "{record} {rest:?}: nothing was sent"
+    );
+    stderr
+}
+
 /// `--record` never replaces a file: not an existing one (the video of an
 /// earlier export, an input), nor the `--out` of the same command. Before:
 /// `run … --out v.mp4 --record v.mp4` paid for the render, printed "Saved
@@ -155,19 +182,7 @@ fn a_recording_never_replaces_a_file() {
         ("./new.mp4", &["-o", "new.mp4"]),
     ];
     for (record, rest) in cases {
-        let out = sim
-            .nemo()
-            .arg("--record")
-            .arg(record)
-            .args(["run", "add a title", "--file"])
-            .arg(&sample)
-            .args(rest)
-            .output()
-            .expect("run");
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{record}: {stderr}");
-        assert!(stderr.contains("--record"), "{record}: {stderr}");
-        assert!(sim.journal().is_empty(), "{record}: nothing was sent");
+        let stderr = record_is_refused_before_anything_is_sent(&sim, &sample, record, rest);
         assert!(!sim.work.path().join("final.mp4").exists());
         assert!(
             !sim.work.path().join("new.mp4").exists(),
@@ -205,22 +220,7 @@ fn a_recording_named_like_the_output_in_any_spelling_is_refused() {
         ("videos/session.mp4", &["--out", "videos"]),
     ];
     for (record, rest) in cases {
-        let out = sim
-            .nemo()
-            .arg("--record")
-            .arg(record)
-            .args(["run", "add a title", "--file"])
-            .arg(&sample)
-            .args(rest)
-            .output()
-            .expect("run");
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{record} {rest:?}: {stderr}");
-        assert!(stderr.contains("--record"), "{record}: {stderr}");
-        assert!(
-            sim.journal().is_empty(),
-            "{record} {rest:?}: nothing was sent"
-        );
+        record_is_refused_before_anything_is_sent(&sim, &sample, record, rest);
     }
     // A recording beside the output, under its own name, is fine.
     let out = sim
