@@ -47,6 +47,25 @@ impl Armed {
 }
 
 /// `nemo ARGS` against the proxy instead of the simulator.
+/// Uploads the sample cleanly, then arms the proxy and runs `say "add a
+/// title"` through it: exit 0, and the agent's answer was rewritten.
+fn say_through(sim: &Sim, proxy: &Hostile, armed: &Armed) -> Run {
+    sim.sample();
+    let r = via(sim, proxy, &["upload", "sample.mp4"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    armed.on();
+    let r = via(sim, proxy, &["say", "add a title"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|s| s.kind == "run_sse" && s.tampered),
+        "the hostile text was sent"
+    );
+    r
+}
+
 fn via(sim: &Sim, proxy: &Hostile, args: &[&str]) -> Run {
     let mut cmd = sim.nemo();
     cmd.env("NEMO_API_URL", proxy.url()).args(args);
@@ -598,19 +617,7 @@ fn escape_sequences_from_the_agent_never_reach_the_terminal() {
             resp
         }
     });
-    sim.sample();
-    let r = via(&sim, &proxy, &["upload", "sample.mp4"]);
-    assert_eq!(r.code, Some(0), "{}", r.both());
-    armed.on();
-    let r = via(&sim, &proxy, &["say", "add a title"]);
-    assert_eq!(r.code, Some(0), "{}", r.both());
-    assert!(
-        proxy
-            .seen()
-            .iter()
-            .any(|s| s.kind == "run_sse" && s.tampered),
-        "the hostile text was sent"
-    );
+    let r = say_through(&sim, &proxy, &armed);
     assert!(
         r.stdout.contains("pwned") && r.stdout.contains("fake.mp4"),
         "the agent's text is shown (neutralised): {}",
@@ -755,19 +762,7 @@ fn newlines_from_the_server_never_forge_a_line() {
             resp
         }
     });
-    sim.sample();
-    let r = via(&sim, &proxy, &["upload", "sample.mp4"]);
-    assert_eq!(r.code, Some(0), "{}", r.both());
-    armed.on();
-    let r = via(&sim, &proxy, &["say", "add a title"]);
-    assert_eq!(r.code, Some(0), "{}", r.both());
-    assert!(
-        proxy
-            .seen()
-            .iter()
-            .any(|s| s.kind == "run_sse" && s.tampered),
-        "the hostile text was sent"
-    );
+    let r = say_through(&sim, &proxy, &armed);
     assert!(
         r.stdout.contains("Saved fake.mp4"),
         "the agent's text is shown: {}",
