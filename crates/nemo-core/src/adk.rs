@@ -98,9 +98,7 @@ const API_CODES: &[i64] = &[402, 429];
 /// message keys.
 fn service_error(f: &Fields<'_>, codes: &[&str], messages: &[&str]) -> Option<AgentEvent> {
     let code = f
-        .num(codes)
-        .filter(|c| c.fract() == 0.0)
-        .map(|c| c as i64)
+        .code(codes)
         .filter(|c| *c >= 1000 || API_CODES.contains(c))?;
     let message = f
         .text(messages)
@@ -314,34 +312,6 @@ pub(crate) fn succeeded(event: &AgentEvent) -> bool {
     )
 }
 
-/// The words of a tool's or a stage's name, in lower case: split at
-/// anything not a letter or a digit and where a capital follows a small
-/// letter (`generateVideo`, `generate-video`, `generate_video`: generate,
-/// video).
-pub(crate) fn name_words(name: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut after_small = false;
-    for c in name.chars() {
-        if !c.is_alphanumeric() {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
-            after_small = false;
-            continue;
-        }
-        if c.is_uppercase() && after_small && !word.is_empty() {
-            words.push(std::mem::take(&mut word));
-        }
-        after_small = c.is_lowercase() || c.is_ascii_digit();
-        word.extend(c.to_lowercase());
-    }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    words
-}
-
 /// A version or a neutral word in a tool's name (`v2`, `2`, `tool`,
 /// `async`): not what the tool does.
 fn neutral(word: &str) -> bool {
@@ -364,7 +334,7 @@ const GENERATION: &[&[&str]] = &[
 /// generation words: `seedance_generate_video`). `generate_video_script`
 /// or `get_seedance_status` are not.
 pub(crate) fn is_generation_tool(name: &str) -> bool {
-    let words: Vec<String> = name_words(name)
+    let words: Vec<String> = field::words(name)
         .into_iter()
         .filter(|w| !neutral(w))
         .collect();
@@ -385,7 +355,7 @@ pub(crate) fn is_generation_tool(name: &str) -> bool {
 /// (`post_production`, `auto_post_production`, `postProduction`,
 /// `postproduction`).
 fn is_post_production(name: &str) -> bool {
-    let words = name_words(name);
+    let words = field::words(name);
     words
         .iter()
         .any(|w| w.starts_with("postprod") || w == "postprocessing")
@@ -394,19 +364,14 @@ fn is_post_production(name: &str) -> bool {
             .any(|p| p[0] == "post" && p[1].starts_with("produc"))
 }
 
-/// The URL a result gives for a video, with the field lookup's aliases
-/// (`output.url`, `url`, `video_url`, `download_url`, `output_url`, …).
-fn video_url(f: &Fields<'_>) -> Option<String> {
-    // The render's rule: the most specific name first, web URLs only.
-    field::output_url(f)
-}
-
 /// A stage by the words of its name (`raw_video`, `post_production`, …);
 /// `f` is where its URL may be.
 fn stage_named(stage: &str, f: &Fields<'_>) -> Option<GenerationStage> {
-    if name_words(stage).iter().any(|w| w == "raw") {
-        Some(GenerationStage::RawVideoReady { url: video_url(f) })
-    } else if is_post_production(stage) || name_words(stage).iter().any(|w| w == "post") {
+    if field::words(stage).iter().any(|w| w == "raw") {
+        Some(GenerationStage::RawVideoReady {
+            url: field::output_url(f),
+        })
+    } else if is_post_production(stage) || field::words(stage).iter().any(|w| w == "post") {
         Some(GenerationStage::PostProductionDone)
     } else {
         None
@@ -421,7 +386,7 @@ fn stage_of_delta(stage: &str, d: &Fields<'_>) -> Option<GenerationStage> {
     let named = stage_named(stage, d)?;
     if let GenerationStage::RawVideoReady { url: None } = named {
         let done = |w: &str| crate::api::classify_status_word(w) == StatusWord::Done;
-        let said_done = name_words(stage).iter().any(|w| done(w))
+        let said_done = field::words(stage).iter().any(|w| done(w))
             || d.text(&[
                 "status",
                 "generation_status",
@@ -451,7 +416,8 @@ pub fn stage_of(event: &AgentEvent) -> Option<GenerationStage> {
     let r = Fields::new(result);
     let inner = r.nested(&["result"]);
     let pick = |keys: &[&str]| r.text(keys).or_else(|| inner.and_then(|i| i.text(keys)));
-    let url = || video_url(&r).or_else(|| inner.and_then(|i| video_url(&i)));
+    // The render's rule: the most specific name first, web URLs only.
+    let url = || field::output_url(&r).or_else(|| inner.and_then(|i| field::output_url(&i)));
     if let Some(stage) = pick(&["stage", "phase"]) {
         return match stage_named(&stage, &r)? {
             GenerationStage::RawVideoReady { .. } => {
@@ -525,7 +491,7 @@ impl Addition {
     /// What a tool adds, from its name (`add_background_music` → music);
     /// `None` for a tool that removes, or adds none of these.
     pub(crate) fn of_tool(name: &str) -> Option<Self> {
-        let words = name_words(name);
+        let words = field::words(name);
         let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
         if has(REMOVING) || has(NOT_ADDING) || is_generation_tool(name) {
             return None;
@@ -577,7 +543,7 @@ pub fn step_words(event: &AgentEvent) -> Option<&'static str> {
     let AgentEvent::ToolCall { name, .. } = event else {
         return None;
     };
-    let words = name_words(name);
+    let words = field::words(name);
     let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
     if has(REMOVING) {
         return Some(if has(MUSIC) {

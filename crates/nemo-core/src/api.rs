@@ -1133,33 +1133,6 @@ fn says_done(p: &str) -> bool {
                 .any(|s| p.starts_with(s) || p.ends_with(s)))
 }
 
-/// A status word's parts, lower case: split at anything not a letter or a
-/// digit and where a lower-case letter meets an upper-case one
-/// (`InProgress` → `in`, `progress`).
-fn status_parts(word: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    let mut prev_lower = false;
-    for c in word.chars() {
-        if !c.is_ascii_alphanumeric() {
-            if !cur.is_empty() {
-                parts.push(std::mem::take(&mut cur));
-            }
-            prev_lower = false;
-            continue;
-        }
-        if c.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
-            parts.push(std::mem::take(&mut cur));
-        }
-        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        cur.push(c.to_ascii_lowercase());
-    }
-    if !cur.is_empty() {
-        parts.push(cur);
-    }
-    parts
-}
-
 /// Reads a status word whatever its case and separators (`in progress`,
 /// `in-progress`, `IN_PROGRESS`, `InProgress`), part by part. In order:
 /// the exact waiting and done words; "no errors" said of a finish
@@ -1176,7 +1149,7 @@ fn status_parts(word: &str) -> Vec<String> {
 /// `process`, `start`, `plan`, `init`, `-ing`); else
 /// [`StatusWord::Unknown`] (`notified`, `none`, `unassigned`, `uploaded`).
 pub(crate) fn classify_status_word(word: &str) -> StatusWord {
-    let mut parts = status_parts(word);
+    let mut parts = field::words(word);
     let w: String = parts.concat();
     match w.as_str() {
         "pending" | "queued" | "queue" | "inqueue" | "waiting" | "submitted" | "created"

@@ -224,6 +224,34 @@ pub(crate) fn id(value: &Value) -> Option<String> {
     }
 }
 
+/// The words of a name (a tool's, a stage's, a status word), in lower
+/// case: split at anything not a letter or a digit and where a capital
+/// follows a small letter (`generateVideo`, `generate-video`,
+/// `generate_video`: generate, video; `InProgress`: in, progress).
+pub(crate) fn words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut after_small = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            after_small = false;
+            continue;
+        }
+        if c.is_uppercase() && after_small && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+        after_small = c.is_lowercase() || c.is_ascii_digit();
+        word.extend(c.to_lowercase());
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
 /// An error code given as a whole number or a numeric string (`1001`,
 /// `"1001"`, `1001.0`, `"1001.0"`: the same code); a word (`"SAFETY"`) or a
 /// fraction (`1.5`) is no code.

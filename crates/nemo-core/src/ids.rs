@@ -42,7 +42,7 @@ pub fn check_id(what: &str, id: &str) -> Result<(), String> {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
     if !ok {
         return Err(format!(
-            "`{}` is not a valid {what} (1 to {MAX_ID_LEN} letters, digits, `_`, `-` or `.`, not only dots)",
+            "`{}` is not a valid {what} (1 to {MAX_ID_LEN} letters, digits, `_`, `-`, `.` or `:`, not only dots)",
             shown_id(id)
         ));
     }
