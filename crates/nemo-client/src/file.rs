@@ -676,8 +676,6 @@ fn set_private(path: &Path) {
 /// close), short enough not to be noticed.
 const LEASE_PATIENCE: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// `leases/<id>.lock`, the id made a safe file name
-/// ([`nemo_core::ids::file_stem`]: `render:1` is `render%3A1`).
 /// True when `path` still names the very file `file` is (not removed or
 /// replaced since it was opened).
 fn is_at(file: &fs::File, path: &Path) -> bool {
@@ -696,6 +694,8 @@ fn is_at(file: &fs::File, path: &Path) -> bool {
     }
 }
 
+/// `leases/<id>.lock`, the id made a safe file name
+/// ([`nemo_core::ids::file_stem`]: `render:1` is `render%3A1`).
 fn lease_path(dir: &Path, id: &str) -> PathBuf {
     dir.join("leases")
         .join(format!("{}.lock", nemo_core::ids::file_stem(id)))
