@@ -715,7 +715,10 @@ fn wrap(line: &str, room: usize) -> Vec<String> {
             // Only an indent so far: keep it.
             used = width(&cur);
         }
-        if used + w <= room || word.contains("://") {
+        // A URL is printable ASCII through and through: a "word" holding
+        // `://` and blanks of another script is no URL and is cut.
+        let url = word.contains("://") && word.chars().all(|c| c.is_ascii_graphic());
+        if used + w <= room || url {
             cur.push_str(word);
             used += w;
             continue;
@@ -998,6 +1001,12 @@ mod tests {
         let url = format!("https://cdn.example/{}.mp4?sig=abc", "r".repeat(70));
         let shown = hanging(&format!("Rendered: {url} ok"), "", "  ", Some(40));
         assert_eq!(shown, format!("Rendered:\n  {url}\n  ok"));
+        // Blanks of another script do not make a URL of a word.
+        let fake = format!(
+            "https://x{}Saved\u{2800}/home/u/x.mp4",
+            "\u{2800}".repeat(60)
+        );
+        fits(&hanging(&fake, "  ", "  ", Some(40)), 40, "  ");
         // A wide character needs two: from four columns on.
         for width in 4..12 {
             let shown = hanging("Saved 日本語 x", "  ", "  ", Some(width));
