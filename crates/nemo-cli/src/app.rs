@@ -465,12 +465,14 @@ impl App {
             return;
         };
         let jobs = self.store.jobs().unwrap_or_default();
-        let running: Vec<&str> = jobs
+        let ours: Vec<&str> = jobs
             .iter()
             .filter(|j| j.session_id == session.session_id && j.api_url == self.api_url)
-            .filter(|j| self.store.is_leased_elsewhere(&j.id))
             .map(|j| j.id.as_str())
             .collect();
+        // Probed at once: one lease wait, not one per render.
+        let leased = self.store.leased_elsewhere(ours.iter().copied());
+        let running: Vec<&str> = ours.into_iter().filter(|id| leased.contains(*id)).collect();
         if !running.is_empty() {
             self.out.warn(&format!(
                 "another nemo process is already exporting this session (render {}); this starts a second render. Stop with Ctrl-C to wait for that one instead (`nemo jobs`).",

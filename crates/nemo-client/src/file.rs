@@ -97,9 +97,10 @@ impl FileStore {
         self
     }
 
-    /// Which of `ids` another live process holds the lease on: each
-    /// [`Store::is_leased_elsewhere`], all probed together, so that the
-    /// answer takes one lease wait (at most 200 ms), not one per render.
+    /// Which of `ids` another live process holds the lease on
+    /// ([`Store::is_leased_elsewhere`] for each), all probed together, so
+    /// that the answer takes one lease wait (at most 200 ms), not one per
+    /// render.
     pub fn leased_elsewhere<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> HashSet<String> {
         let mut pending: Vec<(&str, fs::File)> = Vec::new();
         {
@@ -116,7 +117,8 @@ impl FileStore {
                 }
             }
         }
-        // As in `is_leased_elsewhere`: only a lock that lasts counts.
+        // A probe elsewhere holds a lock for an instant: only a lock that
+        // lasts counts.
         for attempt in 0..=LEASE_TRIES {
             pending
                 .retain(|(_, file)| matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock)));
@@ -621,32 +623,9 @@ impl Store for FileStore {
     }
 
     fn is_leased_elsewhere(&self, id: &str) -> bool {
-        if check_id(id).is_err()
-            || self
-                .held
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains_key(id)
-        {
-            return false;
-        }
-        let path = lease_path(&self.dir, id);
-        let Ok(file) = fs::OpenOptions::new().write(true).open(&path) else {
-            return false;
-        };
-        // Locked for an instant, then unlocked (the file is closed): another
-        // probe may hold it at that instant, so only a lock that lasts
-        // [`LEASE_PATIENCE`] counts as a lease.
-        for attempt in 0..=LEASE_TRIES {
-            match file.try_lock() {
-                Err(fs::TryLockError::WouldBlock) if attempt < LEASE_TRIES => {
-                    std::thread::sleep(LEASE_PATIENCE / LEASE_TRIES);
-                }
-                Err(fs::TryLockError::WouldBlock) => return true,
-                Ok(()) | Err(fs::TryLockError::Error(_)) => return false,
-            }
-        }
-        false
+        // Locked for an instant by a probe elsewhere, or for good by a
+        // holder: only a lock that lasts [`LEASE_PATIENCE`] counts.
+        self.leased_elsewhere([id]).contains(id)
     }
 
     /// An OS lock on `.identity.lock`. Fails when the folder cannot be

@@ -150,11 +150,6 @@ pub(crate) fn job_client(app: &App, job: &Job) -> Result<Client, NemoError> {
 fn forget(app: &App, ids: &[String]) -> Result<(), NemoError> {
     let mut missing = Vec::new();
     for id in ids {
-        // remove_job takes the lease itself; this look first only spares
-        // the lock wait for the common case.
-        if app.store.is_leased_elsewhere(id) {
-            return Err(NemoError::new(ErrorKind::BadInput, store::waited_words(id)));
-        }
         if app.store.remove_job(id).map_err(store::error)? {
             app.out
                 .info(&format!("Forgot render {id} (it stays on the server)."));

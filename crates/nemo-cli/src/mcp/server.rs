@@ -555,8 +555,11 @@ downloaded. `resume_jobs` finishes them.",
                 json!({"jobs": []}),
             ));
         }
-        let mut text =
-            crate::commands::jobs::jobs_table(&jobs, |id| app.store.is_leased_elsewhere(id));
+        // Every lease probed at once: one wait, not one per running render.
+        let running = app
+            .store
+            .leased_elsewhere(jobs.iter().map(|j| j.id.as_str()));
+        let mut text = crate::commands::jobs::jobs_table(&jobs, |id| running.contains(id));
         let elsewhere = jobs.iter().filter(|j| j.api_url != app.api_url).count();
         if elsewhere > 0 {
             text.push_str(&format!(
