@@ -40,7 +40,7 @@ pub(crate) async fn run<F: Fetch + ?Sized>(
     dest: &Path,
     options: DownloadOptions,
     limits: Limits,
-    max_unknown_size: u64,
+    max_size: u64,
     progress: Option<ProgressFn<'_>>,
 ) -> Result<DownloadOutcome, TransportError> {
     let deadline = Deadline::after(limits.overall);
@@ -57,7 +57,7 @@ pub(crate) async fn run<F: Fetch + ?Sized>(
         temp_path,
         options,
         limits,
-        max_unknown_size,
+        max_size,
         progress,
         deadline,
         writer: Some(writer),
@@ -129,7 +129,7 @@ struct Job<'a, F: Fetch + ?Sized> {
     options: DownloadOptions,
     limits: Limits,
     /// The cap for a file whose size nobody said.
-    max_unknown_size: u64,
+    max_size: u64,
     progress: Option<ProgressFn<'a>>,
     deadline: Deadline,
     writer: Option<Writer>,
@@ -216,7 +216,7 @@ impl<F: Fetch + ?Sized> Job<'_, F> {
             return Some("the server ignores range requests, so the download cannot resume".into());
         }
         // An unknown size counts as its cap.
-        let size = self.size().unwrap_or(self.max_unknown_size);
+        let size = self.size().unwrap_or(self.max_size);
         let budget = size.saturating_mul(2).saturating_add(SLACK);
         let needed = size.saturating_sub(self.written);
         if self.received.saturating_add(needed) > budget {
@@ -252,7 +252,7 @@ impl<F: Fetch + ?Sized> Job<'_, F> {
     /// Refuses a stated size above the cap, or one the target's file
     /// system has no room for (what is already written counts as placed).
     fn check_size(&self, size: u64, who: &str) -> Result<(), TransportError> {
-        let cap = self.max_unknown_size;
+        let cap = self.max_size;
         if size > cap {
             return Err(self.err(
                 TransportErrorKind::Other,
@@ -553,12 +553,12 @@ impl<F: Fetch + ?Sized> Job<'_, F> {
                 format!("the server sent more than the {total} bytes it announced"),
             ));
         }
-        if self.size().is_none() && self.written > self.max_unknown_size {
+        if self.size().is_none() && self.written > self.max_size {
             return Err(self.err(
                 TransportErrorKind::Other,
                 format!(
                     "the server sent more than {} bytes without saying how many; not saved",
-                    self.max_unknown_size
+                    self.max_size
                 ),
             ));
         }

@@ -230,10 +230,6 @@ impl Default for Limits {
 /// once it passes it. Either way nothing is placed.
 pub const MAX_SIZE: u64 = 8 << 30;
 
-/// The cap for a download whose size nobody said: the same as [`MAX_SIZE`]
-/// (one cap for known and unknown sizes).
-pub const MAX_UNKNOWN_SIZE: u64 = MAX_SIZE;
-
 /// Bytes an unprivileged process may still write in the file system that
 /// holds `path` (`statvfs`: available blocks × fragment size). `None` where
 /// the platform or the file system does not tell.
@@ -278,7 +274,7 @@ pub async fn download<F: Fetch + ?Sized>(
     job::run(fetch, dest, options, limits, MAX_SIZE, progress).await
 }
 
-/// [`download`] with another cap than [`MAX_SIZE`] (`max_unknown_size`
+/// [`download`] with another cap than [`MAX_SIZE`] (`max_size`
 /// bytes: for a size announced or expected, refused above it; for a file
 /// whose size nobody said, the bytes received in all, resumed attempts
 /// included, stay within twice that plus 1 MiB).
@@ -287,10 +283,10 @@ pub async fn download_capped<F: Fetch + ?Sized>(
     dest: &Path,
     options: DownloadOptions,
     limits: Limits,
-    max_unknown_size: u64,
+    max_size: u64,
     progress: Option<ProgressFn<'_>>,
 ) -> Result<DownloadOutcome, TransportError> {
-    job::run(fetch, dest, options, limits, max_unknown_size, progress).await
+    job::run(fetch, dest, options, limits, max_size, progress).await
 }
 
 /// A [`Fetch`] over any [`Transport`]: each attempt is the request sent
