@@ -59,7 +59,8 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
             )),
             // The command's own work stands: a recording that could not be
             // placed (a file appeared under its name) is a warning, and is
-            // kept under its temporary name when it was written whole.
+            // kept beside it (`name-1.har`, else its temporary name) when it
+            // was written whole.
             Err(e) => out.warn(&format!(
                 "Could not save the recording to {}: {e}",
                 path.display()
@@ -794,7 +795,8 @@ impl Client {
 /// `v.mp4`), before anything is sent, so that no command can write its
 /// recording over the file it saved or read. (On a file system that
 /// ignores case, `V.mp4` and `v.mp4` are one file this does not see: the
-/// recording is then kept under its temporary name, never over the video.)
+/// recording is then kept beside it, as `name-1.har` or else under its
+/// temporary name, never over the video.)
 fn named_elsewhere(
     record: &std::path::Path,
     args: impl Iterator<Item = std::ffi::OsString>,
