@@ -45,17 +45,28 @@ pub struct TokioClock {
     unix_origin_ms: Option<u64>,
 }
 
+/// The time scale a client runs at: `scale` when it is in `(0, 1]`, else 1
+/// (real time). A client may wait less than the service asks (against a
+/// sped-up simulator), never more. The one rule for the client's clock
+/// ([`TokioClock::scaled`]) and its HTTP limits.
+pub fn client_scale(scale: f64) -> f64 {
+    if scale.is_finite() && scale > 0.0 {
+        scale.min(1.0)
+    } else {
+        1.0
+    }
+}
+
 impl TokioClock {
     /// A real-time clock whose origin ([`Instant::ZERO`]) is now.
     pub fn new() -> Self {
         Self::simulated(1.0)
     }
 
-    /// A client's clock where one second lasts `scale` real seconds: a
-    /// number in `(0, 1]`, anything else means real time. A client may wait
-    /// less than the service asks (against a sped-up simulator), never more.
+    /// A client's clock where one second lasts `scale` real seconds
+    /// ([`client_scale`]: a number in `(0, 1]`, anything else real time).
     pub fn scaled(scale: f64) -> Self {
-        Self::simulated(scale.min(1.0))
+        Self::simulated(client_scale(scale))
     }
 
     /// A simulated world's clock where one second lasts `scale` real seconds:

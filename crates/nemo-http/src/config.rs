@@ -84,14 +84,10 @@ impl HttpConfig {
         }
     }
 
-    /// The scale in effect: `time_scale` when it is in `(0, 1]`, else 1.
+    /// The scale in effect: the client clock's rule
+    /// ([`nemo_clock::client_scale`]: `time_scale` when in `(0, 1]`, else 1).
     pub(crate) fn scale(&self) -> f64 {
-        let s = self.time_scale;
-        if s.is_finite() && s > 0.0 {
-            s.min(1.0)
-        } else {
-            1.0
-        }
+        nemo_clock::client_scale(self.time_scale)
     }
 
     /// How long a limit of `d` on the client's clock lasts in real time:
