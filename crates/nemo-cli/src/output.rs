@@ -178,7 +178,7 @@ impl Output {
             return;
         }
         let speaker = lock(&self.speaker).clone();
-        let text = content_text(speaker.as_deref(), text, self.wrap_width());
+        let text = content_text(speaker.as_deref(), "", text, self.wrap_width());
         self.stdout_line(&text);
     }
 
@@ -201,15 +201,8 @@ impl Output {
             return;
         }
         let speaker = lock(&self.speaker).clone();
-        let (first, rest) = match speaker {
-            Some(s) => {
-                let pad = " ".repeat(crate::timeline_view::text_width(&s));
-                (s, pad)
-            }
-            None => (CONTINUED.to_owned(), CONTINUED.to_owned()),
-        };
-        let width = self.wrap_width();
-        self.stdout_line(&hanging(&printable(text), &first, &rest, width));
+        let text = content_text(speaker.as_deref(), CONTINUED, text, self.wrap_width());
+        self.stdout_line(&text);
     }
 
     /// A raw line on stdout (human mode only), without a speaker.
@@ -609,24 +602,20 @@ pub(crate) fn hint(err: &NemoError) -> Option<&'static str> {
 /// agent's reply keeps a list a list, but never starts a line where nemo's
 /// own lines start (a forged "Saved …").
 fn shown(text: &str) -> String {
-    let text = printable(text);
-    let mut out = String::with_capacity(text.len() + 8);
-    for (i, line) in text.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
-            if !line.is_empty() {
-                out.push_str(CONTINUED);
-            }
-        }
-        out.push_str(line);
-    }
-    out
+    content_text(None, "", text, None)
 }
 
 /// A line of content: after the speaker (its width as the indent of the
-/// lines after the first) or, without one, lines after the first indented;
-/// with a `width` (a terminal), wrapped with that hanging indent.
-fn content_text(speaker: Option<&str>, text: &str, width: Option<usize>) -> String {
+/// lines after the first) or, without one, after `bare_first` (nothing for
+/// nemo's own lines, an indent for the server's) with the lines after the
+/// first indented; with a `width` (a terminal), wrapped with that hanging
+/// indent.
+fn content_text(
+    speaker: Option<&str>,
+    bare_first: &str,
+    text: &str,
+    width: Option<usize>,
+) -> String {
     let text = printable(text);
     match speaker {
         Some(s) => {
@@ -639,7 +628,7 @@ fn content_text(speaker: Option<&str>, text: &str, width: Option<usize>) -> Stri
                 out
             }
         }
-        None => hanging(&text, "", CONTINUED, width),
+        None => hanging(&text, bare_first, CONTINUED, width),
     }
 }
 
@@ -927,10 +916,10 @@ mod tests {
         assert_eq!(human_bytes(510_000_000), "510.0 MB");
         assert_eq!(human_bytes(999_999), "1.0 MB");
         assert_eq!(
-            content_text(Some("nemo › "), "a\nb", None),
+            content_text(Some("nemo › "), "", "a\nb", None),
             "nemo › a\n       b"
         );
-        assert_eq!(content_text(Some("nemo › "), "", None), "nemo ›");
+        assert_eq!(content_text(Some("nemo › "), "", "", None), "nemo ›");
     }
 
     /// Server text never starts at column 0: indented from its first
@@ -982,10 +971,14 @@ mod tests {
             "Changed: title x{}Saved /home/u/x.mp4 (12 MB)",
             " ".repeat(60)
         );
-        let shown = content_text(None, &changed, Some(40));
+        let shown = content_text(None, "", &changed, Some(40));
         fits(&shown, 40, "Changed:");
         assert!(shown.lines().count() > 1, "{shown:?}");
-        assert_eq!(content_text(None, &changed, None), changed, "a pipe: as is");
+        assert_eq!(
+            content_text(None, "", &changed, None),
+            changed,
+            "a pipe: as is"
+        );
         // A server error padded with braille blanks.
         let message = format!("bad{}Saved /home/u/x.mp4 (12 MB)", "\u{2800}".repeat(60));
         let shown = error_text("error:", &message, Some(40));
