@@ -676,7 +676,7 @@ fn hanging(text: &str, first: &str, rest: &str, width: Option<usize>) -> String 
 fn wrap(line: &str, room: usize) -> Vec<String> {
     let columns = |c: char| match c {
         '\t' => 8,
-        c => crate::timeline_view::text_width(c.encode_utf8(&mut [0; 4])),
+        c => crate::timeline_view::char_width(c),
     };
     let width = |s: &str| s.chars().map(columns).sum::<usize>();
     let mut pieces = Vec::new();

@@ -482,7 +482,7 @@ fn clean(label: &str) -> String {
 }
 
 /// Columns a character takes: two for East Asian wide ones.
-fn char_width(c: char) -> usize {
+pub(crate) fn char_width(c: char) -> usize {
     match c as u32 {
         0x1100..=0x115F
         | 0x2E80..=0x303E
