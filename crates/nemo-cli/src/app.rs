@@ -492,18 +492,9 @@ impl App {
         let plan =
             nemo_core::route::route(input, nemo_core::route::RouteContext { has_draft: true });
         if plan.steps.contains(&nemo_core::route::Step::Export) {
-            if plan.steps.contains(&nemo_core::route::Step::Download) {
-                // `say` and `chat` have no --out: the advice names what does.
-                nemo_client::inputs::check_output(None, false).map_err(|problem| {
-                    NemoError::new(
-                        ErrorKind::BadInput,
-                        format!(
-                            "{problem}. An export asked for in words saves into the current folder: run it from a folder you may write to, or save elsewhere with `nemo export --out PATH`."
-                        ),
-                    )
-                })?;
-            }
-            self.preflight_export(None, false, false, crate::inputs::Asker::Command)?;
+            let download = plan.steps.contains(&nemo_core::route::Step::Download);
+            // `say` and `chat` have no --out: the advice names what does.
+            self.preflight_export(None, download, false, crate::inputs::Asker::Words)?;
         }
         Ok(())
     }

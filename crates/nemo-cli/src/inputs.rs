@@ -53,8 +53,11 @@ pub(crate) fn advise(problem: &OutputProblem, asker: Asker) -> NemoError {
 /// Who asks for a place to save, so the advice names their own options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Asker {
-    /// `export` / `run` / `say`: `--out`, `--overwrite`.
+    /// `export` / `run`: `--out`, `--overwrite`.
     Command,
+    /// An export asked for in words (`say "export"`, the same in `chat`):
+    /// no options of its own; it saves into the current folder.
+    Words,
     /// `jobs --resume`: `--dir`, `--overwrite`.
     Jobs,
     /// A `batch` manifest item: its `output`.
@@ -68,6 +71,10 @@ impl Asker {
     fn words(self) -> (&'static str, &'static str) {
         match self {
             Asker::Command => ("Choose another path with --out", "add --overwrite"),
+            Asker::Words => (
+                "An export asked for in words saves into the current folder: run it from a folder you may write to, or save elsewhere with `nemo export --out PATH`",
+                "use `nemo export --out PATH --overwrite`",
+            ),
             Asker::Jobs => ("Save into another folder with --dir DIR", "add --overwrite"),
             Asker::Batch => (
                 "Give the item another `output` in the manifest",
@@ -100,6 +107,16 @@ mod tests {
         );
         let e = check_out(Some(&d.join("old.mp4")), false, Asker::Mcp).unwrap_err();
         assert!(!e.message.contains("--"), "{}", e.message);
+        // Words have no --out of their own: the advice names `nemo export`.
+        #[cfg(target_os = "linux")]
+        {
+            let e = check_out(Some(Path::new("/proc/x.mp4")), false, Asker::Words).unwrap_err();
+            assert!(
+                e.message.contains("nemo export --out PATH") && !e.message.contains("with --out"),
+                "{}",
+                e.message
+            );
+        }
         let e = check_out(Some(&d.join("missing/x.mp4")), false, Asker::Command).unwrap_err();
         assert!(
             e.message.contains("does not exist") && e.message.contains("--out"),
