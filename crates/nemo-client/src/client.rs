@@ -604,7 +604,13 @@ impl Client {
         if Leases::waited_in_this_process(&job.id) {
             return JobResult::Skipped(SkipReason::Leased);
         }
-        match self.store.lease(&job.id) {
+        // A lease held elsewhere is waited out for up to 200 ms: on a
+        // thread of its own, not the runtime's.
+        let (store, id) = (self.store.clone(), job.id.clone());
+        let leased = tokio::task::spawn_blocking(move || store.lease(&id))
+            .await
+            .unwrap_or(Ok(false));
+        match leased {
             Ok(true) => self.leases.took(&job.id),
             Ok(false) => return JobResult::Skipped(SkipReason::Leased),
             Err(e) => return JobResult::Failed(store_error(e)),

@@ -555,10 +555,17 @@ downloaded. `resume_jobs` finishes them.",
                 json!({"jobs": []}),
             ));
         }
-        // Every lease probed at once: one wait, not one per running render.
-        let running = app
-            .store
-            .leased_elsewhere(jobs.iter().map(|j| j.id.as_str()));
+        // Every lease probed at once: one wait (up to 200 ms, on a thread
+        // of its own, not the runtime's), not one per running render.
+        let (store, ids) = (
+            app.store.clone(),
+            jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+        );
+        let running = tokio::task::spawn_blocking(move || {
+            store.leased_elsewhere(ids.iter().map(String::as_str))
+        })
+        .await
+        .unwrap_or_default();
         let mut text = crate::commands::jobs::jobs_table(&jobs, |id| running.contains(id));
         let elsewhere = jobs.iter().filter(|j| j.api_url != app.api_url).count();
         if elsewhere > 0 {
