@@ -272,12 +272,15 @@ fn the_target_only_ever_holds_a_complete_document() {
     assert!(!text.contains(Synthetic::TOKEN));
 }
 
-/// 64 MiB of event stream, in 64 KiB chunks, recorded to a file: the
+/// 16 MiB of event stream, in 64 KiB chunks, recorded to a file: the
 /// recorder never holds more than a small, fixed amount (one chunk's events,
-/// a line), and the file holds the whole stream, redacted.
+/// a line), and the file holds the whole stream, redacted. (The file is
+/// over twice the stream; 16 MiB keeps the test's disk use near 40 MB, as a
+/// CI machine with little free disk space has failed on 64 MiB. The 300 MB
+/// run is `cargo xtask bench`'s.)
 #[test]
 fn memory_stays_bounded_on_a_large_stream() {
-    const TOTAL: u64 = 64 * 1024 * 1024;
+    const TOTAL: u64 = 16 * 1024 * 1024;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("large.har");
     let peak = paused_runtime().block_on(async {
@@ -298,7 +301,10 @@ fn memory_stays_bounded_on_a_large_stream() {
         recorder.peak_buffered_bytes()
     });
     assert!(peak > 0, "the counter counts");
-    assert!(peak < 512 * 1024, "peak buffered: {peak} bytes");
+    assert!(
+        peak < 512 * 1024 && (peak as u64) < TOTAL / 32,
+        "peak buffered: {peak} bytes"
+    );
     let len = std::fs::metadata(&path).unwrap().len();
     assert!(len > 2 * TOTAL, "text and _events: {len} bytes");
     assert_valid_json_without_token(&path);
