@@ -272,6 +272,13 @@ fn the_target_only_ever_holds_a_complete_document() {
     assert!(!text.contains(Synthetic::TOKEN));
 }
 
+/// A temporary folder for the tests that write tens of megabytes: under
+/// cargo's own scratch folder in `target/`, which has room for the build,
+/// rather than the system's temporary folder, which may be small.
+fn big_tempdir() -> tempfile::TempDir {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+}
+
 /// 16 MiB of event stream, in 64 KiB chunks, recorded to a file: the
 /// recorder never holds more than a small, fixed amount (one chunk's events,
 /// a line), and the file holds the whole stream, redacted. (The file is
@@ -281,7 +288,7 @@ fn the_target_only_ever_holds_a_complete_document() {
 #[test]
 fn memory_stays_bounded_on_a_large_stream() {
     const TOTAL: u64 = 16 * 1024 * 1024;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = big_tempdir();
     let path = dir.path().join("large.har");
     let peak = paused_runtime().block_on(async {
         let transport = Arc::new(Synthetic::new(TOTAL));
@@ -315,7 +322,7 @@ fn memory_stays_bounded_on_a_large_stream() {
 #[test]
 fn memory_stays_bounded_on_an_endless_line() {
     const TOTAL: u64 = 8 * 1024 * 1024;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = big_tempdir();
     let path = dir.path().join("line.har");
     let peak = paused_runtime().block_on(async {
         let mut synthetic = Synthetic::new(TOTAL);
