@@ -230,7 +230,7 @@ impl Output {
         } else if self.fancy {
             self.spin(message);
         } else if self.verbose > 0 {
-            self.stderr_line(&shown(message));
+            self.told("", "", message);
         }
     }
 
@@ -240,26 +240,20 @@ impl Output {
         if self.json {
             self.emit(json!({"type": "status", "message": message}));
         } else if !self.quiet {
-            self.stderr_line(&shown(message));
+            self.told("", "", message);
         }
     }
 
     /// Detail for `-v` only (stderr; never in JSON).
     pub(crate) fn debug(&self, message: &str) {
         if !self.json && self.verbose > 0 {
-            self.stderr_line(&shown(message));
+            self.told("", "", message);
         }
     }
 
     /// A warning on stderr (both modes: stdout stays NDJSON).
     pub(crate) fn warn(&self, message: &str) {
-        let word = crate::words::tr("warning:");
-        let prefix = if self.color {
-            format!("\x1b[33m{word}\x1b[0m")
-        } else {
-            word.to_owned()
-        };
-        self.stderr_line(&format!("{prefix} {}", shown(message)));
+        self.told(crate::words::tr("warning:"), "33", message);
     }
 
     /// The error that ended the command, printed once: an `error` object in
@@ -280,27 +274,32 @@ impl Output {
                 Some(hint) => format!("{}; {hint}", said.trim_end().trim_end_matches('.')),
                 None => said,
             };
-            self.stderr_line(&shown(&said));
+            self.told("", "", &said);
         } else {
-            let word = crate::words::tr("error:");
-            let prefix = if self.color {
-                format!("\x1b[1;31m{word}\x1b[0m")
-            } else {
-                word.to_owned()
-            };
-            // Lines after the first indented: a newline in the server's
-            // words never starts a line of its own ("Saved …"), and a list
-            // of ours (a batch manifest's problems) stays a list.
-            // On a terminal, wrapped with a hanging indent: a soft wrap
-            // never puts the server's words at column 0 either.
-            let width = std::io::stderr()
-                .is_terminal()
-                .then(|| crate::timeline_view::terminal_width(true));
-            let said = error_text(word, &err.to_string(), width);
-            self.stderr_line(&format!("{prefix}{}", &said[word.len()..]));
+            // A list of ours (a batch manifest's problems) stays a list.
+            self.told(crate::words::tr("error:"), "1;31", &err.to_string());
             if let Some(hint) = hint(err) {
                 self.stderr_line(&format!("{} {hint}", crate::words::tr("hint:")));
             }
+        }
+    }
+
+    /// A line of nemo's on stderr, after `word` ("warning:", "error:"; empty
+    /// for none) in colour `sgr` on a colour terminal. The message may
+    /// carry the server's words: made [`printable`], every line after the
+    /// first indented and, on a terminal, wrapped with that hanging indent,
+    /// so that neither a newline in them nor the terminal's soft wrap starts
+    /// a line at column 0, where nemo's own lines ("Saved …") start.
+    fn told(&self, word: &str, sgr: &str, message: &str) {
+        let width = std::io::stderr()
+            .is_terminal()
+            .then(|| crate::timeline_view::terminal_width(true));
+        let said = told_text(word, message, width);
+        if self.color && !word.is_empty() {
+            let rest = &said[word.len()..];
+            self.stderr_line(&format!("\x1b[{sgr}m{word}\x1b[0m{rest}"));
+        } else {
+            self.stderr_line(&said);
         }
     }
 
@@ -597,14 +596,6 @@ pub(crate) fn hint(err: &NemoError) -> Option<&'static str> {
     }))
 }
 
-/// Text that may hold the server's words, made safe for a terminal
-/// ([`printable`]) with every line after the first indented: a newline in an
-/// agent's reply keeps a list a list, but never starts a line where nemo's
-/// own lines start (a forged "Saved …").
-fn shown(text: &str) -> String {
-    content_text(None, "", text, None)
-}
-
 /// A line of content: after the speaker (its width as the indent of the
 /// lines after the first) or, without one, after `bare_first` (nothing for
 /// nemo's own lines, an indent for the server's) with the lines after the
@@ -632,10 +623,17 @@ fn content_text(
     }
 }
 
-/// `error: message` (with `word` for "error:"): lines after the first, and
-/// with a `width` every wrapped piece, indented.
-fn error_text(word: &str, message: &str, width: Option<usize>) -> String {
-    hanging(&printable(message), &format!("{word} "), CONTINUED, width)
+/// `word message` (`word` "error:", "warning:", or empty for none), made
+/// [`printable`]: lines after the first, and with a `width` every wrapped
+/// piece, indented. A newline in an agent's words keeps a list a list, but
+/// never starts a line where nemo's own lines start (a forged "Saved …").
+fn told_text(word: &str, message: &str, width: Option<usize>) -> String {
+    let first = if word.is_empty() {
+        String::new()
+    } else {
+        format!("{word} ")
+    };
+    hanging(&printable(message), &first, CONTINUED, width)
 }
 
 /// `text` with `first` before its first line and `rest` before every other
@@ -981,9 +979,15 @@ mod tests {
         );
         // A server error padded with braille blanks.
         let message = format!("bad{}Saved /home/u/x.mp4 (12 MB)", "\u{2800}".repeat(60));
-        let shown = error_text("error:", &message, Some(40));
+        let shown = told_text("error:", &message, Some(40));
         fits(&shown, 40, "error: bad");
-        assert_eq!(error_text("error:", "a\nb", None), "error: a\n  b");
+        assert_eq!(told_text("error:", "a\nb", None), "error: a\n  b");
+        // A warning or a note of ours with the server's words in it: the
+        // same on stderr.
+        let shown = told_text("warning:", &changed, Some(40));
+        fits(&shown, 40, "warning: Changed:");
+        let shown = told_text("", &changed, Some(40));
+        fits(&shown, 40, "Changed:");
         // Tiny terminals: one column of text after the indent, never more.
         for width in 3..12 {
             let shown = hanging("Saved /home/u/x.mp4", "  ", "  ", Some(width));
@@ -1010,6 +1014,7 @@ mod tests {
     /// Server text keeps its lines, but only its first starts a line.
     #[test]
     fn server_text_never_starts_a_line_after_its_first() {
+        let shown = |text| told_text("", text, None);
         assert_eq!(shown("one line"), "one line");
         assert_eq!(
             shown("ok\nSaved fake.mp4 (1 MB)"),
