@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -260,7 +261,7 @@ pub struct Client {
     leases: Leases,
     keep: Remember,
     unsaved: Vec<NotSaved>,
-    subscribers: Vec<mpsc::UnboundedSender<Event>>,
+    subscribers: Vec<Subscriber>,
     /// Transfer progress, passed on to the clients of recorded jobs.
     progress: Option<ProgressSink>,
     /// The session was named by the user (see
@@ -294,15 +295,55 @@ impl std::fmt::Debug for Client {
 
 /// The session's events as a [`Stream`](futures_util::Stream) (see
 /// [`Client::events`]): every event of every command from the moment it
-/// was made, in order. It ends when the client is dropped.
+/// was made, in order. It ends when the client is dropped, or early when
+/// its reader fell too far behind ([`EventStream::lagged`]).
 #[derive(Debug)]
-pub struct EventStream(mpsc::UnboundedReceiver<Event>);
+pub struct EventStream {
+    events: mpsc::Receiver<Event>,
+    lagged: Arc<AtomicBool>,
+}
+
+impl EventStream {
+    /// True when the stream ended early: its reader fell more events behind
+    /// than the stream holds, and it was let go rather than let grow (a
+    /// server can send events without end). Its events so far are whole
+    /// and in order; [`Client::session`], [`Client::timeline`] and the
+    /// calls' own results still tell the state.
+    pub fn lagged(&self) -> bool {
+        self.lagged.load(Ordering::Relaxed)
+    }
+}
 
 impl futures_util::Stream for EventStream {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.0.poll_recv(cx)
+        self.events.poll_recv(cx)
+    }
+}
+
+/// How many events an [`EventStream`] from [`Client::events`] holds for a
+/// reader that is behind.
+pub const EVENTS_BUFFER: usize = 4096;
+
+/// The sending side of an [`EventStream`].
+struct Subscriber {
+    events: mpsc::Sender<Event>,
+    lagged: Arc<AtomicBool>,
+}
+
+impl Subscriber {
+    /// Passes `event` on; false when the stream is gone or let go (its
+    /// reader is [`EventStream::lagged`] behind).
+    fn pass(&self, event: &Event) -> bool {
+        match self.events.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.lagged.store(true, Ordering::Relaxed);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
     }
 }
 
@@ -334,11 +375,23 @@ impl Client {
     }
 
     /// The session's events from now on, as a stream: run the client's
-    /// calls in one task and read this in another.
+    /// calls in one task and read this in another. It holds up to
+    /// [`EVENTS_BUFFER`] events its reader has not taken yet; a reader
+    /// further behind is let go (its stream ends, [`EventStream::lagged`]),
+    /// so memory stays bounded whatever the server sends.
     pub fn events(&mut self) -> EventStream {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.subscribers.push(tx);
-        EventStream(rx)
+        self.events_buffered(EVENTS_BUFFER)
+    }
+
+    /// [`Client::events`] holding up to `capacity` events (at least one).
+    pub fn events_buffered(&mut self, capacity: usize) -> EventStream {
+        let (events, rx) = mpsc::channel(capacity.max(1));
+        let lagged = Arc::new(AtomicBool::new(false));
+        self.subscribers.push(Subscriber {
+            events,
+            lagged: lagged.clone(),
+        });
+        EventStream { events: rx, lagged }
     }
 
     /// Reports upload and download progress to `sink` as it happens.
@@ -803,7 +856,7 @@ impl Client {
             if let Err(e) = kept {
                 unsaved.push(e);
             }
-            subscribers.retain(|s| s.send(ev.clone()).is_ok());
+            subscribers.retain(|s| s.pass(ev));
             watch(ev);
         };
         let finished = {

@@ -104,6 +104,29 @@ async fn a_whole_session_with_typed_results() {
     assert!(uploaded < downloaded[0]);
 }
 
+/// A subscriber that never reads holds a bounded number of events: past its
+/// buffer it is let go (its stream ends, `lagged`), the calls go on, and a
+/// subscriber that keeps up sees every event.
+#[tokio::test]
+async fn an_unread_event_stream_is_let_go_not_grown() {
+    let mock = InProcess::new(MockConfig::fast()).unwrap();
+    let store = MemoryStore::new();
+    let mut client = client(&mock, &store);
+    let mut idle = client.events_buffered(4);
+    let mut along = client.events();
+    let upload = Upload::new().bytes("sample.mp4", sample()).unwrap();
+    client.upload(&upload).await.unwrap();
+    client.instruct(WORDS).await.unwrap();
+    client.credits().await.unwrap();
+    drop(client);
+    let all: Vec<Event> = along.by_ref().collect().await;
+    assert!(all.len() > 4, "{all:?}");
+    assert!(!along.lagged());
+    let held: Vec<Event> = idle.by_ref().collect().await;
+    assert!(idle.lagged());
+    assert_eq!(format!("{held:?}"), format!("{:?}", &all[..4]));
+}
+
 #[tokio::test]
 async fn an_export_target_is_checked_before_anything_is_spent() {
     let mock = InProcess::new(MockConfig::fast()).unwrap();
