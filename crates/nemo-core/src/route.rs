@@ -3,12 +3,16 @@
 //!
 //! The seeds' table (export / credits / status / upload words skip the agent,
 //! everything else goes to it) is the starting point, in English and Chinese,
-//! case-insensitively. The router is smarter than the table in three ways:
+//! case-insensitively. The router is smarter than the table in four ways:
 //! - a message can ask for several things: "download this video https://… in
 //!   MP4 at the highest resolution" is *upload that URL, instruct the agent,
 //!   export, download* — not "export" alone;
 //! - command words are only commands when nothing else is asked: whatever is
 //!   left after removing them and filler words goes to the agent;
+//! - a command word is a command only when it is asked for: not negated in
+//!   its clause ("don't export yet", "先不要导出"), not in quotes or the words
+//!   of a title ("a title that says Download our app"); "the mp4" is the
+//!   video being edited, "an mp4" a file asked for;
 //! - asking to export with nothing to export gives a clear message instead of
 //!   a render that would fail.
 
@@ -186,10 +190,9 @@ const STATUS_WORDS: &[&str] = &[
     "轨道",
 ];
 const UPLOAD_WORDS: &[&str] = &["upload", "上传"];
-/// Phrases that ask for a file at the end, without an export word.
+/// Phrases that ask for a file at the end, without an export word (an
+/// "mp4" asked for is found by [`asks_for_mp4`]).
 const FILE_WORDS: &[&str] = &[
-    " mp4",
-    "mp4 ",
     "get back",
     "to device",
     "offline",
@@ -386,23 +389,163 @@ fn url_spans(text: &str) -> Vec<std::ops::Range<usize>> {
     spans
 }
 
-fn contains_phrase(text: &str, phrase: &str) -> bool {
-    if !phrase.is_ascii() {
-        return text.contains(phrase);
-    }
+/// Where `phrase` stands in `text` as words of their own (an ASCII phrase
+/// may end a word's stem: "exported", "downloading", "credits").
+fn phrase_at<'a>(text: &'a str, phrase: &'a str) -> impl Iterator<Item = usize> + 'a {
     let bytes = text.as_bytes();
-    text.match_indices(phrase).any(|(i, _)| {
+    text.match_indices(phrase).map(|(i, _)| i).filter(move |&i| {
+        if !phrase.is_ascii() {
+            return true;
+        }
         let before = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
         let j = i + phrase.len();
-        // A phrase may end a word's stem: "exported", "downloading", "credits".
         let after = j >= bytes.len() || !bytes[j].is_ascii_alphanumeric() || phrase.starts_with(' ') || phrase.ends_with(' ')
             || matches!(&text[j..], s if s.starts_with("ed") || s.starts_with("ing") || s.starts_with('s'));
         before && after
     })
 }
 
+fn contains_phrase(text: &str, phrase: &str) -> bool {
+    phrase_at(text, phrase).next().is_some()
+}
+
 fn has_any(text: &str, words: &[&str]) -> bool {
     words.iter().any(|w| contains_phrase(text, w))
+}
+
+/// True when one of `words` is asked for in `asked` (the message as
+/// [`asked_text`] leaves it): not negated within its clause ("don't export
+/// yet", "先不要导出").
+fn asks_any(asked: &str, words: &[&str]) -> bool {
+    words
+        .iter()
+        .any(|w| phrase_at(asked, w).any(|i| !negated(&asked[..i])))
+}
+
+/// Where a clause ends: what comes after it is asked for on its own
+/// ("add music, then export").
+fn ends_clause(c: char) -> bool {
+    matches!(
+        c,
+        ',' | '.' | ';' | '!' | '?' | ':' | '\n' | '，' | '。' | '；' | '！' | '？' | '：' | '、'
+    )
+}
+
+/// True when the end of `before` (the clause up to a command word) says not
+/// to: "don't", "do not", "no need to", "before", "without", "I don't want
+/// you to" (up to four words back, unless "forget" or "remember" turns it
+/// round), or in Chinese a 不/别/勿/没/未 right before it, past words such
+/// as 先, 要, 用, 急着 ("先不要导出", "别急着下载").
+fn negated(before: &str) -> bool {
+    let clause = before.rsplit(ends_clause).next().unwrap_or_default();
+    // "add music with no fade and export": an "and" asks anew.
+    let clause = [" and ", " then ", " but ", "然后"]
+        .iter()
+        .filter_map(|w| clause.rfind(w).map(|i| &clause[i + w.len()..]))
+        .min_by_key(|rest| rest.len())
+        .unwrap_or(clause);
+    let trimmed = clause.trim_end();
+    let mut cjk = trimmed
+        .chars()
+        .rev()
+        .skip_while(|c| "先要用需必暂时急着就还再的你们我".contains(*c));
+    if cjk.next().is_some_and(|c| "不别勿没未莫".contains(c)) {
+        return true;
+    }
+    let words: Vec<&str> = clause
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let near = &words[words.len().saturating_sub(4)..];
+    if near
+        .iter()
+        .any(|w| w.starts_with("forget") || *w == "remember")
+    {
+        return false;
+    }
+    near.iter().any(|w| {
+        w.ends_with("n't")
+            || [
+                "not", "dont", "never", "no", "without", "before", "instead", "cannot", "nor",
+            ]
+            .contains(w)
+    })
+}
+
+/// The message as far as it asks for something (lower case, URLs out): the
+/// words in quotes and the words of a title ("a title that says Download
+/// our app", up to the end of the clause or an "and"/"then") blanked, so
+/// that they are not read as commands.
+fn asked_text(lower: &str) -> String {
+    let lower = lower.replace(['’', '‘'], "'");
+    let mut out = String::with_capacity(lower.len());
+    let mut closing: Option<char> = None;
+    for c in lower.chars() {
+        match closing {
+            Some(end) if c == end => {
+                closing = None;
+                out.push(c);
+            }
+            Some(_) => out.push(' '),
+            None => {
+                closing = match c {
+                    '"' => Some('"'),
+                    '“' => Some('”'),
+                    '「' => Some('」'),
+                    '『' => Some('』'),
+                    '«' => Some('»'),
+                    _ => None,
+                };
+                out.push(c);
+            }
+        }
+    }
+    for says in [
+        " says ",
+        " say ",
+        " saying ",
+        " reads ",
+        " reading ",
+        " titled ",
+        " called ",
+        " named ",
+        "写着",
+    ] {
+        let mut from = 0;
+        while let Some(at) = out[from..].find(says) {
+            let start = from + at + says.len();
+            let rest = &out[start..];
+            let end = [" and ", " then ", "然后"]
+                .iter()
+                .filter_map(|w| rest.find(w))
+                .chain(rest.find(ends_clause))
+                .min()
+                .unwrap_or(rest.len());
+            let blank = " ".repeat(rest[..end].len());
+            out.replace_range(start..start + end, &blank);
+            from = start + end;
+        }
+    }
+    out
+}
+
+/// True when an MP4 is asked for ("give me an mp4", "into a 1080p MP4",
+/// "in MP4 format"), not the video named ("crop the mp4", "this mp4") nor
+/// a file name ("intro.mp4").
+fn asks_for_mp4(asked: &str) -> bool {
+    const NAMING: &[&str] = &[
+        "the", "this", "that", "my", "your", "our", "these", "those", "each", "every", "its",
+        "their", "his", "her",
+    ];
+    phrase_at(asked, "mp4").any(|i| {
+        let before = &asked[..i];
+        let previous = before
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .trim_matches(|c: char| !c.is_alphanumeric());
+        !before.ends_with(['.', '_', '/', '-']) && !NAMING.contains(&previous) && !negated(before)
+    })
 }
 
 fn strip_words(mut text: String, words: &[&str]) -> String {
@@ -482,11 +625,12 @@ pub fn route(input: &UserInput, ctx: RouteContext) -> Plan {
     }
     let has_attachments = !input.files.is_empty() || !media_urls.is_empty();
 
-    let wants_export = has_any(lower, EXPORT_WORDS);
-    let wants_credits = has_any(lower, CREDIT_WORDS);
-    let wants_status = has_any(lower, STATUS_WORDS);
-    let wants_upload = has_any(lower, UPLOAD_WORDS);
-    let wants_file = has_any(&format!(" {lower} "), FILE_WORDS);
+    let asked = asked_text(lower);
+    let wants_export = asks_any(&asked, EXPORT_WORDS);
+    let wants_credits = asks_any(&asked, CREDIT_WORDS);
+    let wants_status = asks_any(&asked, STATUS_WORDS);
+    let wants_upload = asks_any(&asked, UPLOAD_WORDS);
+    let wants_file = asks_any(&asked, FILE_WORDS) || asks_for_mp4(&asked);
     let instruction = has_instruction(lower) || !page_urls.is_empty();
     let any_command = wants_export || wants_credits || wants_status || wants_upload;
 
@@ -595,6 +739,46 @@ mod tests {
             r("add a title and export", true),
             "instruct \"add a title and export\" → export → download"
         );
+    }
+
+    /// An export word is a command only when the user asks for it: not
+    /// negated, not inside quotes, not the words of a title; "the mp4" is
+    /// the video being edited, not a file asked for.
+    #[test]
+    fn export_words_that_ask_for_no_export() {
+        for text in [
+            "don't export yet, first add lo-fi music at 35%",
+            "do not download anything, just tell me what music you used",
+            "add a title that says Download our app",
+            "add the title \"Export done\" at the start",
+            "add the title “Download now” at the start",
+            "crop the mp4 to vertical 9:16",
+            "before exporting, add a fade at the end",
+            "I don't want you to render it, add subtitles",
+            "先不要导出，加一段背景音乐",
+            "别急着下载，把标题改成红色",
+            "加一个标题「导出成功」",
+        ] {
+            let plan = route(&UserInput::text(text), RouteContext { has_draft: true });
+            assert_eq!(plan.to_string(), format!("instruct {text:?}"), "{text}");
+        }
+        for text in [
+            "add a title that says Summer and export it",
+            "don't forget to export when you're done adding music",
+            "add music, then export",
+            "add music with no fade and export",
+            "no music please and then render it",
+            "add lo-fi music and give me an mp4",
+            "turn it into a 1080p MP4 with a fade",
+            "加一段背景音乐，然后导出",
+            "字幕不错，导出",
+        ] {
+            let plan = route(&UserInput::text(text), RouteContext { has_draft: true });
+            assert!(
+                plan.to_string().ends_with("export → download"),
+                "{text}: {plan}"
+            );
+        }
     }
 
     #[test]
