@@ -599,6 +599,12 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
         } else {
             message
         };
+        // ADK's api_server says 1002 its own way: `404 {"detail":"Session
+        // not found"}`.
+        let code = code.or_else(|| {
+            let lower = message.to_ascii_lowercase();
+            (status == 404 && lower.starts_with("session not found")).then_some(1002)
+        });
         return Err(api_error(code, message));
     }
     let body = match parsed {
@@ -651,34 +657,63 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
         return Ok(body);
     };
     if !has_code && success.is_none() {
-        // A JSend envelope: `status` says how the call went, `data` holds
-        // the answer (a render's own status among it).
-        // Only an object of the envelope's own keys is one: a render whose
-        // own status is `success` may carry `data` of its own beside its
-        // other fields.
-        let only_envelope = map
-            .keys()
-            .all(|k| ["status", "data", "message"].contains(&k.as_str()));
-        let jsend = map
-            .get("status")
-            .and_then(Value::as_str)
-            .map(|s| s.trim().to_ascii_lowercase())
-            .filter(|s| ["success", "ok", "fail", "error"].contains(&s.as_str()))
-            .filter(|_| only_envelope);
-        return match (jsend.as_deref(), map.remove("data")) {
-            (Some("fail" | "error"), Some(data @ (Value::Object(_) | Value::Array(_)))) => {
+        // A JSend envelope: `status` says how the call went (a JSend word,
+        // or the HTTP status repeated: `200`, `"503"`), `data` holds the
+        // answer (a render's own status among it).
+        let said = match map.get("status") {
+            Some(Value::Number(n)) => n.as_u64().map(|n| n.to_string()),
+            Some(Value::String(s)) => Some(s.trim().to_ascii_lowercase()),
+            _ => None,
+        };
+        let went = said.as_deref().and_then(|s| match s {
+            "success" | "ok" => Some(true),
+            "fail" | "error" => Some(false),
+            s if s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()) => match s.as_bytes()[0] {
+                b'2' => Some(true),
+                b'4' | b'5' => Some(false),
+                _ => None,
+            },
+            _ => None,
+        });
+        // Whose `status` it is: the envelope's when the object holds
+        // nothing but the envelope's keys, or when `data` holds a status of
+        // its own and nothing beside it is a render's (a request id or a
+        // time may be). A render whose own status is `success` may carry
+        // `data` of its own beside its other fields: not an envelope.
+        let data = map.get("data");
+        let data_has_status = data
+            .and_then(Value::as_object)
+            .is_some_and(|d| field::STATUS.iter().any(|k| d.contains_key(*k)));
+        let envelope_keys = |k: &str| ["status", "data", "message", "msg"].contains(&k);
+        let only_envelope = map.keys().all(|k| envelope_keys(k));
+        let renders_own = |k: &str| {
+            let k = k.to_ascii_lowercase();
+            [
+                "progress", "percent", "output", "result", "url", "video", "download",
+            ]
+            .iter()
+            .any(|w| k.contains(w))
+                || k == "id"
+                || k.ends_with("taskid")
+                || k.ends_with("renderid")
+        };
+        let envelope = only_envelope
+            || (data_has_status && !map.keys().any(|k| !envelope_keys(k) && renders_own(k)));
+        let went = went.filter(|_| envelope);
+        return match (went, map.remove("data")) {
+            (Some(false), data) => {
                 let message = Fields::flat(&Value::Object(map))
                     .value(field::MESSAGE)
                     .and_then(message_of)
                     .or_else(|| {
-                        Fields::flat(&data)
-                            .value(field::MESSAGE)
+                        data.as_ref()
+                            .and_then(|d| Fields::flat(d).value(field::MESSAGE))
                             .and_then(message_of)
                     })
                     .unwrap_or_else(|| "the request failed".into());
                 Err(api_error(None, message))
             }
-            (Some(_), Some(data @ (Value::Object(_) | Value::Array(_)))) => Ok(data),
+            (Some(true), Some(data @ (Value::Object(_) | Value::Array(_)))) => Ok(data),
             (_, data) => {
                 if let Some(data) = data {
                     map.insert("data".into(), data);

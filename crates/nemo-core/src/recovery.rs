@@ -278,6 +278,14 @@ pub fn decide(
                     Recovery::Fail
                 };
             }
+            if endpoint == Endpoint::RenderStatus && (200..300).contains(&status) && code.is_none()
+            {
+                // An envelope that says the poll failed (`{"status":"error",
+                // "message":"upstream request timeout"}`), not the render:
+                // asked again, as after a 5xx; the render is never taken
+                // for failed on it.
+                return backoff();
+            }
             if (500..600).contains(&status) {
                 return match endpoint {
                     Endpoint::RunSse => Recovery::RecoverStream,
@@ -402,6 +410,16 @@ mod tests {
             Recovery::RecoverStream
         );
         assert_eq!(d(Endpoint::Upload, api(502, None), a, true), Recovery::Fail);
+        assert_eq!(
+            d(Endpoint::RenderStatus, api(200, None), a, true),
+            Recovery::Retry {
+                after: Duration::from_millis(500)
+            }
+        );
+        assert_eq!(
+            d(Endpoint::Credits, api(200, None), a, true),
+            Recovery::Fail
+        );
         assert_eq!(
             d(
                 Endpoint::RunSse,

@@ -119,6 +119,49 @@ fn a_jsend_envelope_is_an_envelope() {
             other => panic!("{body}: {other:?}"),
         }
     }
+    // An envelope with metadata of its own beside (a request id, a time):
+    // the status under `data` is the render's.
+    for (body, phase) in [
+        (
+            r#"{"status":"success","requestId":"r-1","data":{"status":"processing","progress":40}}"#,
+            RenderPhase::Processing,
+        ),
+        (
+            r#"{"status":"ok","timestamp":1733000000,"traceId":"t","data":{"state":"queued"}}"#,
+            RenderPhase::Pending,
+        ),
+        // The HTTP status repeated as the envelope's `status`.
+        (
+            r#"{"status":200,"message":"success","data":{"status":"failed","progress":40,"error":"out of memory"}}"#,
+            RenderPhase::Failed,
+        ),
+        (
+            r#"{"status":"200","data":{"status":"rendering","progress":10}}"#,
+            RenderPhase::Processing,
+        ),
+    ] {
+        let s = api::parse_render_status(&resp(200, body)).expect(body);
+        assert_eq!(s.phase, phase, "{body}");
+    }
+    // A bare JSend error, with no `data` or `data: null` (a gateway's "upstream
+    // request timeout"), or an error status repeated in the body: the call
+    // failed, not the render.
+    for (body, message) in [
+        (
+            r#"{"status":"error","message":"upstream request timeout"}"#,
+            "upstream request timeout",
+        ),
+        (r#"{"status":"fail","data":null}"#, "the request failed"),
+        (
+            r#"{"status":503,"message":"Service Unavailable"}"#,
+            "Service Unavailable",
+        ),
+    ] {
+        match api::parse_render_status(&resp(200, body)) {
+            Err(ResponseError::Api(e)) => assert_eq!(e.message, message, "{body}"),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
     // A render status whose own `data` is no object stays a render status.
     let body =
         r#"{"status":"completed","data":"x","output":{"url":"https://cdn.example/r/x.mp4"}}"#;
@@ -186,6 +229,28 @@ fn error_envelopes_of_every_kind() {
             r#"{"code":429,"message":"Too many requests"}"#,
             Some(429),
             "Too many requests",
+        ),
+        // ADK's api_server: an unknown session is a 404 in its words, its
+        // way of saying 1002.
+        (
+            404,
+            r#"{"detail":"Session not found"}"#,
+            Some(1002),
+            "Session not found",
+        ),
+        (
+            404,
+            r#"{"detail":"Session not found: 5529798706024415232"}"#,
+            Some(1002),
+            "Session not found: 5529798706024415232",
+        ),
+        // A 404 about something else is no lost session.
+        (404, r#"{"detail":"Not Found"}"#, None, "Not Found"),
+        (
+            404,
+            r#"{"detail":"Render not found"}"#,
+            None,
+            "Render not found",
         ),
         // FastAPI.
         (

@@ -529,6 +529,83 @@ fn one_html_404_to_a_status_poll_is_waited_out() {
     assert!(sim.local_jobs().is_empty(), "{:?}", sim.local_jobs());
 }
 
+/// One status poll is answered with a gateway's bare JSend error, HTTP 200
+/// `{"status":"error","message":"upstream request timeout"}`. Before: read
+/// as the render's own status, "failed": exit 1, the job dropped from the
+/// journal though the render completed.
+#[test]
+fn a_bare_jsend_error_to_a_status_poll_is_waited_out() {
+    let sim = Sim::faults("seed=3");
+    let armed = Armed::default();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let proxy = Hostile::start(&sim.url(), {
+        let (armed, polls) = (armed.clone(), polls.clone());
+        move |req: &Req, resp: Resp| {
+            if armed.is_on() && req.kind() == "status" && polls.fetch_add(1, Ordering::SeqCst) == 0
+            {
+                return Resp::new(
+                    200,
+                    "application/json",
+                    r#"{"status":"error","message":"upstream request timeout"}"#,
+                );
+            }
+            resp
+        }
+    });
+    edited_session(&sim, &proxy);
+    armed.on();
+    let r = via(&sim, &proxy, &["export", "--out", "final.mp4"]);
+    show(&r);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert!(polls.load(Ordering::SeqCst) >= 2, "polled again");
+    let file = std::fs::read(sim.work.path().join("final.mp4")).expect("saved");
+    assert_eq!(file, nemo_mock::media::SAMPLE_MP4);
+    assert!(sim.local_jobs().is_empty(), "{:?}", sim.local_jobs());
+}
+
+/// ADK's api_server answers a session it does not know with `404
+/// {"detail":"Session not found"}` (its way of saying 1002). A remembered
+/// session lost that way is replaced by a new one, and the message goes to
+/// it. Before: "error: The server refused the run-sse request (HTTP 404):
+/// Session not found", exit 1, no new session and no advice.
+#[test]
+fn adk_s_session_not_found_is_a_lost_session() {
+    let sim = Sim::faults("seed=3");
+    let armed = Armed::default();
+    let streams = Arc::new(AtomicUsize::new(0));
+    let proxy = Hostile::start(&sim.url(), {
+        let (armed, streams) = (armed.clone(), streams.clone());
+        move |req: &Req, resp: Resp| {
+            if armed.is_on()
+                && req.kind() == "run_sse"
+                && streams.fetch_add(1, Ordering::SeqCst) == 0
+            {
+                return Resp::new(404, "application/json", r#"{"detail":"Session not found"}"#);
+            }
+            resp
+        }
+    });
+    sim.sample();
+    let r = via(&sim, &proxy, &["upload", "sample.mp4"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    let before = proxy.seen().len();
+    armed.on();
+    let r = via(&sim, &proxy, &["say", "add a title"]);
+    show(&r);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    let after: Vec<(&str, u16)> = proxy.seen()[before..]
+        .iter()
+        .map(|s| (s.kind, s.status))
+        .filter(|(k, _)| ["session", "run_sse"].contains(k))
+        .collect();
+    assert_eq!(
+        after,
+        [("run_sse", 404), ("session", 200), ("run_sse", 200)],
+        "{}",
+        r.both()
+    );
+}
+
 /// Status polls whose progress goes back (50, then 1) or is missing: the
 /// progress `nemo --json export` reports never goes back within the render
 /// and a missing one keeps the last value. Before: the events said 50, 1,
