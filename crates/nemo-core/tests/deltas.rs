@@ -480,6 +480,29 @@ fn typed_text_events_in_a_row_are_one_reply() {
     }
 }
 
+/// Whole sentences sent as typed texts in a row are not glued together: a
+/// sentence that ends before one that starts gets a space between (in the
+/// deltas too); pieces cut inside a sentence or a number stay as sent.
+#[test]
+fn typed_sentences_in_a_row_keep_a_space_between() {
+    for text_deltas in [false, true] {
+        let events = run_stream(
+            text_deltas,
+            vec![
+                typed(json!({"type": "text", "content": "I added lo-fi music at 35%."})),
+                typed(json!({"type": "text", "content": "Want a title too?"})),
+                typed(json!({"type": "text", "content": "It lasts 3."})),
+                typed(json!({"type": "text", "content": "5 seconds."})),
+            ],
+        );
+        let want = "I added lo-fi music at 35%. Want a title too? It lasts 3.5 seconds.";
+        assert_eq!(texts(&events), [want], "{events:#?}");
+        if text_deltas {
+            assert_eq!(deltas(&events).concat(), want);
+        }
+    }
+}
+
 fn changes(events: &[Event]) -> usize {
     events
         .iter()

@@ -265,6 +265,14 @@ impl Session {
                     partial: false,
                 } if typed && !notice && !i.assembler.has_pending() => {
                     i.last_activity = now;
+                    // Whole sentences in a row ("…at 35%." then "Want a
+                    // title too?") get the space a reply would have between
+                    // them; pieces cut inside a sentence stay as sent.
+                    let ended = i.typed_text.ends_with(['.', '!', '?']);
+                    let text = match text.chars().next() {
+                        Some(c) if ended && c.is_uppercase() => format!(" {text}"),
+                        _ => text,
+                    };
                     if text_deltas {
                         out.push(Event::AgentTextDelta { text: text.clone() });
                     }
