@@ -46,7 +46,9 @@ pub enum Dialect {
     /// Segment details under `m` (name, text, volume as a fraction), render
     /// answers with `"success":true` at the top level and no `data`, session
     /// ids as numbers, credits as numeric strings, error codes as strings,
-    /// ADK events with whole texts only (ADK's default without `streaming`).
+    /// a lost session as ADK's api_server says it (`404 {"detail":"Session
+    /// not found"}`), ADK events with whole texts only (ADK's default
+    /// without `streaming`).
     Meta,
     /// The typed event dialect (`{"type":"text","content":…}`,
     /// `tool_call`, `tool_result`, `heartbeat`), whole texts only, and every

@@ -63,6 +63,13 @@ pub(crate) fn speak(dialect: Dialect, answer: Answer, mut reply: Reply) -> Reply
             format!("data: {{\"type\":\"error\",\"code\":{code},\"message\":{message}}}\n\n");
         return Reply::new(200, "text/event-stream", event).header("cache-control", "no-cache");
     }
+    if code == 1002
+        && dialect == Dialect::Meta
+        && matches!(answer, Answer::RunSse | Answer::State | Answer::Upload)
+    {
+        // ADK's api_server on a session it does not know.
+        return Reply::json(404, &json!({"detail": "Session not found"}));
+    }
     if code >= 1000 {
         match dialect {
             // Every code ≥ 1000 on HTTP 200.
@@ -186,6 +193,16 @@ mod tests {
             body(&speak(Dialect::Meta, Answer::Other, r))["code"],
             json!("1002")
         );
+        // A lost session, as ADK's api_server says it, on the session's
+        // own endpoints.
+        for answer in [Answer::RunSse, Answer::State, Answer::Upload] {
+            let r = Reply::json(200, &json!({"code": 1002, "message": "Session not found"}));
+            let meta = speak(Dialect::Meta, answer, r);
+            assert_eq!(
+                (meta.status, body(&meta)),
+                (404, json!({"detail": "Session not found"}))
+            );
+        }
         let r = Reply::json(429, &json!({"code": 429, "message": "slow down"}));
         assert_eq!(
             speak(Dialect::Typed, Answer::Other, r).status,

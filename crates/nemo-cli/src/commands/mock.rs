@@ -24,7 +24,7 @@ pub(crate) struct Args {
     pub(crate) render_shape: RenderShape,
     /// The dialect of the wire: adk (ADK events; text pieces when the request asks for
     /// streaming), meta (segment details under `m`, volumes as a fraction or a percent, render
-    /// answers with `success` at the top, ids as numbers), typed (`{"type":"text",…}` events,
+    /// answers with `success` at the top, ids as numbers, a lost session as ADK's 404), typed (`{"type":"text",…}` events,
     /// whole texts, codes ≥ 1000 on HTTP 200, errors as events), or mixed (the three take
     /// turns, from a point the seed sets).
     #[arg(long, default_value = "adk", value_name = "adk|meta|typed|mixed")]

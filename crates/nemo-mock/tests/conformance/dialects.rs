@@ -199,7 +199,26 @@ async fn meta_puts_segment_details_under_m_and_success_on_top() {
         .send(&run.api.state(&run.token, "1"), None)
         .await
         .unwrap();
-    assert_eq!(json(&lost)["code"], "1002", "codes as strings");
+    // A lost session as ADK's api_server says it; the client reads 1002.
+    assert_eq!(lost.status, 404);
+    assert_eq!(
+        json(&lost),
+        serde_json::json!({"detail": "Session not found"})
+    );
+    match api::parse::<api::Credits>(&lost) {
+        Err(api::ResponseError::Api(e)) => assert_eq!(e.code, Some(1002)),
+        other => panic!("{other:?}"),
+    }
+    let refused = run
+        .mock
+        .send(
+            &run.api
+                .credits(&nemo_core::secret::Secret::new("nmv_usr_unknown")),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(json(&refused)["code"], "1001", "codes as strings");
 }
 
 #[tokio::test(start_paused = true)]
