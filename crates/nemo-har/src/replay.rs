@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use nemo_core::api::{Attribution, DEFAULT_WEB_URL};
 use nemo_core::driver::Driver;
+use nemo_core::ids::printable_line;
 use nemo_core::machine::{Config, Credential, Event, LinkKind, RenderOutcome, Session, SessionRef};
 use nemo_core::secret::Secret;
 use serde_json::Value;
@@ -35,8 +36,18 @@ pub struct ReplayOptions {
 /// What a replay produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Replay {
-    /// What the user saw, one line per event (`you › …`, `nemo › …`, …).
+    /// What the user saw, one entry per event (`you › …`, `nemo › …`, …):
+    /// [`Replay::entry`] of the event's [`spoken`](Replay::spoken) pieces.
+    /// The server's words never start a line at column 0 (where a line
+    /// of nemo's, "Saved …", "error: …", starts): every line of them after
+    /// the first is indented under its speaker, and names are one line.
     pub transcript: Vec<String>,
+    /// The same entries, each as its pieces: `(speaker, words)`, the words
+    /// as received, several lines possibly, not indented (`("nemo › ",
+    /// reply)`, then `("  → ", hint)` for each action the reply offers).
+    /// For a frontend that prints them through its own output, under the
+    /// speaker.
+    pub spoken: Vec<Vec<(String, String)>>,
     /// With [`ReplayOptions::check`]: each difference between the client's
     /// requests and the recorded ones (empty when they agree).
     pub differences: Vec<Difference>,
@@ -45,7 +56,31 @@ pub struct Replay {
 }
 
 impl Replay {
-    /// The transcript as text, one line each.
+    /// An entry's pieces as text: each piece's speaker, then its words,
+    /// every line of them after the first indented under the speaker (an
+    /// empty line stays empty); the pieces one below the other.
+    pub fn entry(pieces: &[(String, String)]) -> String {
+        let mut out = String::new();
+        for (i, (speaker, words)) in pieces.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            let pad = " ".repeat(speaker.chars().count());
+            out.push_str(speaker);
+            for (j, line) in words.split('\n').enumerate() {
+                if j > 0 {
+                    out.push('\n');
+                    if !line.is_empty() {
+                        out.push_str(&pad);
+                    }
+                }
+                out.push_str(line);
+            }
+        }
+        out
+    }
+
+    /// The transcript as text, one entry each.
     pub fn transcript_text(&self) -> String {
         let mut s = self.transcript.join("\n");
         s.push('\n');
@@ -316,75 +351,96 @@ fn config_for(har: &Har, options: &ReplayOptions) -> Config {
 
 fn file_name(path: &Path) -> String {
     path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| printable_line(&n.to_string_lossy()).into_owned())
         .unwrap_or_default()
 }
 
-/// An event as the line a user would read; `None` for bookkeeping events.
-pub fn event_line(event: &Event) -> Option<String> {
-    Some(match event {
-        Event::Status(s) => format!("· {s}"),
+/// A name or an address the server gave, on one line (a newline in it
+/// would start a line of its own).
+fn one_line(s: &str) -> String {
+    printable_line(s).into_owned()
+}
+
+/// One piece of a transcript entry: who speaks (`nemo › `, `note: `, `· `,
+/// `  → `, …) and what, as received (lines not indented).
+type Piece = (String, String);
+
+fn piece(speaker: impl Into<String>, words: impl Into<String>) -> Piece {
+    (speaker.into(), words.into())
+}
+
+/// An event as the pieces a user would read; `None` for bookkeeping events.
+fn event_pieces(event: &Event) -> Option<Vec<Piece>> {
+    let said = match event {
+        Event::Status(s) => piece("· ", s),
         Event::TokenIssued { .. } | Event::ClientIdGenerated(_) => return None,
         Event::Connected {
             session_id,
             created,
             ..
         } => {
-            if *created {
-                format!("· session {session_id} created")
-            } else {
-                format!("· session {session_id} continued")
-            }
+            let how = if *created { "created" } else { "continued" };
+            piece("· ", format!("session {} {how}", one_line(session_id)))
         }
-        Event::Note(n) => format!("note: {n}"),
-        Event::Generation { message, .. } => format!("generation: {message}"),
+        Event::Note(n) => piece("note: ", n),
+        Event::Generation { message, .. } => piece("generation: ", message),
         Event::Suggestions {
             message,
             suggestions,
-        } => format!("suggestions: {message} {}", suggestions.join(" · ")),
-        Event::AgentText { text, actions } => {
-            let mut s = format!("nemo › {text}");
-            for a in actions {
-                s.push_str(&format!("\n  → {}", a.hint()));
-            }
-            s
+        } => {
+            let said: Vec<String> = suggestions.iter().map(|s| one_line(s)).collect();
+            piece("suggestions: ", format!("{message} {}", said.join(" · ")))
         }
-        Event::StillWorking { elapsed } => format!(
-            "· still working ({})",
-            nemo_core::time::human_duration(*elapsed)
+        Event::AgentText { text, actions } => {
+            let mut pieces = vec![piece("nemo › ", text)];
+            pieces.extend(actions.iter().map(|a| piece("  → ", a.hint())));
+            return Some(pieces);
+        }
+        Event::StillWorking { elapsed } => piece(
+            "· ",
+            format!(
+                "still working ({})",
+                nemo_core::time::human_duration(*elapsed)
+            ),
         ),
-        Event::Change { summary } => format!("change: {summary}"),
+        Event::Change { summary } => piece("change: ", summary),
         Event::Uploaded { files } => {
             let names: Vec<String> = files
                 .iter()
-                .map(|f| format!("{} ({})", f.filename, f.file_type))
+                .map(|f| format!("{} ({})", one_line(&f.filename), one_line(&f.file_type)))
                 .collect();
-            format!("uploaded: {}", names.join(", "))
+            piece("uploaded: ", names.join(", "))
         }
-        Event::Credits(c) => format!("credits: {c}"),
+        Event::Credits(c) => piece("credits: ", c.to_string()),
         Event::Timeline {
             summary,
             ready_for_export,
         } => {
             if *ready_for_export {
-                format!("timeline: {summary}")
+                piece("timeline: ", summary)
             } else {
-                format!("timeline: {summary} (not ready for export)")
+                piece("timeline: ", format!("{summary} (not ready for export)"))
             }
         }
-        Event::RenderStarting { id, .. } => format!("render {id}: starting"),
+        Event::RenderStarting { id, .. } => piece(render(id), "starting"),
         Event::RenderProgress {
             id,
             phase,
             progress,
         } => match progress {
-            Some(p) => format!("render {id}: {phase:?} {}%", nemo_core::api::number(*p)),
-            None => format!("render {id}: {phase:?}"),
+            Some(p) => piece(
+                render(id),
+                format!("{phase:?} {}%", nemo_core::api::number(*p)),
+            ),
+            None => piece(render(id), format!("{phase:?}")),
         },
-        Event::RenderCompleted { id, url } => format!("render {id}: completed {url}"),
-        Event::Downloaded { path, bytes, .. } => {
-            format!("downloaded: {} ({bytes} bytes)", file_name(path))
+        Event::RenderCompleted { id, url } => {
+            piece(render(id), format!("completed {}", one_line(url)))
         }
+        Event::Downloaded { path, bytes, .. } => piece(
+            "downloaded: ",
+            format!("{} ({bytes} bytes)", file_name(path)),
+        ),
         Event::RenderEnded { id, outcome } => {
             let how = match outcome {
                 RenderOutcome::Downloaded(p) => format!("downloaded to {}", file_name(p)),
@@ -395,25 +451,37 @@ pub fn event_line(event: &Event) -> Option<String> {
                 // An outcome newer than this replayer: the render ended, how is not known here.
                 _ => "no longer tracked".into(),
             };
-            format!("render {id}: ended, {how}")
+            piece(render(id), format!("ended, {how}"))
         }
         Event::Link { kind, url } => match kind {
-            LinkKind::Claim => format!("link: {url}"),
-            LinkKind::Register => format!("register: {url}"),
+            LinkKind::Claim => piece("link: ", one_line(url)),
+            LinkKind::Register => piece("register: ", one_line(url)),
             // A kind newer than this replayer: still a link worth reading.
-            _ => format!("link: {url}"),
+            _ => piece("link: ", one_line(url)),
         },
         Event::Finished { result, .. } => match result {
             Ok(()) => return None,
             Err(e) => {
                 let code = e.code.map(|c| format!(", code {c}")).unwrap_or_default();
-                format!("error: {e} [{:?}{code}]", e.kind)
+                piece("error: ", format!("{e} [{:?}{code}]", e.kind))
             }
         },
         // An event newer than this replayer: not part of the transcript, so
         // transcripts recorded before it stay comparable.
         _ => return None,
-    })
+    };
+    Some(vec![said])
+}
+
+/// The speaker of a render's lines: `render ID: `.
+fn render(id: &str) -> String {
+    format!("render {}: ", one_line(id))
+}
+
+/// An event as the entry a user would read (see [`Replay::entry`]); `None`
+/// for bookkeeping events.
+pub fn event_line(event: &Event) -> Option<String> {
+    event_pieces(event).map(|pieces| Replay::entry(&pieces))
 }
 
 /// Replays `har` through the core's driver over a [`ReplayTransport`],
@@ -451,21 +519,27 @@ pub async fn replay(har: &Har, options: &ReplayOptions) -> Result<Replay, HarErr
         transport.clone(),
         TokioClock::new().starting_at(unix),
     );
-    let mut transcript = Vec::new();
+    let mut spoken = Vec::new();
     // Lines name files by their names, not by the replay's directory.
     let prefix = format!("{}{}", dir.display(), std::path::MAIN_SEPARATOR);
     for turn in &turns {
-        transcript.push(format!("you › {}", turn.title));
+        spoken.push(vec![piece("you › ", &turn.title)]);
         let command = turn.command.to_command(&dir);
-        let lines = &mut transcript;
+        let entries = &mut spoken;
         let _ = driver
             .run(command, &mut |e: &Event| {
-                if let Some(l) = event_line(e) {
-                    lines.push(l.replace(&prefix, ""));
+                if let Some(pieces) = event_pieces(e) {
+                    entries.push(
+                        pieces
+                            .into_iter()
+                            .map(|(speaker, words)| (speaker, words.replace(&prefix, "")))
+                            .collect(),
+                    );
                 }
             })
             .await;
     }
+    let transcript = spoken.iter().map(|e| Replay::entry(e)).collect();
     let sent = transport.sent();
     let differences = if options.check {
         compare(&har.log.entries, &sent)
@@ -474,6 +548,7 @@ pub async fn replay(har: &Har, options: &ReplayOptions) -> Result<Replay, HarErr
     };
     Ok(Replay {
         transcript,
+        spoken,
         differences,
         requests: sent.len(),
     })
@@ -499,5 +574,70 @@ pub fn replay_blocking(har: &Har, options: &ReplayOptions) -> Result<Replay, Har
 impl fmt::Display for Turn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.title)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{event_line, Replay};
+    use nemo_core::api::UploadedFile;
+    use nemo_core::gui::GuiAction;
+    use nemo_core::machine::Event;
+
+    /// No line of an entry after the first starts at column 0.
+    fn indented(entry: &str) -> bool {
+        entry
+            .lines()
+            .skip(1)
+            .all(|l| l.is_empty() || l.starts_with(' '))
+    }
+
+    #[test]
+    fn the_agents_lines_stay_under_its_speaker() {
+        let line = event_line(&Event::AgentText {
+            text: "ok, done.\nSaved /home/u/final.mp4 (12.0 MB)\n\nerror: your token leaked".into(),
+            actions: vec![GuiAction::Export],
+        })
+        .expect("a line");
+        assert_eq!(
+            line,
+            "nemo › ok, done.\n       Saved /home/u/final.mp4 (12.0 MB)\n\n       error: your token leaked\n  → ready to export: say \"export\""
+        );
+        assert!(indented(&line), "{line}");
+    }
+
+    #[test]
+    fn a_servers_names_are_one_line() {
+        let line = event_line(&Event::Uploaded {
+            files: vec![UploadedFile {
+                filename: "city.mp4\nSaved /home/u/x.mp4".into(),
+                file_type: "video\nerror: no".into(),
+                cdn_url: String::new(),
+                duration: None,
+                width: None,
+                height: None,
+            }],
+        })
+        .expect("a line");
+        assert_eq!(
+            line,
+            "uploaded: city.mp4 Saved /home/u/x.mp4 (video error: no)"
+        );
+        let line = event_line(&Event::Connected {
+            session_id: "s1\nSaved x".into(),
+            created: true,
+            task_id: None,
+        });
+        assert_eq!(line.as_deref(), Some("· session s1 Saved x created"));
+    }
+
+    #[test]
+    fn an_entry_is_its_pieces_under_their_speakers() {
+        let pieces = [
+            ("note: ".to_owned(), "a\nb".to_owned()),
+            ("  → ".to_owned(), "c".to_owned()),
+        ];
+        assert_eq!(Replay::entry(&pieces), "note: a\n      b\n  → c");
+        assert_eq!(Replay::entry(&[]), "");
     }
 }

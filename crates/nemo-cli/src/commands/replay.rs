@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use nemo_core::error::{ErrorKind, NemoError};
-use nemo_har::{Har, ReplayOptions};
+use nemo_har::{Har, Replay, ReplayOptions};
 use serde_json::json;
 
 use crate::output::Output;
@@ -39,8 +39,13 @@ pub(crate) fn exec(args: Args, out: &Output) -> Result<(), NemoError> {
     };
     let replay = nemo_har::replay_blocking(&har, &options)
         .map_err(|e| bad(format!("Cannot replay {}: {e}", args.file.display())))?;
-    let transcript: Vec<String> = replay.transcript.iter().map(|l| offline(l)).collect();
+    let spoken: Vec<Vec<(String, String)>> = replay
+        .spoken
+        .iter()
+        .map(|entry| entry.iter().map(|(s, w)| offline(s, w)).collect())
+        .collect();
     if out.json() {
+        let transcript: Vec<String> = spoken.iter().map(|e| Replay::entry(e)).collect();
         out.emit(json!({
             "type": "replay",
             "transcript": transcript,
@@ -49,7 +54,14 @@ pub(crate) fn exec(args: Args, out: &Output) -> Result<(), NemoError> {
             "passed": replay.passed(),
         }));
     } else {
-        out.plain(transcript.join("\n").trim_end());
+        // Each piece under its speaker, as the live commands print the
+        // server's words: never at column 0, wrapped with a hanging indent
+        // on a terminal.
+        for (speaker, words) in spoken.iter().flatten() {
+            out.set_speaker(Some(speaker));
+            out.server_content(words);
+        }
+        out.set_speaker(None);
         out.info(crate::words::tr(
             "Replayed offline: nothing was sent and no file was written.",
         ));
@@ -70,27 +82,36 @@ pub(crate) fn exec(args: Args, out: &Output) -> Result<(), NemoError> {
     Ok(())
 }
 
-/// A transcript line as this replay did it: the recorded download is
-/// replayed from the recording, never written where the session saved it.
-fn offline(line: &str) -> String {
-    if let Some(what) = line.strip_prefix("downloaded: ") {
+/// A transcript piece (speaker, words) as this replay did it: the recorded
+/// download is replayed from the recording, never written where the
+/// session saved it.
+fn offline(speaker: &str, words: &str) -> (String, String) {
+    if speaker == "downloaded: " {
         // `NAME (N bytes)`
-        let what = match what
+        let what = match words
             .strip_suffix(" bytes)")
             .and_then(|w| w.rsplit_once(" ("))
         {
             Some((name, bytes)) => match bytes.parse::<u64>() {
                 Ok(n) => format!("{name} ({})", crate::output::human_bytes(n)),
-                Err(_) => what.to_owned(),
+                Err(_) => words.to_owned(),
             },
-            None => what.to_owned(),
+            None => words.to_owned(),
         };
-        return format!("download replayed: {what}, no file written");
+        return (
+            "download replayed: ".to_owned(),
+            format!("{what}, no file written"),
+        );
     }
-    if let Some((render, name)) = line.split_once(": ended, downloaded to ") {
-        return format!("{render}: ended, download of {name} replayed");
+    if speaker.starts_with("render ") {
+        if let Some(name) = words.strip_prefix("ended, downloaded to ") {
+            return (
+                speaker.to_owned(),
+                format!("ended, download of {name} replayed"),
+            );
+        }
     }
-    line.to_owned()
+    (speaker.to_owned(), words.to_owned())
 }
 
 #[cfg(test)]
@@ -99,14 +120,18 @@ mod tests {
 
     #[test]
     fn a_replayed_download_says_no_file_was_written() {
+        let said = |s: &str, w: &str| (s.to_owned(), w.to_owned());
         assert_eq!(
-            offline("downloaded: dialect-adk.mp4 (43792 bytes)"),
-            "download replayed: dialect-adk.mp4 (43.8 kB), no file written"
+            offline("downloaded: ", "dialect-adk.mp4 (43792 bytes)"),
+            said(
+                "download replayed: ",
+                "dialect-adk.mp4 (43.8 kB), no file written"
+            )
         );
         assert_eq!(
-            offline("render r_1: ended, downloaded to out.mp4"),
-            "render r_1: ended, download of out.mp4 replayed"
+            offline("render r_1: ", "ended, downloaded to out.mp4"),
+            said("render r_1: ", "ended, download of out.mp4 replayed")
         );
-        assert_eq!(offline("you › export"), "you › export");
+        assert_eq!(offline("you › ", "export"), said("you › ", "export"));
     }
 }

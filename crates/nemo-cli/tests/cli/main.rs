@@ -9,6 +9,7 @@ mod help;
 mod jobs;
 mod misc;
 mod record;
+mod replay_safety;
 mod schema;
 mod stumbles;
 mod support;
