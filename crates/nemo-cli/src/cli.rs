@@ -138,40 +138,88 @@ impl Global {
 }
 
 impl Global {
-    /// The language in effect: `--lang`, else the locale's (`zh_*` → zh),
-    /// else en.
-    pub(crate) fn lang(&self) -> &str {
+    /// The base language in effect, `en` or `zh`: what the command line's
+    /// own decisions go by (its words, anything compared with "zh"). The
+    /// base of [`Global::lang_tag`].
+    pub(crate) fn lang(&self) -> &'static str {
+        base_language(&self.lang_tag())
+    }
+
+    /// The language the session is created in, as a normalised tag (`en`,
+    /// `zh`, `zh-TW`, `zh-Hant-TW`): `--lang`, else the locale's, else en.
+    pub(crate) fn lang_tag(&self) -> String {
         match &self.lang {
-            Some(lang) => lang,
+            Some(tag) => tag.clone(),
             None => locale_language(|name| std::env::var(name).ok()),
         }
     }
 }
 
-/// `zh` when the locale (`LC_ALL`, `LC_MESSAGES`, `LANG`, the first one
-/// set) is Chinese, else `en`.
-fn locale_language(var: impl Fn(&str) -> Option<String>) -> &'static str {
-    let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
-        .iter()
-        .find_map(|name| var(name).filter(|v| !v.is_empty()))
-        .unwrap_or_default();
-    if locale.to_ascii_lowercase().starts_with("zh") {
+/// `en` or `zh`: the base of a tag [`language`] accepted.
+fn base_language(tag: &str) -> &'static str {
+    let base = tag.split(['-', '_']).next().unwrap_or("");
+    if base.eq_ignore_ascii_case("zh") {
         "zh"
     } else {
         "en"
     }
 }
 
-/// `--lang`: en or zh, in any usual spelling (`zh-CN`, `zh_TW`, `en-US`).
-fn language(value: &str) -> Result<String, String> {
-    let lower = value.trim().to_ascii_lowercase();
-    let base = lower.split(['-', '_', '.']).next().unwrap_or("");
-    match base {
-        "en" | "zh" => Ok(base.to_owned()),
-        _ => Err(format!(
-            "`{value}` is not a language nemo speaks; use en (English) or zh (中文)"
-        )),
+/// The locale's language (`LC_ALL`, `LC_MESSAGES`, `LANG`, the first one
+/// set) as a tag (`zh_TW.UTF-8` → `zh-TW`) when it is English or Chinese;
+/// `zh` for a Chinese locale spelt some other way, else `en`.
+fn locale_language(var: impl Fn(&str) -> Option<String>) -> String {
+    let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .find_map(|name| var(name).filter(|v| !v.is_empty()))
+        .unwrap_or_default();
+    match language(&locale) {
+        Ok(tag) => tag,
+        Err(_) if locale.to_ascii_lowercase().starts_with("zh") => "zh".into(),
+        Err(_) => "en".into(),
     }
+}
+
+/// `--lang`: en or zh, in any usual spelling (`zh-CN`, `zh_TW`, `en-US`,
+/// `zh_TW.UTF-8`), kept as a normalised tag: the encoding (`.UTF-8`) and
+/// modifier (`@…`) dropped, `_` made `-`, the language lower case, a
+/// script title case (`Hant`), a region upper case (`TW`, `419`), anything
+/// else lower case.
+fn language(value: &str) -> Result<String, String> {
+    let not_spoken =
+        || format!("`{value}` is not a language nemo speaks; use en (English) or zh (中文)");
+    let tag = value.trim();
+    let tag = tag.split(['.', '@']).next().unwrap_or("");
+    let mut subtags = tag.split(['-', '_']);
+    let base = subtags.next().unwrap_or("").to_ascii_lowercase();
+    if base != "en" && base != "zh" {
+        return Err(not_spoken());
+    }
+    let mut out = base;
+    for subtag in subtags {
+        if subtag.is_empty()
+            || subtag.len() > 8
+            || !subtag.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(format!(
+                "`{value}` is not a language tag; use en or zh, with a region if you like (zh-TW, en-GB)"
+            ));
+        }
+        let alpha = subtag.chars().all(|c| c.is_ascii_alphabetic());
+        let digits = subtag.chars().all(|c| c.is_ascii_digit());
+        let subtag = match subtag.len() {
+            4 if alpha => {
+                let lower = subtag.to_ascii_lowercase();
+                lower[..1].to_ascii_uppercase() + &lower[1..]
+            }
+            2 if alpha => subtag.to_ascii_uppercase(),
+            3 if digits => subtag.to_owned(),
+            _ => subtag.to_ascii_lowercase(),
+        };
+        out.push('-');
+        out.push_str(&subtag);
+    }
+    Ok(out)
 }
 
 /// `--skill`: one of the four flavours (any case), offered to completions.
@@ -369,12 +417,13 @@ mod tests {
 
     #[test]
     fn languages_and_locales() {
-        assert_eq!(language("zh-CN").unwrap(), "zh");
-        assert_eq!(language("EN_us").unwrap(), "en");
+        assert_eq!(language("zh-CN").unwrap(), "zh-CN");
+        assert_eq!(language("EN_us").unwrap(), "en-US");
         assert!(language("xx").unwrap_err().contains("en (English)"));
+        assert!(language("de-DE").unwrap_err().contains("en (English)"));
         assert_eq!(
             locale_language(|n| (n == "LANG").then(|| "zh_CN.UTF-8".into())),
-            "zh"
+            "zh-CN"
         );
         assert_eq!(locale_language(|_| None), "en");
         assert_eq!(
@@ -382,8 +431,73 @@ mod tests {
                 "LC_ALL" => Some("en_US.UTF-8".into()),
                 _ => Some("zh_CN.UTF-8".into()),
             }),
-            "en"
+            "en-US"
         );
+    }
+
+    #[test]
+    fn a_regional_tag_is_kept_normalised() {
+        for (given, tag) in [
+            ("zh", "zh"),
+            ("ZH", "zh"),
+            (" en ", "en"),
+            ("zh-TW", "zh-TW"),
+            ("zh_TW", "zh-TW"),
+            ("zh-tw", "zh-TW"),
+            ("zh-hant-tw", "zh-Hant-TW"),
+            ("ZH_HANS_cn", "zh-Hans-CN"),
+            ("zh_TW.UTF-8", "zh-TW"),
+            ("zh_CN.GB18030@stroke", "zh-CN"),
+            ("zh@pinyin", "zh"),
+            ("en-GB", "en-GB"),
+            ("en-419", "en-419"),
+            ("en-US-POSIX", "en-US-posix"),
+        ] {
+            assert_eq!(language(given).as_deref(), Ok(tag), "{given}");
+        }
+        for bad in ["zh-", "zh--TW", "zh-T W", "zh-toolongsubtag", "zh-TW!"] {
+            assert!(
+                language(bad).unwrap_err().contains("not a language tag"),
+                "{bad}"
+            );
+        }
+        for other in ["", "x", "english", "fr-FR", "C", "POSIX", "zhx-TW"] {
+            assert!(
+                language(other)
+                    .unwrap_err()
+                    .contains("not a language nemo speaks"),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_base_goes_with_the_tag_and_the_locale_with_its_region() {
+        for (tag, base) in [
+            ("zh", "zh"),
+            ("zh-TW", "zh"),
+            ("zh-Hant-TW", "zh"),
+            ("en", "en"),
+            ("en-GB", "en"),
+        ] {
+            assert_eq!(base_language(tag), base, "{tag}");
+        }
+        let locale =
+            |value: &'static str| locale_language(move |n| (n == "LANG").then(|| value.into()));
+        assert_eq!(locale("zh_TW.UTF-8"), "zh-TW");
+        assert_eq!(locale("zh_HK.Big5HKSCS"), "zh-HK");
+        assert_eq!(locale("C.UTF-8"), "en");
+        assert_eq!(locale("de_DE.UTF-8"), "en");
+        // A Chinese locale nemo cannot read as a tag is still Chinese.
+        assert_eq!(locale("zh_T W"), "zh");
+        let global = |lang: Option<&str>| Global {
+            lang: lang.map(str::to_owned),
+            ..Global::default()
+        };
+        let zh_tw = global(Some("zh-TW"));
+        assert_eq!((zh_tw.lang(), zh_tw.lang_tag().as_str()), ("zh", "zh-TW"));
+        let en_gb = global(Some("en-GB"));
+        assert_eq!((en_gb.lang(), en_gb.lang_tag().as_str()), ("en", "en-GB"));
     }
 
     #[test]

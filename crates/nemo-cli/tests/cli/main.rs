@@ -9,6 +9,7 @@ mod help;
 mod jobs;
 mod misc;
 mod record;
+mod regional_lang;
 mod replay_safety;
 mod schema;
 mod stumbles;
