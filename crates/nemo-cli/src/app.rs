@@ -315,7 +315,7 @@ impl App {
             setting(
                 "language",
                 "Language",
-                self.global.lang().to_owned(),
+                self.global.lang_tag(),
                 if self.global.lang.is_some() {
                     "--lang"
                 } else {
@@ -408,7 +408,7 @@ impl App {
             .store(self.store.clone())
             .transport(self.transport.clone())
             .attribution(skill::attribution(self.skill))
-            .language(self.global.lang())
+            .language(self.global.lang_tag())
             .claim_after_export(self.claim_links)
             .time_scale(self.time_scale())
             .remember_session(persist.last_session)

@@ -166,17 +166,19 @@ fn base_language(tag: &str) -> &'static str {
 }
 
 /// The locale's language (`LC_ALL`, `LC_MESSAGES`, `LANG`, the first one
-/// set) as a tag (`zh_TW.UTF-8` → `zh-TW`) when it is English or Chinese;
-/// `zh` for a Chinese locale spelt some other way, else `en`.
+/// set): a Chinese one as a tag (`zh_TW.UTF-8` → `zh-TW`: Traditional or
+/// Simplified matters), `zh` when spelt some other way; else `en` (an
+/// English locale's region is not asked for: `en_US` is every terminal's
+/// default, and `en` is what every server knows).
 fn locale_language(var: impl Fn(&str) -> Option<String>) -> String {
     let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
         .iter()
         .find_map(|name| var(name).filter(|v| !v.is_empty()))
         .unwrap_or_default();
     match language(&locale) {
-        Ok(tag) => tag,
+        Ok(tag) if base_language(&tag) == "zh" => tag,
         Err(_) if locale.to_ascii_lowercase().starts_with("zh") => "zh".into(),
-        Err(_) => "en".into(),
+        _ => "en".into(),
     }
 }
 
@@ -431,7 +433,7 @@ mod tests {
                 "LC_ALL" => Some("en_US.UTF-8".into()),
                 _ => Some("zh_CN.UTF-8".into()),
             }),
-            "en-US"
+            "en"
         );
     }
 
@@ -488,6 +490,7 @@ mod tests {
         assert_eq!(locale("zh_HK.Big5HKSCS"), "zh-HK");
         assert_eq!(locale("C.UTF-8"), "en");
         assert_eq!(locale("de_DE.UTF-8"), "en");
+        assert_eq!(locale("en_US.UTF-8"), "en", "no region for English");
         // A Chinese locale nemo cannot read as a tag is still Chinese.
         assert_eq!(locale("zh_T W"), "zh");
         let global = |lang: Option<&str>| Global {

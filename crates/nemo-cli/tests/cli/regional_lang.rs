@@ -18,7 +18,6 @@ fn languages_sent(sim: &Sim) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "needs crates/nemo-cli/src/app.rs to create the session in Global::lang_tag() (it sends Global::lang(), the base)"]
 fn a_regional_tag_is_sent_as_a_tag() {
     for (how, expected) in [
         (["--lang", "zh-TW"], "zh-TW"),
@@ -49,7 +48,6 @@ fn a_regional_tag_is_sent_as_a_tag() {
 }
 
 #[test]
-#[ignore = "needs crates/nemo-cli/src/app.rs to create the session in Global::lang_tag() (it sends Global::lang(), the base)"]
 fn the_locales_region_is_sent_too() {
     let sim = Sim::fast();
     let sample = sim.sample();
