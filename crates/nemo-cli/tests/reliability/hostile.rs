@@ -490,11 +490,10 @@ fn a_download_shorter_than_the_reported_size_is_refused() {
     refused_download_keeps_the_job(&sim, &proxy, &armed, &r, Then::Forget);
 }
 
-/// One status poll is answered with a proxy's HTML 404 page. Before: the
-/// client forgot the render at once (exit 1, job dropped) though it
-/// completed.
-#[test]
-fn one_html_404_to_a_status_poll_is_waited_out() {
+/// An export whose first status poll is answered with `status`,
+/// `content_type` and `body` instead: the render is waited out, saved, and
+/// leaves the journal.
+fn one_status_poll_answered_with(status: u16, content_type: &'static str, body: &'static str) {
     let sim = Sim::faults("seed=3");
     let armed = Armed::default();
     let polls = Arc::new(AtomicUsize::new(0));
@@ -503,11 +502,7 @@ fn one_html_404_to_a_status_poll_is_waited_out() {
         move |req: &Req, resp: Resp| {
             if armed.is_on() && req.kind() == "status" && polls.fetch_add(1, Ordering::SeqCst) == 0
             {
-                return Resp::new(
-                    404,
-                    "text/html",
-                    "<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>",
-                );
+                return Resp::new(status, content_type, body);
             }
             resp
         }
@@ -521,12 +516,25 @@ fn one_html_404_to_a_status_poll_is_waited_out() {
         proxy
             .seen()
             .iter()
-            .any(|s| s.kind == "status" && s.status == 404 && s.tampered),
-        "the 404 was served"
+            .any(|s| s.kind == "status" && s.status == status && s.tampered),
+        "the answer was served"
     );
+    assert!(polls.load(Ordering::SeqCst) >= 2, "polled again");
     let file = std::fs::read(sim.work.path().join("final.mp4")).expect("saved");
     assert_eq!(file, nemo_mock::media::SAMPLE_MP4);
     assert!(sim.local_jobs().is_empty(), "{:?}", sim.local_jobs());
+}
+
+/// One status poll is answered with a proxy's HTML 404 page. Before: the
+/// client forgot the render at once (exit 1, job dropped) though it
+/// completed.
+#[test]
+fn one_html_404_to_a_status_poll_is_waited_out() {
+    one_status_poll_answered_with(
+        404,
+        "text/html",
+        "<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>",
+    );
 }
 
 /// One status poll is answered with a gateway's bare JSend error, HTTP 200
@@ -535,32 +543,11 @@ fn one_html_404_to_a_status_poll_is_waited_out() {
 /// journal though the render completed.
 #[test]
 fn a_bare_jsend_error_to_a_status_poll_is_waited_out() {
-    let sim = Sim::faults("seed=3");
-    let armed = Armed::default();
-    let polls = Arc::new(AtomicUsize::new(0));
-    let proxy = Hostile::start(&sim.url(), {
-        let (armed, polls) = (armed.clone(), polls.clone());
-        move |req: &Req, resp: Resp| {
-            if armed.is_on() && req.kind() == "status" && polls.fetch_add(1, Ordering::SeqCst) == 0
-            {
-                return Resp::new(
-                    200,
-                    "application/json",
-                    r#"{"status":"error","message":"upstream request timeout"}"#,
-                );
-            }
-            resp
-        }
-    });
-    edited_session(&sim, &proxy);
-    armed.on();
-    let r = via(&sim, &proxy, &["export", "--out", "final.mp4"]);
-    show(&r);
-    assert_eq!(r.code, Some(0), "{}", r.both());
-    assert!(polls.load(Ordering::SeqCst) >= 2, "polled again");
-    let file = std::fs::read(sim.work.path().join("final.mp4")).expect("saved");
-    assert_eq!(file, nemo_mock::media::SAMPLE_MP4);
-    assert!(sim.local_jobs().is_empty(), "{:?}", sim.local_jobs());
+    one_status_poll_answered_with(
+        200,
+        "application/json",
+        r#"{"status":"error","message":"upstream request timeout"}"#,
+    );
 }
 
 /// ADK's api_server answers a session it does not know with `404
