@@ -665,43 +665,62 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
             Some(Value::String(s)) => Some(s.trim().to_ascii_lowercase()),
             _ => None,
         };
-        let went = said.as_deref().and_then(|s| match s {
-            "success" | "ok" => Some(true),
-            "fail" | "error" => Some(false),
+        // How the call went: `Ok`, or the status it failed with — the HTTP
+        // status the body repeats (`504`); JSend's `fail` (the request
+        // refused) with the status it came with; JSend's `error` (the
+        // server's own failure, as the JSend spec means it) as a 500 when
+        // it came on a 2xx, so that nothing reads it as a refusal (a
+        // submission that may have arrived is followed, not made again).
+        let went: Option<Result<(), u16>> = said.as_deref().and_then(|s| match s {
+            "success" | "ok" => Some(Ok(())),
+            "fail" => Some(Err(status)),
+            "error" if (200..300).contains(&status) => Some(Err(500)),
+            "error" => Some(Err(status)),
             s if s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()) => match s.as_bytes()[0] {
-                b'2' => Some(true),
-                b'4' | b'5' => Some(false),
+                b'2' => Some(Ok(())),
+                b'4' | b'5' => s.parse().ok().map(Err),
                 _ => None,
             },
             _ => None,
         });
         // Whose `status` it is: the envelope's when the object holds
         // nothing but the envelope's keys, or when `data` holds a status of
-        // its own and nothing beside it is a render's (a request id or a
-        // time may be). A render whose own status is `success` may carry
-        // `data` of its own beside its other fields: not an envelope.
-        let data = map.get("data");
-        let data_has_status = data
-            .and_then(Value::as_object)
-            .is_some_and(|d| field::STATUS.iter().any(|k| d.contains_key(*k)));
-        let envelope_keys = |k: &str| ["status", "data", "message", "msg"].contains(&k);
-        let only_envelope = map.keys().all(|k| envelope_keys(k));
-        let renders_own = |k: &str| {
-            let k = k.to_ascii_lowercase();
+        // its own (a word or a number) and the only other keys are an
+        // envelope's metadata (a request id, a time). A render whose own
+        // status is `success` may carry `data` of its own beside its other
+        // fields: not an envelope.
+        let data_has_status = map.get("data").and_then(Value::as_object).is_some_and(|d| {
+            field::STATUS
+                .iter()
+                .filter_map(|k| d.get(*k))
+                .any(|v| v.is_string() || v.is_number())
+        });
+        let envelope_key = |k: &str| ["status", "data", "message", "msg"].contains(&k);
+        let metadata = |k: &str| {
+            let k: String = k
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .map(|c| c.to_ascii_lowercase())
+                .collect();
             [
-                "progress", "percent", "output", "result", "url", "video", "download",
+                "requestid",
+                "reqid",
+                "traceid",
+                "spanid",
+                "timestamp",
+                "time",
+                "ts",
+                "servertime",
+                "version",
+                "apiversion",
             ]
-            .iter()
-            .any(|w| k.contains(w))
-                || k == "id"
-                || k.ends_with("taskid")
-                || k.ends_with("renderid")
+            .contains(&k.as_str())
         };
-        let envelope = only_envelope
-            || (data_has_status && !map.keys().any(|k| !envelope_keys(k) && renders_own(k)));
+        let envelope = map.keys().all(|k| envelope_key(k))
+            || (data_has_status && map.keys().all(|k| envelope_key(k) || metadata(k)));
         let went = went.filter(|_| envelope);
         return match (went, map.remove("data")) {
-            (Some(false), data) => {
+            (Some(Err(status)), data) => {
                 let message = Fields::flat(&Value::Object(map))
                     .value(field::MESSAGE)
                     .and_then(message_of)
@@ -711,9 +730,14 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
                             .and_then(message_of)
                     })
                     .unwrap_or_else(|| "the request failed".into());
-                Err(api_error(None, message))
+                Err(ResponseError::Api(ApiError {
+                    status,
+                    code: None,
+                    message,
+                    retry_after: retry,
+                }))
             }
-            (Some(true), Some(data @ (Value::Object(_) | Value::Array(_)))) => Ok(data),
+            (Some(Ok(())), Some(data @ (Value::Object(_) | Value::Array(_)))) => Ok(data),
             (_, data) => {
                 if let Some(data) = data {
                     map.insert("data".into(), data);

@@ -243,6 +243,9 @@ pub fn decide(
                 };
             }
             match code {
+                // A download host (the output URL's CDN) knows no session:
+                // its words are never the session's loss.
+                Some(1002) if endpoint == Endpoint::Download => {}
                 Some(1002) => {
                     return if attempts.new_sessions == 0
                         && !matches!(endpoint, Endpoint::CreateSession | Endpoint::AnonymousToken)
@@ -374,6 +377,10 @@ mod tests {
         assert_eq!(
             d(Endpoint::State, api(200, Some(1002)), a, true),
             Recovery::NewSession
+        );
+        assert_eq!(
+            d(Endpoint::Download, api(404, Some(1002)), a, true),
+            Recovery::Fail
         );
         assert_eq!(
             d(Endpoint::RunSse, api(429, None), a, true),

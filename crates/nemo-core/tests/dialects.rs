@@ -162,6 +162,43 @@ fn a_jsend_envelope_is_an_envelope() {
             other => panic!("{body}: {other:?}"),
         }
     }
+    // Beside a `data` with a status, anything but an envelope's metadata
+    // makes the object an answer of its own: nothing of it is dropped.
+    let accepted: api::RenderAccepted = api::parse(&resp(
+        200,
+        r#"{"status":"success","render_id":"srv-9","data":{"status":"queued"}}"#,
+    ))
+    .unwrap();
+    assert_eq!(accepted.id.as_deref(), Some("srv-9"));
+    let credits: api::Credits = api::parse(&resp(
+        200,
+        r#"{"status":"success","available":12,"frozen":0,"total":12,"data":{"status":"active"}}"#,
+    ))
+    .unwrap();
+    assert_eq!(credits.available, 12.0);
+    // A `data` whose `state` is an object (a session's) holds no status.
+    let up: api::Uploaded = api::parse(&resp(
+        200,
+        r#"{"status":"success","data":{"state":{"draft":null}},"files":[{"filename":"a.mp4","file_type":"video","cdn_url":"https://cdn.example/a.mp4"}]}"#,
+    ))
+    .unwrap();
+    assert_eq!(up.files.len(), 1);
+    // The status a body repeats, or JSend's `error` (the server's own
+    // failure), is the status the call failed with: a 5xx, never read as a
+    // refusal of what was sent.
+    for (body, status) in [
+        (r#"{"status":504,"message":"gateway timeout"}"#, 504),
+        (
+            r#"{"status":"error","message":"upstream request timeout"}"#,
+            500,
+        ),
+        (r#"{"status":"fail","message":"bad id"}"#, 200),
+    ] {
+        match api::parse_render_status(&resp(200, body)) {
+            Err(ResponseError::Api(e)) => assert_eq!(e.status, status, "{body}"),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
     // A render status whose own `data` is no object stays a render status.
     let body =
         r#"{"status":"completed","data":"x","output":{"url":"https://cdn.example/r/x.mp4"}}"#;

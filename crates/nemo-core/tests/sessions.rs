@@ -425,6 +425,61 @@ fn server_errors_back_off_then_succeed() {
     insta::assert_snapshot!(h.transcript);
 }
 
+/// A gateway's error in a 2xx body on the submission (the HTTP status
+/// repeated, `{"status":504}`, or JSend's `error`): the submission may have
+/// arrived, so it is sent again under the same id and the first render is
+/// followed; never a second render under another id.
+#[test]
+fn a_gateway_error_in_the_body_of_a_submission_is_not_a_refusal() {
+    for body in [
+        json!({"status": 504, "message": "gateway timeout"}),
+        json!({"status": "error", "message": "upstream request timeout"}),
+    ] {
+        let mut h = harness();
+        upload_clip(&mut h);
+        h.backend.fault(
+            Endpoint::RenderSubmit,
+            Reply::Response(nemo_core::wire::Response::json(200, &body)),
+        );
+        h.backend.renders.insert(
+            "render_5".into(),
+            FakeRender {
+                started: h.now,
+                duration: Duration::from_secs(20),
+                fail: false,
+            },
+        );
+        assert!(
+            h.run(Command::Export(ExportOptions {
+                render_id: Some("render_5".into()),
+                download: true,
+                ..ExportOptions::default()
+            })),
+            "{body}: {}",
+            h.transcript
+        );
+        assert!(
+            !h.transcript.contains("render_5_2"),
+            "{body}: {}",
+            h.transcript
+        );
+        assert!(
+            !h.events.iter().any(|e| matches!(
+                e,
+                Event::RenderEnded {
+                    outcome: RenderOutcome::Rejected,
+                    ..
+                }
+            )),
+            "{body}"
+        );
+        assert!(h
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Downloaded { id, .. } if id == "render_5")));
+    }
+}
+
 #[test]
 fn a_submission_that_may_have_arrived_is_followed_not_duplicated() {
     let mut h = harness();
