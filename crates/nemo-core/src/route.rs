@@ -431,11 +431,14 @@ fn ends_clause(c: char) -> bool {
     )
 }
 
-/// True when the end of `before` (the clause up to a command word) says not
-/// to: "don't", "do not", "no need to", "before", "without", "I don't want
-/// you to" (up to four words back, unless "forget" or "remember" turns it
-/// round), or in Chinese a 不/别/勿/没/未 right before it, past words such
-/// as 先, 要, 用, 急着 ("先不要导出", "别急着下载").
+/// True when the words right before a command word (in its clause) say not
+/// to: "don't export", "do not download", "no need to export", "I don't
+/// want you to render it", "without exporting", "cancel the export" — a
+/// negation attached to it, past only words such as "yet", "to", "you",
+/// "want", "just"; one further away is about something else ("don't change
+/// anything, just export it", "not bad, export it"). In Chinese a
+/// 不/别/勿/没/未/莫/无 right before it, past words such as 先, 要, 用, 需, 急着
+/// ("先不要导出", "别急着下载", "无需导出"), but not 要不 ("how about": "要不导出吧").
 fn negated(before: &str) -> bool {
     let clause = before.rsplit(ends_clause).next().unwrap_or_default();
     // "add music with no fade and export": an "and" asks anew.
@@ -444,83 +447,111 @@ fn negated(before: &str) -> bool {
         .filter_map(|w| clause.rfind(w).map(|i| &clause[i + w.len()..]))
         .min_by_key(|rest| rest.len())
         .unwrap_or(clause);
-    let trimmed = clause.trim_end();
-    let mut cjk = trimmed
+    let mut cjk = clause
+        .trim_end()
         .chars()
         .rev()
         .skip_while(|c| "先要用需必暂时急着就还再的你们我".contains(*c));
-    if cjk.next().is_some_and(|c| "不别勿没未莫".contains(c)) {
-        return true;
+    if cjk.next().is_some_and(|c| "不别勿没未莫无".contains(c)) {
+        return cjk.next() != Some('要');
     }
-    let words: Vec<&str> = clause
+    const PAST: &[&str] = &[
+        "yet", "to", "the", "it", "this", "that", "you", "me", "us", "i", "we", "please", "just",
+        "want", "wanna", "need", "be", "going", "gonna", "really", "even", "ever", "any", "an",
+        "a",
+    ];
+    const NOT: &[&str] = &[
+        "not", "dont", "never", "no", "without", "instead", "cannot", "nor", "stop", "skip",
+        "avoid", "cancel", "off",
+    ];
+    for word in clause
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .filter(|w| !w.is_empty())
-        .collect();
-    let near = &words[words.len().saturating_sub(4)..];
-    if near
-        .iter()
-        .any(|w| w.starts_with("forget") || *w == "remember")
+        .rev()
     {
-        return false;
+        if word.ends_with("n't") || NOT.contains(&word) {
+            return true;
+        }
+        if !PAST.contains(&word) {
+            return false;
+        }
     }
-    near.iter().any(|w| {
-        w.ends_with("n't")
-            || [
-                "not", "dont", "never", "no", "without", "before", "instead", "cannot", "nor",
-            ]
-            .contains(w)
-    })
+    false
 }
 
 /// The message as far as it asks for something (lower case, URLs out): the
 /// words in quotes and the words of a title ("a title that says Download
-/// our app", up to the end of the clause or an "and"/"then") blanked, so
-/// that they are not read as commands.
+/// our app", "change the title to Export Day", "caption: Download now", up
+/// to the end of the clause or an "and", "then", "so", "please") blanked,
+/// so that they are not read as commands. A quote never closed blanks
+/// nothing (`2" bigger`).
 fn asked_text(lower: &str) -> String {
-    let lower = lower.replace(['’', '‘'], "'");
+    let lower = lower.replace(['’', '‘', '`'], "'");
+    let chars: Vec<char> = lower.chars().collect();
     let mut out = String::with_capacity(lower.len());
-    let mut closing: Option<char> = None;
-    for c in lower.chars() {
-        match closing {
-            Some(end) if c == end => {
-                closing = None;
-                out.push(c);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let word_start = i == 0 || chars[i - 1].is_whitespace() || "([{".contains(chars[i - 1]);
+        let single = c == '\'' && word_start;
+        let double = "\"“「『«".contains(c);
+        let closes = |j: usize| {
+            let d = chars[j];
+            if single {
+                d == '\''
+                    && !chars[j - 1].is_whitespace()
+                    && chars.get(j + 1).is_none_or(|n| !n.is_alphanumeric())
+            } else {
+                "\"”」』»".contains(d)
             }
-            Some(_) => out.push(' '),
-            None => {
-                closing = match c {
-                    '"' => Some('"'),
-                    '“' => Some('”'),
-                    '「' => Some('」'),
-                    '『' => Some('』'),
-                    '«' => Some('»'),
-                    _ => None,
-                };
+        };
+        let end = (single || double)
+            .then(|| (i + 1..chars.len()).find(|&j| closes(j)))
+            .flatten();
+        match end {
+            Some(end) => {
                 out.push(c);
+                out.extend(std::iter::repeat_n(' ', end - i - 1));
+                out.push(chars[end]);
+                i = end + 1;
+            }
+            None => {
+                out.push(c);
+                i += 1;
             }
         }
     }
     for says in [
         " says ",
-        " say ",
         " saying ",
         " reads ",
         " reading ",
         " titled ",
         " called ",
         " named ",
+        " the words ",
+        "title to ",
+        "caption to ",
+        "text to ",
+        "title: ",
+        "caption: ",
+        "text: ",
         "写着",
+        "改成",
+        "改为",
     ] {
         let mut from = 0;
         while let Some(at) = out[from..].find(says) {
             let start = from + at + says.len();
             let rest = &out[start..];
-            let end = [" and ", " then ", "然后"]
-                .iter()
-                .filter_map(|w| rest.find(w))
-                .chain(rest.find(ends_clause))
-                .min()
-                .unwrap_or(rest.len());
+            let end = [
+                " and ", " then ", " so ", " now ", " please ", " when ", "然后",
+            ]
+            .iter()
+            .filter_map(|w| rest.find(w))
+            .chain(rest.find(ends_clause))
+            .min()
+            .unwrap_or(rest.len());
             let blank = " ".repeat(rest[..end].len());
             out.replace_range(start..start + end, &blank);
             from = start + end;
@@ -530,21 +561,26 @@ fn asked_text(lower: &str) -> String {
 }
 
 /// True when an MP4 is asked for ("give me an mp4", "into a 1080p MP4",
-/// "in MP4 format"), not the video named ("crop the mp4", "this mp4") nor
-/// a file name ("intro.mp4").
+/// "in MP4 format", "send me the mp4"), not the video named ("crop the
+/// mp4", "this mp4") nor a file name ("intro.mp4").
 fn asks_for_mp4(asked: &str) -> bool {
     const NAMING: &[&str] = &[
         "the", "this", "that", "my", "your", "our", "these", "those", "each", "every", "its",
         "their", "his", "her",
     ];
+    const ASKING: &[&str] = &[
+        "me", "give", "send", "want", "need", "have", "save", "get", "download", "share", "email",
+    ];
     phrase_at(asked, "mp4").any(|i| {
         let before = &asked[..i];
-        let previous = before
+        let mut words = before
             .split_whitespace()
-            .last()
-            .unwrap_or_default()
-            .trim_matches(|c: char| !c.is_alphanumeric());
-        !before.ends_with(['.', '_', '/', '-']) && !NAMING.contains(&previous) && !negated(before)
+            .rev()
+            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()));
+        let previous = words.next().unwrap_or_default();
+        let named =
+            NAMING.contains(&previous) && !words.next().is_some_and(|w| ASKING.contains(&w));
+        !before.ends_with(['.', '_', '/', '-']) && !named && !negated(before)
     })
 }
 
@@ -753,8 +789,15 @@ mod tests {
             "add the title \"Export done\" at the start",
             "add the title “Download now” at the start",
             "crop the mp4 to vertical 9:16",
-            "before exporting, add a fade at the end",
             "I don't want you to render it, add subtitles",
+            "no need to export, add subtitles",
+            "cancel the export and add a fade",
+            "add the title 'Download now' at the start",
+            "change the title to Download Our App",
+            "add a caption: Download our app",
+            "put the words Download Today at the end",
+            "don`t export yet, add music",
+            "无需导出，加字幕",
             "先不要导出，加一段背景音乐",
             "别急着下载，把标题改成红色",
             "加一个标题「导出成功」",
@@ -766,6 +809,28 @@ mod tests {
             "add a title that says Summer and export it",
             "don't forget to export when you're done adding music",
             "add music, then export",
+            "before exporting, add a fade at the end",
+            "Make the title bigger before you export it",
+            "Don't change anything just export it",
+            "don't touch it just export",
+            "no more edits just export",
+            "not bad export it",
+            "Looks good no changes needed export it",
+            "without changing anything export it",
+            "If it's not too long export it",
+            "we're done no need for music export it",
+            "要不导出吧",
+            "I'd say it's ready export it",
+            "add a caption that says Thanks so export it",
+            "add the title “Summer\" and export it",
+            "加标题“夏天\"，然后导出",
+            "make the text 2\" bigger and export",
+            "give me the mp4",
+            "send me the mp4",
+            "I want the mp4",
+            "can I have the mp4 please",
+            "save the mp4",
+            "add lo-fi music and send me the mp4 when done",
             "add music with no fade and export",
             "no music please and then render it",
             "add lo-fi music and give me an mp4",
