@@ -500,6 +500,21 @@ fn typed_sentences_in_a_row_keep_a_space_between() {
         if text_deltas {
             assert_eq!(deltas(&events).concat(), want);
         }
+        // A name or an address cut after its dot stays whole.
+        let events = run_stream(
+            text_deltas,
+            vec![
+                typed(json!({"type": "text", "content": "I saved it as IMG_0042."})),
+                typed(json!({"type": "text", "content": "MOV in your project. See example."})),
+                typed(json!({"type": "text", "content": "Com/help or Final."})),
+                typed(json!({"type": "text", "content": "Mp4."})),
+            ],
+        );
+        let want = "I saved it as IMG_0042.MOV in your project. See example.Com/help or Final.Mp4.";
+        assert_eq!(texts(&events), [want], "{events:#?}");
+        if text_deltas {
+            assert_eq!(deltas(&events).concat(), want);
+        }
     }
 }
 

@@ -64,6 +64,35 @@ pub(super) struct Instruct {
     pub(super) streamed: bool,
 }
 
+/// True when `next`, a whole typed text after `before`, starts a sentence
+/// after one that ended ("…at 35%." then "Want a title too?"): the space a
+/// reply has between them, which the pieces lack. Not inside a name or a
+/// number cut in two: "IMG_0042." then "MOV …", "example." then "com/x",
+/// "3." then "5 seconds", "Final." then "Mp4".
+fn sentences_apart(before: &str, next: &str) -> bool {
+    let last = before
+        .rsplit(char::is_whitespace)
+        .next()
+        .unwrap_or_default();
+    let first = next.split(char::is_whitespace).next().unwrap_or_default();
+    let initial = first.chars().next().is_some_and(char::is_uppercase);
+    // A name or an address: a file, a host, a path.
+    let named = |w: &str| w.contains(['_', '/', '\\', '.', '@']);
+    let stem = last.trim_end_matches(['.', '!', '?']);
+    // An extension's letters ("MOV", "MP4"), not a word of a sentence.
+    let letters = first.trim_end_matches(|c: char| !c.is_alphanumeric());
+    let extension = (2..=4).contains(&letters.len())
+        && letters
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    last.ends_with(['.', '!', '?'])
+        && initial
+        && !named(first)
+        && !named(stem)
+        && !extension
+        && !first.contains(|c: char| c.is_ascii_digit())
+}
+
 impl Instruct {
     /// A generation stage reached, from a tool result or a state delta:
     /// the raw video is told once, as soon as it is there.
@@ -265,13 +294,10 @@ impl Session {
                     partial: false,
                 } if typed && !notice && !i.assembler.has_pending() => {
                     i.last_activity = now;
-                    // Whole sentences in a row ("…at 35%." then "Want a
-                    // title too?") get the space a reply would have between
-                    // them; pieces cut inside a sentence stay as sent.
-                    let ended = i.typed_text.ends_with(['.', '!', '?']);
-                    let text = match text.chars().next() {
-                        Some(c) if ended && c.is_uppercase() => format!(" {text}"),
-                        _ => text,
+                    let text = if sentences_apart(&i.typed_text, &text) {
+                        format!(" {text}")
+                    } else {
+                        text
                     };
                     if text_deltas {
                         out.push(Event::AgentTextDelta { text: text.clone() });
