@@ -667,10 +667,10 @@ fn hanging(text: &str, first: &str, rest: &str, width: Option<usize>) -> String 
 
 /// `line` cut into pieces of at most `room` columns, between words (the
 /// spaces at a cut are dropped, the others kept). A word wider than the
-/// room is cut, except a URL: cut, it could no longer be copied or opened,
-/// so it stands whole on a line of its own and runs past the edge (a URL
-/// holds no space, so the terminal's own wrap of it cannot show a line that
-/// passes for nemo's).
+/// room is cut, except a URL or a path: cut, it could no longer be copied
+/// or opened, so it stands whole on a line of its own and runs past the
+/// edge (it holds no space, so the terminal's own wrap of it cannot show a
+/// line that passes for nemo's).
 fn wrap(line: &str, room: usize) -> Vec<String> {
     let columns = |c: char| match c {
         '\t' => 8,
@@ -702,10 +702,11 @@ fn wrap(line: &str, room: usize) -> Vec<String> {
             // Only an indent so far: keep it.
             used = width(&cur);
         }
-        // A URL is printable ASCII through and through: a "word" holding
-        // `://` and blanks of another script is no URL and is cut.
-        let url = word.contains("://") && word.chars().all(|c| c.is_ascii_graphic());
-        if used + w <= room || url {
+        // A URL or a path is printable ASCII through and through: a "word"
+        // holding `://` or `/` and blanks of another script is neither,
+        // and is cut.
+        let whole = word.contains(['/', '\\']) && word.chars().all(|c| c.is_ascii_graphic());
+        if used + w <= room || whole {
             cur.push_str(word);
             used += w;
             continue;
@@ -998,6 +999,10 @@ mod tests {
         let url = format!("https://cdn.example/{}.mp4?sig=abc", "r".repeat(70));
         let shown = hanging(&format!("Rendered: {url} ok"), "", "  ", Some(40));
         assert_eq!(shown, format!("Rendered:\n  {url}\n  ok"));
+        // Nor a path in a note of ours.
+        let path = format!("/home/u/{}/session.har", "d".repeat(50));
+        let shown = told_text("", &format!("Recorded the session to {path}"), Some(40));
+        assert_eq!(shown, format!("Recorded the session to\n  {path}"));
         // Blanks of another script do not make a URL of a word.
         let fake = format!(
             "https://x{}Saved\u{2800}/home/u/x.mp4",
