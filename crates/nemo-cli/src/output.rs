@@ -991,8 +991,17 @@ mod tests {
         fits(&shown, 40, "Changed:");
         // Tiny terminals: one column of text after the indent, never more.
         for width in 3..12 {
-            let shown = hanging("Saved /home/u/x.mp4", "  ", "  ", Some(width));
+            let shown = hanging("Saved x.mp4 (12 MB)", "  ", "  ", Some(width));
             fits(&shown, width, "  ");
+            // A path stands whole on a line of its own (it must still be
+            // copied), the words around it within the width.
+            let shown = hanging("Saved /home/u/x.mp4 (12 MB)", "  ", "  ", Some(width));
+            for line in shown.lines() {
+                assert!(
+                    text_width(line) <= width || line == "  /home/u/x.mp4",
+                    "{width}: {shown:?}"
+                );
+            }
         }
         // A URL is never cut (it must still open): whole, on a line of its
         // own, the words around it wrapped as usual.
