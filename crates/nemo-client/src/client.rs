@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -299,7 +299,9 @@ impl std::fmt::Debug for Client {
 /// its reader fell too far behind ([`EventStream::lagged`]).
 #[derive(Debug)]
 pub struct EventStream {
-    events: mpsc::Receiver<Event>,
+    events: mpsc::UnboundedReceiver<Event>,
+    /// Events sent and not taken yet.
+    behind: Arc<AtomicUsize>,
     lagged: Arc<AtomicBool>,
 }
 
@@ -318,17 +320,27 @@ impl futures_util::Stream for EventStream {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.events.poll_recv(cx)
+        let next = self.events.poll_recv(cx);
+        if let Poll::Ready(Some(_)) = next {
+            self.behind.fetch_sub(1, Ordering::Relaxed);
+        }
+        next
     }
 }
 
 /// How many events an [`EventStream`] from [`Client::events`] holds for a
-/// reader that is behind.
-pub const EVENTS_BUFFER: usize = 4096;
+/// reader that is behind. A stream's events are handed over as they are
+/// read, many to one network chunk with no pause between them for the
+/// reader to run: the room is for such bursts (a reader that keeps up is
+/// never let go), and bounds the memory of one that does not read.
+pub const EVENTS_BUFFER: usize = 1 << 16;
 
 /// The sending side of an [`EventStream`].
+#[derive(Clone)]
 struct Subscriber {
-    events: mpsc::Sender<Event>,
+    events: mpsc::UnboundedSender<Event>,
+    behind: Arc<AtomicUsize>,
+    capacity: usize,
     lagged: Arc<AtomicBool>,
 }
 
@@ -336,14 +348,16 @@ impl Subscriber {
     /// Passes `event` on; false when the stream is gone or let go (its
     /// reader is [`EventStream::lagged`] behind).
     fn pass(&self, event: &Event) -> bool {
-        match self.events.try_send(event.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.lagged.store(true, Ordering::Relaxed);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        if self.lagged.load(Ordering::Relaxed) {
+            // Let go already (by a job's client sharing it).
+            return false;
         }
+        if self.behind.load(Ordering::Relaxed) >= self.capacity {
+            self.lagged.store(true, Ordering::Relaxed);
+            return false;
+        }
+        self.behind.fetch_add(1, Ordering::Relaxed);
+        self.events.send(event.clone()).is_ok()
     }
 }
 
@@ -385,13 +399,20 @@ impl Client {
 
     /// [`Client::events`] holding up to `capacity` events (at least one).
     pub fn events_buffered(&mut self, capacity: usize) -> EventStream {
-        let (events, rx) = mpsc::channel(capacity.max(1));
+        let (events, rx) = mpsc::unbounded_channel();
+        let behind = Arc::new(AtomicUsize::new(0));
         let lagged = Arc::new(AtomicBool::new(false));
         self.subscribers.push(Subscriber {
             events,
+            behind: behind.clone(),
+            capacity: capacity.max(1),
             lagged: lagged.clone(),
         });
-        EventStream { events: rx, lagged }
+        EventStream {
+            events: rx,
+            behind,
+            lagged,
+        }
     }
 
     /// Reports upload and download progress to `sink` as it happens.
@@ -711,7 +732,8 @@ impl Client {
         if let Some(sink) = &self.progress {
             client.on_progress(sink.clone());
         }
-        client.subscribers = std::mem::take(&mut self.subscribers);
+        // Shared, not moved: a resume dropped half-way keeps them.
+        client.subscribers = self.subscribers.clone();
         let mut turn = Turn::default();
         let result = client
             .run_until(
@@ -723,7 +745,6 @@ impl Client {
                 stop,
             )
             .await;
-        self.subscribers = std::mem::take(&mut client.subscribers);
         self.unsaved.append(&mut client.unsaved);
         // Done waiting for it, whatever happened (a finished job is gone).
         self.leases.release_all(&self.store);
