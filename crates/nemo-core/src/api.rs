@@ -441,6 +441,10 @@ pub struct ApiError {
     pub message: String,
     /// `Retry-After`, when the server sent one.
     pub retry_after: Option<Duration>,
+    /// The answer (a 2xx) says the server's own processing failed — JSend's
+    /// `error`, or a 5xx repeated in the body — rather than that the
+    /// request was refused: it may have taken effect.
+    pub server_error: bool,
 }
 
 impl ApiError {
@@ -584,6 +588,7 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
             code,
             message,
             retry_after: retry,
+            server_error: false,
         })
     };
     if !(200..300).contains(&status) {
@@ -665,20 +670,20 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
             Some(Value::String(s)) => Some(s.trim().to_ascii_lowercase()),
             _ => None,
         };
-        // How the call went: `Ok`, or the status it failed with — the HTTP
-        // status the body repeats (`504`); JSend's `fail` (the request
-        // refused) with the status it came with; JSend's `error` (the
-        // server's own failure, as the JSend spec means it) as a 500 when
-        // it came on a 2xx, so that nothing reads it as a refusal (a
-        // submission that may have arrived is followed, not made again).
-        let went: Option<Result<(), u16>> = said.as_deref().and_then(|s| match s {
+        // How the call went: `Ok`, or how it failed — `true` when the
+        // server's own processing failed (JSend's `error`, as the JSend spec
+        // means it, or a 5xx the body repeats: `{"status":504}`), so the
+        // request may have taken effect (a submission is followed, not made
+        // again); `false` when it was refused (JSend's `fail`, a 4xx). The
+        // HTTP status stays the one that came.
+        let went: Option<Result<(), bool>> = said.as_deref().and_then(|s| match s {
             "success" | "ok" => Some(Ok(())),
-            "fail" => Some(Err(status)),
-            "error" if (200..300).contains(&status) => Some(Err(500)),
-            "error" => Some(Err(status)),
+            "fail" => Some(Err(false)),
+            "error" => Some(Err(true)),
             s if s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()) => match s.as_bytes()[0] {
                 b'2' => Some(Ok(())),
-                b'4' | b'5' => s.parse().ok().map(Err),
+                b'4' => Some(Err(false)),
+                b'5' => Some(Err(true)),
                 _ => None,
             },
             _ => None,
@@ -720,7 +725,7 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
             || (data_has_status && map.keys().all(|k| envelope_key(k) || metadata(k)));
         let went = went.filter(|_| envelope);
         return match (went, map.remove("data")) {
-            (Some(Err(status)), data) => {
+            (Some(Err(server_error)), data) => {
                 let message = Fields::flat(&Value::Object(map))
                     .value(field::MESSAGE)
                     .and_then(message_of)
@@ -735,6 +740,7 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
                     code: None,
                     message,
                     retry_after: retry,
+                    server_error,
                 }))
             }
             (Some(Ok(())), Some(data @ (Value::Object(_) | Value::Array(_)))) => Ok(data),

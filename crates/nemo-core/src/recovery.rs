@@ -42,6 +42,10 @@ pub enum Failure {
         code: Option<i64>,
         /// `Retry-After`, if sent.
         retry_after: Option<Duration>,
+        /// A 2xx saying the server's own processing failed (see
+        /// [`ApiError::server_error`](crate::api::ApiError::server_error)):
+        /// the request may have taken effect.
+        server_error: bool,
     },
     /// A 2xx answer that could not be read.
     Decode,
@@ -231,6 +235,7 @@ pub fn decide(
             status,
             code,
             retry_after,
+            server_error,
         } => {
             if token_refused(status, code) {
                 return if anonymous
@@ -272,6 +277,11 @@ pub fn decide(
                 } else {
                     Recovery::Fail
                 };
+            }
+            if endpoint == Endpoint::RenderSubmit && (200..300).contains(&status) && server_error {
+                // It may have arrived: sent again under the same id (a
+                // duplicate refused then is followed), never a second render.
+                return backoff();
             }
             if endpoint == Endpoint::RenderSubmit && (200..300).contains(&status) {
                 // `success:false`: a failed or duplicate submission.
@@ -328,6 +338,7 @@ mod tests {
             status,
             code,
             retry_after: None,
+            server_error: false,
         }
     }
 
@@ -488,6 +499,7 @@ mod tests {
             status: 429,
             code: None,
             retry_after: Some(Duration::from_secs(5)),
+            server_error: false,
         };
         let a = Attempts::default();
         assert_eq!(
@@ -500,6 +512,7 @@ mod tests {
             status: 429,
             code: None,
             retry_after: Some(Duration::from_secs(7 * 24 * 3600)),
+            server_error: false,
         };
         assert_eq!(d(Endpoint::AnonymousToken, long, a, true), Recovery::Fail);
         let mut once = Attempts::default();

@@ -183,19 +183,22 @@ fn a_jsend_envelope_is_an_envelope() {
     ))
     .unwrap();
     assert_eq!(up.files.len(), 1);
-    // The status a body repeats, or JSend's `error` (the server's own
-    // failure), is the status the call failed with: a 5xx, never read as a
-    // refusal of what was sent.
-    for (body, status) in [
-        (r#"{"status":504,"message":"gateway timeout"}"#, 504),
+    // A 5xx a body repeats, or JSend's `error`, is the server's own failure
+    // (the request may have taken effect); JSend's `fail` or a 4xx in the
+    // body is a refusal. The HTTP status stays the one that came.
+    for (body, server_error) in [
+        (r#"{"status":504,"message":"gateway timeout"}"#, true),
         (
             r#"{"status":"error","message":"upstream request timeout"}"#,
-            500,
+            true,
         ),
-        (r#"{"status":"fail","message":"bad id"}"#, 200),
+        (r#"{"status":"fail","message":"bad id"}"#, false),
+        (r#"{"status":404,"message":"Not Found"}"#, false),
     ] {
         match api::parse_render_status(&resp(200, body)) {
-            Err(ResponseError::Api(e)) => assert_eq!(e.status, status, "{body}"),
+            Err(ResponseError::Api(e)) => {
+                assert_eq!((e.status, e.server_error), (200, server_error), "{body}")
+            }
             other => panic!("{body}: {other:?}"),
         }
     }

@@ -112,11 +112,13 @@ fn failure() -> impl Strategy<Value = Failure> {
                 Just(7)
             ]),
             prop::option::of((0u64..200).prop_map(Duration::from_secs)),
+            any::<bool>(),
         )
-            .prop_map(|(status, code, retry_after)| Failure::Api {
+            .prop_map(|(status, code, retry_after, server_error)| Failure::Api {
                 status,
                 code,
-                retry_after
+                retry_after,
+                server_error,
             }),
         Just(Failure::Decode),
         Just(Failure::StreamDropped),

@@ -329,6 +329,68 @@ fn failed_render_is_reported_and_released() {
     insta::assert_snapshot!(h.transcript);
 }
 
+/// A status poll answered on HTTP 200 with an error in the body — a 404
+/// repeated there, JSend's `fail` or `error` — is the call failing, not the
+/// render: asked again, and the render followed to its end. (Read as the
+/// API's own 404, it made the client forget the render at once.)
+#[test]
+fn an_error_in_the_body_of_one_status_poll_is_waited_out() {
+    for body in [
+        json!({"status": 404, "message": "Not Found"}),
+        json!({"status": "fail", "message": "bad request"}),
+        json!({"status": "error", "message": "upstream request timeout"}),
+    ] {
+        let mut h = harness();
+        upload_clip(&mut h);
+        h.backend.render_duration = Duration::from_secs(20);
+        h.backend.fault(
+            Endpoint::RenderStatus,
+            Reply::Response(nemo_core::wire::Response::json(200, &body)),
+        );
+        assert!(
+            h.run(Command::Export(ExportOptions {
+                render_id: Some("render_7".into()),
+                download: true,
+                ..ExportOptions::default()
+            })),
+            "{body}: {}",
+            h.transcript
+        );
+        assert!(h
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Downloaded { id, .. } if id == "render_7")));
+    }
+}
+
+/// An upload refused on HTTP 200 with JSend's `error`: the message says
+/// what came (HTTP 200), not a 500 that never was.
+#[test]
+fn a_jsend_error_is_reported_with_the_status_that_came() {
+    let mut h = harness();
+    h.backend.fault(
+        Endpoint::Upload,
+        Reply::Response(nemo_core::wire::Response::json(
+            200,
+            &json!({"status": "error", "message": "Unsupported file type"}),
+        )),
+    );
+    assert!(!h.run(Command::Upload {
+        files: vec![file_part("/media/a.mp4", 1).unwrap()],
+        urls: vec![],
+    }));
+    let err = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Finished { result: Err(e), .. } => Some(e.clone()),
+            _ => None,
+        })
+        .expect("an error");
+    assert!(err.message.contains("Unsupported file type"), "{err:?}");
+    assert!(!err.message.contains("500"), "{err:?}");
+}
+
 #[test]
 fn out_of_credits_gives_a_registration_link() {
     let mut h = harness();

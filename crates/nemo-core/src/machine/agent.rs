@@ -458,6 +458,7 @@ impl Session {
             status: 200,
             code: Some(code),
             retry_after: None,
+            server_error: false,
         };
         self.on_failure(now, Endpoint::RunSse, failure, message);
     }

@@ -22,7 +22,11 @@ impl Session {
     ) {
         let ambiguous = match failure {
             Failure::Transport(kind) => kind != TransportErrorKind::Connect,
-            Failure::Api { status, .. } => status >= 500,
+            Failure::Api {
+                status,
+                server_error,
+                ..
+            } => status >= 500 || server_error,
             Failure::Decode | Failure::StreamDropped => true,
             Failure::Refused { .. } => false,
         };
@@ -466,6 +470,7 @@ pub(super) fn failure_of(err: &ResponseError) -> (Failure, String) {
                 status: e.status,
                 code: e.code,
                 retry_after: e.retry_after,
+                server_error: e.server_error,
             },
             e.message.clone(),
         ),
