@@ -300,9 +300,26 @@ impl std::fmt::Debug for Client {
 #[derive(Debug)]
 pub struct EventStream {
     events: mpsc::UnboundedReceiver<Event>,
-    /// Events sent and not taken yet.
-    behind: Arc<AtomicUsize>,
+    /// Events, and their bytes, sent and not taken yet.
+    behind: Arc<Behind>,
     lagged: Arc<AtomicBool>,
+}
+
+/// What a reader has not taken yet: events, and (roughly) their bytes.
+#[derive(Debug, Default)]
+struct Behind {
+    events: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+/// Roughly the memory an event holds: its text, when it carries the
+/// agent's or the server's words, and a fixed amount for the rest.
+fn weight(event: &Event) -> usize {
+    256 + match event {
+        Event::AgentText { text, .. } | Event::AgentTextDelta { text } => text.len(),
+        Event::Status(text) | Event::Note(text) => text.len(),
+        _ => 0,
+    }
 }
 
 impl EventStream {
@@ -321,8 +338,11 @@ impl futures_util::Stream for EventStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         let next = self.events.poll_recv(cx);
-        if let Poll::Ready(Some(_)) = next {
-            self.behind.fetch_sub(1, Ordering::Relaxed);
+        if let Poll::Ready(Some(event)) = &next {
+            self.behind.events.fetch_sub(1, Ordering::Relaxed);
+            self.behind
+                .bytes
+                .fetch_sub(weight(event), Ordering::Relaxed);
         }
         next
     }
@@ -335,11 +355,15 @@ impl futures_util::Stream for EventStream {
 /// never let go), and bounds the memory of one that does not read.
 pub const EVENTS_BUFFER: usize = 1 << 16;
 
+/// The bytes (roughly: the text the events carry) an [`EventStream`]
+/// holds for a reader that is behind, whatever the number of events.
+pub const EVENTS_BUFFER_BYTES: usize = 64 << 20;
+
 /// The sending side of an [`EventStream`].
 #[derive(Clone)]
 struct Subscriber {
     events: mpsc::UnboundedSender<Event>,
-    behind: Arc<AtomicUsize>,
+    behind: Arc<Behind>,
     capacity: usize,
     lagged: Arc<AtomicBool>,
 }
@@ -352,11 +376,16 @@ impl Subscriber {
             // Let go already (by a job's client sharing it).
             return false;
         }
-        if self.behind.load(Ordering::Relaxed) >= self.capacity {
+        let bytes = weight(event);
+        if self.behind.events.load(Ordering::Relaxed) >= self.capacity
+            || self.behind.bytes.load(Ordering::Relaxed) + bytes > EVENTS_BUFFER_BYTES
+        {
             self.lagged.store(true, Ordering::Relaxed);
             return false;
         }
-        self.behind.fetch_add(1, Ordering::Relaxed);
+        // Counted before it is sent: the reader's count down never passes it.
+        self.behind.events.fetch_add(1, Ordering::Relaxed);
+        self.behind.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.events.send(event.clone()).is_ok()
     }
 }
@@ -400,7 +429,7 @@ impl Client {
     /// [`Client::events`] holding up to `capacity` events (at least one).
     pub fn events_buffered(&mut self, capacity: usize) -> EventStream {
         let (events, rx) = mpsc::unbounded_channel();
-        let behind = Arc::new(AtomicUsize::new(0));
+        let behind = Arc::new(Behind::default());
         let lagged = Arc::new(AtomicBool::new(false));
         self.subscribers.push(Subscriber {
             events,
@@ -746,6 +775,9 @@ impl Client {
             )
             .await;
         self.unsaved.append(&mut client.unsaved);
+        // A stream let go during the job ends now, not at the next event.
+        self.subscribers
+            .retain(|s| !s.lagged.load(Ordering::Relaxed) && !s.events.is_closed());
         // Done waiting for it, whatever happened (a finished job is gone).
         self.leases.release_all(&self.store);
         match result {

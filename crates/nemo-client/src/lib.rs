@@ -62,7 +62,7 @@ mod turn;
 pub use client::{is_writer_spool, new_render_id};
 pub use client::{
     Client, ClientBuilder, EventStream, ExportTo, JobProgress, JobResult, JournalWords, ResumeJobs,
-    SkipReason, EVENTS_BUFFER,
+    SkipReason, EVENTS_BUFFER, EVENTS_BUFFER_BYTES,
 };
 pub use env::Env;
 pub use file::{FileStore, WarningFn};

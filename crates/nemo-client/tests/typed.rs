@@ -127,6 +127,57 @@ async fn an_unread_event_stream_is_let_go_not_grown() {
     assert_eq!(format!("{held:?}"), format!("{:?}", &all[..4]));
 }
 
+/// A reader let go while a recorded render is resumed: its stream ends
+/// then, not at the client's next event or its end.
+#[tokio::test]
+async fn a_stream_let_go_during_a_resume_ends() {
+    let mock = InProcess::new(MockConfig::fast()).unwrap();
+    let store = MemoryStore::new();
+    let mut client = client(&mock, &store);
+    let upload = Upload::new().bytes("sample.mp4", sample()).unwrap();
+    client.upload(&upload).await.unwrap();
+    client.instruct(WORDS).await.unwrap();
+    // A render left waiting: the export stopped once the server took it.
+    let out = tempfile::tempdir().unwrap();
+    let accepted = Arc::new(tokio::sync::Notify::new());
+    let tell = accepted.clone();
+    let stopped = client
+        .run_until(
+            nemo_core::machine::Command::Export(nemo_core::machine::ExportOptions {
+                download: true,
+                out: Some(out.path().join("job.mp4")),
+                ..Default::default()
+            }),
+            &mut |ev| {
+                if matches!(ev, Event::RenderProgress { .. }) {
+                    tell.notify_one();
+                }
+            },
+            accepted.notified(),
+        )
+        .await;
+    assert_eq!(stopped.unwrap_err().kind, ErrorKind::Cancelled);
+    assert_eq!(store.jobs().unwrap().len(), 1, "a render journaled");
+    let mut idle = client.events_buffered(1);
+    client
+        .resume_jobs(
+            &ResumeJobs::new().into_folder(out.path()),
+            &mut |_| {},
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+    let held = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        idle.by_ref().collect::<Vec<Event>>(),
+    )
+    .await
+    .expect("the stream ends while the client lives");
+    assert_eq!(held.len(), 1);
+    assert!(idle.lagged());
+    drop(client);
+}
+
 #[tokio::test]
 async fn an_export_target_is_checked_before_anything_is_spent() {
     let mock = InProcess::new(MockConfig::fast()).unwrap();
