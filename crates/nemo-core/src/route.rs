@@ -451,14 +451,15 @@ fn negated(before: &str) -> bool {
         .trim_end()
         .chars()
         .rev()
-        .skip_while(|c| "先要用需必暂时急着就还再的你们我".contains(*c));
+        .skip_while(|c| "先要用需必暂时急着就还再的你们我想现在马上直接立刻".contains(*c));
     if cjk.next().is_some_and(|c| "不别勿没未莫无".contains(c)) {
         return cjk.next() != Some('要');
     }
     const PAST: &[&str] = &[
         "yet", "to", "the", "it", "this", "that", "you", "me", "us", "i", "we", "please", "just",
-        "want", "wanna", "need", "be", "going", "gonna", "really", "even", "ever", "any", "an",
-        "a",
+        "want", "wanna", "need", "be", "going", "gonna", "even", "ever", "any", "an", "a", "try",
+        "bother", "start", "begin", "think", "should", "would", "could", "go", "dare", "of",
+        "about", "give", "send", "get",
     ];
     const NOT: &[&str] = &[
         "not", "dont", "never", "no", "without", "instead", "cannot", "nor", "stop", "skip",
@@ -472,7 +473,8 @@ fn negated(before: &str) -> bool {
         if word.ends_with("n't") || NOT.contains(&word) {
             return true;
         }
-        if !PAST.contains(&word) {
+        // "actually", "immediately", "really": past them too.
+        if !PAST.contains(&word) && !word.ends_with("ly") {
             return false;
         }
     }
@@ -493,7 +495,15 @@ fn asked_text(lower: &str) -> String {
     while i < chars.len() {
         let c = chars[i];
         let word_start = i == 0 || chars[i - 1].is_whitespace() || "([{".contains(chars[i - 1]);
-        let single = c == '\'' && word_start;
+        // An elision is no quote: '90s, 'n', 'em, 'cause, 'til.
+        let elision = {
+            let after: String = chars[i + 1..].iter().take(5).collect();
+            after.starts_with(|n: char| n.is_ascii_digit())
+                || ["n'", "em", "cause", "til", "tis"]
+                    .iter()
+                    .any(|e| after.starts_with(e))
+        };
+        let single = c == '\'' && word_start && !elision;
         let double = "\"“「『«".contains(c);
         let closes = |j: usize| {
             let d = chars[j];
@@ -505,9 +515,19 @@ fn asked_text(lower: &str) -> String {
                 "\"”」』»".contains(d)
             }
         };
+        // A title in single quotes is short: an apostrophe far away ("the
+        // kids' video") closes nothing.
         let end = (single || double)
             .then(|| (i + 1..chars.len()).find(|&j| closes(j)))
-            .flatten();
+            .flatten()
+            .filter(|&end| {
+                !single
+                    || chars[i + 1..end]
+                        .iter()
+                        .filter(|c| c.is_whitespace())
+                        .count()
+                        < 8
+            });
         match end {
             Some(end) => {
                 out.push(c);
@@ -521,31 +541,48 @@ fn asked_text(lower: &str) -> String {
             }
         }
     }
+    // A title's words: after one of these, to the end of the clause or a
+    // word that goes on asking ("and", "then", "before", 然后, 再, 后…).
+    // An ASCII marker starts a word ("subtitle to" is no "title to").
     for says in [
-        " says ",
-        " saying ",
-        " reads ",
-        " reading ",
-        " titled ",
-        " called ",
-        " named ",
-        " the words ",
+        "says ",
+        "saying ",
+        "reads ",
+        "reading ",
+        "titled ",
+        "called ",
+        "named ",
+        "the words ",
         "title to ",
         "caption to ",
-        "text to ",
         "title: ",
         "caption: ",
         "text: ",
         "写着",
-        "改成",
-        "改为",
+        "标题改成",
+        "标题改为",
+        "字幕改成",
+        "字幕改为",
+        "文字改成",
+        "文字改为",
     ] {
         let mut from = 0;
         while let Some(at) = out[from..].find(says) {
-            let start = from + at + says.len();
+            let at = from + at;
+            let start = at + says.len();
+            from = start;
+            if says.is_ascii()
+                && out[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(char::is_alphanumeric)
+            {
+                continue;
+            }
             let rest = &out[start..];
             let end = [
-                " and ", " then ", " so ", " now ", " please ", " when ", "然后",
+                " and ", " then ", " so ", " now ", " please ", " when ", " before ", " after ",
+                "然后", "再", "后", "并", "就",
             ]
             .iter()
             .filter_map(|w| rest.find(w))
@@ -578,8 +615,24 @@ fn asks_for_mp4(asked: &str) -> bool {
             .rev()
             .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()));
         let previous = words.next().unwrap_or_default();
-        let named =
-            NAMING.contains(&previous) && !words.next().is_some_and(|w| ASKING.contains(&w));
+        // "send me the mp4 (please, when done)" asks for it; "I want the
+        // mp4 to start at 0:05" edits it.
+        let after = asked[i + 3..].trim_start_matches('s');
+        let clause_ends = after
+            .split(ends_clause)
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .is_none_or(|w| {
+                [
+                    "please", "now", "when", "once", "back", "file", "asap", "thanks", "thank",
+                    "too", "and", "then",
+                ]
+                .contains(&w)
+            });
+        let named = NAMING.contains(&previous)
+            && !(words.next().is_some_and(|w| ASKING.contains(&w)) && clause_ends);
         !before.ends_with(['.', '_', '/', '-']) && !named && !negated(before)
     })
 }
@@ -798,6 +851,24 @@ mod tests {
             "put the words Download Today at the end",
             "don`t export yet, add music",
             "无需导出，加字幕",
+            "don't actually export it",
+            "don't immediately export",
+            "do not try to export",
+            "don't bother to export",
+            "don't start exporting",
+            "I don't think we should export yet",
+            "no need to actually export",
+            "don't even think of exporting",
+            "Don't you dare export",
+            "don't send me the mp4 yet",
+            "I want the mp4 to start at 0:05",
+            "I need the mp4 to be vertical",
+            "have the mp4 start with the title",
+            "show me the mp4 length",
+            "get the mp4 trimmed to 10s and add music",
+            "我不想导出，加字幕",
+            "不要现在导出，加字幕",
+            "不要直接导出，加字幕",
             "先不要导出，加一段背景音乐",
             "别急着下载，把标题改成红色",
             "加一个标题「导出成功」",
@@ -831,6 +902,24 @@ mod tests {
             "can I have the mp4 please",
             "save the mp4",
             "add lo-fi music and send me the mp4 when done",
+            "把分辨率改成1080p导出",
+            "改成竖屏导出",
+            "改成竖屏再导出",
+            "把标题改成红色后导出",
+            "改成mp4格式导出",
+            "move the subtitle to the bottom export it",
+            "add some text to the end export it",
+            "add a subtitle to the intro before exporting",
+            "Change the title to Summer before you export it",
+            "add a '90s filter and export the kids' video",
+            "add '80s vibes and export it for my parents' anniversary",
+            "can you export it? don't add music",
+            "export it, no music",
+            "no, export it",
+            "never mind, export",
+            "不用加音乐，直接导出",
+            "导出吧，不要水印",
+            "没问题，导出",
             "add music with no fade and export",
             "no music please and then render it",
             "add lo-fi music and give me an mp4",

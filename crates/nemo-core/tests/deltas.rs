@@ -515,6 +515,21 @@ fn typed_sentences_in_a_row_keep_a_space_between() {
         if text_deltas {
             assert_eq!(deltas(&events).concat(), want);
         }
+        // Short sentences, a file name before the dot, capitals.
+        let events = run_stream(
+            text_deltas,
+            vec![
+                typed(json!({"type": "text", "content": "I added music to clip_01."})),
+                typed(json!({"type": "text", "content": "Want a title too?"})),
+                typed(json!({"type": "text", "content": "Sure."})),
+                typed(json!({"type": "text", "content": "BGM is now at 35%."})),
+            ],
+        );
+        let want = "I added music to clip_01. Want a title too? Sure. BGM is now at 35%.";
+        assert_eq!(texts(&events), [want], "{events:#?}");
+        if text_deltas {
+            assert_eq!(deltas(&events).concat(), want);
+        }
     }
 }
 

@@ -66,31 +66,23 @@ pub(super) struct Instruct {
 
 /// True when `next`, a whole typed text after `before`, starts a sentence
 /// after one that ended ("…at 35%." then "Want a title too?"): the space a
-/// reply has between them, which the pieces lack. Not inside a name or a
-/// number cut in two: "IMG_0042." then "MOV …", "example." then "com/x",
-/// "3." then "5 seconds", "Final." then "Mp4".
+/// reply has between them, which the pieces lack. Not inside a name or an
+/// address cut after its dot: "IMG_0042." then "MOV …", "example." then
+/// "Com/x", "Final." then "Mp4", "3." then "5 seconds".
 fn sentences_apart(before: &str, next: &str) -> bool {
-    let last = before
-        .rsplit(char::is_whitespace)
-        .next()
-        .unwrap_or_default();
+    const EXTENSIONS: &[&str] = &[
+        "mp4", "mov", "mp3", "wav", "png", "jpg", "jpeg", "gif", "webm", "mkv", "m4a", "avi",
+        "aac", "flac", "webp", "heic", "srt", "txt", "json", "html", "pdf", "com", "org", "net",
+        "io", "cn",
+    ];
     let first = next.split(char::is_whitespace).next().unwrap_or_default();
-    let initial = first.chars().next().is_some_and(char::is_uppercase);
-    // A name or an address: a file, a host, a path.
-    let named = |w: &str| w.contains(['_', '/', '\\', '.', '@']);
-    let stem = last.trim_end_matches(['.', '!', '?']);
-    // An extension's letters ("MOV", "MP4"), not a word of a sentence.
-    let letters = first.trim_end_matches(|c: char| !c.is_alphanumeric());
-    let extension = (2..=4).contains(&letters.len())
-        && letters
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-    last.ends_with(['.', '!', '?'])
-        && initial
-        && !named(first)
-        && !named(stem)
-        && !extension
-        && !first.contains(|c: char| c.is_ascii_digit())
+    let word = first.trim_end_matches(|c: char| !c.is_alphanumeric());
+    before.ends_with(['.', '!', '?'])
+        && first.chars().next().is_some_and(char::is_uppercase)
+        // A path or an address goes on ("Com/help", "Docs/x").
+        && !word.contains(['_', '/', '\\', '.', '@'])
+        && !word.contains(|c: char| c.is_ascii_digit())
+        && !EXTENSIONS.contains(&word.to_ascii_lowercase().as_str())
 }
 
 impl Instruct {
