@@ -700,7 +700,7 @@ pub fn payload(response: &Response) -> Result<Value, ResponseError> {
                 .filter_map(|k| d.get(*k))
                 .any(|v| v.is_string() || v.is_number())
         });
-        let envelope_key = |k: &str| ["status", "data", "message", "msg"].contains(&k);
+        let envelope_key = |k: &str| ["status", "data", "message"].contains(&k);
         let metadata = |k: &str| {
             let k: String = k
                 .chars()

@@ -299,7 +299,9 @@ pub fn decide(
                 // for failed on it.
                 return backoff();
             }
-            if (500..600).contains(&status) {
+            // A 2xx saying the server's own processing failed is a 5xx
+            // in all but name: the stream is checked, a read asked again.
+            if (500..600).contains(&status) || server_error {
                 return match endpoint {
                     Endpoint::RunSse => Recovery::RecoverStream,
                     e if e.is_idempotent() || e == Endpoint::RenderSubmit => backoff(),
@@ -438,6 +440,20 @@ mod tests {
             d(Endpoint::Credits, api(200, None), a, true),
             Recovery::Fail
         );
+        let server_error = |status| Failure::Api {
+            status,
+            code: None,
+            retry_after: None,
+            server_error: true,
+        };
+        assert_eq!(
+            d(Endpoint::RunSse, server_error(200), a, true),
+            Recovery::RecoverStream
+        );
+        assert!(matches!(
+            d(Endpoint::Credits, server_error(200), a, true),
+            Recovery::Retry { .. }
+        ));
         assert_eq!(
             d(
                 Endpoint::RunSse,

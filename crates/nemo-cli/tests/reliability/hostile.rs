@@ -593,6 +593,42 @@ fn adk_s_session_not_found_is_a_lost_session() {
     );
 }
 
+/// The message's stream answered HTTP 200 `{"status":"error",…}` after the
+/// agent took the message (a gateway's error): the server's own failure,
+/// so the edit is looked for, never reported refused (the user would send
+/// it again). Before the review fix: "refused the run-sse request", exit 1.
+#[test]
+fn a_jsend_error_for_the_stream_is_checked_not_refused() {
+    let sim = Sim::faults("seed=3");
+    let armed = Armed::default();
+    let streams = Arc::new(AtomicUsize::new(0));
+    let proxy = Hostile::start(&sim.url(), {
+        let (armed, streams) = (armed.clone(), streams.clone());
+        move |req: &Req, resp: Resp| {
+            if armed.is_on()
+                && req.kind() == "run_sse"
+                && streams.fetch_add(1, Ordering::SeqCst) == 0
+            {
+                return Resp::new(
+                    200,
+                    "application/json",
+                    r#"{"status":"error","message":"upstream request timeout"}"#,
+                );
+            }
+            resp
+        }
+    });
+    sim.sample();
+    let r = via(&sim, &proxy, &["upload", "sample.mp4"]);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    armed.on();
+    let r = via(&sim, &proxy, &["say", "add a title"]);
+    show(&r);
+    assert_eq!(r.code, Some(0), "{}", r.both());
+    assert!(!r.both().contains("refused"), "{}", r.both());
+    assert_eq!(streams.load(Ordering::SeqCst), 1, "never sent twice");
+}
+
 /// Status polls whose progress goes back (50, then 1) or is missing: the
 /// progress `nemo --json export` reports never goes back within the render
 /// and a missing one keeps the last value. Before: the events said 50, 1,

@@ -274,8 +274,14 @@ impl Session {
             .filter(|_| self.anonymous)
             .map(|uid| api::register_link(web, uid));
         match failure {
-            Failure::Api { status, code, .. } => {
+            Failure::Api {
+                status,
+                code,
+                server_error,
+                ..
+            } => {
                 let code_v = *code;
+                let server_error = *server_error;
                 match (code_v, *status) {
                     (Some(2001), _) => {
                         let (needed, available) = credits_in(message);
@@ -348,7 +354,7 @@ impl Session {
                         "The service is rate limiting requests. Wait a minute and try again.",
                     )
                     .with_code(Some(429)),
-                    (_, s) if s >= 500 => NemoError::new(
+                    (_, s) if s >= 500 || server_error => NemoError::new(
                         ErrorKind::Server,
                         format!("The server failed (HTTP {s}: {}). Try again in a moment.", short(message)),
                     ),
