@@ -485,50 +485,48 @@ fn typed_text_events_in_a_row_are_one_reply() {
 /// deltas too); pieces cut inside a sentence or a number stay as sent.
 #[test]
 fn typed_sentences_in_a_row_keep_a_space_between() {
-    for text_deltas in [false, true] {
-        let events = run_stream(
-            text_deltas,
-            vec![
-                typed(json!({"type": "text", "content": "I added lo-fi music at 35%."})),
-                typed(json!({"type": "text", "content": "Want a title too?"})),
-                typed(json!({"type": "text", "content": "It lasts 3."})),
-                typed(json!({"type": "text", "content": "5 seconds."})),
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "I added lo-fi music at 35%.",
+                "Want a title too?",
+                "It lasts 3.",
+                "5 seconds.",
             ],
-        );
-        let want = "I added lo-fi music at 35%. Want a title too? It lasts 3.5 seconds.";
-        assert_eq!(texts(&events), [want], "{events:#?}");
-        if text_deltas {
-            assert_eq!(deltas(&events).concat(), want);
-        }
+            "I added lo-fi music at 35%. Want a title too? It lasts 3.5 seconds.",
+        ),
         // A name or an address cut after its dot stays whole.
-        let events = run_stream(
-            text_deltas,
-            vec![
-                typed(json!({"type": "text", "content": "I saved it as IMG_0042."})),
-                typed(json!({"type": "text", "content": "MOV in your project. See example."})),
-                typed(json!({"type": "text", "content": "Com/help or Final."})),
-                typed(json!({"type": "text", "content": "Mp4."})),
+        (
+            &[
+                "I saved it as IMG_0042.",
+                "MOV in your project. See example.",
+                "Com/help or Final.",
+                "Mp4.",
             ],
-        );
-        let want = "I saved it as IMG_0042.MOV in your project. See example.Com/help or Final.Mp4.";
-        assert_eq!(texts(&events), [want], "{events:#?}");
-        if text_deltas {
-            assert_eq!(deltas(&events).concat(), want);
-        }
+            "I saved it as IMG_0042.MOV in your project. See example.Com/help or Final.Mp4.",
+        ),
         // Short sentences, a file name before the dot, capitals.
-        let events = run_stream(
-            text_deltas,
-            vec![
-                typed(json!({"type": "text", "content": "I added music to clip_01."})),
-                typed(json!({"type": "text", "content": "Want a title too?"})),
-                typed(json!({"type": "text", "content": "Sure."})),
-                typed(json!({"type": "text", "content": "BGM is now at 35%."})),
+        (
+            &[
+                "I added music to clip_01.",
+                "Want a title too?",
+                "Sure.",
+                "BGM is now at 35%.",
             ],
-        );
-        let want = "I added music to clip_01. Want a title too? Sure. BGM is now at 35%.";
-        assert_eq!(texts(&events), [want], "{events:#?}");
-        if text_deltas {
-            assert_eq!(deltas(&events).concat(), want);
+            "I added music to clip_01. Want a title too? Sure. BGM is now at 35%.",
+        ),
+    ];
+    for text_deltas in [false, true] {
+        for (pieces, want) in cases {
+            let stream = pieces
+                .iter()
+                .map(|p| typed(json!({"type": "text", "content": p})))
+                .collect();
+            let events = run_stream(text_deltas, stream);
+            assert_eq!(texts(&events), [want], "{events:#?}");
+            if text_deltas {
+                assert_eq!(deltas(&events).concat(), want);
+            }
         }
     }
 }

@@ -27,7 +27,7 @@ use nemo_core::wire::Endpoint;
 use nemo_mock::{MockConfig, RenderShape};
 use serde_json::{json, Value};
 
-use crate::hostile_server::{Hostile, Req, Resp};
+use crate::hostile_server::{Hostile, Req, Resp, Seen};
 use crate::support::{message_problem, Run, Sim};
 
 /// A switch: the proxy lies only once it is on.
@@ -550,13 +550,10 @@ fn a_bare_jsend_error_to_a_status_poll_is_waited_out() {
     );
 }
 
-/// ADK's api_server answers a session it does not know with `404
-/// {"detail":"Session not found"}` (its way of saying 1002). A remembered
-/// session lost that way is replaced by a new one, and the message goes to
-/// it. Before: "error: The server refused the run-sse request (HTTP 404):
-/// Session not found", exit 1, no new session and no advice.
-#[test]
-fn adk_s_session_not_found_is_a_lost_session() {
+/// `say "add a title"` after an upload, the first `/run_sse` answered with
+/// `status` and `body` (after the simulator took the message): the run, the
+/// requests seen from the `say` on, and the streams the proxy answered.
+fn say_with_the_first_stream_answered(status: u16, body: &'static str) -> (Run, Vec<Seen>, usize) {
     let sim = Sim::faults("seed=3");
     let armed = Armed::default();
     let streams = Arc::new(AtomicUsize::new(0));
@@ -567,7 +564,7 @@ fn adk_s_session_not_found_is_a_lost_session() {
                 && req.kind() == "run_sse"
                 && streams.fetch_add(1, Ordering::SeqCst) == 0
             {
-                return Resp::new(404, "application/json", r#"{"detail":"Session not found"}"#);
+                return Resp::new(status, "application/json", body);
             }
             resp
         }
@@ -579,8 +576,20 @@ fn adk_s_session_not_found_is_a_lost_session() {
     armed.on();
     let r = via(&sim, &proxy, &["say", "add a title"]);
     show(&r);
+    let seen = proxy.seen()[before..].to_vec();
+    (r, seen, streams.load(Ordering::SeqCst))
+}
+
+/// ADK's api_server answers a session it does not know with `404
+/// {"detail":"Session not found"}` (its way of saying 1002). A remembered
+/// session lost that way is replaced by a new one, and the message goes to
+/// it. Before: "error: The server refused the run-sse request (HTTP 404):
+/// Session not found", exit 1, no new session and no advice.
+#[test]
+fn adk_s_session_not_found_is_a_lost_session() {
+    let (r, seen, _) = say_with_the_first_stream_answered(404, r#"{"detail":"Session not found"}"#);
     assert_eq!(r.code, Some(0), "{}", r.both());
-    let after: Vec<(&str, u16)> = proxy.seen()[before..]
+    let after: Vec<(&str, u16)> = seen
         .iter()
         .map(|s| (s.kind, s.status))
         .filter(|(k, _)| ["session", "run_sse"].contains(k))
@@ -599,34 +608,13 @@ fn adk_s_session_not_found_is_a_lost_session() {
 /// it again). Before the review fix: "refused the run-sse request", exit 1.
 #[test]
 fn a_jsend_error_for_the_stream_is_checked_not_refused() {
-    let sim = Sim::faults("seed=3");
-    let armed = Armed::default();
-    let streams = Arc::new(AtomicUsize::new(0));
-    let proxy = Hostile::start(&sim.url(), {
-        let (armed, streams) = (armed.clone(), streams.clone());
-        move |req: &Req, resp: Resp| {
-            if armed.is_on()
-                && req.kind() == "run_sse"
-                && streams.fetch_add(1, Ordering::SeqCst) == 0
-            {
-                return Resp::new(
-                    200,
-                    "application/json",
-                    r#"{"status":"error","message":"upstream request timeout"}"#,
-                );
-            }
-            resp
-        }
-    });
-    sim.sample();
-    let r = via(&sim, &proxy, &["upload", "sample.mp4"]);
-    assert_eq!(r.code, Some(0), "{}", r.both());
-    armed.on();
-    let r = via(&sim, &proxy, &["say", "add a title"]);
-    show(&r);
+    let (r, _, streams) = say_with_the_first_stream_answered(
+        200,
+        r#"{"status":"error","message":"upstream request timeout"}"#,
+    );
     assert_eq!(r.code, Some(0), "{}", r.both());
     assert!(!r.both().contains("refused"), "{}", r.both());
-    assert_eq!(streams.load(Ordering::SeqCst), 1, "never sent twice");
+    assert_eq!(streams, 1, "never sent twice");
 }
 
 /// Status polls whose progress goes back (50, then 1) or is missing: the
